@@ -1,0 +1,190 @@
+//! Reading `Authorization: Bearer <token>` (RFC 6750 §2.1).
+//!
+//! - The scheme is matched case-insensitively; `Bearer<token>` with no space
+//!   is another scheme.
+//! - Exactly one `Authorization` header: a repeated header is malformed.
+//! - The header value is capped at 8 KiB before anything else looks at it.
+//! - The token must be `token68` (RFC 7235 §2.1); anything else is malformed.
+//!
+//! Another scheme (`Basic ...`) means "no bearer credentials", not an error.
+
+use http::{header::AUTHORIZATION, HeaderMap};
+
+/// The longest `Authorization` value read, in bytes.
+pub(crate) const MAX_HEADER_LEN: usize = 8 * 1024;
+
+/// Why an `Authorization` header is malformed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BearerError {
+    /// More than one `Authorization` header.
+    Repeated,
+    /// Longer than [`MAX_HEADER_LEN`].
+    TooLong,
+    /// Not visible ASCII, or empty.
+    NotText,
+    /// `Bearer` with no token.
+    MissingToken,
+    /// The token is not `token68`.
+    InvalidToken68,
+}
+
+impl BearerError {
+    pub(crate) fn description(self) -> &'static str {
+        match self {
+            Self::Repeated => "more than one Authorization header",
+            Self::TooLong => "the Authorization header is too long",
+            Self::NotText => "the Authorization header is not valid text",
+            Self::MissingToken => "the Bearer scheme has no token",
+            Self::InvalidToken68 => "the bearer token has invalid characters",
+        }
+    }
+}
+
+/// The bearer token of a request: `Ok(None)` when there is none (no header,
+/// or another scheme).
+pub(crate) fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, BearerError> {
+    let mut values = headers.get_all(AUTHORIZATION).iter();
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(BearerError::Repeated);
+    }
+    if value.len() > MAX_HEADER_LEN {
+        return Err(BearerError::TooLong);
+    }
+    parse(value.as_bytes())
+}
+
+/// Parses one `Authorization` value.
+pub(crate) fn parse(value: &[u8]) -> Result<Option<&str>, BearerError> {
+    if value.len() > MAX_HEADER_LEN {
+        return Err(BearerError::TooLong);
+    }
+    if value.is_empty() || !value.iter().all(|&b| (0x20..0x7f).contains(&b)) {
+        return Err(BearerError::NotText);
+    }
+    let (scheme, rest) = match value.iter().position(|&b| b == b' ') {
+        Some(i) => (&value[..i], &value[i..]),
+        None => (value, &value[value.len()..]),
+    };
+    if !scheme.eq_ignore_ascii_case(b"bearer") {
+        return Ok(None);
+    }
+    let token = trim_spaces(rest);
+    if token.is_empty() {
+        return Err(BearerError::MissingToken);
+    }
+    if !is_token68(token) {
+        return Err(BearerError::InvalidToken68);
+    }
+    // Checked to be ASCII above.
+    Ok(std::str::from_utf8(token).ok())
+}
+
+fn trim_spaces(mut b: &[u8]) -> &[u8] {
+    while let [b' ', rest @ ..] = b {
+        b = rest;
+    }
+    while let [rest @ .., b' '] = b {
+        b = rest;
+    }
+    b
+}
+
+/// `token68 = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`
+fn is_token68(token: &[u8]) -> bool {
+    let body_len = token.len() - token.iter().rev().take_while(|&&b| b == b'=').count();
+    body_len > 0
+        && token[..body_len].iter().all(|&b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use http::HeaderValue;
+
+    use super::*;
+
+    fn headers(values: &[&[u8]]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for v in values {
+            h.append(AUTHORIZATION, HeaderValue::from_bytes(v).unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn scheme_is_case_insensitive() {
+        for v in ["Bearer abc", "bearer abc", "BEARER abc", "bEaReR abc"] {
+            assert_eq!(parse(v.as_bytes()), Ok(Some("abc")), "{v}");
+        }
+    }
+
+    #[test]
+    fn no_header_or_another_scheme_is_no_credentials() {
+        assert_eq!(bearer_token(&HeaderMap::new()), Ok(None));
+        for v in [
+            "Basic dXNlcjpwYXNz",
+            "Bearerabc",
+            "Token abc",
+            "Bearer_ abc",
+        ] {
+            assert_eq!(parse(v.as_bytes()), Ok(None), "{v}");
+        }
+    }
+
+    #[test]
+    fn bearer_without_token_is_malformed() {
+        for v in ["Bearer", "Bearer ", "bearer    "] {
+            assert_eq!(parse(v.as_bytes()), Err(BearerError::MissingToken), "{v:?}");
+        }
+    }
+
+    #[test]
+    fn extra_spaces_around_the_token_are_allowed() {
+        assert_eq!(parse(b"Bearer   abc"), Ok(Some("abc")));
+    }
+
+    #[test]
+    fn tokens_must_be_token68() {
+        for v in [
+            "Bearer a b",
+            "Bearer a,b",
+            "Bearer =abc",
+            "Bearer a=b",
+            "Bearer \"abc\"",
+        ] {
+            assert_eq!(
+                parse(v.as_bytes()),
+                Err(BearerError::InvalidToken68),
+                "{v:?}"
+            );
+        }
+        assert_eq!(
+            parse(b"Bearer a-b.c_d~e+f/g=="),
+            Ok(Some("a-b.c_d~e+f/g=="))
+        );
+    }
+
+    #[test]
+    fn repeated_headers_are_malformed() {
+        let h = headers(&[b"Bearer a", b"Bearer a"]);
+        assert_eq!(bearer_token(&h), Err(BearerError::Repeated));
+        let h = headers(&[b"Basic x", b"Bearer a"]);
+        assert_eq!(bearer_token(&h), Err(BearerError::Repeated));
+    }
+
+    #[test]
+    fn long_and_non_text_values_are_malformed() {
+        let long = format!("Bearer {}", "a".repeat(MAX_HEADER_LEN));
+        assert_eq!(
+            bearer_token(&headers(&[long.as_bytes()])),
+            Err(BearerError::TooLong)
+        );
+        assert_eq!(parse(b"Bearer \xffabc"), Err(BearerError::NotText));
+        assert_eq!(parse(b""), Err(BearerError::NotText));
+        assert_eq!(parse(b"Bearer a\tb"), Err(BearerError::NotText));
+    }
+}

@@ -1,0 +1,225 @@
+//! [`MemoryBlocklist`]: the embedded default, on moka.
+
+use std::{
+    fmt,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use moka::{sync::Cache, Expiry};
+
+use super::{remaining, Blocklist, BlocklistError, BlocklistFuture, Lookup, TokenKey};
+use crate::time::now_secs;
+
+/// Each entry carries the Unix time (seconds) at which it may be forgotten.
+#[derive(Clone, Copy)]
+struct Until(i64);
+
+#[derive(Clone, Copy)]
+struct Watermark {
+    micros: i64,
+    until: i64,
+}
+
+/// Expires every entry at its own deadline. Re-inserting moves the deadline
+/// (moka's default `expire_after_update` would keep the old one).
+struct UntilExpiry;
+
+impl<K> Expiry<K, Until> for UntilExpiry {
+    fn expire_after_create(&self, _: &K, value: &Until, _: Instant) -> Option<Duration> {
+        Some(remaining(value.0, now_secs()).unwrap_or(Duration::ZERO))
+    }
+
+    fn expire_after_update(
+        &self,
+        _: &K,
+        value: &Until,
+        _: Instant,
+        _: Option<Duration>,
+    ) -> Option<Duration> {
+        Some(remaining(value.0, now_secs()).unwrap_or(Duration::ZERO))
+    }
+}
+
+impl<K> Expiry<K, Watermark> for UntilExpiry {
+    fn expire_after_create(&self, _: &K, value: &Watermark, _: Instant) -> Option<Duration> {
+        Some(remaining(value.until, now_secs()).unwrap_or(Duration::ZERO))
+    }
+
+    fn expire_after_update(
+        &self,
+        _: &K,
+        value: &Watermark,
+        _: Instant,
+        _: Option<Duration>,
+    ) -> Option<Duration> {
+        Some(remaining(value.until, now_secs()).unwrap_or(Duration::ZERO))
+    }
+}
+
+/// An in-process blocklist: the default for a single server.
+///
+/// Entries expire on their own at the token's `exp` plus the leeway, so
+/// memory is bounded by the number of live revoked tokens. The cache has **no
+/// capacity bound** on purpose: evicting a revocation to make room would let
+/// a revoked token back in. Every check is answered synchronously
+/// ([`Blocklist::try_check`]), with no allocation.
+///
+/// Revocations live in this process only: with several servers, use a shared
+/// backend.
+///
+/// ```
+/// use tower_jwt_session::blocklist::{Blocklist, MemoryBlocklist, TokenKey};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let list = MemoryBlocklist::new();
+/// let key = TokenKey::from_jti("token-1");
+/// let in_an_hour = std::time::SystemTime::now()
+///     .duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64 + 3600;
+/// list.revoke(&key, in_an_hour).await.unwrap();
+/// assert!(list.check(&key, "u-1").await.unwrap().revoked);
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct MemoryBlocklist {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    revoked: Cache<TokenKey, Until>,
+    watermarks: Cache<String, Watermark>,
+}
+
+impl MemoryBlocklist {
+    /// An empty blocklist.
+    pub fn new() -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                revoked: Cache::builder().expire_after(UntilExpiry).build(),
+                watermarks: Cache::builder().expire_after(UntilExpiry).build(),
+            }),
+        }
+    }
+
+    /// How many revoked tokens are held (approximate: moka counts lazily).
+    pub fn revoked_count(&self) -> u64 {
+        self.inner.revoked.run_pending_tasks();
+        self.inner.revoked.entry_count()
+    }
+
+    fn lookup(&self, key: &TokenKey, user_id: &str) -> Lookup {
+        Lookup {
+            revoked: self.inner.revoked.contains_key(key),
+            valid_after_micros: self.inner.watermarks.get(user_id).map(|w| w.micros),
+        }
+    }
+}
+
+impl Default for MemoryBlocklist {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for MemoryBlocklist {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MemoryBlocklist")
+            .field("revoked", &self.inner.revoked.entry_count())
+            .field("watermarks", &self.inner.watermarks.entry_count())
+            .finish()
+    }
+}
+
+impl Blocklist for MemoryBlocklist {
+    fn revoke(&self, key: &TokenKey, until: i64) -> BlocklistFuture<bool> {
+        let fresh = until <= now_secs()
+            || self
+                .inner
+                .revoked
+                .entry(key.clone())
+                .or_insert(Until(until))
+                .is_fresh();
+        Box::pin(std::future::ready(Ok(fresh)))
+    }
+
+    fn set_valid_after(
+        &self,
+        user_id: &str,
+        valid_after_micros: i64,
+        until: i64,
+    ) -> BlocklistFuture<()> {
+        if until > now_secs() {
+            self.inner
+                .watermarks
+                .entry(user_id.to_owned())
+                .and_upsert_with(|old| {
+                    let new = Watermark {
+                        micros: valid_after_micros,
+                        until,
+                    };
+                    match old.map(|e| e.into_value()) {
+                        Some(old) => Watermark {
+                            micros: old.micros.max(new.micros),
+                            until: old.until.max(new.until),
+                        },
+                        None => new,
+                    }
+                });
+        }
+        Box::pin(std::future::ready(Ok(())))
+    }
+
+    fn check(&self, key: &TokenKey, user_id: &str) -> BlocklistFuture<Lookup> {
+        Box::pin(std::future::ready(Ok(self.lookup(key, user_id))))
+    }
+
+    fn try_check(&self, key: &TokenKey, user_id: &str) -> Option<Result<Lookup, BlocklistError>> {
+        Some(Ok(self.lookup(key, user_id)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn revocations_expire_at_their_deadline() {
+        let list = MemoryBlocklist::new();
+        let soon = TokenKey::from_jti("soon");
+        let late = TokenKey::from_jti("late");
+        let _ = list.revoke(&soon, now_secs() + 1);
+        let _ = list.revoke(&late, now_secs() + 3600);
+        assert!(list.lookup(&soon, "u").revoked);
+        std::thread::sleep(Duration::from_millis(2100));
+        assert!(!list.lookup(&soon, "u").revoked);
+        assert!(list.lookup(&late, "u").revoked);
+    }
+
+    #[test]
+    fn past_deadlines_store_nothing() {
+        let list = MemoryBlocklist::new();
+        let key = TokenKey::from_jti("old");
+        let _ = list.revoke(&key, now_secs() - 5);
+        assert!(!list.lookup(&key, "u").revoked);
+        assert_eq!(list.revoked_count(), 0);
+    }
+
+    #[test]
+    fn watermarks_never_move_back() {
+        let list = MemoryBlocklist::new();
+        let until = now_secs() + 60;
+        let _ = list.set_valid_after("u", 200, until);
+        let _ = list.set_valid_after("u", 100, until);
+        assert_eq!(
+            list.lookup(&TokenKey::from_jti("x"), "u")
+                .valid_after_micros,
+            Some(200)
+        );
+        assert_eq!(
+            list.lookup(&TokenKey::from_jti("x"), "other")
+                .valid_after_micros,
+            None
+        );
+    }
+}

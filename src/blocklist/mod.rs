@@ -1,0 +1,219 @@
+//! Revocation storage: the [`Blocklist`] trait and its in-memory default.
+//!
+//! A JWT stays valid until its `exp`; revoking it early needs state. The
+//! blocklist holds two kinds of facts:
+//!
+//! - **revoked tokens**, keyed by [`TokenKey`] and kept until the token's
+//!   `exp` plus the leeway (after that the token is refused as expired anyway);
+//! - **per-user watermarks** ("valid after"): every token of the user issued
+//!   before the watermark is refused. This is "log out everywhere".
+//!
+//! # The contract
+//!
+//! Implementations must keep these promises; the layer's safety rests on them.
+//!
+//! 1. **`Ok` means stored.** `revoke` and `set_valid_after` return `Ok(())`
+//!    only once the fact is durable for the backend (in memory for
+//!    [`MemoryBlocklist`], acknowledged by the server for a remote store).
+//!    A revocation must never be dropped to make room: no capacity-based
+//!    eviction of stored facts before their expiry.
+//! 2. **Failure is an error, never "not revoked".** When the backend cannot
+//!    answer, `check` returns `Err`; the layer then answers `503` (fail closed).
+//! 3. **Watermarks only move forward.** `set_valid_after` keeps the larger of
+//!    the stored and the new value, so two nodes racing cannot reopen a window.
+//! 4. **One answer per check.** `check` answers both questions (is this token
+//!    revoked, what is this user's watermark) so that a remote backend needs
+//!    one round trip at most.
+//!
+//! [`Blocklist::try_check`] is an optional synchronous fast path: a backend
+//! that can answer without waiting (memory, a warm cache) returns `Some`, and
+//! the layer skips allocating a future.
+//!
+//! # Example: a custom backend
+//!
+//! A complete backend over a `Mutex<HashMap>`, for illustration (it never
+//! forgets expired entries; [`MemoryBlocklist`] does):
+//!
+//! ```
+//! use std::{collections::HashMap, sync::Mutex};
+//! use tower_jwt_session::blocklist::{Blocklist, BlocklistFuture, Lookup, TokenKey};
+//!
+//! #[derive(Debug, Default)]
+//! struct MapBlocklist {
+//!     revoked: Mutex<HashMap<TokenKey, i64>>,
+//!     watermarks: Mutex<HashMap<String, i64>>,
+//! }
+//!
+//! impl Blocklist for MapBlocklist {
+//!     fn revoke(&self, key: &TokenKey, until: i64) -> BlocklistFuture<bool> {
+//!         let fresh = self.revoked.lock().unwrap().insert(key.clone(), until).is_none();
+//!         Box::pin(async move { Ok(fresh) })
+//!     }
+//!
+//!     fn set_valid_after(&self, user_id: &str, micros: i64, _until: i64) -> BlocklistFuture<()> {
+//!         let mut marks = self.watermarks.lock().unwrap();
+//!         let mark = marks.entry(user_id.to_owned()).or_insert(micros);
+//!         *mark = (*mark).max(micros);
+//!         Box::pin(async { Ok(()) })
+//!     }
+//!
+//!     fn check(&self, key: &TokenKey, user_id: &str) -> BlocklistFuture<Lookup> {
+//!         let lookup = Lookup {
+//!             revoked: self.revoked.lock().unwrap().contains_key(key),
+//!             valid_after_micros: self.watermarks.lock().unwrap().get(user_id).copied(),
+//!         };
+//!         Box::pin(async move { Ok(lookup) })
+//!     }
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! let list = MapBlocklist::default();
+//! let key = TokenKey::from_jti("abc");
+//! list.revoke(&key, i64::MAX).await.unwrap();
+//! assert!(list.check(&key, "u-1").await.unwrap().revoked);
+//! # }
+//! ```
+
+use std::{fmt, future::Future, pin::Pin, sync::Arc};
+
+pub use crate::error::BlocklistError;
+
+mod memory;
+
+pub use memory::MemoryBlocklist;
+
+/// The future a [`Blocklist`] returns: boxed, `Send` and `'static`, so that
+/// the trait is dyn-compatible (`Arc<dyn Blocklist>`).
+pub type BlocklistFuture<T> = Pin<Box<dyn Future<Output = Result<T, BlocklistError>> + Send>>;
+
+/// Storage for revoked tokens and per-user watermarks.
+///
+/// See the [module docs](self) for the contract every implementation keeps.
+/// Times are Unix timestamps: `until` in seconds (when the fact may be
+/// forgotten), watermarks in microseconds.
+pub trait Blocklist: fmt::Debug + Send + Sync + 'static {
+    /// Stores that the token under `key` is revoked, until the Unix time
+    /// `until` (seconds). `Ok` means stored: `Ok(true)` when this call stored
+    /// it, `Ok(false)` when it was already revoked (so that a token can be
+    /// refreshed once only, even by two servers at the same time). An `until`
+    /// already in the past stores nothing and is `Ok(true)`: the token is
+    /// refused as expired anyway.
+    fn revoke(&self, key: &TokenKey, until: i64) -> BlocklistFuture<bool>;
+
+    /// Raises `user_id`'s watermark to `valid_after_micros` (never lowers it),
+    /// kept until the Unix time `until` (seconds). Tokens of the user issued
+    /// before the watermark are refused.
+    fn set_valid_after(
+        &self,
+        user_id: &str,
+        valid_after_micros: i64,
+        until: i64,
+    ) -> BlocklistFuture<()>;
+
+    /// Whether `key` is revoked, and `user_id`'s watermark, in one answer.
+    fn check(&self, key: &TokenKey, user_id: &str) -> BlocklistFuture<Lookup>;
+
+    /// Answers [`check`](Blocklist::check) without waiting, when possible.
+    ///
+    /// The default returns `None` (always go through `check`). A backend that
+    /// answers from memory returns `Some`, which saves the layer a boxed
+    /// future per request.
+    fn try_check(&self, key: &TokenKey, user_id: &str) -> Option<Result<Lookup, BlocklistError>> {
+        let _ = (key, user_id);
+        None
+    }
+}
+
+impl<T: Blocklist + ?Sized> Blocklist for Arc<T> {
+    fn revoke(&self, key: &TokenKey, until: i64) -> BlocklistFuture<bool> {
+        (**self).revoke(key, until)
+    }
+
+    fn set_valid_after(
+        &self,
+        user_id: &str,
+        valid_after_micros: i64,
+        until: i64,
+    ) -> BlocklistFuture<()> {
+        (**self).set_valid_after(user_id, valid_after_micros, until)
+    }
+
+    fn check(&self, key: &TokenKey, user_id: &str) -> BlocklistFuture<Lookup> {
+        (**self).check(key, user_id)
+    }
+
+    fn try_check(&self, key: &TokenKey, user_id: &str) -> Option<Result<Lookup, BlocklistError>> {
+        (**self).try_check(key, user_id)
+    }
+}
+
+/// The answer of [`Blocklist::check`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Lookup {
+    /// The token itself is revoked.
+    pub revoked: bool,
+    /// The user's watermark in Unix microseconds, if one is set.
+    pub valid_after_micros: Option<i64>,
+}
+
+/// The key under which a token is revoked.
+///
+/// `j:` followed by the `jti` for tokens that have one (every token minted
+/// here), else `d:` followed by the hex SHA-256 of the token's verified
+/// signature: a digest of the signing input under the server's key. Never the
+/// raw token text (a re-encoded token would slip past) and never a short hash
+/// (the seed's 32-bit hash collides). Signatures are decoded strictly, so a
+/// token has one text per signature.
+///
+/// ```
+/// use tower_jwt_session::blocklist::TokenKey;
+///
+/// assert_eq!(TokenKey::from_jti("abc").as_str(), "j:abc");
+/// ```
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct TokenKey(Arc<str>);
+
+impl TokenKey {
+    /// The key for a token with this `jti`.
+    pub fn from_jti(jti: &str) -> Self {
+        let mut s = String::with_capacity(2 + jti.len());
+        s.push_str("j:");
+        s.push_str(jti);
+        Self(s.into())
+    }
+
+    /// The key for a token without `jti`, from the SHA-256 of its verified tag.
+    pub(crate) fn from_tag_digest(digest: &[u8]) -> Self {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut s = String::with_capacity(2 + digest.len() * 2);
+        s.push_str("d:");
+        for b in digest {
+            s.push(HEX[(b >> 4) as usize] as char);
+            s.push(HEX[(b & 15) as usize] as char);
+        }
+        Self(s.into())
+    }
+
+    /// The key as text, for backends that store strings.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for TokenKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("TokenKey").field(&self.as_str()).finish()
+    }
+}
+
+impl std::borrow::Borrow<str> for TokenKey {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Seconds from now until `until`, or `None` when `until` has passed.
+pub(crate) fn remaining(until: i64, now: i64) -> Option<std::time::Duration> {
+    (until > now).then(|| std::time::Duration::from_secs((until - now) as u64))
+}

@@ -1,0 +1,212 @@
+//! Error types: configuration, blocklist, issuing and verification.
+//!
+//! Every error is a typed enum. Configuration problems surface when a
+//! [`SessionManager`](crate::SessionManager) or a layer is built, never later
+//! and never as a panic. Verification failures carry the precise reason so
+//! that callers (and the layer's refusals) can tell an expired token from a
+//! forged one; what a *client* sees of that reason is decided by the
+//! [`rejection`](crate::rejection) module.
+
+use std::{error::Error as StdError, fmt, time::Duration};
+
+use crate::Algorithm;
+
+/// A configuration value that cannot be used safely.
+///
+/// Returned by the builders in this crate at construction time. The variants
+/// carry the offending value (never a secret) so that the message names the
+/// problem.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The HMAC secret is empty.
+    #[error("the session secret is empty")]
+    EmptySecret,
+    /// The HMAC secret is shorter than RFC 7518 §3.2 requires for the algorithm.
+    #[error("the session secret has {actual} bytes; {algorithm} needs at least {required} (RFC 7518 section 3.2)")]
+    SecretTooShort {
+        /// The configured algorithm.
+        algorithm: Algorithm,
+        /// The minimum length in bytes.
+        required: usize,
+        /// The length of the secret that was given.
+        actual: usize,
+    },
+    /// The algorithm name is not one this crate supports.
+    #[error("unknown algorithm {0:?}; expected HS256, HS384 or HS512")]
+    UnknownAlgorithm(String),
+    /// The issuer (`iss`) is empty.
+    #[error("the issuer is empty")]
+    EmptyIssuer,
+    /// The audience (`aud`) is empty.
+    #[error("the audience is empty")]
+    EmptyAudience,
+    /// The token lifetime is zero or unreasonably long.
+    #[error("the token lifetime {0:?} is out of range (1 s to 366 days)")]
+    TtlOutOfRange(Duration),
+    /// The clock leeway is larger than the crate allows.
+    #[error("the leeway {0:?} is too large (at most 300 s)")]
+    LeewayTooLarge(Duration),
+    /// The absolute session lifetime is shorter than one token lifetime.
+    #[error("the absolute session lifetime {max:?} is shorter than the token lifetime {ttl:?}")]
+    MaxLifetimeShorterThanTtl {
+        /// The configured absolute lifetime.
+        max: Duration,
+        /// The configured token lifetime.
+        ttl: Duration,
+    },
+    /// The realm cannot be written inside a quoted `WWW-Authenticate` parameter.
+    #[error("the realm {0:?} contains a character that cannot appear in a quoted string")]
+    InvalidRealm(String),
+    /// A required permission or role name is empty.
+    #[error("a required permission or role is empty")]
+    EmptyRequirement,
+}
+
+/// A blocklist backend could not answer or could not store.
+///
+/// A blocklist error is never read as "not revoked": the layer answers
+/// `503 Service Unavailable` (fail closed) and the manager's `revoke` returns
+/// the error instead of a false `Ok`.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BlocklistError {
+    /// The backend cannot be reached (connection refused, reset, closed).
+    #[error("the blocklist backend is unreachable")]
+    Unavailable(#[source] Box<dyn StdError + Send + Sync>),
+    /// The backend did not answer within the configured time.
+    #[error("the blocklist backend did not answer within {0:?}")]
+    Timeout(Duration),
+    /// The backend answered with something this crate cannot read.
+    #[error("the blocklist backend gave an unexpected answer: {0}")]
+    Protocol(String),
+    /// Any other backend failure.
+    #[error("the blocklist backend failed")]
+    Backend(#[source] Box<dyn StdError + Send + Sync>),
+}
+
+impl BlocklistError {
+    /// Wraps any error as [`BlocklistError::Backend`], keeping it as the source.
+    pub fn backend(err: impl Into<Box<dyn StdError + Send + Sync>>) -> Self {
+        Self::Backend(err.into())
+    }
+
+    /// Wraps any error as [`BlocklistError::Unavailable`], keeping it as the source.
+    pub fn unavailable(err: impl Into<Box<dyn StdError + Send + Sync>>) -> Self {
+        Self::Unavailable(err.into())
+    }
+}
+
+/// Why a token could not be issued.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum IssueError {
+    /// A required session field (user id or email) is empty.
+    #[error("the session field {0} is empty")]
+    EmptyField(&'static str),
+    /// The absolute session lifetime has ended; the user must log in again.
+    #[error("the session has reached its absolute lifetime")]
+    SessionLifetimeExceeded,
+    /// Signing failed.
+    #[error("signing the token failed")]
+    Signing(#[source] jsonwebtoken::errors::Error),
+    /// The operating system's random number generator failed.
+    #[error("the random number generator failed")]
+    Randomness,
+    /// The system clock is before 1970 or otherwise unusable.
+    #[error("the system clock is unusable")]
+    Clock,
+}
+
+/// Why a token was not accepted.
+///
+/// The variants split into client faults (everything but
+/// [`VerifyError::Backend`]), which the layer answers with
+/// `401 invalid_token`, and backend faults, answered with `503`.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum VerifyError {
+    /// The token is not three base64url segments of a JWS compact serialization.
+    #[error("the token is malformed: {0}")]
+    Malformed(MalformedToken),
+    /// The token is longer than the crate accepts.
+    #[error("the token is longer than {0} bytes")]
+    TooLong(usize),
+    /// The header names an algorithm other than the configured one.
+    #[error("the token's algorithm is not the configured one")]
+    AlgorithmMismatch,
+    /// The header has a `crit` parameter; no extension is understood here.
+    #[error("the token has a crit header parameter")]
+    CriticalHeader,
+    /// The signature does not match.
+    #[error("the token's signature is invalid")]
+    InvalidSignature,
+    /// The claims are not the expected JSON object (a missing or mistyped claim).
+    #[error("the token's claims are invalid: {0}")]
+    InvalidClaims(String),
+    /// A required claim is missing or empty.
+    #[error("the token lacks the claim {0}")]
+    MissingClaim(&'static str),
+    /// `iss` is not the configured issuer.
+    #[error("the token's issuer is not accepted")]
+    InvalidIssuer,
+    /// `aud` does not contain the configured audience.
+    #[error("the token's audience is not accepted")]
+    InvalidAudience,
+    /// `exp` is in the past (beyond the leeway).
+    #[error("the token has expired")]
+    Expired,
+    /// `nbf` is in the future (beyond the leeway).
+    #[error("the token is not valid yet")]
+    NotYetValid,
+    /// The token itself was revoked (logout, refresh).
+    #[error("the token was revoked")]
+    Revoked,
+    /// Every session of the user issued before a cut-off was revoked.
+    #[error("the token was revoked by a log-out-everywhere")]
+    RevokedForUser,
+    /// The session's absolute lifetime has ended.
+    #[error("the session has reached its absolute lifetime")]
+    SessionLifetimeExceeded,
+    /// The blocklist could not answer: the token's state is unknown.
+    #[error("the revocation state is unknown")]
+    Backend(#[source] BlocklistError),
+}
+
+impl VerifyError {
+    /// Returns `true` when the client is at fault (as opposed to a backend failure).
+    pub fn is_client_error(&self) -> bool {
+        !matches!(self, Self::Backend(_))
+    }
+}
+
+impl From<BlocklistError> for VerifyError {
+    fn from(err: BlocklistError) -> Self {
+        Self::Backend(err)
+    }
+}
+
+/// What is wrong with the shape of a token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MalformedToken {
+    /// Not exactly three dot-separated segments.
+    SegmentCount,
+    /// A segment is not canonical unpadded base64url.
+    Base64,
+    /// The header is not a JSON object with a string `alg`.
+    Header,
+    /// The signature has the wrong length for the algorithm.
+    SignatureLength,
+}
+
+impl fmt::Display for MalformedToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(match self {
+            Self::SegmentCount => "not three segments",
+            Self::Base64 => "a segment is not base64url",
+            Self::Header => "the header is not valid",
+            Self::SignatureLength => "the signature has the wrong length",
+        })
+    }
+}

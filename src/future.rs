@@ -1,0 +1,146 @@
+//! [`ResponseFuture`]: the future of [`SessionService`](crate::SessionService).
+
+use std::{
+    future::Future,
+    pin::Pin,
+    sync::Arc,
+    task::{ready, Context, Poll},
+};
+
+use bytes::Bytes;
+use http::{Request, Response};
+use pin_project_lite::pin_project;
+use tower_service::Service;
+
+use crate::{
+    blocklist::{BlocklistFuture, Lookup},
+    layer::Shared,
+    rejection::Rejection,
+    service::{log_verify_error, refusal},
+    ResponseBody, SessionData, SessionManager, VerifyError,
+};
+
+pin_project! {
+    /// Response future of [`SessionService`](crate::SessionService).
+    pub struct ResponseFuture<S, ReqBody>
+    where
+        S: Service<Request<ReqBody>>,
+    {
+        #[pin]
+        state: State<S, ReqBody>,
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    enum State<S, ReqBody>
+    where
+        S: Service<Request<ReqBody>>,
+    {
+        // Waiting for the blocklist; the ready inner service and the request
+        // wait with it.
+        Checking {
+            check: BlocklistFuture<Lookup>,
+            pending: Option<Pending<S, ReqBody>>,
+        },
+        // The inner service is answering.
+        Inner { #[pin] fut: S::Future },
+        // A refusal, built already.
+        Rejected { response: Option<Response<Bytes>> },
+    }
+}
+
+struct Pending<S, ReqBody> {
+    inner: S,
+    req: Request<ReqBody>,
+    session: SessionData,
+    shared: Arc<Shared>,
+}
+
+impl<S, ReqBody> ResponseFuture<S, ReqBody>
+where
+    S: Service<Request<ReqBody>>,
+{
+    pub(crate) fn inner(fut: S::Future) -> Self {
+        Self {
+            state: State::Inner { fut },
+        }
+    }
+
+    pub(crate) fn rejected(response: Response<Bytes>) -> Self {
+        Self {
+            state: State::Rejected {
+                response: Some(response),
+            },
+        }
+    }
+
+    pub(crate) fn checking(
+        check: BlocklistFuture<Lookup>,
+        inner: S,
+        req: Request<ReqBody>,
+        session: SessionData,
+        shared: Arc<Shared>,
+    ) -> Self {
+        Self {
+            state: State::Checking {
+                check,
+                pending: Some(Pending {
+                    inner,
+                    req,
+                    session,
+                    shared,
+                }),
+            },
+        }
+    }
+}
+
+impl<S, ReqBody, ResBody> Future for ResponseFuture<S, ReqBody>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+{
+    type Output = Result<Response<ResponseBody<ResBody>>, S::Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        loop {
+            match this.state.as_mut().project() {
+                StateProj::Checking { check, pending } => {
+                    let answer = ready!(check.as_mut().poll(cx));
+                    let Pending {
+                        mut inner,
+                        mut req,
+                        session,
+                        shared,
+                    } = pending.take().expect("future polled after completion");
+                    let verdict = answer
+                        .map_err(VerifyError::from)
+                        .and_then(|lookup| SessionManager::judge(&session, lookup));
+                    match verdict {
+                        Ok(()) => {
+                            req.extensions_mut().insert(session);
+                            let fut = inner.call(req);
+                            this.state.set(State::Inner { fut });
+                        }
+                        Err(err) => {
+                            log_verify_error(&err);
+                            let response = refusal(&*shared.respond, Rejection::from(&err));
+                            this.state.set(State::Rejected {
+                                response: Some(response),
+                            });
+                        }
+                    }
+                }
+                StateProj::Inner { fut } => {
+                    let res = ready!(fut.poll(cx))?;
+                    return Poll::Ready(Ok(res.map(ResponseBody::inner)));
+                }
+                StateProj::Rejected { response } => {
+                    let res = response.take().expect("future polled after completion");
+                    return Poll::Ready(Ok(res.map(ResponseBody::refusal)));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,101 @@
+//! [`SessionLayer`]: configuration of the session middleware.
+
+use std::{fmt, sync::Arc};
+
+use tower_layer::Layer;
+
+use crate::{
+    rejection::{DefaultRejectionResponse, RejectionResponse, SharedResponse},
+    SessionManager, SessionService,
+};
+
+/// Whether requests without credentials may pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SessionMode {
+    /// No valid session, no entry (the default).
+    #[default]
+    Required,
+    /// Requests without bearer credentials pass without a [`SessionData`];
+    /// invalid, expired or revoked credentials are still refused.
+    ///
+    /// [`SessionData`]: crate::SessionData
+    Optional,
+}
+
+/// Verifies the bearer token of every request and puts the
+/// [`SessionData`](crate::SessionData) in its extensions.
+///
+/// See the [crate docs](crate) for an example.
+#[derive(Clone)]
+#[must_use]
+pub struct SessionLayer {
+    pub(crate) shared: Arc<Shared>,
+}
+
+#[derive(Clone)]
+pub(crate) struct Shared {
+    pub(crate) manager: SessionManager,
+    pub(crate) mode: SessionMode,
+    pub(crate) respond: SharedResponse,
+}
+
+impl SessionLayer {
+    /// A layer that checks tokens with `manager` (and its blocklist), in
+    /// [`SessionMode::Required`], answering refusals with
+    /// [`DefaultRejectionResponse`].
+    pub fn new(manager: SessionManager) -> Self {
+        Self {
+            shared: Arc::new(Shared {
+                manager,
+                mode: SessionMode::Required,
+                respond: Arc::new(DefaultRejectionResponse::new()),
+            }),
+        }
+    }
+
+    /// Sets the mode. Default: [`SessionMode::Required`].
+    pub fn with_mode(mut self, mode: SessionMode) -> Self {
+        Arc::make_mut(&mut self.shared).mode = mode;
+        self
+    }
+
+    /// Shortcut for `with_mode(SessionMode::Optional)`.
+    pub fn optional(self) -> Self {
+        self.with_mode(SessionMode::Optional)
+    }
+
+    /// Replaces the refusal response. Default: [`DefaultRejectionResponse`]
+    /// (RFC 6750, no realm, no descriptions). The [`Rejection`] is added to
+    /// the response's extensions whatever builds the response.
+    ///
+    /// [`Rejection`]: crate::Rejection
+    pub fn with_rejection_response(mut self, respond: impl RejectionResponse) -> Self {
+        Arc::make_mut(&mut self.shared).respond = Arc::new(respond);
+        self
+    }
+
+    /// The manager this layer checks tokens with.
+    pub fn manager(&self) -> &SessionManager {
+        &self.shared.manager
+    }
+}
+
+impl fmt::Debug for SessionLayer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SessionLayer")
+            .field("manager", &self.shared.manager)
+            .field("mode", &self.shared.mode)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S> Layer<S> for SessionLayer {
+    type Service = SessionService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        SessionService {
+            inner,
+            shared: self.shared.clone(),
+        }
+    }
+}

@@ -1,0 +1,126 @@
+//! Stateless JWT sessions for any [tower] service (axum, hyper, tonic) that
+//! can still be revoked.
+//!
+//! [`SessionLayer`] reads `Authorization: Bearer <token>`, verifies the JWT
+//! (HMAC, one configured algorithm), asks a [`Blocklist`] whether the token
+//! was revoked, and puts the [`SessionData`] in the request's extensions.
+//! Refusals follow RFC 6750 (`WWW-Authenticate`, JSON body). A
+//! [`SessionManager`] issues, verifies, refreshes (rotating) and revokes
+//! tokens, and logs a user out everywhere.
+//!
+//! # Example
+//!
+//! ```
+//! use axum::{routing::get, Extension, Router};
+//! use tower_jwt_session::{SessionData, SessionLayer, SessionManager};
+//!
+//! # fn main() -> Result<(), tower_jwt_session::ConfigError> {
+//! let manager = SessionManager::builder("a secret of at least thirty-two bytes").build()?;
+//! let app: Router = Router::new()
+//!     .route("/me", get(|Extension(s): Extension<SessionData>| async move { s.email().to_owned() }))
+//!     .layer(SessionLayer::new(manager));
+//! # let _ = app;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! With tower alone, the layer wraps any `Service<http::Request<_>>`:
+//!
+//! ```
+//! use http::{Request, Response, StatusCode};
+//! use tower::{ServiceBuilder, ServiceExt};
+//! use tower_jwt_session::{NewSession, Rejection, RejectionKind, SessionData, SessionLayer, SessionManager};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let manager = SessionManager::builder("a secret of at least thirty-two bytes").build()?;
+//! let service = ServiceBuilder::new()
+//!     .layer(SessionLayer::new(manager.clone()))
+//!     .service_fn(|req: Request<String>| async move {
+//!         let session = req.extensions().get::<SessionData>().unwrap();
+//!         Ok::<_, std::convert::Infallible>(Response::new(session.user_id().to_owned()))
+//!     });
+//!
+//! // No token: 401 with a bare challenge.
+//! let res = service.clone().oneshot(Request::new(String::new())).await?;
+//! assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+//! assert_eq!(res.headers()["www-authenticate"], "Bearer");
+//!
+//! // A valid token: the handler sees the session.
+//! let issued = manager.issue(NewSession::new("u-1", "ada@example.com"))?;
+//! let req = Request::builder()
+//!     .header("authorization", format!("Bearer {}", issued.token()))
+//!     .body(String::new())?;
+//! assert_eq!(service.clone().oneshot(req).await?.status(), StatusCode::OK);
+//!
+//! // Revoked: 401 invalid_token, and the reason in the response's extensions.
+//! manager.revoke(issued.token()).await?;
+//! let req = Request::builder()
+//!     .header("authorization", format!("Bearer {}", issued.token()))
+//!     .body(String::new())?;
+//! let res = service.oneshot(req).await?;
+//! assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+//! assert_eq!(res.headers()["www-authenticate"], r#"Bearer error="invalid_token""#);
+//! assert_eq!(res.extensions().get::<Rejection>().unwrap().kind(), RejectionKind::Revoked);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # How it works
+//!
+//! ```text
+//! request ──► bearer::parse ──► token::verify_signature ──► claims checks ──► Blocklist::check ──► inner service
+//!              │ 400/401            │ 401 invalid_token       │ 401             │ 401 revoked / 503
+//!              └────────────────────┴─────────────────────────┴─────────────────┴──► RejectionResponse
+//! ```
+//!
+//! - The header is parsed strictly (one header, case-insensitive scheme,
+//!   `token68`, 8 KiB cap).
+//! - The token must be HS256, HS384 or HS512 as configured, with `iss`,
+//!   `aud`, `exp`, `sub`, `userId` and `email`; `crit` headers are refused.
+//! - The in-memory blocklist answers synchronously; a remote one through a
+//!   boxed future. A blocklist failure is a `503`, never a pass.
+//!
+//! # Wire compatibility
+//!
+//! Tokens use the TypeScript seed's claim names, so the seed and this crate
+//! accept each other's tokens (same secret, issuer, audience, algorithm).
+//!
+//! [tower]: https://docs.rs/tower
+
+#![cfg_attr(docsrs, feature(doc_cfg))]
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![warn(
+    missing_debug_implementations,
+    unreachable_pub,
+    rust_2018_idioms,
+    clippy::all
+)]
+
+mod bearer;
+pub mod blocklist;
+mod body;
+mod claims;
+mod config;
+mod error;
+pub mod future;
+mod key;
+mod layer;
+mod manager;
+pub mod rejection;
+mod require;
+mod service;
+mod time;
+mod token;
+
+pub use blocklist::{Blocklist, MemoryBlocklist};
+pub use body::ResponseBody;
+pub use claims::{NewSession, SessionData};
+pub use config::{Algorithm, DEFAULT_AUDIENCE, DEFAULT_ISSUER, DEFAULT_LEEWAY, DEFAULT_TTL};
+pub use error::{BlocklistError, ConfigError, IssueError, MalformedToken, VerifyError};
+pub use layer::{SessionLayer, SessionMode};
+pub use manager::{IssuedToken, SessionError, SessionManager, SessionManagerBuilder};
+pub use rejection::{DefaultRejectionResponse, Rejection, RejectionKind, RejectionResponse};
+pub use require::{RequirePermission, RequirePermissionLayer};
+pub use service::SessionService;

@@ -1,0 +1,593 @@
+//! [`SessionManager`]: issue, verify, refresh, revoke, log out everywhere.
+//!
+//! The TypeScript seed's `StatelessSessionManager`, fixed:
+//!
+//! - every token gets a unique `jti`, so two tokens minted in the same second
+//!   differ and each can be revoked alone;
+//! - [`verify`](SessionManager::verify) returns a typed [`VerifyError`]
+//!   instead of `null`;
+//! - [`refresh`](SessionManager::refresh) rotates: the presented token is
+//!   revoked, and a token can be refreshed once only;
+//! - [`revoke`](SessionManager::revoke) stores the revocation in the
+//!   [`Blocklist`] and returns `Ok` only once it is stored;
+//! - [`revoke_all_for_user`](SessionManager::revoke_all_for_user) sets a
+//!   per-user watermark with microsecond precision, so that a login right
+//!   after it, even in the same second, works.
+//!
+//! # Example
+//!
+//! ```
+//! use tower_jwt_session::{NewSession, SessionManager, VerifyError};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let manager = SessionManager::builder("a secret of at least thirty-two bytes")
+//!     .build()?;
+//! let issued = manager.issue(NewSession::new("u-1", "ada@example.com"))?;
+//! let session = manager.verify(issued.token()).await?;
+//! assert_eq!(session.email(), "ada@example.com");
+//!
+//! let refreshed = manager.refresh(issued.token()).await?;
+//! assert!(matches!(manager.verify(issued.token()).await, Err(VerifyError::Revoked)));
+//!
+//! manager.revoke(refreshed.token()).await?;
+//! assert!(manager.verify(refreshed.token()).await.is_err());
+//! # Ok(())
+//! # }
+//! ```
+
+use std::{fmt, sync::Arc, time::Duration};
+
+use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
+
+use crate::{
+    blocklist::{Blocklist, Lookup, MemoryBlocklist, TokenKey},
+    claims::{MintClaims, SessionData, SessionInner, WireClaims},
+    config::{SessionConfig, DEFAULT_AUDIENCE, DEFAULT_ISSUER, DEFAULT_LEEWAY, DEFAULT_TTL},
+    key::HmacKey,
+    time::{now_micros, now_secs},
+    token::verify_signature,
+    Algorithm, BlocklistError, ConfigError, IssueError, NewSession, VerifyError,
+};
+
+const MICROS: i64 = 1_000_000;
+
+/// Issues, verifies, refreshes and revokes session tokens.
+///
+/// Cheap to clone (one `Arc`): share one manager between the
+/// [`SessionLayer`](crate::SessionLayer) and your handlers. See the
+/// [module docs](self) for an example.
+#[derive(Clone)]
+pub struct SessionManager {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: SessionConfig,
+    key: HmacKey,
+    blocklist: Arc<dyn Blocklist>,
+    watermark_retention: Duration,
+}
+
+/// Builds a [`SessionManager`]; every value is checked in
+/// [`build`](SessionManagerBuilder::build).
+pub struct SessionManagerBuilder {
+    secret: Zeroizing<Vec<u8>>,
+    config: SessionConfig,
+    blocklist: Option<Arc<dyn Blocklist>>,
+    watermark_retention: Option<Duration>,
+}
+
+impl fmt::Debug for SessionManagerBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SessionManagerBuilder")
+            .field("secret", &"[redacted]")
+            .field("config", &self.config)
+            .field("blocklist", &self.blocklist)
+            .finish()
+    }
+}
+
+impl SessionManagerBuilder {
+    /// The signing algorithm, and the only one accepted. Default: HS256.
+    #[must_use]
+    pub fn with_algorithm(mut self, algorithm: Algorithm) -> Self {
+        self.config.algorithm = algorithm;
+        self
+    }
+
+    /// The issuer written to and required in `iss`. Default: `atomic-crm`.
+    #[must_use]
+    pub fn with_issuer(mut self, issuer: impl Into<String>) -> Self {
+        self.config.issuer = issuer.into();
+        self
+    }
+
+    /// The audience written to and required in `aud`. Default: `atomic-crm-api`.
+    #[must_use]
+    pub fn with_audience(mut self, audience: impl Into<String>) -> Self {
+        self.config.audience = audience.into();
+        self
+    }
+
+    /// The lifetime of an issued token, 1 s to 366 days. Default: 3600 s.
+    #[must_use]
+    pub fn with_ttl(mut self, ttl: Duration) -> Self {
+        self.config.ttl = ttl;
+        self
+    }
+
+    /// Clock leeway applied to `exp` and `nbf`, at most 300 s. Default: 10 s.
+    #[must_use]
+    pub fn with_leeway(mut self, leeway: Duration) -> Self {
+        self.config.leeway = leeway;
+        self
+    }
+
+    /// An absolute session lifetime, counted from login, that refreshes cannot
+    /// extend. Default: none (refreshes may go on while the user is active).
+    #[must_use]
+    pub fn with_max_session_lifetime(mut self, max: Duration) -> Self {
+        self.config.max_lifetime = Some(max);
+        self
+    }
+
+    /// The revocation store. Default: a new [`MemoryBlocklist`].
+    #[must_use]
+    pub fn with_blocklist(mut self, blocklist: impl Blocklist) -> Self {
+        self.blocklist = Some(Arc::new(blocklist));
+        self
+    }
+
+    /// How long a log-out-everywhere watermark is kept. It must outlast every
+    /// token it refuses. Default: the token lifetime (or the absolute session
+    /// lifetime, when larger) plus the leeway. Raise it when tokens with longer
+    /// lifetimes are minted elsewhere with the same secret.
+    #[must_use]
+    pub fn with_watermark_retention(mut self, retention: Duration) -> Self {
+        self.watermark_retention = Some(retention);
+        self
+    }
+
+    /// Checks every value and builds the manager.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] naming the first problem: an empty or short secret
+    /// (RFC 7518 §3.2), an empty issuer or audience, a lifetime out of range,
+    /// a leeway over 300 s.
+    pub fn build(self) -> Result<SessionManager, ConfigError> {
+        self.config.validate(&self.secret)?;
+        let config = self.config;
+        let watermark_retention = self.watermark_retention.unwrap_or_else(|| {
+            config.ttl.max(config.max_lifetime.unwrap_or_default()) + config.leeway
+        });
+        Ok(SessionManager {
+            inner: Arc::new(Inner {
+                key: HmacKey::new(config.algorithm, &self.secret),
+                blocklist: self
+                    .blocklist
+                    .unwrap_or_else(|| Arc::new(MemoryBlocklist::new())),
+                config,
+                watermark_retention,
+            }),
+        })
+    }
+}
+
+/// A freshly signed token and the session it carries.
+#[derive(Clone)]
+pub struct IssuedToken {
+    token: String,
+    session: SessionData,
+}
+
+impl IssuedToken {
+    /// The compact JWT, for the client.
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+
+    /// The token's `exp`, in seconds since the epoch.
+    pub fn expires_at(&self) -> i64 {
+        self.session.expires_at()
+    }
+
+    /// The session the token carries.
+    pub fn session(&self) -> &SessionData {
+        &self.session
+    }
+
+    /// The compact JWT, by value.
+    pub fn into_token(self) -> String {
+        self.token
+    }
+}
+
+impl fmt::Debug for IssuedToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IssuedToken")
+            .field("token", &"[redacted]")
+            .field("session", &self.session)
+            .finish()
+    }
+}
+
+/// Why a refresh or a revocation by token failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SessionError {
+    /// The presented token is not valid (including already revoked).
+    #[error(transparent)]
+    Verify(#[from] VerifyError),
+    /// The new token could not be issued.
+    #[error(transparent)]
+    Issue(#[from] IssueError),
+    /// The blocklist could not store the revocation; nothing changed.
+    #[error(transparent)]
+    Blocklist(#[from] BlocklistError),
+}
+
+impl SessionManager {
+    /// Starts a builder with the HMAC secret (used as bytes, like the seed).
+    /// The seed's defaults apply until changed.
+    pub fn builder(secret: impl AsRef<[u8]>) -> SessionManagerBuilder {
+        SessionManagerBuilder {
+            secret: Zeroizing::new(secret.as_ref().to_vec()),
+            config: SessionConfig {
+                algorithm: Algorithm::default(),
+                issuer: DEFAULT_ISSUER.to_owned(),
+                audience: DEFAULT_AUDIENCE.to_owned(),
+                ttl: DEFAULT_TTL,
+                leeway: DEFAULT_LEEWAY,
+                max_lifetime: None,
+            },
+            blocklist: None,
+            watermark_retention: None,
+        }
+    }
+
+    /// The configured algorithm.
+    pub fn algorithm(&self) -> Algorithm {
+        self.inner.config.algorithm
+    }
+
+    /// The configured issuer.
+    pub fn issuer(&self) -> &str {
+        &self.inner.config.issuer
+    }
+
+    /// The configured audience.
+    pub fn audience(&self) -> &str {
+        &self.inner.config.audience
+    }
+
+    /// The lifetime of an issued token.
+    pub fn ttl(&self) -> Duration {
+        self.inner.config.ttl
+    }
+
+    /// The blocklist this manager revokes into.
+    pub fn blocklist(&self) -> &Arc<dyn Blocklist> {
+        &self.inner.blocklist
+    }
+
+    /// Signs a new token for `new`, with a fresh `jti`.
+    ///
+    /// # Errors
+    ///
+    /// [`IssueError::EmptyField`] when the user id or email is empty.
+    pub fn issue(&self, new: NewSession) -> Result<IssuedToken, IssueError> {
+        if new.user_id.is_empty() {
+            return Err(IssueError::EmptyField("userId"));
+        }
+        if new.email.is_empty() {
+            return Err(IssueError::EmptyField("email"));
+        }
+        let now = now_micros();
+        self.mint(new, now, now / MICROS)
+    }
+
+    fn mint(
+        &self,
+        new: NewSession,
+        now_us: i64,
+        auth_time: i64,
+    ) -> Result<IssuedToken, IssueError> {
+        if now_us <= 0 {
+            return Err(IssueError::Clock);
+        }
+        let config = &self.inner.config;
+        let now = now_us / MICROS;
+        let mut exp = now + config.ttl.as_secs() as i64;
+        if let Some(max) = config.max_lifetime {
+            let end = auth_time + max.as_secs() as i64;
+            if end <= now {
+                return Err(IssueError::SessionLifetimeExceeded);
+            }
+            exp = exp.min(end);
+        }
+        let mut id = [0u8; 16];
+        getrandom::getrandom(&mut id).map_err(|_| IssueError::Randomness)?;
+        let jti = URL_SAFE_NO_PAD.encode(id);
+        let claims = MintClaims {
+            user_id: &new.user_id,
+            email: &new.email,
+            role: &new.role,
+            company_id: new.company_id.as_deref(),
+            permissions: &new.permissions,
+            metadata: &new.metadata,
+            created_at: now,
+            expires_at: exp,
+            iat: now,
+            iss: &config.issuer,
+            aud: &config.audience,
+            exp,
+            sub: &new.user_id,
+            jti: &jti,
+            iat_micros: now_us,
+            auth_time,
+        };
+        let header = jsonwebtoken::Header::new(config.algorithm.to_jsonwebtoken());
+        let token = jsonwebtoken::encode(&header, &claims, self.inner.key.encoding_key())
+            .map_err(IssueError::Signing)?;
+        let session = SessionData(Arc::new(SessionInner {
+            key: TokenKey::from_jti(&jti),
+            user_id: new.user_id,
+            email: new.email,
+            role: new.role,
+            company_id: new.company_id,
+            permissions: new.permissions,
+            metadata: new.metadata,
+            created_at: now,
+            expires_at: exp,
+            issued_at_micros: now_us,
+            issued_at_precise: true,
+            auth_time,
+            token_id: Some(jti),
+        }));
+        tracing::debug!(user_id = %session.user_id(), exp, "session issued");
+        Ok(IssuedToken { token, session })
+    }
+
+    /// Checks the signature and the claims, without asking the blocklist.
+    ///
+    /// The layer uses this, then asks the blocklist itself; use
+    /// [`verify`](Self::verify) for the whole check.
+    ///
+    /// # Errors
+    ///
+    /// The [`VerifyError`] that names why the token is refused.
+    pub fn decode(&self, token: &str) -> Result<SessionData, VerifyError> {
+        let signed = verify_signature(token, &self.inner.key)?;
+        self.validate_claims(signed.claims, &signed.tag[..signed.tag_len])
+    }
+
+    fn validate_claims(&self, c: WireClaims, tag: &[u8]) -> Result<SessionData, VerifyError> {
+        let config = &self.inner.config;
+        let now = now_micros();
+        let leeway = config.leeway.as_micros() as i64;
+
+        let exp = c.exp.ok_or(VerifyError::MissingClaim("exp"))?;
+        if now >= exp.micros().saturating_add(leeway) {
+            return Err(VerifyError::Expired);
+        }
+        if let Some(nbf) = c.nbf {
+            if nbf.micros() > now.saturating_add(leeway) {
+                return Err(VerifyError::NotYetValid);
+            }
+        }
+        match c.iss {
+            Some(iss) if iss == config.issuer => {}
+            Some(_) => return Err(VerifyError::InvalidIssuer),
+            None => return Err(VerifyError::MissingClaim("iss")),
+        }
+        match c.aud {
+            Some(aud) if aud.contains(&config.audience) => {}
+            Some(_) => return Err(VerifyError::InvalidAudience),
+            None => return Err(VerifyError::MissingClaim("aud")),
+        }
+        let non_empty = |v: Option<String>, name| {
+            v.filter(|s| !s.is_empty())
+                .ok_or(VerifyError::MissingClaim(name))
+        };
+        non_empty(c.sub, "sub")?;
+        let user_id = non_empty(c.user_id, "userId")?;
+        let email = non_empty(c.email, "email")?;
+
+        let iat_secs = c.iat.map(|d| d.secs());
+        let (issued_at_micros, issued_at_precise) = match (c.iat_micros, iat_secs) {
+            (Some(us), _) => (us, true),
+            (None, Some(s)) => (s.saturating_mul(MICROS), false),
+            // No issue time: the oldest possible, so any watermark refuses it.
+            (None, None) => (i64::MIN, false),
+        };
+        let auth_time = c
+            .auth_time
+            .map(|d| d.secs())
+            .or(iat_secs)
+            .unwrap_or(i64::MIN);
+        if let Some(max) = config.max_lifetime {
+            if auth_time.saturating_add(max.as_secs() as i64) <= now / MICROS {
+                return Err(VerifyError::SessionLifetimeExceeded);
+            }
+        }
+        let key = match &c.jti {
+            Some(jti) if !jti.is_empty() => TokenKey::from_jti(jti),
+            _ => TokenKey::from_tag_digest(&Sha256::digest(tag)),
+        };
+        Ok(SessionData(Arc::new(SessionInner {
+            user_id,
+            email,
+            role: c.role.unwrap_or_default(),
+            company_id: c.company_id,
+            permissions: c.permissions.unwrap_or_default(),
+            metadata: c.metadata.unwrap_or_default(),
+            created_at: c.created_at.map(|d| d.secs()).or(iat_secs).unwrap_or(0),
+            expires_at: exp.secs(),
+            issued_at_micros,
+            issued_at_precise,
+            auth_time,
+            token_id: c.jti,
+            key,
+        })))
+    }
+
+    /// Judges a decoded session against the blocklist's answer.
+    pub(crate) fn judge(session: &SessionData, lookup: Lookup) -> Result<(), VerifyError> {
+        if lookup.revoked {
+            return Err(VerifyError::Revoked);
+        }
+        if let Some(mark) = lookup.valid_after_micros {
+            let s = &session.0;
+            let refused = if s.issued_at_precise {
+                s.issued_at_micros < mark
+            } else {
+                // Whole-second `iat` (seed tokens): a token from the same
+                // second as the watermark may predate it, so it is refused.
+                s.issued_at_micros.div_euclid(MICROS) <= mark.div_euclid(MICROS)
+            };
+            if refused {
+                return Err(VerifyError::RevokedForUser);
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks the signature, the claims and the blocklist.
+    ///
+    /// # Errors
+    ///
+    /// The [`VerifyError`] that names why the token is refused;
+    /// [`VerifyError::Backend`] when the blocklist cannot answer.
+    pub async fn verify(&self, token: &str) -> Result<SessionData, VerifyError> {
+        let session = self.decode(token)?;
+        let lookup = self
+            .inner
+            .blocklist
+            .check(session.revocation_key(), session.user_id())
+            .await?;
+        Self::judge(&session, lookup)?;
+        Ok(session)
+    }
+
+    /// Verifies `token`, revokes it, and issues its successor with the same
+    /// user data and a fresh lifetime (capped by the absolute session
+    /// lifetime, if set).
+    ///
+    /// The revocation is stored first and only once: of two concurrent
+    /// refreshes of one token, one fails with [`VerifyError::Revoked`].
+    ///
+    /// # Errors
+    ///
+    /// [`SessionError::Verify`] for an invalid token, [`SessionError::Blocklist`]
+    /// when the revocation could not be stored (no new token is issued then).
+    pub async fn refresh(&self, token: &str) -> Result<IssuedToken, SessionError> {
+        let session = self.verify(token).await?;
+        self.refresh_session(&session).await
+    }
+
+    /// Like [`refresh`](Self::refresh), for a session the layer already verified.
+    ///
+    /// # Errors
+    ///
+    /// As [`refresh`](Self::refresh).
+    pub async fn refresh_session(
+        &self,
+        session: &SessionData,
+    ) -> Result<IssuedToken, SessionError> {
+        if let Some(max) = self.inner.config.max_lifetime {
+            if session
+                .authenticated_at()
+                .saturating_add(max.as_secs() as i64)
+                <= now_secs()
+            {
+                return Err(IssueError::SessionLifetimeExceeded.into());
+            }
+        }
+        if !self.revoke_once(session).await? {
+            return Err(VerifyError::Revoked.into());
+        }
+        let s = &session.0;
+        let new = NewSession {
+            user_id: s.user_id.clone(),
+            email: s.email.clone(),
+            role: s.role.clone(),
+            company_id: s.company_id.clone(),
+            permissions: s.permissions.clone(),
+            metadata: s.metadata.clone(),
+        };
+        Ok(self.mint(new, now_micros(), s.auth_time)?)
+    }
+
+    /// Verifies `token` and revokes it until its `exp` plus the leeway.
+    ///
+    /// # Errors
+    ///
+    /// [`SessionError::Verify`] for an invalid token (an already revoked one
+    /// included), [`SessionError::Blocklist`] when the revocation could not be
+    /// stored.
+    pub async fn revoke(&self, token: &str) -> Result<(), SessionError> {
+        let session = self.verify(token).await?;
+        self.revoke_session(&session).await?;
+        Ok(())
+    }
+
+    /// Revokes a verified session's token until its `exp` plus the leeway.
+    /// `Ok` means stored.
+    ///
+    /// # Errors
+    ///
+    /// The [`BlocklistError`] when the blocklist could not store it.
+    pub async fn revoke_session(&self, session: &SessionData) -> Result<(), BlocklistError> {
+        self.revoke_once(session).await.map(|_| ())
+    }
+
+    async fn revoke_once(&self, session: &SessionData) -> Result<bool, BlocklistError> {
+        let until = session
+            .expires_at()
+            .saturating_add(self.inner.config.leeway.as_secs() as i64 + 1);
+        let fresh = self
+            .inner
+            .blocklist
+            .revoke(session.revocation_key(), until)
+            .await?;
+        tracing::debug!(user_id = %session.user_id(), "session revoked");
+        Ok(fresh)
+    }
+
+    /// Refuses every token of `user_id` issued before this call ("log out
+    /// everywhere"). Tokens issued after it, even within the same second, are
+    /// accepted. `Ok` means stored.
+    ///
+    /// Tokens minted here carry a microsecond issue time; tokens with a
+    /// whole-second `iat` only (the seed's) are refused when issued in the
+    /// same second as the call. Nodes compare their clocks: keep them in sync.
+    ///
+    /// # Errors
+    ///
+    /// The [`BlocklistError`] when the blocklist could not store it.
+    pub async fn revoke_all_for_user(&self, user_id: &str) -> Result<(), BlocklistError> {
+        let now = now_micros();
+        let until =
+            (now / MICROS).saturating_add(self.inner.watermark_retention.as_secs() as i64 + 1);
+        self.inner
+            .blocklist
+            .set_valid_after(user_id, now, until)
+            .await?;
+        tracing::debug!(user_id = %user_id, "all sessions of the user revoked");
+        Ok(())
+    }
+}
+
+impl fmt::Debug for SessionManager {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SessionManager")
+            .field("config", &self.inner.config)
+            .field("key", &self.inner.key)
+            .field("blocklist", &self.inner.blocklist)
+            .finish()
+    }
+}

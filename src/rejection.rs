@@ -1,0 +1,422 @@
+//! Refusals: why a request was turned away, and the RFC 6750 response.
+//!
+//! | [`RejectionKind`] | status | `WWW-Authenticate` | `error` in the JSON body |
+//! | --- | --- | --- | --- |
+//! | `MissingCredentials` | 401 | `Bearer` (no error) | `unauthorized` |
+//! | `InvalidRequest` | 400 | `Bearer error="invalid_request"` | `invalid_request` |
+//! | `InvalidToken`, `Expired`, `Revoked` | 401 | `Bearer error="invalid_token"` | `invalid_token` |
+//! | `InsufficientScope` | 403 | `Bearer error="insufficient_scope"` | `insufficient_scope` |
+//! | `BackendUnavailable` | 503 | none | `temporarily_unavailable` |
+//!
+//! With a realm, the challenge reads `Bearer realm="..."` first. The
+//! `error_description` is left out unless turned on
+//! ([`DefaultRejectionResponse::with_descriptions`]): the precise reason
+//! helps an attacker more than a legitimate client. Either way the
+//! [`Rejection`] is put in the response's extensions, so outer layers,
+//! logs and tests see the reason.
+//!
+//! Replace the response with any [`RejectionResponse`], a closure included:
+//!
+//! ```
+//! use bytes::Bytes;
+//! use http::{Response, StatusCode};
+//! use tower_jwt_session::{Rejection, SessionLayer, SessionManager};
+//!
+//! let manager = SessionManager::builder("a secret of at least thirty-two bytes").build().unwrap();
+//! let layer = SessionLayer::new(manager).with_rejection_response(|rejection: &Rejection| {
+//!     Response::builder()
+//!         .status(rejection.status())
+//!         .header("content-type", "text/plain")
+//!         .body(Bytes::from_static(b"go away"))
+//!         .unwrap()
+//! });
+//! # let _ = layer;
+//! ```
+
+use std::{fmt, sync::Arc};
+
+use bytes::Bytes;
+use http::{header, HeaderValue, Response, StatusCode};
+
+use crate::{bearer::BearerError, ConfigError, VerifyError};
+
+/// What kind of refusal this is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum RejectionKind {
+    /// No bearer credentials (no header, or another scheme).
+    MissingCredentials,
+    /// A malformed `Authorization` header.
+    InvalidRequest,
+    /// A forged, tampered, malformed or otherwise invalid token.
+    InvalidToken,
+    /// An expired token.
+    Expired,
+    /// A revoked token (logout, refresh, log-out-everywhere).
+    Revoked,
+    /// A valid session lacking the required permission.
+    InsufficientScope,
+    /// The blocklist could not answer; the request is refused (fail closed).
+    BackendUnavailable,
+}
+
+impl RejectionKind {
+    /// The HTTP status for this kind.
+    pub fn status(self) -> StatusCode {
+        match self {
+            Self::MissingCredentials | Self::InvalidToken | Self::Expired | Self::Revoked => {
+                StatusCode::UNAUTHORIZED
+            }
+            Self::InvalidRequest => StatusCode::BAD_REQUEST,
+            Self::InsufficientScope => StatusCode::FORBIDDEN,
+            Self::BackendUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    /// The RFC 6750 error code in the challenge, if any.
+    pub fn error_code(self) -> Option<&'static str> {
+        match self {
+            Self::MissingCredentials | Self::BackendUnavailable => None,
+            Self::InvalidRequest => Some("invalid_request"),
+            Self::InvalidToken | Self::Expired | Self::Revoked => Some("invalid_token"),
+            Self::InsufficientScope => Some("insufficient_scope"),
+        }
+    }
+
+    /// The `error` member of the JSON body.
+    pub fn body_error(self) -> &'static str {
+        match self {
+            Self::MissingCredentials => "unauthorized",
+            Self::BackendUnavailable => "temporarily_unavailable",
+            other => other.error_code().unwrap_or("unauthorized"),
+        }
+    }
+}
+
+/// Why a request was refused. Inserted into the response's extensions on
+/// every refusal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    kind: RejectionKind,
+    description: &'static str,
+}
+
+impl Rejection {
+    /// A rejection of `kind`, with a short description for clients.
+    pub fn new(kind: RejectionKind, description: &'static str) -> Self {
+        Self { kind, description }
+    }
+
+    /// The kind of refusal.
+    pub fn kind(&self) -> RejectionKind {
+        self.kind
+    }
+
+    /// A short description, safe to show a client when descriptions are on.
+    pub fn description(&self) -> &'static str {
+        self.description
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        self.kind.status()
+    }
+
+    pub(crate) fn missing() -> Self {
+        Self::new(RejectionKind::MissingCredentials, "no bearer token")
+    }
+
+    pub(crate) fn insufficient_scope() -> Self {
+        Self::new(
+            RejectionKind::InsufficientScope,
+            "the session lacks the required permission",
+        )
+    }
+}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.description)
+    }
+}
+
+impl std::error::Error for Rejection {}
+
+impl From<BearerError> for Rejection {
+    fn from(err: BearerError) -> Self {
+        Self::new(RejectionKind::InvalidRequest, err.description())
+    }
+}
+
+impl From<&VerifyError> for Rejection {
+    fn from(err: &VerifyError) -> Self {
+        use RejectionKind::*;
+        let (kind, description) = match err {
+            VerifyError::Malformed(_) => (InvalidToken, "the token is malformed"),
+            VerifyError::TooLong(_) => (InvalidToken, "the token is too long"),
+            VerifyError::AlgorithmMismatch => {
+                (InvalidToken, "the token's algorithm is not accepted")
+            }
+            VerifyError::CriticalHeader => {
+                (InvalidToken, "the token has an unsupported crit header")
+            }
+            VerifyError::InvalidSignature => (InvalidToken, "the token's signature is invalid"),
+            VerifyError::InvalidClaims(_) => (InvalidToken, "the token's claims are invalid"),
+            VerifyError::MissingClaim(_) => (InvalidToken, "the token lacks a required claim"),
+            VerifyError::InvalidIssuer => (InvalidToken, "the token's issuer is not accepted"),
+            VerifyError::InvalidAudience => (InvalidToken, "the token's audience is not accepted"),
+            VerifyError::NotYetValid => (InvalidToken, "the token is not valid yet"),
+            VerifyError::Expired => (Expired, "the token has expired"),
+            VerifyError::SessionLifetimeExceeded => (Expired, "the session has expired"),
+            VerifyError::Revoked | VerifyError::RevokedForUser => {
+                (Revoked, "the token was revoked")
+            }
+            VerifyError::Backend(_) => (BackendUnavailable, "the session store is unavailable"),
+        };
+        Self::new(kind, description)
+    }
+}
+
+/// Builds the response for a refusal.
+///
+/// Implemented for [`DefaultRejectionResponse`] and for any
+/// `Fn(&Rejection) -> Response<Bytes> + Send + Sync + 'static`. The layer
+/// adds the [`Rejection`] to the response's extensions afterwards.
+pub trait RejectionResponse: Send + Sync + 'static {
+    /// The response for `rejection`.
+    fn response(&self, rejection: &Rejection) -> Response<Bytes>;
+}
+
+impl<F> RejectionResponse for F
+where
+    F: Fn(&Rejection) -> Response<Bytes> + Send + Sync + 'static,
+{
+    fn response(&self, rejection: &Rejection) -> Response<Bytes> {
+        self(rejection)
+    }
+}
+
+/// The RFC 6750 response described in the [module docs](self).
+///
+/// ```
+/// use tower_jwt_session::{DefaultRejectionResponse, Rejection, RejectionKind, RejectionResponse};
+///
+/// let respond = DefaultRejectionResponse::new().with_realm("crm")?;
+/// let res = respond.response(&Rejection::new(RejectionKind::Revoked, "the token was revoked"));
+/// assert_eq!(res.status(), 401);
+/// assert_eq!(res.headers()["www-authenticate"], r#"Bearer realm="crm", error="invalid_token""#);
+/// assert_eq!(res.body().as_ref(), br#"{"error":"invalid_token"}"#);
+/// # Ok::<(), tower_jwt_session::ConfigError>(())
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct DefaultRejectionResponse {
+    realm: Option<Arc<str>>,
+    descriptions: bool,
+}
+
+impl DefaultRejectionResponse {
+    /// No realm, no descriptions.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds `realm="..."` to every challenge. Default: no realm.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::InvalidRealm`] when the realm has a `"`, a `\` or a
+    /// character outside visible ASCII and space.
+    pub fn with_realm(mut self, realm: impl Into<String>) -> Result<Self, ConfigError> {
+        let realm = realm.into();
+        if !realm
+            .bytes()
+            .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
+        {
+            return Err(ConfigError::InvalidRealm(realm));
+        }
+        self.realm = Some(realm.into());
+        Ok(self)
+    }
+
+    /// Adds `error_description` to challenges and bodies. Default: off, so
+    /// that no detail of why a token failed reaches clients.
+    #[must_use]
+    pub fn with_descriptions(mut self, on: bool) -> Self {
+        self.descriptions = on;
+        self
+    }
+
+    fn challenge(&self, rejection: &Rejection) -> Option<HeaderValue> {
+        let code = rejection.kind.error_code();
+        if rejection.kind == RejectionKind::BackendUnavailable {
+            return None;
+        }
+        if self.realm.is_none() && !self.descriptions {
+            // The common case, without allocating.
+            return Some(HeaderValue::from_static(match code {
+                None => "Bearer",
+                Some("invalid_request") => "Bearer error=\"invalid_request\"",
+                Some("insufficient_scope") => "Bearer error=\"insufficient_scope\"",
+                Some(_) => "Bearer error=\"invalid_token\"",
+            }));
+        }
+        let mut params = Vec::new();
+        if let Some(realm) = &self.realm {
+            params.push(format!("realm=\"{realm}\""));
+        }
+        if let Some(code) = code {
+            params.push(format!("error=\"{code}\""));
+            if self.descriptions {
+                params.push(format!("error_description=\"{}\"", rejection.description));
+            }
+        }
+        let value = if params.is_empty() {
+            "Bearer".to_owned()
+        } else {
+            format!("Bearer {}", params.join(", "))
+        };
+        // Realm and descriptions are checked to be visible ASCII.
+        HeaderValue::from_str(&value).ok()
+    }
+
+    fn body(&self, rejection: &Rejection) -> Bytes {
+        let error = rejection.kind.body_error();
+        if !self.descriptions {
+            return Bytes::from(format!("{{\"error\":\"{error}\"}}"));
+        }
+        Bytes::from(
+            serde_json::json!({"error": error, "error_description": rejection.description})
+                .to_string(),
+        )
+    }
+}
+
+impl RejectionResponse for DefaultRejectionResponse {
+    fn response(&self, rejection: &Rejection) -> Response<Bytes> {
+        let mut res = Response::new(self.body(rejection));
+        *res.status_mut() = rejection.status();
+        let headers = res.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        if let Some(challenge) = self.challenge(rejection) {
+            headers.insert(header::WWW_AUTHENTICATE, challenge);
+        }
+        res
+    }
+}
+
+/// Shares one response builder between layers and services.
+pub(crate) type SharedResponse = Arc<dyn RejectionResponse>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn respond(kind: RejectionKind) -> Response<Bytes> {
+        DefaultRejectionResponse::new().response(&Rejection::new(kind, "why"))
+    }
+
+    #[test]
+    fn each_kind_maps_to_its_status_challenge_and_body() {
+        use RejectionKind::*;
+        let cases = [
+            (MissingCredentials, 401, Some("Bearer"), "unauthorized"),
+            (
+                InvalidRequest,
+                400,
+                Some("Bearer error=\"invalid_request\""),
+                "invalid_request",
+            ),
+            (
+                InvalidToken,
+                401,
+                Some("Bearer error=\"invalid_token\""),
+                "invalid_token",
+            ),
+            (
+                Expired,
+                401,
+                Some("Bearer error=\"invalid_token\""),
+                "invalid_token",
+            ),
+            (
+                Revoked,
+                401,
+                Some("Bearer error=\"invalid_token\""),
+                "invalid_token",
+            ),
+            (
+                InsufficientScope,
+                403,
+                Some("Bearer error=\"insufficient_scope\""),
+                "insufficient_scope",
+            ),
+            (BackendUnavailable, 503, None, "temporarily_unavailable"),
+        ];
+        for (kind, status, challenge, error) in cases {
+            let res = respond(kind);
+            assert_eq!(res.status(), status, "{kind:?}");
+            assert_eq!(
+                res.headers()
+                    .get(header::WWW_AUTHENTICATE)
+                    .map(|v| v.to_str().unwrap()),
+                challenge,
+                "{kind:?}"
+            );
+            assert_eq!(res.headers()[header::CONTENT_TYPE], "application/json");
+            let body: serde_json::Value = serde_json::from_slice(res.body()).unwrap();
+            assert_eq!(body, serde_json::json!({ "error": error }), "{kind:?}");
+        }
+    }
+
+    #[test]
+    fn realm_and_descriptions_are_added_when_configured() {
+        let r = DefaultRejectionResponse::new()
+            .with_realm("api")
+            .unwrap()
+            .with_descriptions(true);
+        let res = r.response(&Rejection::new(
+            RejectionKind::Expired,
+            "the token has expired",
+        ));
+        assert_eq!(
+            res.headers()[header::WWW_AUTHENTICATE],
+            "Bearer realm=\"api\", error=\"invalid_token\", error_description=\"the token has expired\""
+        );
+        let body: serde_json::Value = serde_json::from_slice(res.body()).unwrap();
+        assert_eq!(body["error_description"], "the token has expired");
+        let res = r.response(&Rejection::missing());
+        assert_eq!(
+            res.headers()[header::WWW_AUTHENTICATE],
+            "Bearer realm=\"api\""
+        );
+    }
+
+    #[test]
+    fn realms_that_break_the_header_are_refused() {
+        for bad in ["a\"b", "a\\b", "é", "a\nb"] {
+            assert!(matches!(
+                DefaultRejectionResponse::new().with_realm(bad),
+                Err(ConfigError::InvalidRealm(_))
+            ));
+        }
+    }
+
+    #[test]
+    fn every_verify_error_has_a_static_safe_description() {
+        let errs = [
+            VerifyError::InvalidClaims("attacker \"text\"\r\n".into()),
+            VerifyError::Expired,
+            VerifyError::Revoked,
+        ];
+        for e in &errs {
+            let r = Rejection::from(e);
+            assert!(r
+                .description()
+                .bytes()
+                .all(|b| (0x20..0x7f).contains(&b) && b != b'"'));
+        }
+    }
+}

@@ -1,0 +1,204 @@
+//! [`RequirePermissionLayer`]: `403 insufficient_scope` unless the session
+//! has a permission (or a role, or passes a check of yours).
+//!
+//! Put it inside a [`SessionLayer`](crate::SessionLayer): it reads the
+//! [`SessionData`] that layer inserted. A request with no session (optional
+//! mode) gets `401` with a bare `Bearer` challenge.
+//!
+//! # Example
+//!
+//! ```
+//! use http::{Request, Response, StatusCode};
+//! use tower::{ServiceBuilder, ServiceExt};
+//! use tower_jwt_session::{NewSession, RequirePermissionLayer, SessionLayer, SessionManager};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let manager = SessionManager::builder("a secret of at least thirty-two bytes").build()?;
+//! let admin = ServiceBuilder::new()
+//!     .layer(SessionLayer::new(manager.clone()))
+//!     .layer(RequirePermissionLayer::permission("admin"))
+//!     .service_fn(|_req: Request<String>| async {
+//!         Ok::<_, std::convert::Infallible>(Response::new(String::from("welcome")))
+//!     });
+//!
+//! let sales = manager.issue(NewSession::new("u-2", "sam@example.com")
+//!     .with_role("admin") // the permission decides, not the role
+//!     .with_permissions(["contacts:read"]))?;
+//! let req = Request::builder()
+//!     .header("authorization", format!("Bearer {}", sales.token()))
+//!     .body(String::new())?;
+//! let res = admin.clone().oneshot(req).await?;
+//! assert_eq!(res.status(), StatusCode::FORBIDDEN);
+//! assert_eq!(res.headers()["www-authenticate"], r#"Bearer error="insufficient_scope""#);
+//! # Ok(())
+//! # }
+//! ```
+
+use std::{
+    fmt,
+    sync::Arc,
+    task::{Context, Poll},
+};
+
+use http::{Request, Response};
+use tower_layer::Layer;
+use tower_service::Service;
+
+use crate::{
+    future::ResponseFuture,
+    rejection::{DefaultRejectionResponse, Rejection, RejectionResponse, SharedResponse},
+    service::refusal,
+    ResponseBody, SessionData,
+};
+
+type Predicate = Arc<dyn Fn(&SessionData) -> bool + Send + Sync>;
+
+#[derive(Clone)]
+enum Requirement {
+    Permission(Arc<str>),
+    Role(Arc<str>),
+    Check(Predicate),
+}
+
+impl Requirement {
+    fn is_met(&self, session: &SessionData) -> bool {
+        match self {
+            Self::Permission(p) => session.has_permission(p),
+            Self::Role(r) => session.role() == &**r,
+            Self::Check(f) => f(session),
+        }
+    }
+}
+
+impl fmt::Debug for Requirement {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Permission(p) => f.debug_tuple("Permission").field(p).finish(),
+            Self::Role(r) => f.debug_tuple("Role").field(r).finish(),
+            Self::Check(_) => f.write_str("Check(..)"),
+        }
+    }
+}
+
+/// Refuses sessions that lack a permission, a role, or pass no check.
+///
+/// See the [module docs](self) for an example.
+#[derive(Clone)]
+#[must_use]
+pub struct RequirePermissionLayer {
+    requirement: Requirement,
+    respond: SharedResponse,
+}
+
+impl RequirePermissionLayer {
+    /// Requires `permission` in the session's `permissions`.
+    pub fn permission(permission: impl Into<String>) -> Self {
+        Self::with(Requirement::Permission(permission.into().into()))
+    }
+
+    /// Requires the session's `role` to be `role`.
+    pub fn role(role: impl Into<String>) -> Self {
+        Self::with(Requirement::Role(role.into().into()))
+    }
+
+    /// Requires `check` to return `true` for the session.
+    pub fn check<F>(check: F) -> Self
+    where
+        F: Fn(&SessionData) -> bool + Send + Sync + 'static,
+    {
+        Self::with(Requirement::Check(Arc::new(check)))
+    }
+
+    fn with(requirement: Requirement) -> Self {
+        Self {
+            requirement,
+            respond: Arc::new(DefaultRejectionResponse::new()),
+        }
+    }
+
+    /// Replaces the refusal response. Default: [`DefaultRejectionResponse`].
+    pub fn with_rejection_response(mut self, respond: impl RejectionResponse) -> Self {
+        self.respond = Arc::new(respond);
+        self
+    }
+}
+
+impl fmt::Debug for RequirePermissionLayer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RequirePermissionLayer")
+            .field("requirement", &self.requirement)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S> Layer<S> for RequirePermissionLayer {
+    type Service = RequirePermission<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        RequirePermission {
+            inner,
+            layer: self.clone(),
+        }
+    }
+}
+
+/// The service built by [`RequirePermissionLayer`].
+#[derive(Clone)]
+pub struct RequirePermission<S> {
+    inner: S,
+    layer: RequirePermissionLayer,
+}
+
+impl<S> RequirePermission<S> {
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The inner service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// The inner service, by value.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S: fmt::Debug> fmt::Debug for RequirePermission<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RequirePermission")
+            .field("inner", &self.inner)
+            .field("layer", &self.layer)
+            .finish()
+    }
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for RequirePermission<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+{
+    type Response = Response<ResponseBody<ResBody>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S, ReqBody>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
+        let rejection = match req.extensions().get::<SessionData>() {
+            Some(session) if self.layer.requirement.is_met(session) => {
+                return ResponseFuture::inner(self.inner.call(req));
+            }
+            Some(session) => {
+                tracing::debug!(user_id = %session.user_id(), requirement = ?self.layer.requirement, "permission refused");
+                Rejection::insufficient_scope()
+            }
+            None => Rejection::missing(),
+        };
+        ResponseFuture::rejected(refusal(&*self.layer.respond, rejection))
+    }
+}

@@ -1,0 +1,150 @@
+//! [`SessionService`]: extract → verify → ask the blocklist → call the inner service.
+
+use std::{
+    fmt,
+    sync::Arc,
+    task::{Context, Poll},
+};
+
+use bytes::Bytes;
+use http::{Request, Response};
+use tower_service::Service;
+
+use crate::{
+    bearer::bearer_token,
+    future::ResponseFuture,
+    layer::{SessionMode, Shared},
+    rejection::{Rejection, RejectionResponse},
+    ResponseBody, SessionManager, VerifyError,
+};
+
+/// The middleware built by [`SessionLayer`](crate::SessionLayer).
+///
+/// See the [crate docs](crate) for an example.
+pub struct SessionService<S> {
+    pub(crate) inner: S,
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl<S> SessionService<S> {
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The inner service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// The inner service, by value.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S: Clone> Clone for SessionService<S> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl<S: fmt::Debug> fmt::Debug for SessionService<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SessionService")
+            .field("inner", &self.inner)
+            .field("mode", &self.shared.mode)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for SessionService<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone,
+{
+    type Response = Response<ResponseBody<ResBody>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S, ReqBody>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
+        let shared = &self.shared;
+        let token = match bearer_token(req.headers()) {
+            Ok(Some(token)) => token,
+            Ok(None) if shared.mode == SessionMode::Optional => {
+                return ResponseFuture::inner(self.inner.call(req));
+            }
+            Ok(None) => return self.refuse(Rejection::missing()),
+            Err(err) => {
+                tracing::debug!(reason = err.description(), "malformed Authorization header");
+                return self.refuse(err.into());
+            }
+        };
+        let session = match shared.manager.decode(token) {
+            Ok(session) => session,
+            Err(err) => {
+                tracing::debug!(reason = %err, "token refused");
+                return self.refuse(Rejection::from(&err));
+            }
+        };
+        let blocklist = shared.manager.blocklist();
+        let key = session.revocation_key();
+        if let Some(answer) = blocklist.try_check(key, session.user_id()) {
+            return match answer
+                .map_err(Into::into)
+                .and_then(|lookup| SessionManager::judge(&session, lookup))
+            {
+                Ok(()) => {
+                    req.extensions_mut().insert(session);
+                    ResponseFuture::inner(self.inner.call(req))
+                }
+                Err(err) => self.refuse_verify(&err),
+            };
+        }
+        let check = blocklist.check(key, session.user_id());
+        // The ready service is the one that must be called: keep it and leave
+        // a clone in its place. See "Be careful when cloning inner services"
+        // in the tower-service docs.
+        let clone = self.inner.clone();
+        let inner = std::mem::replace(&mut self.inner, clone);
+        ResponseFuture::checking(check, inner, req, session, self.shared.clone())
+    }
+}
+
+impl<S> SessionService<S> {
+    fn refuse<ReqBody>(&self, rejection: Rejection) -> ResponseFuture<S, ReqBody>
+    where
+        S: Service<Request<ReqBody>>,
+    {
+        ResponseFuture::rejected(refusal(&*self.shared.respond, rejection))
+    }
+
+    fn refuse_verify<ReqBody>(&self, err: &VerifyError) -> ResponseFuture<S, ReqBody>
+    where
+        S: Service<Request<ReqBody>>,
+    {
+        log_verify_error(err);
+        self.refuse(Rejection::from(err))
+    }
+}
+
+pub(crate) fn log_verify_error(err: &VerifyError) {
+    if err.is_client_error() {
+        tracing::debug!(reason = %err, "token refused");
+    } else {
+        tracing::warn!(error = %err, "blocklist unavailable: refusing the request (fail closed)");
+    }
+}
+
+/// Builds a refusal and records its reason in the response's extensions.
+pub(crate) fn refusal(respond: &dyn RejectionResponse, rejection: Rejection) -> Response<Bytes> {
+    let mut res = respond.response(&rejection);
+    res.extensions_mut().insert(rejection);
+    res
+}

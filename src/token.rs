@@ -1,0 +1,215 @@
+//! The JWS compact serialization: split, check the header, verify the tag,
+//! then (and only then) parse the claims.
+//!
+//! Parsing is strict on purpose:
+//! - exactly three segments, each canonical unpadded base64url (padding and
+//!   non-zero trailing bits are refused, so a signature has one text);
+//! - the header's `alg` must equal the configured algorithm, byte for byte
+//!   (`none`, `hs256`, `RS256` are all refused);
+//! - a `crit` header parameter is refused (RFC 7515 §4.1.11: no extension is
+//!   understood here);
+//! - the tag is checked in constant time before the payload is decoded.
+
+use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+use serde::{de::IgnoredAny, Deserialize, Deserializer};
+
+use crate::{claims::WireClaims, error::MalformedToken, key::HmacKey, VerifyError};
+
+/// The longest token accepted, in bytes. A seed-shaped token is under 1 KiB.
+pub(crate) const MAX_TOKEN_LEN: usize = 8 * 1024;
+
+#[derive(Deserialize)]
+struct Header<'a> {
+    #[serde(borrow)]
+    alg: std::borrow::Cow<'a, str>,
+    #[serde(default, deserialize_with = "present")]
+    crit: bool,
+}
+
+/// `true` whenever the field is present, whatever its value (even `null`).
+fn present<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    IgnoredAny::deserialize(d).map(|_| true)
+}
+
+/// A token whose signature checked out, with its claims still unvalidated.
+pub(crate) struct SignedToken {
+    pub(crate) claims: WireClaims,
+    /// The verified tag (up to 64 bytes) and its length.
+    pub(crate) tag: [u8; 64],
+    pub(crate) tag_len: usize,
+}
+
+/// Checks the shape, the header and the signature, and parses the claims.
+pub(crate) fn verify_signature(token: &str, key: &HmacKey) -> Result<SignedToken, VerifyError> {
+    if token.len() > MAX_TOKEN_LEN {
+        return Err(VerifyError::TooLong(MAX_TOKEN_LEN));
+    }
+    let malformed = VerifyError::Malformed;
+    let (signing_input, signature) = token
+        .rsplit_once('.')
+        .ok_or(malformed(MalformedToken::SegmentCount))?;
+    let (header, payload) = signing_input
+        .split_once('.')
+        .ok_or(malformed(MalformedToken::SegmentCount))?;
+    if payload.contains('.') {
+        return Err(malformed(MalformedToken::SegmentCount));
+    }
+
+    let header = URL_SAFE_NO_PAD
+        .decode(header)
+        .map_err(|_| malformed(MalformedToken::Base64))?;
+    let header: Header<'_> =
+        serde_json::from_slice(&header).map_err(|_| malformed(MalformedToken::Header))?;
+    if header.alg != key.algorithm().as_str() {
+        return Err(VerifyError::AlgorithmMismatch);
+    }
+    if header.crit {
+        return Err(VerifyError::CriticalHeader);
+    }
+
+    let tag_len = key.algorithm().tag_len();
+    // The encoded length is fixed by the tag length; checking it first keeps
+    // `decode_slice` from ever seeing an oversized input.
+    if signature.len() != (tag_len * 4).div_ceil(3) {
+        return Err(malformed(MalformedToken::SignatureLength));
+    }
+    let mut tag = [0u8; 64];
+    let decoded = URL_SAFE_NO_PAD
+        .decode_slice(signature, &mut tag)
+        .map_err(|_| malformed(MalformedToken::Base64))?;
+    if decoded != tag_len {
+        return Err(malformed(MalformedToken::SignatureLength));
+    }
+    if !key.verify(signing_input.as_bytes(), &tag[..tag_len]) {
+        return Err(VerifyError::InvalidSignature);
+    }
+
+    let payload = URL_SAFE_NO_PAD
+        .decode(payload)
+        .map_err(|_| malformed(MalformedToken::Base64))?;
+    let claims: WireClaims =
+        serde_json::from_slice(&payload).map_err(|e| VerifyError::InvalidClaims(e.to_string()))?;
+    Ok(SignedToken {
+        claims,
+        tag,
+        tag_len,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Algorithm;
+
+    const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
+
+    fn sign(header: &str, payload: &str) -> String {
+        use hmac::{Hmac, Mac};
+        let h = URL_SAFE_NO_PAD.encode(header);
+        let p = URL_SAFE_NO_PAD.encode(payload);
+        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(SECRET).unwrap();
+        mac.update(format!("{h}.{p}").as_bytes());
+        let s = URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
+        format!("{h}.{p}.{s}")
+    }
+
+    fn key() -> HmacKey {
+        HmacKey::new(Algorithm::HS256, SECRET)
+    }
+
+    fn err(token: &str) -> VerifyError {
+        match verify_signature(token, &key()) {
+            Ok(_) => panic!("accepted {token}"),
+            Err(e) => e,
+        }
+    }
+
+    #[test]
+    fn a_well_formed_token_verifies() {
+        let t = sign(r#"{"alg":"HS256"}"#, r#"{"exp":1}"#);
+        let signed = verify_signature(&t, &key()).unwrap();
+        assert_eq!(signed.tag_len, 32);
+    }
+
+    #[test]
+    fn segment_counts_other_than_three_are_malformed() {
+        let t = sign(r#"{"alg":"HS256"}"#, r#"{"exp":1}"#);
+        for bad in [
+            "".to_owned(),
+            "abc".to_owned(),
+            "a.b".to_owned(),
+            format!("{t}.x"),
+            format!("x.{t}"),
+        ] {
+            assert!(matches!(err(&bad), VerifyError::Malformed(_)), "{bad}");
+        }
+    }
+
+    #[test]
+    fn only_the_configured_algorithm_passes() {
+        for alg in ["none", "None", "NONE", "hs256", "HS384", "RS256", ""] {
+            let t = sign(&format!(r#"{{"alg":"{alg}"}}"#), r#"{"exp":1}"#);
+            assert!(matches!(err(&t), VerifyError::AlgorithmMismatch), "{alg}");
+        }
+        let t = sign(r#"{"typ":"JWT"}"#, r#"{"exp":1}"#);
+        assert!(matches!(
+            err(&t),
+            VerifyError::Malformed(MalformedToken::Header)
+        ));
+    }
+
+    #[test]
+    fn crit_is_refused_even_when_null() {
+        for crit in [r#"["exp"]"#, "[]", "null"] {
+            let t = sign(&format!(r#"{{"alg":"HS256","crit":{crit}}}"#), "{}");
+            assert!(matches!(err(&t), VerifyError::CriticalHeader), "{crit}");
+        }
+    }
+
+    #[test]
+    fn signatures_are_decoded_strictly() {
+        let t = sign(r#"{"alg":"HS256"}"#, r#"{"exp":1}"#);
+        // Padding appended.
+        assert!(matches!(err(&format!("{t}=")), VerifyError::Malformed(_)));
+        // Flipping the unused low bits of the last character keeps the bytes
+        // for a lax decoder; a strict one refuses the text.
+        let (head, sig) = t.rsplit_once('.').unwrap();
+        let last = sig.chars().last().unwrap();
+        let idx = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+            .iter()
+            .position(|&c| c as char == last)
+            .unwrap();
+        let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        let twin = alphabet[(idx & !3) | ((idx + 1) & 3)] as char;
+        let reencoded = format!("{head}.{}{twin}", &sig[..sig.len() - 1]);
+        assert_ne!(reencoded, t);
+        assert!(matches!(err(&reencoded), VerifyError::Malformed(_)));
+    }
+
+    #[test]
+    fn tampering_breaks_the_signature() {
+        let t = sign(r#"{"alg":"HS256"}"#, r#"{"exp":1,"role":"sales"}"#);
+        let (_, rest) = t.split_once('.').unwrap();
+        let (_, sig) = rest.split_once('.').unwrap();
+        let forged = format!(
+            "{}.{}.{sig}",
+            URL_SAFE_NO_PAD.encode(r#"{"alg":"HS256"}"#),
+            URL_SAFE_NO_PAD.encode(r#"{"exp":1,"role":"admin"}"#)
+        );
+        assert!(matches!(err(&forged), VerifyError::InvalidSignature));
+        let stripped = format!("{}.", t.rsplit_once('.').unwrap().0);
+        assert!(matches!(err(&stripped), VerifyError::Malformed(_)));
+    }
+
+    #[test]
+    fn oversized_tokens_are_refused_before_decoding() {
+        let t = "a".repeat(MAX_TOKEN_LEN + 1);
+        assert!(matches!(err(&t), VerifyError::TooLong(_)));
+    }
+
+    #[test]
+    fn non_json_payload_is_invalid_claims() {
+        let t = sign(r#"{"alg":"HS256"}"#, "not json");
+        assert!(matches!(err(&t), VerifyError::InvalidClaims(_)));
+    }
+}

@@ -31,6 +31,14 @@ fn present<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
     IgnoredAny::deserialize(d).map(|_| true)
 }
 
+/// serde's derived `Deserialize` also accepts a struct as a JSON array of its
+/// fields in order; a JOSE header and a claims set must be objects.
+fn is_object(json: &[u8]) -> bool {
+    json.iter()
+        .find(|b| !b.is_ascii_whitespace())
+        .is_some_and(|&b| b == b'{')
+}
+
 /// A token whose signature checked out, with its claims still unvalidated.
 pub(crate) struct SignedToken {
     pub(crate) claims: WireClaims,
@@ -58,6 +66,9 @@ pub(crate) fn verify_signature(token: &str, key: &HmacKey) -> Result<SignedToken
     let header = URL_SAFE_NO_PAD
         .decode(header)
         .map_err(|_| malformed(MalformedToken::Base64))?;
+    if !is_object(&header) {
+        return Err(malformed(MalformedToken::Header));
+    }
     let header: Header<'_> =
         serde_json::from_slice(&header).map_err(|_| malformed(MalformedToken::Header))?;
     if header.alg != key.algorithm().as_str() {
@@ -205,6 +216,17 @@ mod tests {
     fn oversized_tokens_are_refused_before_decoding() {
         let t = "a".repeat(MAX_TOKEN_LEN + 1);
         assert!(matches!(err(&t), VerifyError::TooLong(_)));
+    }
+
+    #[test]
+    fn arrays_are_not_objects() {
+        let t = sign(r#"["HS256"]"#, r#"{"exp":1}"#);
+        assert!(matches!(
+            err(&t),
+            VerifyError::Malformed(MalformedToken::Header)
+        ));
+        let t = sign(r#"{"alg":"HS256"}"#, r#"[null,null]"#);
+        assert!(matches!(err(&t), VerifyError::InvalidClaims(_)));
     }
 
     #[test]

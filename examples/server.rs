@@ -1,0 +1,372 @@
+//! The demo server: the contract in `EXAMPLE-SERVER-CONTRACT.md`.
+//!
+//! Run with
+//!
+//! ```sh
+//! cargo run --release --example server
+//! ```
+//!
+//! then walk it with curl:
+//!
+//! ```sh
+//! TOKEN=$(curl -s localhost:3000/login -d '{"email":"admin@example.com","password":"admin-password"}' \
+//!   -H 'content-type: application/json' | sed 's/.*"token":"\([^"]*\)".*/\1/')
+//! curl -s localhost:3000/me -H "authorization: Bearer $TOKEN"
+//! curl -s localhost:3000/admin -H "authorization: Bearer $TOKEN"
+//! curl -si -X POST localhost:3000/logout -H "authorization: Bearer $TOKEN"
+//! ```
+//!
+//! Configuration comes from the environment (`SESSION_SECRET`,
+//! `SESSION_ISSUER`, `SESSION_AUDIENCE`, `SESSION_TTL_SECS`,
+//! `SESSION_ALGORITHM`, `BIND_ADDR`, `REDIS_URL`); a bad value stops the
+//! server with one line on stderr and exit code 2.
+
+use std::{net::SocketAddr, process::ExitCode, time::Duration};
+
+use axum::{
+    body::Bytes,
+    extract::State,
+    http::StatusCode,
+    response::{IntoResponse, Response},
+    routing::{get, post},
+    Extension, Json, Router,
+};
+use serde::Deserialize;
+use serde_json::json;
+use tower_jwt_session::{
+    Algorithm, NewSession, RequirePermissionLayer, SessionData, SessionError, SessionLayer,
+    SessionManager, VerifyError,
+};
+
+/// Everything read from the environment, checked before anything starts.
+struct Settings {
+    manager: SessionManager,
+    bind: SocketAddr,
+    random_secret: bool,
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+fn settings() -> Result<Settings, String> {
+    let algorithm: Algorithm = env("SESSION_ALGORITHM")
+        .as_deref()
+        .unwrap_or("HS256")
+        .parse()
+        .map_err(|e| format!("SESSION_ALGORITHM: {e}"))?;
+    let (secret, random_secret) = match std::env::var_os("SESSION_SECRET") {
+        Some(s) => {
+            let s = s
+                .into_string()
+                .map_err(|_| "SESSION_SECRET: not valid UTF-8".to_owned())?;
+            (s.into_bytes(), false)
+        }
+        None => {
+            let mut bytes = vec![0u8; algorithm.min_secret_len()];
+            getrandom::getrandom(&mut bytes)
+                .map_err(|e| format!("SESSION_SECRET: cannot generate a random secret: {e}"))?;
+            (bytes, true)
+        }
+    };
+    let ttl = match env("SESSION_TTL_SECS") {
+        None => 3600,
+        Some(v) => match v.parse::<u64>() {
+            Ok(n) if n >= 1 => n,
+            _ => {
+                return Err(format!(
+                    "SESSION_TTL_SECS: {v:?} is not a whole number of at least 1"
+                ))
+            }
+        },
+    };
+    let bind = env("BIND_ADDR").unwrap_or_else(|| "127.0.0.1:3000".into());
+    let bind: SocketAddr = bind
+        .parse()
+        .map_err(|_| format!("BIND_ADDR: {bind:?} is not an address such as 127.0.0.1:3000"))?;
+    if let Some(url) = env("REDIS_URL") {
+        return Err(format!(
+            "REDIS_URL: {:?} cannot be used: this build has no Redis blocklist; unset REDIS_URL for the in-memory one",
+            redact_url(&url)
+        ));
+    }
+    let mut builder = SessionManager::builder(&secret)
+        .with_algorithm(algorithm)
+        .with_ttl(Duration::from_secs(ttl));
+    if let Some(iss) = env("SESSION_ISSUER") {
+        builder = builder.with_issuer(iss);
+    }
+    if let Some(aud) = env("SESSION_AUDIENCE") {
+        builder = builder.with_audience(aud);
+    }
+    let name = |e: &tower_jwt_session::ConfigError| match e {
+        tower_jwt_session::ConfigError::EmptySecret
+        | tower_jwt_session::ConfigError::SecretTooShort { .. } => "SESSION_SECRET",
+        tower_jwt_session::ConfigError::EmptyIssuer => "SESSION_ISSUER",
+        tower_jwt_session::ConfigError::EmptyAudience => "SESSION_AUDIENCE",
+        tower_jwt_session::ConfigError::TtlOutOfRange(_) => "SESSION_TTL_SECS",
+        _ => "configuration",
+    };
+    let manager = builder.build().map_err(|e| format!("{}: {e}", name(&e)))?;
+    Ok(Settings {
+        manager,
+        bind,
+        random_secret,
+    })
+}
+
+/// Keeps a URL's scheme and host in messages, never its password.
+fn redact_url(url: &str) -> String {
+    match url.split_once('@') {
+        Some((_, host)) => format!("<redacted>@{host}"),
+        None => url.to_owned(),
+    }
+}
+
+struct DemoUser {
+    email: &'static str,
+    password: &'static str,
+    user_id: &'static str,
+    role: &'static str,
+    permissions: &'static [&'static str],
+    name: &'static str,
+}
+
+const USERS: &[DemoUser] = &[
+    DemoUser {
+        email: "admin@example.com",
+        password: "admin-password",
+        user_id: "u-admin",
+        role: "admin",
+        permissions: &["contacts:read", "contacts:write", "admin"],
+        name: "Ada Admin",
+    },
+    DemoUser {
+        email: "sales@example.com",
+        password: "sales-password",
+        user_id: "u-sales",
+        role: "sales",
+        permissions: &["contacts:read"],
+        name: "Sam Sales",
+    },
+];
+
+/// Compares without stopping at the first difference.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn error(status: StatusCode, error: &str) -> Response {
+    (status, Json(json!({ "error": error }))).into_response()
+}
+
+#[derive(Deserialize)]
+struct Login {
+    email: String,
+    password: String,
+}
+
+async fn health() -> Json<serde_json::Value> {
+    Json(json!({"status": "ok"}))
+}
+
+async fn login(State(manager): State<SessionManager>, body: Bytes) -> Response {
+    let Ok(login) = serde_json::from_slice::<Login>(&body) else {
+        return error(StatusCode::BAD_REQUEST, "invalid_request");
+    };
+    let user = USERS.iter().find(|u| {
+        same(u.email.as_bytes(), login.email.as_bytes())
+            & same(u.password.as_bytes(), login.password.as_bytes())
+    });
+    let Some(user) = user else {
+        return error(StatusCode::UNAUTHORIZED, "invalid_credentials");
+    };
+    let new = NewSession::new(user.user_id, user.email)
+        .with_role(user.role)
+        .with_company_id("acme")
+        .with_permissions(user.permissions.iter().copied())
+        .with_metadata(json!({"name": user.name}));
+    match manager.issue(new) {
+        Ok(issued) => {
+            Json(json!({"token": issued.token(), "expiresAt": issued.expires_at()})).into_response()
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "issuing a token failed");
+            error(StatusCode::INTERNAL_SERVER_ERROR, "server_error")
+        }
+    }
+}
+
+async fn me(Extension(session): Extension<SessionData>) -> Json<SessionData> {
+    Json(session)
+}
+
+/// Maps a failed refresh or revocation to a response: never a 2xx.
+fn session_failure(err: SessionError) -> Response {
+    match err {
+        SessionError::Blocklist(e) | SessionError::Verify(VerifyError::Backend(e)) => {
+            tracing::warn!(error = %e, "blocklist unavailable");
+            error(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable")
+        }
+        SessionError::Verify(_)
+        | SessionError::Issue(tower_jwt_session::IssueError::SessionLifetimeExceeded) => (
+            StatusCode::UNAUTHORIZED,
+            [("www-authenticate", "Bearer error=\"invalid_token\"")],
+            Json(json!({"error": "invalid_token"})),
+        )
+            .into_response(),
+        SessionError::Issue(e) => {
+            tracing::error!(error = %e, "issuing a token failed");
+            error(StatusCode::INTERNAL_SERVER_ERROR, "server_error")
+        }
+        _ => error(StatusCode::INTERNAL_SERVER_ERROR, "server_error"),
+    }
+}
+
+async fn refresh(
+    State(manager): State<SessionManager>,
+    Extension(session): Extension<SessionData>,
+) -> Response {
+    match manager.refresh_session(&session).await {
+        Ok(issued) => {
+            Json(json!({"token": issued.token(), "expiresAt": issued.expires_at()})).into_response()
+        }
+        Err(e) => session_failure(e),
+    }
+}
+
+async fn logout(
+    State(manager): State<SessionManager>,
+    Extension(session): Extension<SessionData>,
+) -> Response {
+    match manager.revoke_session(&session).await {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => session_failure(e.into()),
+    }
+}
+
+async fn logout_all(
+    State(manager): State<SessionManager>,
+    Extension(session): Extension<SessionData>,
+) -> Response {
+    match manager.revoke_all_for_user(session.user_id()).await {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => session_failure(e.into()),
+    }
+}
+
+async fn admin() -> Json<serde_json::Value> {
+    Json(json!({"ok": true}))
+}
+
+fn app(manager: SessionManager) -> Router {
+    let protected = Router::new()
+        .route("/me", get(me))
+        .route("/refresh", post(refresh))
+        .route("/logout", post(logout))
+        .route("/logout-all", post(logout_all))
+        .route(
+            "/admin",
+            get(admin).route_layer(RequirePermissionLayer::permission("admin")),
+        )
+        .route_layer(SessionLayer::new(manager.clone()));
+    Router::new()
+        .route("/health", get(health))
+        .route("/login", post(login))
+        .merge(protected)
+        .fallback(|| async { error(StatusCode::NOT_FOUND, "not_found") })
+        .method_not_allowed_fallback(|| async {
+            error(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed")
+        })
+        .with_state(manager)
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        // Without signal handlers the server runs until killed.
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => {},
+        _ = int.recv() => {},
+    }
+}
+
+fn main() -> ExitCode {
+    let settings = match settings() {
+        Ok(s) => s,
+        Err(line) => {
+            eprintln!("error: {line}");
+            return ExitCode::from(2);
+        }
+    };
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    if settings.random_secret {
+        tracing::warn!(
+            "SESSION_SECRET is not set: using a random secret; tokens will not survive a restart"
+        );
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(serve(settings))
+}
+
+async fn serve(settings: Settings) -> ExitCode {
+    let listener = match tokio::net::TcpListener::bind(settings.bind).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("error: BIND_ADDR: cannot listen on {}: {e}", settings.bind);
+            return ExitCode::FAILURE;
+        }
+    };
+    let addr = match listener.local_addr() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("error: cannot read the listening address: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    println!("listening on http://{addr}");
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(());
+    let server = axum::serve(listener, app(settings.manager)).with_graceful_shutdown(async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down");
+        let _ = stop_tx.send(());
+    });
+    let mut stopped = stop_rx;
+    let deadline = async move {
+        let _ = stopped.changed().await;
+        tokio::time::sleep(Duration::from_secs(8)).await;
+    };
+    tokio::select! {
+        result = server => match result {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: the server failed: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        () = deadline => {
+            tracing::warn!("connections still open after 8 s: closing them");
+            ExitCode::SUCCESS
+        }
+    }
+}

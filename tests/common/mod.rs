@@ -1,0 +1,295 @@
+//! Shared test helpers: raw token minting, the demo server as a process, and a
+//! small HTTP client over loopback.
+#![allow(dead_code, unreachable_pub)]
+
+use std::{
+    io::{BufRead, BufReader},
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+use bytes::Bytes;
+use hmac::{Hmac, Mac};
+use http::{HeaderMap, Method, Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper_util::{client::legacy::Client, rt::TokioExecutor};
+use serde_json::{json, Value};
+
+pub const SECRET: &str = "test-secret-that-is-long-enough-for-hs256!";
+
+pub fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// Valid seed-shaped claims for `SECRET` with the default issuer/audience.
+pub fn claims() -> Value {
+    let now = now();
+    json!({
+        "userId": "u-1",
+        "email": "ada@example.com",
+        "role": "admin",
+        "companyId": "acme",
+        "permissions": ["admin"],
+        "metadata": {},
+        "createdAt": now,
+        "expiresAt": now + 600,
+        "iat": now,
+        "iss": "atomic-crm",
+        "aud": "atomic-crm-api",
+        "exp": now + 600,
+        "sub": "u-1"
+    })
+}
+
+/// Signs `header.payload` (raw JSON text) with HMAC over `secret`.
+pub fn sign_raw(alg: &str, secret: &[u8], header: &str, payload: &str) -> String {
+    let h = URL_SAFE_NO_PAD.encode(header);
+    let p = URL_SAFE_NO_PAD.encode(payload);
+    let input = format!("{h}.{p}");
+    let sig = match alg {
+        "HS384" => {
+            let mut m = Hmac::<sha2::Sha384>::new_from_slice(secret).unwrap();
+            m.update(input.as_bytes());
+            m.finalize().into_bytes().to_vec()
+        }
+        "HS512" => {
+            let mut m = Hmac::<sha2::Sha512>::new_from_slice(secret).unwrap();
+            m.update(input.as_bytes());
+            m.finalize().into_bytes().to_vec()
+        }
+        _ => {
+            let mut m = Hmac::<sha2::Sha256>::new_from_slice(secret).unwrap();
+            m.update(input.as_bytes());
+            m.finalize().into_bytes().to_vec()
+        }
+    };
+    format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig))
+}
+
+/// An HS256 token over `SECRET` with the given claims.
+pub fn sign(claims: &Value) -> String {
+    sign_raw(
+        "HS256",
+        SECRET.as_bytes(),
+        r#"{"alg":"HS256"}"#,
+        &claims.to_string(),
+    )
+}
+
+pub fn b64(s: &str) -> String {
+    URL_SAFE_NO_PAD.encode(s)
+}
+
+/// The seed's fixtures, copied from the seed's repository.
+pub fn fixtures() -> Value {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/seed-fixtures.json");
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+/// The demo server, started as a process; killed (by its PID) on drop.
+pub struct DemoServer {
+    child: Child,
+    pub addr: String,
+}
+
+pub fn example_path(name: &str) -> PathBuf {
+    // target/<profile>/deps/<test binary> → target/<profile>/examples/<name>
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().unwrap().parent().unwrap();
+    let path = dir.join("examples").join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: `cargo test` builds the examples; run it from the crate root",
+        path.display()
+    );
+    path
+}
+
+impl DemoServer {
+    pub fn start(envs: &[(&str, &str)]) -> Self {
+        Self::start_example("server", envs)
+    }
+
+    pub fn start_example(name: &str, envs: &[(&str, &str)]) -> Self {
+        let mut cmd = Command::new(example_path(name));
+        cmd.env_clear()
+            .env("BIND_ADDR", "127.0.0.1:0")
+            .env("SESSION_SECRET", SECRET)
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).unwrap();
+        let addr = line
+            .trim()
+            .strip_prefix("listening on http://")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_owned();
+        Self { child, addr }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends `signal` and waits (bounded) for the exit status.
+    pub fn stop_with(mut self, signal: &str) -> (std::process::ExitStatus, Duration) {
+        let started = std::time::Instant::now();
+        let ok = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.pid().to_string())
+            .status()
+            .unwrap();
+        assert!(ok.success());
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return (status, started.elapsed());
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(15),
+                "server did not stop"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for DemoServer {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Runs the demo server with `envs` and expects it to refuse to start.
+pub fn start_fails(envs: &[(&str, &str)]) -> (i32, String, String) {
+    let mut cmd = Command::new(example_path("server"));
+    cmd.env_clear()
+        .env("BIND_ADDR", "127.0.0.1:0")
+        .env("RUST_LOG", "warn");
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let out = cmd.stdin(Stdio::null()).output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// One HTTP answer.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Reply {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("body is not JSON ({e}): {:?}", self.body))
+    }
+
+    pub fn challenge(&self) -> Option<&str> {
+        self.headers
+            .get("www-authenticate")
+            .map(|v| v.to_str().unwrap())
+    }
+}
+
+pub struct Http {
+    client: Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>,
+    base: String,
+}
+
+impl Http {
+    pub fn new(addr: &str) -> Self {
+        Self {
+            client: Client::builder(TokioExecutor::new()).build_http(),
+            base: format!("http://{addr}"),
+        }
+    }
+
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> Reply {
+        let mut req = Request::builder()
+            .method(method)
+            .uri(format!("{}{path}", self.base));
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let req = req.body(Full::new(Bytes::from(body.to_owned()))).unwrap();
+        let res = tokio::time::timeout(Duration::from_secs(10), self.client.request(req))
+            .await
+            .expect("no answer within 10 s")
+            .expect("request failed");
+        let (parts, body) = res.into_parts();
+        let body = body.collect().await.unwrap().to_bytes();
+        Reply {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        }
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Reply {
+        let auth = token.map(|t| format!("Bearer {t}"));
+        let headers: Vec<(&str, &str)> = auth
+            .as_deref()
+            .map(|a| vec![("authorization", a)])
+            .unwrap_or_default();
+        self.send(Method::GET, path, &headers, "").await
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: &str) -> Reply {
+        let auth = token.map(|t| format!("Bearer {t}"));
+        let mut headers: Vec<(&str, &str)> = vec![("content-type", "application/json")];
+        if let Some(a) = auth.as_deref() {
+            headers.push(("authorization", a));
+        }
+        self.send(Method::POST, path, &headers, body).await
+    }
+
+    /// Logs in as a demo user and returns (token, expiresAt).
+    pub async fn login(&self, email: &str, password: &str) -> (String, i64) {
+        let r = self
+            .post(
+                "/login",
+                None,
+                &json!({"email": email, "password": password}).to_string(),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        let j = r.json();
+        (
+            j["token"].as_str().unwrap().to_owned(),
+            j["expiresAt"].as_i64().unwrap(),
+        )
+    }
+}
+
+/// Decodes a token's payload without checking it.
+pub fn payload(token: &str) -> Value {
+    let p = token.split('.').nth(1).unwrap();
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(p).unwrap()).unwrap()
+}

@@ -124,3 +124,8 @@ pub use manager::{IssuedToken, SessionError, SessionManager, SessionManagerBuild
 pub use rejection::{DefaultRejectionResponse, Rejection, RejectionKind, RejectionResponse};
 pub use require::{RequirePermission, RequirePermissionLayer};
 pub use service::SessionService;
+
+// The README's code blocks are compiled (and run, unless `no_run`) as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -651,12 +651,11 @@ async fn readiness_is_forwarded_and_the_ready_service_is_called() {
     let fut = svc.call(req);
     // The asynchronous blocklist path moved the ready service into the
     // future; the inner mock (allowing one call) receives the request.
-    let (fut, served) = tokio::join!(fut, async {
+    let (fut, ()) = tokio::join!(fut, async {
         let (req, send) = handle.next_request().await.unwrap();
         assert!(req.extensions().get::<SessionData>().is_some());
         send.send_response(Response::new("ok".to_owned()));
     });
-    let _ = served;
     assert_eq!(fut.unwrap().status(), 200);
 }
 

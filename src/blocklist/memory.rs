@@ -183,34 +183,34 @@ impl Blocklist for MemoryBlocklist {
 mod tests {
     use super::*;
 
-    #[test]
-    fn revocations_expire_at_their_deadline() {
+    #[tokio::test]
+    async fn revocations_expire_at_their_deadline() {
         let list = MemoryBlocklist::new();
         let soon = TokenKey::from_jti("soon");
         let late = TokenKey::from_jti("late");
-        let _ = list.revoke(&soon, now_secs() + 1);
-        let _ = list.revoke(&late, now_secs() + 3600);
+        list.revoke(&soon, now_secs() + 1).await.unwrap();
+        list.revoke(&late, now_secs() + 3600).await.unwrap();
         assert!(list.lookup(&soon, "u").revoked);
-        std::thread::sleep(Duration::from_millis(2100));
+        tokio::time::sleep(Duration::from_millis(2100)).await;
         assert!(!list.lookup(&soon, "u").revoked);
         assert!(list.lookup(&late, "u").revoked);
     }
 
-    #[test]
-    fn past_deadlines_store_nothing() {
+    #[tokio::test]
+    async fn past_deadlines_store_nothing() {
         let list = MemoryBlocklist::new();
         let key = TokenKey::from_jti("old");
-        let _ = list.revoke(&key, now_secs() - 5);
+        list.revoke(&key, now_secs() - 5).await.unwrap();
         assert!(!list.lookup(&key, "u").revoked);
         assert_eq!(list.revoked_count(), 0);
     }
 
-    #[test]
-    fn watermarks_never_move_back() {
+    #[tokio::test]
+    async fn watermarks_never_move_back() {
         let list = MemoryBlocklist::new();
         let until = now_secs() + 60;
-        let _ = list.set_valid_after("u", 200, until);
-        let _ = list.set_valid_after("u", 100, until);
+        list.set_valid_after("u", 200, until).await.unwrap();
+        list.set_valid_after("u", 100, until).await.unwrap();
         assert_eq!(
             list.lookup(&TokenKey::from_jti("x"), "u")
                 .valid_after_micros,

@@ -1,0 +1,179 @@
+//! The session manager on its own: issuing, rotation, revocation, lifetimes.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use tower_jwt_session::{IssueError, NewSession, SessionError, SessionManager, VerifyError};
+
+fn manager() -> SessionManager {
+    SessionManager::builder(SECRET).build().unwrap()
+}
+
+fn ada() -> NewSession {
+    NewSession::new("u-1", "ada@example.com")
+}
+
+#[tokio::test]
+async fn tokens_issued_in_the_same_second_differ_and_verify() {
+    let m = manager();
+    let a = m.issue(ada()).unwrap();
+    let b = m.issue(ada()).unwrap();
+    assert_ne!(a.token(), b.token());
+    assert_ne!(a.session().token_id(), b.session().token_id());
+    for t in [&a, &b] {
+        let s = m.verify(t.token()).await.unwrap();
+        assert_eq!(s.user_id(), "u-1");
+        assert_eq!(s.expires_at(), t.expires_at());
+        assert_eq!(payload(t.token())["exp"], t.expires_at());
+    }
+}
+
+#[tokio::test]
+async fn issuing_needs_a_user_id_and_an_email() {
+    let m = manager();
+    assert!(matches!(
+        m.issue(NewSession::new("", "a@b")),
+        Err(IssueError::EmptyField("userId"))
+    ));
+    assert!(matches!(
+        m.issue(NewSession::new("u", "")),
+        Err(IssueError::EmptyField("email"))
+    ));
+}
+
+#[tokio::test]
+async fn a_token_refreshes_once_only() {
+    let m = manager();
+    let first = m.issue(ada()).unwrap();
+    let second = m.refresh(first.token()).await.unwrap();
+    assert_ne!(second.token(), first.token());
+    assert!(matches!(
+        m.verify(first.token()).await,
+        Err(VerifyError::Revoked)
+    ));
+    assert!(matches!(
+        m.refresh(first.token()).await,
+        Err(SessionError::Verify(VerifyError::Revoked))
+    ));
+    // Two concurrent refreshes of one verified session: exactly one wins.
+    let session = m.verify(second.token()).await.unwrap();
+    let (x, y) = tokio::join!(m.refresh_session(&session), m.refresh_session(&session));
+    assert_eq!(x.is_ok() as u8 + y.is_ok() as u8, 1, "{x:?} {y:?}");
+}
+
+#[tokio::test]
+async fn refresh_keeps_the_user_data() {
+    let m = manager();
+    let first = m
+        .issue(
+            ada()
+                .with_role("admin")
+                .with_company_id("acme")
+                .with_permissions(["a", "b"])
+                .with_metadata(serde_json::json!({"k": [1, 2]})),
+        )
+        .unwrap();
+    let next = m.refresh(first.token()).await.unwrap();
+    let a = serde_json::to_value(first.session()).unwrap();
+    let mut b = serde_json::to_value(next.session()).unwrap();
+    for k in ["createdAt", "expiresAt"] {
+        b[k] = a[k].clone();
+    }
+    assert_eq!(a, b);
+    assert_eq!(
+        next.session().authenticated_at(),
+        first.session().authenticated_at()
+    );
+}
+
+#[tokio::test]
+async fn revoking_an_invalid_token_is_an_error_not_a_silent_ok() {
+    let m = manager();
+    assert!(matches!(
+        m.revoke("not.a.token").await,
+        Err(SessionError::Verify(_))
+    ));
+    let t = m.issue(ada()).unwrap();
+    m.revoke(t.token()).await.unwrap();
+    assert!(matches!(
+        m.revoke(t.token()).await,
+        Err(SessionError::Verify(VerifyError::Revoked))
+    ));
+}
+
+#[tokio::test]
+async fn the_absolute_session_lifetime_caps_refreshes() {
+    let m = SessionManager::builder(SECRET)
+        .with_ttl(Duration::from_secs(2))
+        .with_max_session_lifetime(Duration::from_secs(3))
+        .with_leeway(Duration::ZERO)
+        .build()
+        .unwrap();
+    let first = m.issue(ada()).unwrap();
+    let login = first.session().authenticated_at();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let second = m.refresh(first.token()).await.unwrap();
+    // A fresh lifetime would end at now + 2 s; the session ends at login + 3 s.
+    assert_eq!(second.expires_at(), login + 3);
+    let end = std::time::UNIX_EPOCH + Duration::from_secs((login + 3) as u64);
+    let wait = end
+        .duration_since(std::time::SystemTime::now())
+        .unwrap_or_default();
+    tokio::time::sleep(wait + Duration::from_millis(100)).await;
+    assert!(m.verify(second.token()).await.is_err());
+    assert!(m.refresh(second.token()).await.is_err());
+}
+
+#[tokio::test]
+async fn logout_everywhere_cuts_at_the_call() {
+    let m = manager();
+    let before = m.issue(ada()).unwrap();
+    m.revoke_all_for_user("u-1").await.unwrap();
+    let after = m.issue(ada()).unwrap();
+    assert!(matches!(
+        m.verify(before.token()).await,
+        Err(VerifyError::RevokedForUser)
+    ));
+    m.verify(after.token()).await.unwrap();
+    // A second call later moves the cut forward, never back.
+    m.revoke_all_for_user("u-1").await.unwrap();
+    assert!(m.verify(after.token()).await.is_err());
+}
+
+#[test]
+fn debug_output_never_shows_the_secret_or_the_token() {
+    let m = manager();
+    let t = m.issue(ada()).unwrap();
+    let shown = format!("{m:?} {t:?} {:?}", t.session());
+    assert!(!shown.contains(SECRET), "{shown}");
+    assert!(!shown.contains(t.token()), "{shown}");
+    let sig = t.token().rsplit_once('.').unwrap().1;
+    assert!(!shown.contains(sig));
+    let builder = SessionManager::builder(SECRET);
+    assert!(!format!("{builder:?}").contains(SECRET));
+}
+
+#[test]
+fn configuration_errors_are_returned_not_panicked() {
+    use tower_jwt_session::{Algorithm, ConfigError};
+    let short = SessionManager::builder("short").build().unwrap_err();
+    assert!(matches!(
+        short,
+        ConfigError::SecretTooShort {
+            actual: 5,
+            required: 32,
+            ..
+        }
+    ));
+    let e = SessionManager::builder("k".repeat(32))
+        .with_algorithm(Algorithm::HS512)
+        .build()
+        .unwrap_err();
+    assert!(e.to_string().contains("HS512 needs at least 64"), "{e}");
+    assert!(matches!(
+        SessionManager::builder(SECRET).with_issuer("").build(),
+        Err(ConfigError::EmptyIssuer)
+    ));
+}

@@ -34,8 +34,8 @@ use axum::{
 use serde::Deserialize;
 use serde_json::json;
 use tower_jwt_session::{
-    Algorithm, NewSession, RequirePermissionLayer, SessionData, SessionError, SessionLayer,
-    SessionManager, VerifyError,
+    blocklist::RedisBlocklist, Algorithm, NewSession, RequirePermissionLayer, SessionData,
+    SessionError, SessionLayer, SessionManager, VerifyError,
 };
 
 /// Everything read from the environment, checked before anything starts.
@@ -43,6 +43,8 @@ struct Settings {
     manager: SessionManager,
     bind: SocketAddr,
     random_secret: bool,
+    /// The (redacted) Redis URL when the blocklist is shared.
+    shared: Option<String>,
 }
 
 fn env(name: &str) -> Option<String> {
@@ -84,15 +86,20 @@ fn settings() -> Result<Settings, String> {
     let bind: SocketAddr = bind
         .parse()
         .map_err(|_| format!("BIND_ADDR: {bind:?} is not an address such as 127.0.0.1:3000"))?;
-    if let Some(url) = env("REDIS_URL") {
-        return Err(format!(
-            "REDIS_URL: {:?} cannot be used: this build has no Redis blocklist; unset REDIS_URL for the in-memory one",
-            redact_url(&url)
-        ));
-    }
     let mut builder = SessionManager::builder(&secret)
         .with_algorithm(algorithm)
         .with_ttl(Duration::from_secs(ttl));
+    let mut shared = None;
+    if let Some(url) = env("REDIS_URL") {
+        // The shared blocklist, with a local cache kept current by Redis
+        // pub/sub. Nothing is sent yet: a server started while Redis is down
+        // answers 503 until it is back.
+        let redis = RedisBlocklist::builder(url.as_str())
+            .build()
+            .map_err(|e| format!("REDIS_URL: {:?}: {e}", redact_url(&url)))?;
+        builder = builder.with_blocklist(redis.into_cached());
+        shared = Some(redact_url(&url));
+    }
     if let Some(iss) = env("SESSION_ISSUER") {
         builder = builder.with_issuer(iss);
     }
@@ -112,6 +119,7 @@ fn settings() -> Result<Settings, String> {
         manager,
         bind,
         random_secret,
+        shared,
     })
 }
 
@@ -297,6 +305,20 @@ async fn shutdown_signal() {
 }
 
 fn main() -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(run())
+}
+
+async fn run() -> ExitCode {
     let settings = match settings() {
         Ok(s) => s,
         Err(line) => {
@@ -316,17 +338,13 @@ fn main() -> ExitCode {
             "SESSION_SECRET is not set: using a random secret; tokens will not survive a restart"
         );
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
+    match &settings.shared {
+        Some(url) => {
+            tracing::info!(redis = %url, "blocklist: Redis, shared with every server on it")
         }
-    };
-    runtime.block_on(serve(settings))
+        None => tracing::info!("blocklist: in memory (this process only)"),
+    }
+    serve(settings).await
 }
 
 async fn serve(settings: Settings) -> ExitCode {

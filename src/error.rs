@@ -58,9 +58,15 @@ pub enum ConfigError {
     /// The realm cannot be written inside a quoted `WWW-Authenticate` parameter.
     #[error("the realm {0:?} contains a character that cannot appear in a quoted string")]
     InvalidRealm(String),
-    /// A required permission or role name is empty.
-    #[error("a required permission or role is empty")]
-    EmptyRequirement,
+    /// The Redis URL cannot be used.
+    #[error("the Redis URL cannot be used: {0}")]
+    InvalidRedisUrl(String),
+    /// A timeout of zero.
+    #[error("the timeout {0:?} must be more than zero")]
+    InvalidTimeout(Duration),
+    /// A component that needs a tokio runtime was built outside one.
+    #[error("this must be built inside a tokio runtime")]
+    NoRuntime,
 }
 
 /// A blocklist backend could not answer or could not store.

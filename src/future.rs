@@ -16,8 +16,8 @@ use crate::{
     blocklist::{BlocklistFuture, Lookup},
     layer::Shared,
     rejection::Rejection,
-    service::{log_verify_error, refusal},
-    ResponseBody, SessionData, SessionManager, VerifyError,
+    service::{log_verify_error, refusal, verdict},
+    ResponseBody, SessionData,
 };
 
 pin_project! {
@@ -114,10 +114,7 @@ where
                         session,
                         shared,
                     } = pending.take().expect("future polled after completion");
-                    let verdict = answer
-                        .map_err(VerifyError::from)
-                        .and_then(|lookup| SessionManager::judge(&session, lookup));
-                    match verdict {
+                    match verdict(&shared, &session, answer) {
                         Ok(()) => {
                             req.extensions_mut().insert(session);
                             let fut = inner.call(req);

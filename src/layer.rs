@@ -22,6 +22,21 @@ pub enum SessionMode {
     Optional,
 }
 
+/// What the layer does when the blocklist cannot answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OutagePolicy {
+    /// Refuse with `503 Service Unavailable` (the default): a token revoked
+    /// during the outage cannot slip in.
+    #[default]
+    FailClosed,
+    /// ⚠️ Admit requests whose token is otherwise valid, **without** checking
+    /// revocation, and log a warning for every such request. Revoked tokens
+    /// (logged-out sessions, rotated refresh tokens) are accepted until the
+    /// blocklist is back. Choose it only when availability matters more than
+    /// logout.
+    AdmitUncheckedDangerously,
+}
+
 /// Verifies the bearer token of every request and puts the
 /// [`SessionData`](crate::SessionData) in its extensions.
 ///
@@ -36,6 +51,7 @@ pub struct SessionLayer {
 pub(crate) struct Shared {
     pub(crate) manager: SessionManager,
     pub(crate) mode: SessionMode,
+    pub(crate) outage: OutagePolicy,
     pub(crate) respond: SharedResponse,
 }
 
@@ -48,6 +64,7 @@ impl SessionLayer {
             shared: Arc::new(Shared {
                 manager,
                 mode: SessionMode::Required,
+                outage: OutagePolicy::FailClosed,
                 respond: Arc::new(DefaultRejectionResponse::new()),
             }),
         }
@@ -62,6 +79,18 @@ impl SessionLayer {
     /// Shortcut for `with_mode(SessionMode::Optional)`.
     pub fn optional(self) -> Self {
         self.with_mode(SessionMode::Optional)
+    }
+
+    /// What to do when the blocklist cannot answer. Default:
+    /// [`OutagePolicy::FailClosed`] (`503`).
+    ///
+    /// # ⚠️ Warning
+    ///
+    /// [`OutagePolicy::AdmitUncheckedDangerously`] lets revoked tokens in
+    /// during an outage.
+    pub fn with_outage_policy(mut self, policy: OutagePolicy) -> Self {
+        Arc::make_mut(&mut self.shared).outage = policy;
+        self
     }
 
     /// Replaces the refusal response. Default: [`DefaultRejectionResponse`]
@@ -85,6 +114,7 @@ impl fmt::Debug for SessionLayer {
         f.debug_struct("SessionLayer")
             .field("manager", &self.shared.manager)
             .field("mode", &self.shared.mode)
+            .field("outage", &self.shared.outage)
             .finish_non_exhaustive()
     }
 }

@@ -119,7 +119,7 @@ pub use body::ResponseBody;
 pub use claims::{NewSession, SessionData};
 pub use config::{Algorithm, DEFAULT_AUDIENCE, DEFAULT_ISSUER, DEFAULT_LEEWAY, DEFAULT_TTL};
 pub use error::{BlocklistError, ConfigError, IssueError, MalformedToken, VerifyError};
-pub use layer::{SessionLayer, SessionMode};
+pub use layer::{OutagePolicy, SessionLayer, SessionMode};
 pub use manager::{IssuedToken, SessionError, SessionManager, SessionManagerBuilder};
 pub use rejection::{DefaultRejectionResponse, Rejection, RejectionKind, RejectionResponse};
 pub use require::{RequirePermission, RequirePermissionLayer};

@@ -12,10 +12,11 @@ use tower_service::Service;
 
 use crate::{
     bearer::bearer_token,
+    blocklist::Lookup,
     future::ResponseFuture,
-    layer::{SessionMode, Shared},
+    layer::{OutagePolicy, SessionMode, Shared},
     rejection::{Rejection, RejectionResponse},
-    ResponseBody, SessionManager, VerifyError,
+    BlocklistError, ResponseBody, SessionData, SessionManager, VerifyError,
 };
 
 /// The middleware built by [`SessionLayer`](crate::SessionLayer).
@@ -96,10 +97,7 @@ where
         let blocklist = shared.manager.blocklist();
         let key = session.revocation_key();
         if let Some(answer) = blocklist.try_check(key, session.user_id()) {
-            return match answer
-                .map_err(Into::into)
-                .and_then(|lookup| SessionManager::judge(&session, lookup))
-            {
+            return match verdict(shared, &session, answer) {
                 Ok(()) => {
                     req.extensions_mut().insert(session);
                     ResponseFuture::inner(self.inner.call(req))
@@ -131,6 +129,22 @@ impl<S> SessionService<S> {
     {
         log_verify_error(err);
         self.refuse(Rejection::from(err))
+    }
+}
+
+/// Judges a blocklist answer, applying the outage policy to failures.
+pub(crate) fn verdict(
+    shared: &Shared,
+    session: &SessionData,
+    answer: Result<Lookup, BlocklistError>,
+) -> Result<(), VerifyError> {
+    match answer {
+        Ok(lookup) => SessionManager::judge(session, lookup),
+        Err(err) if shared.outage == OutagePolicy::AdmitUncheckedDangerously => {
+            tracing::warn!(error = %err, user_id = %session.user_id(), "blocklist unavailable: admitting a request WITHOUT a revocation check (OutagePolicy::AdmitUncheckedDangerously)");
+            Ok(())
+        }
+        Err(err) => Err(err.into()),
     }
 }
 

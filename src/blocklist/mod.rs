@@ -79,9 +79,16 @@ use std::{fmt, future::Future, pin::Pin, sync::Arc};
 
 pub use crate::error::BlocklistError;
 
+mod cached;
 mod memory;
+#[cfg(feature = "redis")]
+mod redis_blocklist;
 
+pub use cached::{CacheInvalidator, CachedBlocklist};
 pub use memory::MemoryBlocklist;
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use redis_blocklist::{RedisBlocklist, RedisBlocklistBuilder};
 
 /// The future a [`Blocklist`] returns: boxed, `Send` and `'static`, so that
 /// the trait is dyn-compatible (`Arc<dyn Blocklist>`).
@@ -193,6 +200,11 @@ impl TokenKey {
             s.push(HEX[(b & 15) as usize] as char);
         }
         Self(s.into())
+    }
+
+    /// A key read back from a backend (`j:` or `d:` followed by the rest).
+    pub fn from_stored(stored: &str) -> Option<Self> {
+        (stored.starts_with("j:") || stored.starts_with("d:")).then(|| Self(stored.into()))
     }
 
     /// The key as text, for backends that store strings.

@@ -1,0 +1,511 @@
+//! [`CachedBlocklist`]: a bounded moka cache in front of a remote blocklist.
+//!
+//! What may be cached, and for how long:
+//!
+//! - **"revoked"** is cached until the revocation's own deadline (or an hour
+//!   when the backend does not say): a revocation is never undone, so this is
+//!   always safe.
+//! - **"not revoked"** and a user's **watermark** are cached only while a
+//!   push channel is connected (see [`CacheInvalidator`]), and at most for a
+//!   short ceiling ([`with_negative_ttl`](CachedBlocklist::with_negative_ttl)).
+//!   When the channel drops, those entries stop counting at once; when it comes
+//!   back, the ones cached before are ignored (messages may have been missed).
+//!   Without any push channel the cache holds positives only and every other
+//!   check goes to the backend.
+//!
+//! Revocations made through this cache are written to the backend first; the
+//! cache learns them only once the backend said `Ok`.
+//!
+//! A "not revoked" answer that arrives after a push said "revoked" never
+//! overwrites it, so a slow read cannot resurrect a token.
+//!
+//! # Example
+//!
+//! ```
+//! use tower_jwt_session::blocklist::{Blocklist, CachedBlocklist, MemoryBlocklist, TokenKey};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! // Any blocklist can sit behind the cache; a remote one is the usual case.
+//! let cached = CachedBlocklist::new(MemoryBlocklist::new()).with_max_capacity(10_000);
+//! let key = TokenKey::from_jti("t-1");
+//! let until = std::time::SystemTime::now()
+//!     .duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64 + 60;
+//! cached.revoke(&key, until).await.unwrap();
+//! // Answered from the cache, without asking the backend:
+//! assert!(cached.try_check(&key, "u-1").unwrap().unwrap().revoked);
+//! # }
+//! ```
+
+use std::{
+    fmt,
+    sync::{
+        atomic::{AtomicBool, AtomicU64, Ordering},
+        Arc, Weak,
+    },
+    time::{Duration, Instant},
+};
+
+use moka::{sync::Cache, Expiry};
+
+use super::{remaining, Blocklist, BlocklistError, BlocklistFuture, Lookup, TokenKey};
+use crate::time::now_secs;
+
+/// How long a positive is kept when its deadline is unknown.
+const UNKNOWN_DEADLINE: Duration = Duration::from_secs(3600);
+const DEFAULT_NEGATIVE_TTL: Duration = Duration::from_secs(5);
+const DEFAULT_CAPACITY: u64 = 100_000;
+
+#[derive(Clone, Copy, Debug)]
+enum TokenEntry {
+    Revoked { until: Option<i64> },
+    Clear { generation: u64 },
+}
+
+#[derive(Clone, Copy, Debug)]
+struct UserEntry {
+    valid_after_micros: Option<i64>,
+    generation: u64,
+}
+
+struct EntryExpiry {
+    negative_ttl: Duration,
+}
+
+impl EntryExpiry {
+    fn token(&self, value: &TokenEntry) -> Duration {
+        match value {
+            TokenEntry::Revoked { until: Some(until) } => {
+                remaining(*until, now_secs()).unwrap_or(Duration::ZERO)
+            }
+            TokenEntry::Revoked { until: None } => UNKNOWN_DEADLINE,
+            TokenEntry::Clear { .. } => self.negative_ttl,
+        }
+    }
+}
+
+impl<K> Expiry<K, TokenEntry> for EntryExpiry {
+    fn expire_after_create(&self, _: &K, value: &TokenEntry, _: Instant) -> Option<Duration> {
+        Some(self.token(value))
+    }
+
+    fn expire_after_update(
+        &self,
+        _: &K,
+        value: &TokenEntry,
+        _: Instant,
+        _: Option<Duration>,
+    ) -> Option<Duration> {
+        Some(self.token(value))
+    }
+}
+
+impl<K> Expiry<K, UserEntry> for EntryExpiry {
+    fn expire_after_create(&self, _: &K, _: &UserEntry, _: Instant) -> Option<Duration> {
+        Some(self.negative_ttl)
+    }
+
+    fn expire_after_update(
+        &self,
+        _: &K,
+        _: &UserEntry,
+        _: Instant,
+        _: Option<Duration>,
+    ) -> Option<Duration> {
+        Some(self.negative_ttl)
+    }
+}
+
+struct State {
+    tokens: Cache<TokenKey, TokenEntry>,
+    users: Cache<String, UserEntry>,
+    /// Bumped at every (re)connection of the push channel.
+    generation: AtomicU64,
+    /// Whether a push channel is connected now.
+    pushed: AtomicBool,
+    hits: AtomicU64,
+    misses: AtomicU64,
+    capacity: u64,
+    negative_ttl: Duration,
+}
+
+impl State {
+    fn new(capacity: u64, negative_ttl: Duration) -> Self {
+        Self {
+            capacity,
+            negative_ttl,
+            tokens: Cache::builder()
+                .max_capacity(capacity)
+                .expire_after(EntryExpiry { negative_ttl })
+                .build(),
+            users: Cache::builder()
+                .max_capacity(capacity)
+                .expire_after(EntryExpiry { negative_ttl })
+                .build(),
+            generation: AtomicU64::new(0),
+            pushed: AtomicBool::new(false),
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+        }
+    }
+
+    /// Whether an entry cached at `generation` may still be trusted.
+    fn fresh(&self, generation: u64) -> bool {
+        self.pushed.load(Ordering::Acquire) && generation == self.generation.load(Ordering::Acquire)
+    }
+
+    fn lookup(&self, key: &TokenKey, user_id: &str) -> Option<Lookup> {
+        match self.tokens.get(key)? {
+            TokenEntry::Revoked { .. } => Some(Lookup {
+                revoked: true,
+                valid_after_micros: None,
+            }),
+            TokenEntry::Clear { generation } if self.fresh(generation) => {
+                let user = self.users.get(user_id)?;
+                self.fresh(user.generation).then_some(Lookup {
+                    revoked: false,
+                    valid_after_micros: user.valid_after_micros,
+                })
+            }
+            TokenEntry::Clear { .. } => None,
+        }
+    }
+
+    fn mark_revoked(&self, key: TokenKey, until: Option<i64>) {
+        if until.is_some_and(|u| u <= now_secs()) {
+            return;
+        }
+        self.tokens.insert(key, TokenEntry::Revoked { until });
+    }
+
+    /// Records a user's watermark, never lowering a fresh one.
+    fn raise_watermark(&self, user_id: &str, micros: Option<i64>, generation: u64) {
+        self.users.entry(user_id.to_owned()).and_upsert_with(|old| {
+            let keep = old
+                .map(|e| e.into_value())
+                .filter(|e| e.generation == generation)
+                .and_then(|e| e.valid_after_micros);
+            UserEntry {
+                valid_after_micros: keep.max(micros),
+                generation,
+            }
+        });
+    }
+
+    /// Caches a backend answer taken at `generation`.
+    fn fill(&self, key: &TokenKey, user_id: &str, lookup: Lookup, generation: u64) {
+        if lookup.revoked {
+            self.mark_revoked(key.clone(), None);
+        }
+        if !self.fresh(generation) {
+            return;
+        }
+        if !lookup.revoked {
+            // Only if absent: a push that said "revoked" meanwhile wins.
+            self.tokens
+                .entry(key.clone())
+                .or_insert(TokenEntry::Clear { generation });
+        }
+        self.raise_watermark(user_id, lookup.valid_after_micros, generation);
+    }
+}
+
+/// A bounded front cache over any [`Blocklist`]. See the [module docs](self).
+pub struct CachedBlocklist<Backend> {
+    backend: Backend,
+    state: Arc<State>,
+}
+
+impl<Backend> CachedBlocklist<Backend> {
+    /// A cache of at most 100 000 tokens and 100 000 users in front of
+    /// `backend`, with a 5 s ceiling on "not revoked" entries.
+    pub fn new(backend: Backend) -> Self {
+        Self {
+            backend,
+            state: Arc::new(State::new(DEFAULT_CAPACITY, DEFAULT_NEGATIVE_TTL)),
+        }
+    }
+
+    /// Bounds the cache to `capacity` tokens (and as many users). Default:
+    /// 100 000. Evicting is safe here: the backend still has everything.
+    #[must_use]
+    pub fn with_max_capacity(self, capacity: u64) -> Self {
+        let negative_ttl = self.state.negative_ttl;
+        self.rebuilt(capacity, negative_ttl)
+    }
+
+    /// The longest time a "not revoked" answer or a watermark is reused while
+    /// a push channel is connected. Default: 5 s. It is a safety net for a
+    /// lost message; pushes keep the cache current well before it.
+    #[must_use]
+    pub fn with_negative_ttl(self, ttl: Duration) -> Self {
+        let capacity = self.state.capacity;
+        self.rebuilt(capacity, ttl)
+    }
+
+    fn rebuilt(mut self, capacity: u64, negative_ttl: Duration) -> Self {
+        let fresh = State::new(capacity, negative_ttl);
+        fresh
+            .pushed
+            .store(self.state.pushed.load(Ordering::Acquire), Ordering::Release);
+        fresh.generation.store(
+            self.state.generation.load(Ordering::Acquire),
+            Ordering::Release,
+        );
+        self.state = Arc::new(fresh);
+        self
+    }
+
+    /// A handle that applies pushed events to this cache.
+    pub fn invalidator(&self) -> CacheInvalidator {
+        CacheInvalidator {
+            state: Arc::downgrade(&self.state),
+        }
+    }
+
+    /// The backend behind the cache.
+    pub fn backend(&self) -> &Backend {
+        &self.backend
+    }
+
+    /// Answers served from the cache and answers that needed the backend,
+    /// since creation.
+    pub fn hits_and_misses(&self) -> (u64, u64) {
+        (
+            self.state.hits.load(Ordering::Relaxed),
+            self.state.misses.load(Ordering::Relaxed),
+        )
+    }
+}
+
+impl<Backend: Clone> Clone for CachedBlocklist<Backend> {
+    fn clone(&self) -> Self {
+        Self {
+            backend: self.backend.clone(),
+            state: self.state.clone(),
+        }
+    }
+}
+
+impl<Backend: fmt::Debug> fmt::Debug for CachedBlocklist<Backend> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CachedBlocklist")
+            .field("backend", &self.backend)
+            .field("pushed", &self.state.pushed.load(Ordering::Relaxed))
+            .field("tokens", &self.state.tokens.entry_count())
+            .finish()
+    }
+}
+
+impl<Backend: Blocklist> Blocklist for CachedBlocklist<Backend> {
+    fn revoke(&self, key: &TokenKey, until: i64) -> BlocklistFuture<bool> {
+        let stored = self.backend.revoke(key, until);
+        let state = self.state.clone();
+        let key = key.clone();
+        Box::pin(async move {
+            let fresh = stored.await?;
+            state.mark_revoked(key, Some(until));
+            Ok(fresh)
+        })
+    }
+
+    fn set_valid_after(
+        &self,
+        user_id: &str,
+        valid_after_micros: i64,
+        until: i64,
+    ) -> BlocklistFuture<()> {
+        let stored = self
+            .backend
+            .set_valid_after(user_id, valid_after_micros, until);
+        let state = self.state.clone();
+        let user = user_id.to_owned();
+        Box::pin(async move {
+            stored.await?;
+            let generation = state.generation.load(Ordering::Acquire);
+            if state.fresh(generation) {
+                state.raise_watermark(&user, Some(valid_after_micros), generation);
+            } else {
+                state.users.invalidate(&user);
+            }
+            Ok(())
+        })
+    }
+
+    fn check(&self, key: &TokenKey, user_id: &str) -> BlocklistFuture<Lookup> {
+        if let Some(hit) = self.try_check(key, user_id) {
+            return Box::pin(std::future::ready(hit));
+        }
+        self.state.misses.fetch_add(1, Ordering::Relaxed);
+        // The generation is read before asking, so that an answer that
+        // straddles a reconnection is not cached.
+        let generation = self.state.generation.load(Ordering::Acquire);
+        let asked = self.backend.check(key, user_id);
+        let state = self.state.clone();
+        let key = key.clone();
+        let user = user_id.to_owned();
+        Box::pin(async move {
+            let lookup = asked.await?;
+            state.fill(&key, &user, lookup, generation);
+            Ok(lookup)
+        })
+    }
+
+    fn try_check(&self, key: &TokenKey, user_id: &str) -> Option<Result<Lookup, BlocklistError>> {
+        let hit = self.state.lookup(key, user_id)?;
+        self.state.hits.fetch_add(1, Ordering::Relaxed);
+        Some(Ok(hit))
+    }
+}
+
+/// Applies pushed events to a [`CachedBlocklist`]; held by whatever listens
+/// to the backend's notifications (the Redis subscriber does).
+///
+/// Holds the cache weakly: once the cache is dropped, every method returns
+/// `false` and the listener can stop.
+#[derive(Clone)]
+pub struct CacheInvalidator {
+    state: Weak<State>,
+}
+
+impl fmt::Debug for CacheInvalidator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CacheInvalidator")
+            .field("alive", &(self.state.strong_count() > 0))
+            .finish()
+    }
+}
+
+impl CacheInvalidator {
+    /// The token under `key` was revoked until `until` (Unix seconds).
+    pub fn revoked(&self, key: TokenKey, until: i64) -> bool {
+        let Some(state) = self.state.upgrade() else {
+            return false;
+        };
+        state.mark_revoked(key, Some(until));
+        true
+    }
+
+    /// `user_id`'s watermark was raised to `valid_after_micros`.
+    pub fn valid_after(&self, user_id: &str, valid_after_micros: i64) -> bool {
+        let Some(state) = self.state.upgrade() else {
+            return false;
+        };
+        let generation = state.generation.load(Ordering::Acquire);
+        if state.fresh(generation) {
+            state.raise_watermark(user_id, Some(valid_after_micros), generation);
+        } else {
+            state.users.invalidate(user_id);
+        }
+        true
+    }
+
+    /// The push channel is (again) connected: entries cached before are
+    /// ignored from now on, new ones may be cached.
+    pub fn connected(&self) -> bool {
+        let Some(state) = self.state.upgrade() else {
+            return false;
+        };
+        state.generation.fetch_add(1, Ordering::AcqRel);
+        state.pushed.store(true, Ordering::Release);
+        true
+    }
+
+    /// The push channel dropped: "not revoked" entries stop counting now.
+    pub fn disconnected(&self) -> bool {
+        let Some(state) = self.state.upgrade() else {
+            return false;
+        };
+        state.pushed.store(false, Ordering::Release);
+        true
+    }
+
+    /// Whether the cache still exists.
+    pub fn is_alive(&self) -> bool {
+        self.state.strong_count() > 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::MemoryBlocklist;
+
+    fn later() -> i64 {
+        now_secs() + 600
+    }
+
+    #[tokio::test]
+    async fn without_push_only_positives_are_cached() {
+        let cache = CachedBlocklist::new(MemoryBlocklist::new());
+        let key = TokenKey::from_jti("a");
+        assert!(!cache.check(&key, "u").await.unwrap().revoked);
+        assert!(cache.try_check(&key, "u").is_none());
+        cache.revoke(&key, later()).await.unwrap();
+        assert!(cache.try_check(&key, "u").unwrap().unwrap().revoked);
+    }
+
+    #[tokio::test]
+    async fn with_push_negatives_are_cached_until_a_disconnect() {
+        let cache = CachedBlocklist::new(MemoryBlocklist::new());
+        let inv = cache.invalidator();
+        inv.connected();
+        let key = TokenKey::from_jti("a");
+        cache.check(&key, "u").await.unwrap();
+        assert_eq!(
+            cache.try_check(&key, "u").unwrap().unwrap(),
+            Lookup::default()
+        );
+        inv.disconnected();
+        assert!(cache.try_check(&key, "u").is_none());
+        // Reconnected: entries from before the gap are not trusted.
+        inv.connected();
+        assert!(cache.try_check(&key, "u").is_none());
+    }
+
+    #[tokio::test]
+    async fn pushes_update_cached_negatives() {
+        let backend = MemoryBlocklist::new();
+        let cache = CachedBlocklist::new(backend.clone());
+        let inv = cache.invalidator();
+        inv.connected();
+        let key = TokenKey::from_jti("a");
+        cache.check(&key, "u").await.unwrap();
+        // Another node revoked it and pushed the event.
+        inv.revoked(key.clone(), later());
+        assert!(cache.try_check(&key, "u").unwrap().unwrap().revoked);
+        inv.valid_after("u", 42);
+        let other = TokenKey::from_jti("b");
+        cache.check(&other, "u").await.unwrap();
+        assert_eq!(
+            cache
+                .try_check(&other, "u")
+                .unwrap()
+                .unwrap()
+                .valid_after_micros,
+            Some(42)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_late_negative_never_overwrites_a_pushed_revocation() {
+        let cache = CachedBlocklist::new(MemoryBlocklist::new());
+        let inv = cache.invalidator();
+        inv.connected();
+        let key = TokenKey::from_jti("a");
+        let generation = cache.state.generation.load(Ordering::Acquire);
+        inv.revoked(key.clone(), later());
+        cache.state.fill(&key, "u", Lookup::default(), generation);
+        assert!(cache.try_check(&key, "u").unwrap().unwrap().revoked);
+    }
+
+    #[test]
+    fn the_invalidator_reports_a_dropped_cache() {
+        let cache = CachedBlocklist::new(MemoryBlocklist::new());
+        let inv = cache.invalidator();
+        assert!(inv.is_alive());
+        drop(cache);
+        assert!(!inv.connected());
+        assert!(!inv.revoked(TokenKey::from_jti("x"), later()));
+    }
+}

@@ -1,0 +1,382 @@
+//! [`RedisBlocklist`]: the shared blocklist for several servers.
+//!
+//! # Layout
+//!
+//! | key | value | expiry |
+//! | --- | --- | --- |
+//! | `{prefix}r:{token key}` | `1` | `EXAT` the token's `exp` plus leeway |
+//! | `{prefix}u:{user id}` | watermark in Unix microseconds | `EXAT` now plus the longest token lifetime |
+//!
+//! The default prefix is `tjs:`. No command scans keys (`KEYS`, `SCAN`):
+//! every operation names its keys.
+//!
+//! - `revoke` is one pipeline: `SET .. NX EXAT` and `PUBLISH`; `NX` tells
+//!   whether this call stored it, which makes refreshes single-use across
+//!   servers. A deadline already past stores nothing.
+//! - `set_valid_after` is one `EVAL` that keeps the larger watermark and the
+//!   later expiry, and publishes it.
+//! - `check` is one pipeline of two `GET`s: one round trip.
+//!
+//! Every command is bounded by a timeout (default 500 ms); a timeout or a
+//! connection failure is a [`BlocklistError`], so the layer answers `503`.
+//! The connection is one multiplexed connection (redis-rs
+//! `ConnectionManager`) that reconnects by itself.
+//!
+//! # Push invalidation
+//!
+//! Every revocation and watermark is published on `{prefix}events`.
+//! [`RedisBlocklist::into_cached`] puts a [`CachedBlocklist`] in front and
+//! starts a subscriber task that applies each message to that cache at once,
+//! so a token revoked on one server is refused by every other within
+//! milliseconds. The subscriber pings every second, reconnects by itself,
+//! and while it is disconnected the cache answers "revoked" only; on
+//! reconnection, entries cached before the gap are ignored.
+//!
+//! # Example
+//!
+//! ```no_run
+//! use tower_jwt_session::{blocklist::RedisBlocklist, SessionLayer, SessionManager};
+//!
+//! # #[tokio::main]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let blocklist = RedisBlocklist::builder("redis://127.0.0.1:6379/0")
+//!     .with_prefix("myapp:sessions:")
+//!     .build()?
+//!     .into_cached();
+//! let manager = SessionManager::builder(std::env::var("SESSION_SECRET")?)
+//!     .with_blocklist(blocklist)
+//!     .build()?;
+//! let layer = SessionLayer::new(manager);
+//! # let _ = layer;
+//! # Ok(())
+//! # }
+//! ```
+
+use std::{fmt, future::Future, sync::Arc, time::Duration};
+
+use futures_util::StreamExt;
+use redis::{aio::ConnectionManager, aio::ConnectionManagerConfig, RedisError};
+
+use super::{
+    cached::{CacheInvalidator, CachedBlocklist},
+    Blocklist, BlocklistError, BlocklistFuture, Lookup, TokenKey,
+};
+use crate::{time::now_secs, ConfigError};
+
+const DEFAULT_PREFIX: &str = "tjs:";
+const DEFAULT_TIMEOUT: Duration = Duration::from_millis(500);
+const PING_EVERY: Duration = Duration::from_secs(1);
+const MAX_BACKOFF: Duration = Duration::from_secs(1);
+
+/// Keeps the larger watermark and the later expiry, then publishes.
+/// KEYS[1] = user key; ARGV = micros, until, channel, user id.
+const RAISE_WATERMARK: &str = r"
+local cur = redis.call('GET', KEYS[1])
+local value = ARGV[1]
+if cur and tonumber(cur) >= tonumber(value) then value = cur end
+local untl = tonumber(ARGV[2])
+local exp = redis.call('EXPIRETIME', KEYS[1])
+if exp > untl then untl = exp end
+redis.call('SET', KEYS[1], value, 'EXAT', untl)
+redis.call('PUBLISH', ARGV[3], 'u ' .. value .. ' ' .. ARGV[4])
+return value
+";
+
+/// Builds a [`RedisBlocklist`]. See the [module docs](self).
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct RedisBlocklistBuilder {
+    url: String,
+    prefix: String,
+    timeout: Duration,
+}
+
+impl RedisBlocklistBuilder {
+    /// The prefix of every key and of the channel. Default: `tjs:`.
+    pub fn with_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// The longest wait for any Redis command, connecting included.
+    /// Default: 500 ms.
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Checks the settings and creates the (lazy) connection. Nothing is sent
+    /// to Redis yet: a server can start while Redis is down, and answers
+    /// `503` until it is back.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::InvalidRedisUrl`] for a URL redis-rs cannot use,
+    /// [`ConfigError::InvalidTimeout`] for a zero timeout,
+    /// [`ConfigError::NoRuntime`] outside a tokio runtime.
+    pub fn build(self) -> Result<RedisBlocklist, ConfigError> {
+        if self.timeout.is_zero() {
+            return Err(ConfigError::InvalidTimeout(self.timeout));
+        }
+        let client = redis::Client::open(self.url.as_str())
+            .map_err(|e| ConfigError::InvalidRedisUrl(e.to_string()))?;
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(ConfigError::NoRuntime);
+        }
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(self.timeout))
+            .set_response_timeout(Some(self.timeout))
+            .set_min_delay(Duration::from_millis(20))
+            .set_max_delay(MAX_BACKOFF)
+            .set_number_of_retries(3);
+        let conn = ConnectionManager::new_lazy_with_config(client.clone(), config)
+            .map_err(|e| ConfigError::InvalidRedisUrl(e.to_string()))?;
+        Ok(RedisBlocklist {
+            inner: Arc::new(Inner {
+                conn,
+                client,
+                channel: format!("{}events", self.prefix),
+                prefix: self.prefix,
+                timeout: self.timeout,
+            }),
+        })
+    }
+}
+
+/// A blocklist in Redis (or Valkey), shared by every server that uses the
+/// same URL and prefix. See the [module docs](self).
+#[derive(Clone)]
+pub struct RedisBlocklist {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    conn: ConnectionManager,
+    client: redis::Client,
+    prefix: String,
+    channel: String,
+    timeout: Duration,
+}
+
+impl fmt::Debug for RedisBlocklist {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The URL may hold a password: only the prefix is shown.
+        f.debug_struct("RedisBlocklist")
+            .field("prefix", &self.inner.prefix)
+            .field("timeout", &self.inner.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+fn map_err(err: RedisError) -> BlocklistError {
+    if err.is_io_error()
+        || err.is_timeout()
+        || err.is_connection_dropped()
+        || err.is_connection_refusal()
+    {
+        BlocklistError::unavailable(err)
+    } else {
+        BlocklistError::backend(err)
+    }
+}
+
+impl RedisBlocklist {
+    /// Starts a builder for `url` (`redis://[:password@]host:port/db`).
+    pub fn builder(url: impl Into<String>) -> RedisBlocklistBuilder {
+        RedisBlocklistBuilder {
+            url: url.into(),
+            prefix: DEFAULT_PREFIX.to_owned(),
+            timeout: DEFAULT_TIMEOUT,
+        }
+    }
+
+    /// Puts a [`CachedBlocklist`] in front of this blocklist and starts the
+    /// subscriber that pushes every server's revocations into it.
+    ///
+    /// The subscriber task ends when the cache is dropped.
+    pub fn into_cached(self) -> CachedBlocklist<RedisBlocklist> {
+        let cached = CachedBlocklist::new(self.clone());
+        self.subscribe(cached.invalidator());
+        cached
+    }
+
+    /// Starts a task that applies the events published by every server to
+    /// the cache behind `invalidator`, reconnecting as needed.
+    pub fn subscribe(&self, invalidator: CacheInvalidator) {
+        let inner = self.inner.clone();
+        tokio::spawn(subscriber(inner, invalidator));
+    }
+
+    fn token_key(&self, key: &TokenKey) -> String {
+        format!("{}r:{}", self.inner.prefix, key.as_str())
+    }
+
+    fn user_key(&self, user_id: &str) -> String {
+        format!("{}u:{}", self.inner.prefix, user_id)
+    }
+
+    /// Runs `fut` within the timeout.
+    fn bounded<T: Send + 'static>(
+        &self,
+        fut: impl Future<Output = Result<T, RedisError>> + Send + 'static,
+    ) -> BlocklistFuture<T> {
+        let timeout = self.inner.timeout;
+        Box::pin(async move {
+            match tokio::time::timeout(timeout, fut).await {
+                Ok(result) => result.map_err(map_err),
+                Err(_) => Err(BlocklistError::Timeout(timeout)),
+            }
+        })
+    }
+}
+
+impl Blocklist for RedisBlocklist {
+    fn revoke(&self, key: &TokenKey, until: i64) -> BlocklistFuture<bool> {
+        if until <= now_secs() {
+            return Box::pin(std::future::ready(Ok(true)));
+        }
+        let mut pipe = redis::pipe();
+        pipe.cmd("SET")
+            .arg(self.token_key(key))
+            .arg(1)
+            .arg("NX")
+            .arg("EXAT")
+            .arg(until)
+            .cmd("PUBLISH")
+            .arg(&self.inner.channel)
+            .arg(format!("r {until} {}", key.as_str()))
+            .ignore();
+        let mut conn = self.inner.conn.clone();
+        self.bounded(async move {
+            let (set,): (Option<String>,) = pipe.query_async(&mut conn).await?;
+            Ok(set.is_some())
+        })
+    }
+
+    fn set_valid_after(
+        &self,
+        user_id: &str,
+        valid_after_micros: i64,
+        until: i64,
+    ) -> BlocklistFuture<()> {
+        let mut cmd = redis::cmd("EVAL");
+        cmd.arg(RAISE_WATERMARK)
+            .arg(1)
+            .arg(self.user_key(user_id))
+            .arg(valid_after_micros)
+            .arg(until)
+            .arg(&self.inner.channel)
+            .arg(user_id);
+        let mut conn = self.inner.conn.clone();
+        self.bounded(async move {
+            let _: redis::Value = cmd.query_async(&mut conn).await?;
+            Ok(())
+        })
+    }
+
+    fn check(&self, key: &TokenKey, user_id: &str) -> BlocklistFuture<Lookup> {
+        let mut pipe = redis::pipe();
+        pipe.cmd("GET")
+            .arg(self.token_key(key))
+            .cmd("GET")
+            .arg(self.user_key(user_id));
+        let mut conn = self.inner.conn.clone();
+        self.bounded(async move {
+            let (revoked, mark): (Option<redis::Value>, Option<i64>) =
+                pipe.query_async(&mut conn).await?;
+            Ok(Lookup {
+                revoked: revoked.is_some(),
+                valid_after_micros: mark,
+            })
+        })
+    }
+}
+
+/// Applies one published event; `false` when the message is not ours.
+fn apply(invalidator: &CacheInvalidator, payload: &str) -> bool {
+    let mut parts = payload.splitn(3, ' ');
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some("r"), Some(until), Some(key)) => match (until.parse(), TokenKey::from_stored(key)) {
+            (Ok(until), Some(key)) => invalidator.revoked(key, until),
+            _ => false,
+        },
+        (Some("u"), Some(micros), Some(user)) => match micros.parse() {
+            Ok(micros) => invalidator.valid_after(user, micros),
+            Err(_) => false,
+        },
+        _ => false,
+    }
+}
+
+async fn subscriber(inner: Arc<Inner>, invalidator: CacheInvalidator) {
+    let mut backoff = Duration::from_millis(20);
+    // Warn once per outage, not at every retry.
+    let mut quiet = false;
+    while invalidator.is_alive() {
+        let mut subscribed = false;
+        let result = listen(&inner, &invalidator, &mut subscribed).await;
+        invalidator.disconnected();
+        if subscribed {
+            quiet = false;
+            backoff = Duration::from_millis(20);
+        }
+        if let Err(e) = result {
+            if quiet {
+                tracing::debug!(error = %e, "Redis subscription still down");
+            } else {
+                tracing::warn!(error = %e, "Redis subscription down: the cache answers revocations only until it is back");
+                quiet = true;
+            }
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+/// Subscribes and applies messages until the connection fails.
+async fn listen(
+    inner: &Inner,
+    invalidator: &CacheInvalidator,
+    subscribed: &mut bool,
+) -> Result<(), BlocklistError> {
+    let mut pubsub = tokio::time::timeout(inner.timeout, inner.client.get_async_pubsub())
+        .await
+        .map_err(|_| BlocklistError::Timeout(inner.timeout))?
+        .map_err(map_err)?;
+    tokio::time::timeout(inner.timeout, pubsub.subscribe(&inner.channel))
+        .await
+        .map_err(|_| BlocklistError::Timeout(inner.timeout))?
+        .map_err(map_err)?;
+    let (mut sink, mut stream) = pubsub.split();
+    if !invalidator.connected() {
+        return Ok(());
+    }
+    *subscribed = true;
+    tracing::info!(channel = %inner.channel, "subscribed to revocations");
+    let mut ping = tokio::time::interval(PING_EVERY);
+    ping.tick().await;
+    loop {
+        tokio::select! {
+            msg = stream.next() => {
+                let Some(msg) = msg else {
+                    return Err(BlocklistError::Protocol("the subscription closed".into()));
+                };
+                let applied = std::str::from_utf8(msg.get_payload_bytes())
+                    .is_ok_and(|payload| apply(invalidator, payload));
+                if !applied && !invalidator.is_alive() {
+                    return Ok(());
+                }
+            }
+            _ = ping.tick() => {
+                if !invalidator.is_alive() {
+                    return Ok(());
+                }
+                match tokio::time::timeout(inner.timeout, sink.ping::<String>()).await {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => return Err(map_err(e)),
+                    Err(_) => return Err(BlocklistError::Timeout(inner.timeout)),
+                }
+            }
+        }
+    }
+}

@@ -128,7 +128,7 @@ impl RedisBlocklistBuilder {
             .set_response_timeout(Some(self.timeout))
             .set_min_delay(Duration::from_millis(20))
             .set_max_delay(MAX_BACKOFF)
-            .set_number_of_retries(3);
+            .set_number_of_retries(0);
         let conn = ConnectionManager::new_lazy_with_config(client.clone(), config)
             .map_err(|e| ConfigError::InvalidRedisUrl(e.to_string()))?;
         Ok(RedisBlocklist {

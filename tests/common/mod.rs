@@ -97,7 +97,31 @@ pub struct DemoServer {
     pub addr: String,
 }
 
+/// Builds the examples once per test binary, so that the processes under
+/// test are never stale (`cargo test` compiles examples but does not always
+/// leave them under their plain names).
+fn build_examples() {
+    static BUILT: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    BUILT.get_or_init(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .args([
+                "build",
+                "--quiet",
+                "--example",
+                "server",
+                "--example",
+                "hyper",
+            ])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .expect("cannot run cargo to build the examples");
+        assert!(status.success(), "building the examples failed");
+    });
+}
+
 pub fn example_path(name: &str) -> PathBuf {
+    build_examples();
     // target/<profile>/deps/<test binary> → target/<profile>/examples/<name>
     let exe = std::env::current_exe().unwrap();
     let dir = exe.parent().unwrap().parent().unwrap();

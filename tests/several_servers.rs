@@ -1,0 +1,186 @@
+//! The contract's "Several servers": two demo servers (processes) on one real
+//! Redis, over HTTP on loopback.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use http::StatusCode;
+
+const ADMIN: (&str, &str) = ("admin@example.com", "admin-password");
+
+fn pair(redis: &RedisServer) -> (DemoServer, DemoServer) {
+    let url = redis.url();
+    let a = DemoServer::start(&[("REDIS_URL", &url)]);
+    let b = DemoServer::start(&[("REDIS_URL", &url)]);
+    (a, b)
+}
+
+/// Polls `path` on `http` until it answers 401, and returns how long it took.
+async fn until_refused(http: &Http, token: &str, bound: Duration) -> Duration {
+    let started = Instant::now();
+    loop {
+        let r = http.get("/me", Some(token)).await;
+        if r.status == StatusCode::UNAUTHORIZED {
+            assert_eq!(r.challenge(), Some("Bearer error=\"invalid_token\""));
+            return started.elapsed();
+        }
+        assert_eq!(r.status, 200, "{:?}", r.body);
+        assert!(started.elapsed() < bound, "still accepted after {bound:?}");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+async fn wait_subscribed(http: &Http) {
+    // The subscriber connects in the background; give it a moment, bounded.
+    let _ = http.get("/health", None).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+}
+
+#[tokio::test]
+async fn a_token_from_one_server_works_on_the_other() {
+    let redis = RedisServer::start();
+    let (a, b) = pair(&redis);
+    let (ha, hb) = (Http::new(&a.addr), Http::new(&b.addr));
+    let (token, _) = ha.login(ADMIN.0, ADMIN.1).await;
+    assert_eq!(hb.get("/me", Some(&token)).await.status, 200);
+    assert_eq!(hb.get("/admin", Some(&token)).await.status, 200);
+}
+
+#[tokio::test]
+async fn logout_refresh_and_logout_all_on_one_are_refused_on_the_other_within_100_ms() {
+    let redis = RedisServer::start();
+    let (a, b) = pair(&redis);
+    let (ha, hb) = (Http::new(&a.addr), Http::new(&b.addr));
+    wait_subscribed(&hb).await;
+    let bound = Duration::from_millis(100);
+    let mut delays = Vec::new();
+
+    for _ in 0..100 {
+        let (token, _) = ha.login(ADMIN.0, ADMIN.1).await;
+        // b has seen (and cached) the token as valid.
+        assert_eq!(hb.get("/me", Some(&token)).await.status, 200);
+        let r = ha.post("/logout", Some(&token), "").await;
+        assert_eq!(r.status, 204);
+        delays.push(until_refused(&hb, &token, bound).await);
+    }
+    delays.sort();
+    eprintln!(
+        "logout on a, refused on b: median {:?}, worst {:?} (100 revocations, HTTP polling every 1 ms)",
+        delays[50], delays[99]
+    );
+
+    // Refresh on a: the old token is refused on b, the new one works there.
+    let (old, _) = ha.login(ADMIN.0, ADMIN.1).await;
+    assert_eq!(hb.get("/me", Some(&old)).await.status, 200);
+    let new = ha.post("/refresh", Some(&old), "").await.json()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    until_refused(&hb, &old, bound).await;
+    assert_eq!(hb.get("/me", Some(&new)).await.status, 200);
+    // The same token cannot be refreshed on both servers.
+    assert_eq!(hb.post("/refresh", Some(&old), "").await.status, 401);
+
+    // Logout-all on a: every earlier token is refused on b; a login on b
+    // right after works.
+    let (t1, _) = hb.login(ADMIN.0, ADMIN.1).await;
+    assert_eq!(hb.get("/me", Some(&t1)).await.status, 200);
+    assert_eq!(ha.post("/logout-all", Some(&new), "").await.status, 204);
+    let (fresh, _) = hb.login(ADMIN.0, ADMIN.1).await;
+    until_refused(&hb, &t1, bound).await;
+    until_refused(&hb, &new, bound).await;
+    assert_eq!(hb.get("/me", Some(&fresh)).await.status, 200);
+    assert_eq!(ha.get("/me", Some(&fresh)).await.status, 200);
+}
+
+#[tokio::test]
+async fn redis_down_means_503_on_both_and_both_recover_with_revocations_kept() {
+    let mut redis = RedisServer::start();
+    let (a, b) = pair(&redis);
+    let (ha, hb) = (Http::new(&a.addr), Http::new(&b.addr));
+    wait_subscribed(&ha).await;
+    let (revoked, _) = ha.login(ADMIN.0, ADMIN.1).await;
+    let (live, _) = ha.login(ADMIN.0, ADMIN.1).await;
+    assert_eq!(ha.post("/logout", Some(&revoked), "").await.status, 204);
+    for h in [&ha, &hb] {
+        assert_eq!(h.get("/me", Some(&live)).await.status, 200);
+    }
+
+    redis.kill();
+    // The subscribers notice the closed connection within milliseconds; the
+    // bound below leaves room for that.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let started = Instant::now();
+    for h in [&ha, &hb] {
+        for (method, path) in [
+            (http::Method::GET, "/me"),
+            (http::Method::GET, "/admin"),
+            (http::Method::POST, "/refresh"),
+            (http::Method::POST, "/logout"),
+            (http::Method::POST, "/logout-all"),
+        ] {
+            let auth = format!("Bearer {live}");
+            let t = Instant::now();
+            let r = h
+                .send(method.clone(), path, &[("authorization", &auth)], "")
+                .await;
+            assert_eq!(r.status, 503, "{method} {path}: {:?}", r.body);
+            assert!(r.challenge().is_none());
+            assert_eq!(r.json()["error"], "temporarily_unavailable");
+            assert!(
+                t.elapsed() < Duration::from_secs(2),
+                "{method} {path} took {:?}",
+                t.elapsed()
+            );
+        }
+        // A revoked token stays refused, never a 2xx.
+        assert!(!h.get("/me", Some(&revoked)).await.status.is_success());
+    }
+    eprintln!(
+        "redis down: 10 requests answered 503 in {:?}",
+        started.elapsed()
+    );
+
+    redis.restart();
+    let started = Instant::now();
+    for h in [&ha, &hb] {
+        loop {
+            let r = h.get("/me", Some(&live)).await;
+            if r.status == 200 {
+                break;
+            }
+            assert_eq!(r.status, 503);
+            assert!(started.elapsed() < Duration::from_secs(10), "no recovery");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // The revocation from before the outage still holds.
+        assert_eq!(h.get("/me", Some(&revoked)).await.status, 401);
+    }
+    eprintln!(
+        "redis restarted: both servers answering 200 after {:?}",
+        started.elapsed()
+    );
+    // The live token was never revoked by the outage attempts (they failed).
+    assert_eq!(hb.post("/logout", Some(&live), "").await.status, 204);
+    until_refused(&ha, &live, Duration::from_millis(100)).await;
+}
+
+#[tokio::test]
+async fn a_server_starts_while_redis_is_down_and_answers_503_until_it_is_up() {
+    let mut redis = RedisServer::start();
+    let url = redis.url();
+    redis.kill();
+    let a = DemoServer::start(&[("REDIS_URL", &url)]);
+    let ha = Http::new(&a.addr);
+    assert_eq!(ha.get("/health", None).await.status, 200);
+    let token = sign(&claims());
+    assert_eq!(ha.get("/me", Some(&token)).await.status, 503);
+    redis.restart();
+    let started = Instant::now();
+    while ha.get("/me", Some(&token)).await.status != 200 {
+        assert!(started.elapsed() < Duration::from_secs(10));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

@@ -1,0 +1,256 @@
+//! Criterion benchmarks: the verification floor, jsonwebtoken's `decode`, the
+//! layer's core per request, whole-service calls (bare vs layered), the
+//! refusal path, and blocklist checks (memory, cached, Redis).
+//!
+//! Run with `cargo bench --bench layer`. The Redis benchmarks start their
+//! own `redis-server` on a free loopback port (it must be installed). Compare
+//! figures within one run only: the ratios matter, not the absolute times.
+
+use std::{
+    convert::Infallible,
+    hint::black_box,
+    process::{Child, Command, Stdio},
+    time::Duration,
+};
+
+use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+use criterion::{criterion_group, criterion_main, Criterion};
+use hmac::{Hmac, Mac};
+use http::{header::AUTHORIZATION, Request, Response};
+use serde::Deserialize;
+use tower::{ServiceBuilder, ServiceExt};
+use tower_jwt_session::{
+    blocklist::{Blocklist, RedisBlocklist, TokenKey},
+    NewSession, SessionLayer, SessionManager,
+};
+
+const SECRET: &str = "benchmark-secret-that-is-long-enough-for-hs256";
+
+/// The seed's claims, for the floor and for jsonwebtoken.
+#[derive(Deserialize)]
+#[allow(dead_code, non_snake_case)]
+struct Claims {
+    userId: String,
+    email: String,
+    role: String,
+    companyId: Option<String>,
+    permissions: Vec<String>,
+    metadata: serde_json::Map<String, serde_json::Value>,
+    createdAt: i64,
+    expiresAt: i64,
+    iat: i64,
+    iss: String,
+    aud: String,
+    exp: i64,
+    sub: String,
+    jti: Option<String>,
+}
+
+fn seed_shaped(manager: &SessionManager) -> String {
+    manager
+        .issue(
+            NewSession::new("u-admin", "admin@example.com")
+                .with_role("admin")
+                .with_company_id("acme")
+                .with_permissions(["contacts:read", "contacts:write", "admin"])
+                .with_metadata(serde_json::json!({"name": "Ada Admin"})),
+        )
+        .unwrap()
+        .into_token()
+}
+
+fn floor(c: &mut Criterion) {
+    let manager = SessionManager::builder(SECRET).build().unwrap();
+    let token = seed_shaped(&manager);
+    let keyed = Hmac::<sha2::Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
+    validation.set_issuer(&["atomic-crm"]);
+    validation.set_audience(&["atomic-crm-api"]);
+    validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+    let decoding = jsonwebtoken::DecodingKey::from_secret(SECRET.as_bytes());
+
+    let mut g = c.benchmark_group("core");
+    g.bench_function("floor: hmac (prebuilt key) + base64 + serde", |b| {
+        b.iter(|| {
+            let t = black_box(token.as_str());
+            let (input, sig) = t.rsplit_once('.').unwrap();
+            let mut tag = [0u8; 32];
+            URL_SAFE_NO_PAD.decode_slice(sig, &mut tag).unwrap();
+            let mut m = keyed.clone();
+            m.update(input.as_bytes());
+            m.verify_slice(&tag).unwrap();
+            let payload = URL_SAFE_NO_PAD
+                .decode(input.split_once('.').unwrap().1)
+                .unwrap();
+            let claims: Claims = serde_json::from_slice(&payload).unwrap();
+            black_box(claims);
+        })
+    });
+    g.bench_function("jsonwebtoken::decode", |b| {
+        b.iter(|| {
+            black_box(
+                jsonwebtoken::decode::<Claims>(black_box(&token), &decoding, &validation).unwrap(),
+            )
+        })
+    });
+    let blocklist = manager.blocklist().clone();
+    g.bench_function("layer core: decode + memory blocklist", |b| {
+        b.iter(|| {
+            let s = manager.decode(black_box(&token)).unwrap();
+            black_box(blocklist.try_check(s.revocation_key(), s.user_id()));
+        })
+    });
+    let forged = format!("{}AAAA", &token[..token.len() - 4]);
+    g.bench_function("refusal: bad signature", |b| {
+        b.iter(|| black_box(manager.decode(black_box(&forged)).is_err()))
+    });
+    g.finish();
+}
+
+async fn hello(_req: Request<()>) -> Result<Response<String>, Infallible> {
+    Ok(Response::new(String::new()))
+}
+
+fn request(token: &str) -> Request<()> {
+    Request::builder()
+        .header(AUTHORIZATION, format!("Bearer {token}"))
+        .body(())
+        .unwrap()
+}
+
+/// A `redis-server` child on a free loopback port, killed on drop.
+struct Redis(Child, u16);
+
+impl Redis {
+    fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server is required for the Redis benchmarks");
+        for _ in 0..500 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Self(child, port);
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        panic!("redis-server did not start");
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn service(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let redis = Redis::start();
+    let memory = SessionManager::builder(SECRET).build().unwrap();
+    let cached = rt.block_on(async {
+        let list = RedisBlocklist::builder(format!("redis://127.0.0.1:{}/0", redis.1))
+            .build()
+            .unwrap()
+            .into_cached();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        SessionManager::builder(SECRET)
+            .with_blocklist(list)
+            .build()
+            .unwrap()
+    });
+    let token = seed_shaped(&memory);
+
+    let mut g = c.benchmark_group("service");
+    let bare = ServiceBuilder::new().service_fn(hello);
+    g.bench_function("bare service_fn", |b| {
+        b.to_async(&rt).iter(|| {
+            let req = request(&token);
+            let svc = bare.clone();
+            async move { black_box(svc.oneshot(req).await.unwrap()) }
+        })
+    });
+    for (name, manager) in [
+        ("layer, memory blocklist", &memory),
+        ("layer, cached redis (hit)", &cached),
+    ] {
+        let svc = ServiceBuilder::new()
+            .layer(SessionLayer::new(manager.clone()))
+            .service_fn(hello);
+        g.bench_function(name, |b| {
+            b.to_async(&rt).iter(|| {
+                let req = request(&token);
+                let svc = svc.clone();
+                async move { black_box(svc.oneshot(req).await.unwrap()) }
+            })
+        });
+    }
+    let forged = format!("{}AAAA", &token[..token.len() - 4]);
+    let svc = ServiceBuilder::new()
+        .layer(SessionLayer::new(memory.clone()))
+        .service_fn(hello);
+    g.bench_function("layer, refusal (bad signature)", |b| {
+        b.to_async(&rt).iter(|| {
+            let req = request(&forged);
+            let svc = svc.clone();
+            async move { black_box(svc.oneshot(req).await.unwrap()) }
+        })
+    });
+    g.finish();
+
+    let mut g = c.benchmark_group("blocklist check");
+    let session = memory.decode(&token).unwrap();
+    let key = session.revocation_key().clone();
+    let mem = memory.blocklist().clone();
+    g.bench_function("memory (sync)", |b| {
+        b.iter(|| black_box(mem.try_check(&key, "u-admin")))
+    });
+    let cache = cached.blocklist().clone();
+    rt.block_on(cache.check(&key, "u-admin")).unwrap();
+    assert!(cache.try_check(&key, "u-admin").is_some(), "cache warm");
+    g.bench_function("cached redis, hit (sync)", |b| {
+        b.iter(|| black_box(cache.try_check(&key, "u-admin")))
+    });
+    let plain = rt.block_on(async {
+        RedisBlocklist::builder(format!("redis://127.0.0.1:{}/0", redis.1))
+            .build()
+            .unwrap()
+    });
+    g.bench_function("redis, uncached (one round trip)", |b| {
+        b.to_async(&rt).iter(|| async {
+            black_box(
+                plain
+                    .check(&TokenKey::from_jti("x"), "u-admin")
+                    .await
+                    .unwrap(),
+            )
+        })
+    });
+    g.finish();
+    drop(redis);
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(2));
+    targets = floor, service
+}
+criterion_main!(benches);

@@ -128,7 +128,7 @@ impl Redis {
             .local_addr()
             .unwrap()
             .port();
-        let child = Command::new("redis-server")
+        let mut child = Command::new("redis-server")
             .args([
                 "--port",
                 &port.to_string(),
@@ -148,6 +148,8 @@ impl Redis {
             }
             std::thread::sleep(Duration::from_millis(10));
         }
+        let _ = child.kill();
+        let _ = child.wait();
         panic!("redis-server did not start");
     }
 }
@@ -184,7 +186,7 @@ fn service(c: &mut Criterion) {
     g.bench_function("bare service_fn", |b| {
         b.to_async(&rt).iter(|| {
             let req = request(&token);
-            let svc = bare.clone();
+            let svc = bare;
             async move { black_box(svc.oneshot(req).await.unwrap()) }
         })
     });

@@ -93,13 +93,27 @@ fn floor(c: &mut Criterion) {
             )
         })
     });
-    let blocklist = manager.blocklist().clone();
-    g.bench_function("layer core: decode + memory blocklist", |b| {
-        b.iter(|| {
-            let s = manager.decode(black_box(&token)).unwrap();
-            black_box(blocklist.try_check(s.revocation_key(), s.user_id()));
-        })
-    });
+    // Cold: the verified-token cache is off, so every call verifies, as for
+    // a token never seen before.
+    let cold = SessionManager::builder(SECRET)
+        .with_verified_cache(0)
+        .build()
+        .unwrap();
+    for (name, m) in [
+        ("layer core, cold token: verify + memory blocklist", &cold),
+        (
+            "layer core, cached token: cache + memory blocklist",
+            &manager,
+        ),
+    ] {
+        let blocklist = m.blocklist().clone();
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                let s = m.decode(black_box(&token)).unwrap();
+                black_box(blocklist.try_check(s.revocation_key(), s.user_id()));
+            })
+        });
+    }
     let forged = format!("{}AAAA", &token[..token.len() - 4]);
     g.bench_function("refusal: bad signature", |b| {
         b.iter(|| black_box(manager.decode(black_box(&forged)).is_err()))
@@ -162,22 +176,29 @@ impl Drop for Redis {
 }
 
 fn service(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_current_thread()
+    // A worker thread keeps the Redis subscriber alive between measurements.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
         .enable_all()
         .build()
         .unwrap();
     let redis = Redis::start();
     let memory = SessionManager::builder(SECRET).build().unwrap();
-    let cached = rt.block_on(async {
+    let cold = SessionManager::builder(SECRET)
+        .with_verified_cache(0)
+        .build()
+        .unwrap();
+    let (cached, cached_list) = rt.block_on(async {
         let list = RedisBlocklist::builder(format!("redis://127.0.0.1:{}/0", redis.1))
             .build()
             .unwrap()
             .into_cached();
         tokio::time::sleep(Duration::from_millis(200)).await;
-        SessionManager::builder(SECRET)
-            .with_blocklist(list)
+        let manager = SessionManager::builder(SECRET)
+            .with_blocklist(list.clone())
             .build()
-            .unwrap()
+            .unwrap();
+        (manager, list)
     });
     let token = seed_shaped(&memory);
 
@@ -191,8 +212,9 @@ fn service(c: &mut Criterion) {
         })
     });
     for (name, manager) in [
-        ("layer, memory blocklist", &memory),
-        ("layer, cached redis (hit)", &cached),
+        ("layer, cold token, memory blocklist", &cold),
+        ("layer, cached token, memory blocklist", &memory),
+        ("layer, cached token, cached redis (hit)", &cached),
     ] {
         let svc = ServiceBuilder::new()
             .layer(SessionLayer::new(manager.clone()))
@@ -217,6 +239,8 @@ fn service(c: &mut Criterion) {
         })
     });
     g.finish();
+    let (hits, misses) = cached_list.hits_and_misses();
+    eprintln!("cached redis during the service benchmarks: {hits} hits, {misses} misses");
 
     let mut g = c.benchmark_group("blocklist check");
     let session = memory.decode(&token).unwrap();

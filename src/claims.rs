@@ -232,6 +232,8 @@ pub(crate) struct SessionInner {
     pub(crate) metadata: Map<String, Value>,
     pub(crate) created_at: i64,
     pub(crate) expires_at: i64,
+    /// `exp` in microseconds (it may be fractional).
+    pub(crate) exp_micros: i64,
     /// Issue time in microseconds and whether it is precise (`iatMicros`)
     /// or whole seconds (seed tokens).
     pub(crate) issued_at_micros: i64,

@@ -113,6 +113,7 @@ mod require;
 mod service;
 mod time;
 mod token;
+mod verified;
 
 pub use blocklist::{Blocklist, MemoryBlocklist};
 pub use body::ResponseBody;
@@ -120,7 +121,10 @@ pub use claims::{NewSession, SessionData};
 pub use config::{Algorithm, DEFAULT_AUDIENCE, DEFAULT_ISSUER, DEFAULT_LEEWAY, DEFAULT_TTL};
 pub use error::{BlocklistError, ConfigError, IssueError, MalformedToken, VerifyError};
 pub use layer::{OutagePolicy, SessionLayer, SessionMode};
-pub use manager::{IssuedToken, SessionError, SessionManager, SessionManagerBuilder};
+pub use manager::{
+    IssuedToken, SessionError, SessionManager, SessionManagerBuilder,
+    DEFAULT_VERIFIED_CACHE_CAPACITY,
+};
 pub use rejection::{DefaultRejectionResponse, Rejection, RejectionKind, RejectionResponse};
 pub use require::{RequirePermission, RequirePermissionLayer};
 pub use service::SessionService;

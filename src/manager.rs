@@ -48,7 +48,8 @@ use crate::{
     config::{SessionConfig, DEFAULT_AUDIENCE, DEFAULT_ISSUER, DEFAULT_LEEWAY, DEFAULT_TTL},
     key::HmacKey,
     time::{now_micros, now_secs},
-    token::verify_signature,
+    token::{verify_signature, MAX_TOKEN_LEN},
+    verified::VerifiedCache,
     Algorithm, BlocklistError, ConfigError, IssueError, NewSession, VerifyError,
 };
 
@@ -69,6 +70,7 @@ struct Inner {
     key: HmacKey,
     blocklist: Arc<dyn Blocklist>,
     watermark_retention: Duration,
+    verified: Option<VerifiedCache>,
 }
 
 /// Builds a [`SessionManager`]; every value is checked in
@@ -78,7 +80,11 @@ pub struct SessionManagerBuilder {
     config: SessionConfig,
     blocklist: Option<Arc<dyn Blocklist>>,
     watermark_retention: Option<Duration>,
+    verified_capacity: u64,
 }
+
+/// Default capacity of the verified-token cache.
+pub const DEFAULT_VERIFIED_CACHE_CAPACITY: u64 = 10_000;
 
 impl fmt::Debug for SessionManagerBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -151,6 +157,19 @@ impl SessionManagerBuilder {
         self
     }
 
+    /// How many verified tokens to remember, so that a token seen before skips
+    /// the signature check and the JSON parse. `0` turns the cache off.
+    /// Default: 10 000.
+    ///
+    /// A hit needs the whole token text to match (compared in constant time);
+    /// entries die at the token's `exp`; revocation is still checked on every
+    /// request. See the README for the trade-off.
+    #[must_use]
+    pub fn with_verified_cache(mut self, capacity: u64) -> Self {
+        self.verified_capacity = capacity;
+        self
+    }
+
     /// Checks every value and builds the manager.
     ///
     /// # Errors
@@ -172,6 +191,8 @@ impl SessionManagerBuilder {
                     .unwrap_or_else(|| Arc::new(MemoryBlocklist::new())),
                 config,
                 watermark_retention,
+                verified: (self.verified_capacity > 0)
+                    .then(|| VerifiedCache::new(self.verified_capacity)),
             }),
         })
     }
@@ -246,6 +267,7 @@ impl SessionManager {
             },
             blocklist: None,
             watermark_retention: None,
+            verified_capacity: DEFAULT_VERIFIED_CACHE_CAPACITY,
         }
     }
 
@@ -343,6 +365,7 @@ impl SessionManager {
             metadata: new.metadata,
             created_at: now,
             expires_at: exp,
+            exp_micros: exp.saturating_mul(MICROS),
             issued_at_micros: now_us,
             issued_at_precise: true,
             auth_time,
@@ -361,8 +384,41 @@ impl SessionManager {
     ///
     /// The [`VerifyError`] that names why the token is refused.
     pub fn decode(&self, token: &str) -> Result<SessionData, VerifyError> {
+        if token.len() > MAX_TOKEN_LEN {
+            return Err(VerifyError::TooLong(MAX_TOKEN_LEN));
+        }
+        if let Some(cache) = &self.inner.verified {
+            if let Some(session) = cache.get(token) {
+                return Ok(session);
+            }
+        }
         let signed = verify_signature(token, &self.inner.key)?;
-        self.validate_claims(signed.claims, &signed.tag[..signed.tag_len])
+        let session = self.validate_claims(signed.claims, &signed.tag[..signed.tag_len])?;
+        if let Some(cache) = &self.inner.verified {
+            cache.insert(token, &session, self.valid_until_micros(&session));
+        }
+        Ok(session)
+    }
+
+    /// Until when a verified session stays acceptable, barring revocation.
+    fn valid_until_micros(&self, session: &SessionData) -> i64 {
+        let config = &self.inner.config;
+        let leeway = config.leeway.as_micros() as i64;
+        let mut until = session.0.exp_micros.saturating_add(leeway);
+        if let Some(max) = config.max_lifetime {
+            let end = session.0.auth_time.saturating_add(max.as_secs() as i64);
+            until = until.min(end.saturating_mul(MICROS));
+        }
+        until
+    }
+
+    /// Entries in the verified-token cache (for tests and metrics).
+    #[doc(hidden)]
+    pub fn verified_cache_len(&self) -> u64 {
+        self.inner
+            .verified
+            .as_ref()
+            .map_or(0, VerifiedCache::entry_count)
     }
 
     fn validate_claims(&self, c: WireClaims, tag: &[u8]) -> Result<SessionData, VerifyError> {
@@ -427,6 +483,7 @@ impl SessionManager {
             metadata: c.metadata.unwrap_or_default(),
             created_at: c.created_at.map(|d| d.secs()).or(iat_secs).unwrap_or(0),
             expires_at: exp.secs(),
+            exp_micros: exp.micros(),
             issued_at_micros,
             issued_at_precise,
             auth_time,

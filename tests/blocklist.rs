@@ -366,3 +366,24 @@ async fn a_lost_subscription_stops_cached_negatives_until_it_is_back() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// The subscriber pings every second; a ping that failed would reconnect and
+/// drop the cached negatives. They survive several pings.
+#[tokio::test]
+async fn the_subscription_stays_up_across_pings() {
+    let server = RedisServer::start();
+    let cache = RedisBlocklist::builder(server.url())
+        .build()
+        .unwrap()
+        .into_cached();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let key = TokenKey::from_jti("steady");
+    cache.check(&key, "u").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(3200)).await;
+    assert!(
+        cache.try_check(&key, "u").is_some(),
+        "negatives dropped: the subscription reconnected"
+    );
+    let (hits, misses) = cache.hits_and_misses();
+    assert_eq!((hits, misses), (1, 1));
+}

@@ -662,3 +662,120 @@ async fn readiness_is_forwarded_and_the_ready_service_is_called() {
 fn tokio_test_assert_pending<T: std::fmt::Debug>(p: std::task::Poll<T>) {
     assert!(p.is_pending(), "expected pending, got {p:?}");
 }
+
+#[tokio::test]
+async fn the_verified_token_cache_never_admits_a_variant_of_a_cached_token() {
+    let m = manager();
+    let layer = SessionLayer::new(m.clone());
+    let token = sign(&claims());
+    // Warm the cache with the valid token.
+    assert_eq!(
+        send(layer.clone(), &[format!("Bearer {token}").as_bytes()])
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(m.verified_cache_len(), 1);
+    let (input, sig) = token.rsplit_once('.').unwrap();
+    let (header, _) = input.split_once('.').unwrap();
+    let mut c = claims();
+    c["permissions"] = json!(["admin", "root"]);
+    let variants = [
+        // Same signature, another payload.
+        format!("{header}.{}.{sig}", b64(&c.to_string())),
+        // Same signature, another header.
+        format!(
+            "{}.{}.{sig}",
+            b64(r#"{"alg":"HS256","typ":"JWT"}"#),
+            input.split_once('.').unwrap().1
+        ),
+        // Same signature, nothing before it.
+        format!("..{sig}"),
+        format!(".{sig}"),
+        // Re-encodings of the same bytes.
+        format!("{token}="),
+    ];
+    for v in variants {
+        let res = send(layer.clone(), &[format!("Bearer {v}").as_bytes()]).await;
+        assert_eq!(res.status(), 401, "{v}");
+    }
+    // The original still passes, from the cache.
+    assert_eq!(
+        send(layer, &[format!("Bearer {token}").as_bytes()])
+            .await
+            .status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn a_cached_token_is_refused_once_it_expires() {
+    let m = SessionManager::builder(SECRET)
+        .with_leeway(Duration::ZERO)
+        .build()
+        .unwrap();
+    let mut c = claims();
+    c["exp"] = json!(now() + 1);
+    let token = sign(&c);
+    let layer = SessionLayer::new(m.clone());
+    assert_eq!(
+        send(layer.clone(), &[format!("Bearer {token}").as_bytes()])
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(m.verified_cache_len(), 1);
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let res = send(layer, &[format!("Bearer {token}").as_bytes()]).await;
+    assert_refused(res, 401, INVALID, RejectionKind::Expired).await;
+}
+
+#[tokio::test]
+async fn a_cached_token_is_still_checked_against_the_blocklist() {
+    let m = manager();
+    let layer = SessionLayer::new(m.clone());
+    let issued = m.issue(NewSession::new("u-5", "e@example.com")).unwrap();
+    let header = format!("Bearer {}", issued.token());
+    assert_eq!(
+        send(layer.clone(), &[header.as_bytes()]).await.status(),
+        200
+    );
+    m.revoke_session(issued.session()).await.unwrap();
+    let res = send(layer.clone(), &[header.as_bytes()]).await;
+    assert_refused(res, 401, INVALID, RejectionKind::Revoked).await;
+    let other = m.issue(NewSession::new("u-6", "f@example.com")).unwrap();
+    let header = format!("Bearer {}", other.token());
+    assert_eq!(
+        send(layer.clone(), &[header.as_bytes()]).await.status(),
+        200
+    );
+    m.revoke_all_for_user("u-6").await.unwrap();
+    assert_eq!(send(layer, &[header.as_bytes()]).await.status(), 401);
+}
+
+#[tokio::test]
+async fn the_verified_token_cache_is_bounded() {
+    let m = SessionManager::builder(SECRET)
+        .with_verified_cache(100)
+        .build()
+        .unwrap();
+    let layer = SessionLayer::new(m.clone());
+    for i in 0..1000 {
+        let mut c = claims();
+        c["userId"] = json!(format!("u-{i}"));
+        let t = sign(&c);
+        assert_eq!(
+            send(layer.clone(), &[format!("Bearer {t}").as_bytes()])
+                .await
+                .status(),
+            200
+        );
+    }
+    assert!(m.verified_cache_len() <= 100, "{}", m.verified_cache_len());
+    let off = SessionManager::builder(SECRET)
+        .with_verified_cache(0)
+        .build()
+        .unwrap();
+    off.decode(&sign(&claims())).unwrap();
+    assert_eq!(off.verified_cache_len(), 0);
+}

@@ -56,69 +56,39 @@ const UNKNOWN_DEADLINE: Duration = Duration::from_secs(3600);
 const DEFAULT_NEGATIVE_TTL: Duration = Duration::from_secs(5);
 const DEFAULT_CAPACITY: u64 = 100_000;
 
-#[derive(Clone, Copy, Debug)]
-enum TokenEntry {
-    Revoked { until: Option<i64> },
-    Clear { generation: u64 },
-}
+/// Expires each revocation at its own deadline.
+struct UntilExpiry;
 
-#[derive(Clone, Copy, Debug)]
-struct UserEntry {
-    valid_after_micros: Option<i64>,
-    generation: u64,
-}
-
-struct EntryExpiry {
-    negative_ttl: Duration,
-}
-
-impl EntryExpiry {
-    fn token(&self, value: &TokenEntry) -> Duration {
-        match value {
-            TokenEntry::Revoked { until: Some(until) } => {
-                remaining(*until, now_secs()).unwrap_or(Duration::ZERO)
-            }
-            TokenEntry::Revoked { until: None } => UNKNOWN_DEADLINE,
-            TokenEntry::Clear { .. } => self.negative_ttl,
-        }
-    }
-}
-
-impl<K> Expiry<K, TokenEntry> for EntryExpiry {
-    fn expire_after_create(&self, _: &K, value: &TokenEntry, _: Instant) -> Option<Duration> {
-        Some(self.token(value))
+impl<K> Expiry<K, Option<i64>> for UntilExpiry {
+    fn expire_after_create(&self, _: &K, until: &Option<i64>, _: Instant) -> Option<Duration> {
+        Some(match until {
+            Some(until) => remaining(*until, now_secs()).unwrap_or(Duration::ZERO),
+            None => UNKNOWN_DEADLINE,
+        })
     }
 
     fn expire_after_update(
         &self,
-        _: &K,
-        value: &TokenEntry,
-        _: Instant,
+        key: &K,
+        until: &Option<i64>,
+        at: Instant,
         _: Option<Duration>,
     ) -> Option<Duration> {
-        Some(self.token(value))
+        self.expire_after_create(key, until, at)
     }
 }
 
-impl<K> Expiry<K, UserEntry> for EntryExpiry {
-    fn expire_after_create(&self, _: &K, _: &UserEntry, _: Instant) -> Option<Duration> {
-        Some(self.negative_ttl)
-    }
-
-    fn expire_after_update(
-        &self,
-        _: &K,
-        _: &UserEntry,
-        _: Instant,
-        _: Option<Duration>,
-    ) -> Option<Duration> {
-        Some(self.negative_ttl)
-    }
-}
-
+/// The cache's four maps. Reads on the hot path use `contains_key`, which
+/// honours expiry and invalidation without recording a read.
 struct State {
-    tokens: Cache<TokenKey, TokenEntry>,
-    users: Cache<String, UserEntry>,
+    /// Revoked tokens, until their deadline (`None`: unknown, an hour).
+    revoked: Cache<TokenKey, Option<i64>>,
+    /// Tokens the backend said were not revoked (pushed mode only).
+    clear: Cache<TokenKey, ()>,
+    /// Users the backend said have no watermark (pushed mode only).
+    unmarked: Cache<String, ()>,
+    /// Users' watermarks (pushed mode only).
+    marks: Cache<String, i64>,
     /// Bumped at every (re)connection of the push channel.
     generation: AtomicU64,
     /// Whether a push channel is connected now.
@@ -132,64 +102,74 @@ struct State {
 impl State {
     fn new(capacity: u64, negative_ttl: Duration) -> Self {
         Self {
-            capacity,
-            negative_ttl,
-            tokens: Cache::builder()
+            revoked: Cache::builder()
                 .max_capacity(capacity)
-                .expire_after(EntryExpiry { negative_ttl })
+                .expire_after(UntilExpiry)
                 .build(),
-            users: Cache::builder()
+            clear: Cache::builder()
                 .max_capacity(capacity)
-                .expire_after(EntryExpiry { negative_ttl })
+                .time_to_live(negative_ttl)
+                .build(),
+            unmarked: Cache::builder()
+                .max_capacity(capacity)
+                .time_to_live(negative_ttl)
+                .build(),
+            marks: Cache::builder()
+                .max_capacity(capacity)
+                .time_to_live(negative_ttl)
                 .build(),
             generation: AtomicU64::new(0),
             pushed: AtomicBool::new(false),
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
+            capacity,
+            negative_ttl,
         }
-    }
-
-    /// Whether an entry cached at `generation` may still be trusted.
-    fn fresh(&self, generation: u64) -> bool {
-        self.pushed.load(Ordering::Acquire) && generation == self.generation.load(Ordering::Acquire)
     }
 
     fn lookup(&self, key: &TokenKey, user_id: &str) -> Option<Lookup> {
-        match self.tokens.get(key)? {
-            TokenEntry::Revoked { .. } => Some(Lookup {
+        if self.revoked.contains_key(key) {
+            return Some(Lookup {
                 revoked: true,
                 valid_after_micros: None,
-            }),
-            TokenEntry::Clear { generation } if self.fresh(generation) => {
-                let user = self.users.get(user_id)?;
-                self.fresh(user.generation).then_some(Lookup {
-                    revoked: false,
-                    valid_after_micros: user.valid_after_micros,
-                })
-            }
-            TokenEntry::Clear { .. } => None,
+            });
         }
+        if !self.pushed.load(Ordering::Acquire) || !self.clear.contains_key(key) {
+            return None;
+        }
+        // A watermark, when one is known, wins over "no watermark".
+        let valid_after_micros = if self.marks.contains_key(user_id) {
+            Some(self.marks.get(user_id)?)
+        } else if self.unmarked.contains_key(user_id) {
+            None
+        } else {
+            return None;
+        };
+        Some(Lookup {
+            revoked: false,
+            valid_after_micros,
+        })
     }
 
     fn mark_revoked(&self, key: TokenKey, until: Option<i64>) {
         if until.is_some_and(|u| u <= now_secs()) {
             return;
         }
-        self.tokens.insert(key, TokenEntry::Revoked { until });
+        self.revoked.insert(key, until);
     }
 
-    /// Records a user's watermark, never lowering a fresh one.
-    fn raise_watermark(&self, user_id: &str, micros: Option<i64>, generation: u64) {
-        self.users.entry(user_id.to_owned()).and_upsert_with(|old| {
-            let keep = old
-                .map(|e| e.into_value())
-                .filter(|e| e.generation == generation)
-                .and_then(|e| e.valid_after_micros);
-            UserEntry {
-                valid_after_micros: keep.max(micros),
-                generation,
-            }
-        });
+    /// Records a user's watermark, never lowering a known one.
+    fn raise_watermark(&self, user_id: &str, micros: i64) {
+        self.marks
+            .entry(user_id.to_owned())
+            .and_upsert_with(|old| old.map_or(micros, |e| e.into_value().max(micros)));
+    }
+
+    /// Forgets every answer that a missed push could have made stale.
+    fn forget_negatives(&self) {
+        self.clear.invalidate_all();
+        self.unmarked.invalidate_all();
+        self.marks.invalidate_all();
     }
 
     /// Caches a backend answer taken at `generation`.
@@ -197,16 +177,22 @@ impl State {
         if lookup.revoked {
             self.mark_revoked(key.clone(), None);
         }
-        if !self.fresh(generation) {
+        // An answer that straddles a reconnection, or arrives while no push
+        // channel is up, may be stale: keep positives only.
+        if !self.pushed.load(Ordering::Acquire)
+            || generation != self.generation.load(Ordering::Acquire)
+        {
             return;
         }
         if !lookup.revoked {
-            // Only if absent: a push that said "revoked" meanwhile wins.
-            self.tokens
-                .entry(key.clone())
-                .or_insert(TokenEntry::Clear { generation });
+            // A push that said "revoked" meanwhile still wins: `lookup`
+            // checks `revoked` first.
+            self.clear.insert(key.clone(), ());
         }
-        self.raise_watermark(user_id, lookup.valid_after_micros, generation);
+        match lookup.valid_after_micros {
+            Some(micros) => self.raise_watermark(user_id, micros),
+            None => self.unmarked.insert(user_id.to_owned(), ()),
+        }
     }
 }
 
@@ -292,7 +278,7 @@ impl<Backend: fmt::Debug> fmt::Debug for CachedBlocklist<Backend> {
         f.debug_struct("CachedBlocklist")
             .field("backend", &self.backend)
             .field("pushed", &self.state.pushed.load(Ordering::Relaxed))
-            .field("tokens", &self.state.tokens.entry_count())
+            .field("revoked", &self.state.revoked.entry_count())
             .finish()
     }
 }
@@ -322,12 +308,7 @@ impl<Backend: Blocklist> Blocklist for CachedBlocklist<Backend> {
         let user = user_id.to_owned();
         Box::pin(async move {
             stored.await?;
-            let generation = state.generation.load(Ordering::Acquire);
-            if state.fresh(generation) {
-                state.raise_watermark(&user, Some(valid_after_micros), generation);
-            } else {
-                state.users.invalidate(&user);
-            }
+            state.raise_watermark(&user, valid_after_micros);
             Ok(())
         })
     }
@@ -391,12 +372,7 @@ impl CacheInvalidator {
         let Some(state) = self.state.upgrade() else {
             return false;
         };
-        let generation = state.generation.load(Ordering::Acquire);
-        if state.fresh(generation) {
-            state.raise_watermark(user_id, Some(valid_after_micros), generation);
-        } else {
-            state.users.invalidate(user_id);
-        }
+        state.raise_watermark(user_id, valid_after_micros);
         true
     }
 
@@ -407,6 +383,7 @@ impl CacheInvalidator {
             return false;
         };
         state.generation.fetch_add(1, Ordering::AcqRel);
+        state.forget_negatives();
         state.pushed.store(true, Ordering::Release);
         true
     }
@@ -417,6 +394,8 @@ impl CacheInvalidator {
             return false;
         };
         state.pushed.store(false, Ordering::Release);
+        state.generation.fetch_add(1, Ordering::AcqRel);
+        state.forget_negatives();
         true
     }
 

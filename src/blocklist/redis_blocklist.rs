@@ -371,7 +371,7 @@ async fn listen(
                 if !invalidator.is_alive() {
                     return Ok(());
                 }
-                match tokio::time::timeout(inner.timeout, sink.ping::<String>()).await {
+                match tokio::time::timeout(inner.timeout, sink.ping::<redis::Value>()).await {
                     Ok(Ok(_)) => {}
                     Ok(Err(e)) => return Err(map_err(e)),
                     Err(_) => return Err(BlocklistError::Timeout(inner.timeout)),

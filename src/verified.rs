@@ -1,0 +1,135 @@
+//! A bounded cache of tokens whose signature and claims already checked out.
+//!
+//! Verifying a token costs an HMAC over its text and a JSON parse; a client
+//! sends the same token many times. This cache skips that work for a token
+//! seen before, and only that:
+//!
+//! - the lookup key is the token's signature segment, and a hit requires the
+//!   **whole token text** to equal the cached one, compared in constant time:
+//!   two different tokens never share an entry (the cache-key confusion of
+//!   fast-jwt's GHSA-rp9m-7r4c-75qg cannot happen);
+//! - an entry never outlives the token: it dies at `exp` plus the leeway (or
+//!   at the end of the absolute session lifetime), checked on every hit;
+//! - revocation is still checked on every request (the cache sits before the
+//!   blocklist, not instead of it);
+//! - only verified tokens are inserted, so a flood of forged tokens costs one
+//!   hash lookup each and takes no room;
+//! - the cache is bounded (moka, TinyLFU), so a flood of distinct valid
+//!   tokens keeps memory flat.
+
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use moka::{sync::Cache, Expiry};
+
+use crate::{time::now_micros, SessionData};
+
+/// Compares two byte strings without an early exit: the time depends on the
+/// length only. Words are XORed and ORed together; the result is read once.
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let (a_words, a_rest) = a.split_at(a.len() - a.len() % 8);
+    let (b_words, b_rest) = b.split_at(b.len() - b.len() % 8);
+    let mut diff =
+        a_words
+            .chunks_exact(8)
+            .zip(b_words.chunks_exact(8))
+            .fold(0u64, |acc, (x, y)| {
+                acc | (u64::from_ne_bytes(x.try_into().unwrap_or_default())
+                    ^ u64::from_ne_bytes(y.try_into().unwrap_or_default()))
+            });
+    for (x, y) in a_rest.iter().zip(b_rest) {
+        diff |= u64::from(x ^ y);
+    }
+    std::hint::black_box(diff) == 0
+}
+
+struct Entry {
+    token: Box<str>,
+    session: SessionData,
+    valid_until_micros: i64,
+}
+
+struct UntilExpiry;
+
+impl Expiry<Arc<str>, Arc<Entry>> for UntilExpiry {
+    fn expire_after_create(&self, _: &Arc<str>, e: &Arc<Entry>, _: Instant) -> Option<Duration> {
+        let left = e.valid_until_micros.saturating_sub(now_micros()).max(0);
+        Some(Duration::from_micros(left as u64))
+    }
+}
+
+#[derive(Clone)]
+pub(crate) struct VerifiedCache {
+    cache: Cache<Arc<str>, Arc<Entry>>,
+}
+
+impl VerifiedCache {
+    pub(crate) fn new(capacity: u64) -> Self {
+        Self {
+            cache: Cache::builder()
+                .max_capacity(capacity)
+                .expire_after(UntilExpiry)
+                .build(),
+        }
+    }
+
+    fn signature(token: &str) -> Option<&str> {
+        token.rsplit_once('.').map(|(_, sig)| sig)
+    }
+
+    /// The cached session for exactly this token text, if still valid.
+    pub(crate) fn get(&self, token: &str) -> Option<SessionData> {
+        let entry = self.cache.get(Self::signature(token)?)?;
+        if !constant_time_eq(entry.token.as_bytes(), token.as_bytes())
+            || now_micros() >= entry.valid_until_micros
+        {
+            return None;
+        }
+        Some(entry.session.clone())
+    }
+
+    pub(crate) fn insert(&self, token: &str, session: &SessionData, valid_until_micros: i64) {
+        let Some(sig) = Self::signature(token) else {
+            return;
+        };
+        if valid_until_micros <= now_micros() {
+            return;
+        }
+        self.cache.insert(
+            sig.into(),
+            Arc::new(Entry {
+                token: token.into(),
+                session: session.clone(),
+                valid_until_micros,
+            }),
+        );
+    }
+
+    pub(crate) fn entry_count(&self) -> u64 {
+        self.cache.run_pending_tasks();
+        self.cache.entry_count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::constant_time_eq;
+
+    #[test]
+    fn constant_time_eq_compares_every_byte() {
+        let a = b"header.payload.signature-of-some-length".to_vec();
+        assert!(constant_time_eq(&a, &a.clone()));
+        for i in 0..a.len() {
+            let mut b = a.clone();
+            b[i] ^= 1;
+            assert!(!constant_time_eq(&a, &b), "{i}");
+        }
+        assert!(!constant_time_eq(&a, &a[..a.len() - 1]));
+        assert!(constant_time_eq(b"", b""));
+    }
+}

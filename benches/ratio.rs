@@ -1,0 +1,259 @@
+//! Same-run ratios: each variant is timed in alternation with its baseline,
+//! ten rounds, and the table shows the median of per-round ratios, so that a
+//! shared, noisy machine affects both sides alike.
+//!
+//! Run with `cargo bench --bench ratio`. Needs `redis-server` for the cached
+//! Redis rows.
+
+use std::{
+    convert::Infallible,
+    hint::black_box,
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+use hmac::{Hmac, Mac};
+use http::{header::AUTHORIZATION, Request, Response};
+use serde::Deserialize;
+use tower::{ServiceBuilder, ServiceExt};
+use tower_jwt_session::{blocklist::RedisBlocklist, NewSession, SessionLayer, SessionManager};
+
+const SECRET: &str = "benchmark-secret-that-is-long-enough-for-hs256";
+const ROUNDS: usize = 10;
+
+#[derive(Deserialize)]
+#[allow(dead_code, non_snake_case)]
+struct Claims {
+    userId: String,
+    email: String,
+    role: String,
+    companyId: Option<String>,
+    permissions: Vec<String>,
+    metadata: serde_json::Map<String, serde_json::Value>,
+    createdAt: i64,
+    expiresAt: i64,
+    iat: i64,
+    iss: String,
+    aud: String,
+    exp: i64,
+    sub: String,
+    jti: Option<String>,
+}
+
+/// Mean time per call of `f` over `n` calls.
+fn time(n: u32, mut f: impl FnMut()) -> f64 {
+    let t = Instant::now();
+    for _ in 0..n {
+        f();
+    }
+    t.elapsed().as_secs_f64() / f64::from(n)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// Runs `base` and `variant` alternately; returns (base µs, variant µs, ratio).
+fn compare(n: u32, mut base: impl FnMut(), mut variant: impl FnMut()) -> (f64, f64, f64) {
+    let (mut b, mut v, mut r) = (Vec::new(), Vec::new(), Vec::new());
+    time(n / 4, &mut base);
+    time(n / 4, &mut variant);
+    for _ in 0..ROUNDS {
+        let tb = time(n, &mut base);
+        let tv = time(n, &mut variant);
+        b.push(tb);
+        v.push(tv);
+        r.push(tv / tb);
+    }
+    (median(b) * 1e6, median(v) * 1e6, median(r))
+}
+
+fn row(name: &str, base: &str, (b, v, r): (f64, f64, f64)) {
+    println!("| {name} | {base} | {v:.2} µs | {b:.2} µs | {r:.2}x |");
+}
+
+async fn hello(_req: Request<()>) -> Result<Response<String>, Infallible> {
+    Ok(Response::new(String::new()))
+}
+
+fn request(token: &str) -> Request<()> {
+    Request::builder()
+        .header(AUTHORIZATION, format!("Bearer {token}"))
+        .body(())
+        .unwrap()
+}
+
+struct Redis(Child, u16);
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn redis() -> Redis {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new("redis-server")
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("redis-server is required");
+    let redis = Redis(child, port);
+    for _ in 0..500 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return redis;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    panic!("redis-server did not start");
+}
+
+fn main() {
+    let cached = SessionManager::builder(SECRET).build().unwrap();
+    let cold = SessionManager::builder(SECRET)
+        .with_verified_cache(0)
+        .build()
+        .unwrap();
+    let token = cached
+        .issue(
+            NewSession::new("u-admin", "admin@example.com")
+                .with_role("admin")
+                .with_company_id("acme")
+                .with_permissions(["contacts:read", "contacts:write", "admin"])
+                .with_metadata(serde_json::json!({"name": "Ada Admin"})),
+        )
+        .unwrap()
+        .into_token();
+    let forged = format!("{}AAAA", &token[..token.len() - 4]);
+    let keyed = Hmac::<sha2::Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
+    let floor = || {
+        let t = black_box(token.as_str());
+        let (input, sig) = t.rsplit_once('.').unwrap();
+        let mut tag = [0u8; 32];
+        URL_SAFE_NO_PAD.decode_slice(sig, &mut tag).unwrap();
+        let mut m = keyed.clone();
+        m.update(input.as_bytes());
+        m.verify_slice(&tag).unwrap();
+        let payload = URL_SAFE_NO_PAD
+            .decode(input.split_once('.').unwrap().1)
+            .unwrap();
+        black_box(serde_json::from_slice::<Claims>(&payload).unwrap());
+    };
+    let core = |m: &SessionManager, t: &str| {
+        let s = m.decode(black_box(t)).unwrap();
+        black_box(m.blocklist().try_check(s.revocation_key(), s.user_id()));
+    };
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
+    validation.set_issuer(&["atomic-crm"]);
+    validation.set_audience(&["atomic-crm-api"]);
+    let decoding = jsonwebtoken::DecodingKey::from_secret(SECRET.as_bytes());
+
+    println!(
+        "token: {} bytes, {ROUNDS} alternating rounds, median ratio\n",
+        token.len()
+    );
+    println!("| measured | against | measured time | baseline time | ratio |");
+    println!("| --- | --- | --- | --- | --- |");
+    let n = 20_000;
+    row(
+        "layer core, cold token",
+        "floor",
+        compare(n, floor, || core(&cold, &token)),
+    );
+    row(
+        "layer core, cached token",
+        "floor",
+        compare(n, floor, || core(&cached, &token)),
+    );
+    row(
+        "jsonwebtoken::decode",
+        "floor",
+        compare(n, floor, || {
+            black_box(
+                jsonwebtoken::decode::<Claims>(black_box(&token), &decoding, &validation).unwrap(),
+            );
+        }),
+    );
+    row(
+        "refusal, bad signature (core)",
+        "floor",
+        compare(n, floor, || {
+            black_box(cold.decode(black_box(&forged)).is_err());
+        }),
+    );
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let server = redis();
+    let redis_manager = rt.block_on(async {
+        let list = RedisBlocklist::builder(format!("redis://127.0.0.1:{}/0", server.1))
+            .build()
+            .unwrap()
+            .into_cached();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        SessionManager::builder(SECRET)
+            .with_blocklist(list)
+            .build()
+            .unwrap()
+    });
+    let bare = ServiceBuilder::new().service_fn(hello);
+    let layered = |m: &SessionManager| {
+        ServiceBuilder::new()
+            .layer(SessionLayer::new(m.clone()))
+            .service_fn(hello)
+    };
+    let (l_cold, l_cached, l_redis) = (layered(&cold), layered(&cached), layered(&redis_manager));
+    let bare_call = || {
+        rt.block_on(async { black_box(bare.oneshot(request(&token)).await.unwrap()) });
+    };
+    let svc_call = |svc: &_, t: &str| {
+        let svc: &tower_jwt_session::SessionService<_> = svc;
+        let svc = svc.clone();
+        rt.block_on(async move { black_box(svc.oneshot(request(t)).await.unwrap()) });
+    };
+    let n = 5_000;
+    row(
+        "service: layer, cold token",
+        "bare service",
+        compare(n, bare_call, || svc_call(&l_cold, &token)),
+    );
+    row(
+        "service: layer, cached token",
+        "bare service",
+        compare(n, bare_call, || svc_call(&l_cached, &token)),
+    );
+    row(
+        "service: refusal, bad signature",
+        "bare service",
+        compare(n, bare_call, || svc_call(&l_cold, &forged)),
+    );
+    row(
+        "service: cached Redis blocklist",
+        "memory blocklist",
+        compare(
+            n,
+            || svc_call(&l_cached, &token),
+            || svc_call(&l_redis, &token),
+        ),
+    );
+    drop(server);
+}

@@ -42,7 +42,18 @@ impl BearerError {
 
 /// The bearer token of a request: `Ok(None)` when there is none (no header,
 /// or another scheme).
+#[cfg(test)]
 pub(crate) fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, BearerError> {
+    match bearer_credentials(headers)? {
+        Some(raw) => token68(raw).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// The raw bytes after `Bearer `, not yet checked to be `token68`: the
+/// layer first looks them up among verified tokens (an exact match is
+/// `token68` by construction) and checks the syntax only on a miss.
+pub(crate) fn bearer_credentials(headers: &HeaderMap) -> Result<Option<&[u8]>, BearerError> {
     let mut values = headers.get_all(AUTHORIZATION).iter();
     let Some(value) = values.next() else {
         return Ok(None);
@@ -53,11 +64,20 @@ pub(crate) fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, BearerEr
     if value.len() > MAX_HEADER_LEN {
         return Err(BearerError::TooLong);
     }
-    parse(value.as_bytes())
+    split(value.as_bytes())
 }
 
 /// Parses one `Authorization` value.
+#[cfg(test)]
 pub(crate) fn parse(value: &[u8]) -> Result<Option<&str>, BearerError> {
+    match split(value)? {
+        Some(raw) => token68(raw).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// Splits one `Authorization` value into scheme and credentials.
+fn split(value: &[u8]) -> Result<Option<&[u8]>, BearerError> {
     if value.len() > MAX_HEADER_LEN {
         return Err(BearerError::TooLong);
     }
@@ -75,13 +95,16 @@ pub(crate) fn parse(value: &[u8]) -> Result<Option<&str>, BearerError> {
     if token.is_empty() {
         return Err(BearerError::MissingToken);
     }
+    Ok(Some(token))
+}
+
+/// Checks that credentials are `token68` and returns them as text.
+pub(crate) fn token68(token: &[u8]) -> Result<&str, BearerError> {
     if !is_token68(token) {
         return Err(BearerError::InvalidToken68);
     }
     // token68 is ASCII, so this cannot fail.
-    std::str::from_utf8(token)
-        .map(Some)
-        .map_err(|_| BearerError::InvalidToken68)
+    std::str::from_utf8(token).map_err(|_| BearerError::InvalidToken68)
 }
 
 fn trim_spaces(mut b: &[u8]) -> &[u8] {

@@ -387,10 +387,22 @@ impl SessionManager {
         if token.len() > MAX_TOKEN_LEN {
             return Err(VerifyError::TooLong(MAX_TOKEN_LEN));
         }
-        if let Some(cache) = &self.inner.verified {
-            if let Some(session) = cache.get(token) {
-                return Ok(session);
-            }
+        if let Some(session) = self.cached(token.as_bytes()) {
+            return Ok(session);
+        }
+        self.decode_uncached(token)
+    }
+
+    /// A verified session for exactly these token bytes, from the
+    /// verified-token cache.
+    pub(crate) fn cached(&self, token: &[u8]) -> Option<SessionData> {
+        self.inner.verified.as_ref()?.get(token)
+    }
+
+    /// [`decode`](Self::decode) after a cache miss.
+    pub(crate) fn decode_uncached(&self, token: &str) -> Result<SessionData, VerifyError> {
+        if token.len() > MAX_TOKEN_LEN {
+            return Err(VerifyError::TooLong(MAX_TOKEN_LEN));
         }
         let signed = verify_signature(token, &self.inner.key)?;
         let session = self.validate_claims(signed.claims, &signed.tag[..signed.tag_len])?;

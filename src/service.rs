@@ -11,7 +11,7 @@ use http::{Request, Response};
 use tower_service::Service;
 
 use crate::{
-    bearer::bearer_token,
+    bearer::{bearer_credentials, token68},
     blocklist::Lookup,
     future::ResponseFuture,
     layer::{OutagePolicy, SessionMode, Shared},
@@ -76,8 +76,8 @@ where
 
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
         let shared = &self.shared;
-        let token = match bearer_token(req.headers()) {
-            Ok(Some(token)) => token,
+        let raw = match bearer_credentials(req.headers()) {
+            Ok(Some(raw)) => raw,
             Ok(None) if shared.mode == SessionMode::Optional => {
                 return ResponseFuture::inner(self.inner.call(req));
             }
@@ -87,11 +87,26 @@ where
                 return self.refuse(err.into());
             }
         };
-        let session = match shared.manager.decode(token) {
-            Ok(session) => session,
-            Err(err) => {
-                tracing::debug!(reason = %err, "token refused");
-                return self.refuse(Rejection::from(&err));
+        let session = match shared.manager.cached(raw) {
+            Some(session) => session,
+            None => {
+                let token = match token68(raw) {
+                    Ok(token) => token,
+                    Err(err) => {
+                        tracing::debug!(
+                            reason = err.description(),
+                            "malformed Authorization header"
+                        );
+                        return self.refuse(err.into());
+                    }
+                };
+                match shared.manager.decode_uncached(token) {
+                    Ok(session) => session,
+                    Err(err) => {
+                        tracing::debug!(reason = %err, "token refused");
+                        return self.refuse(Rejection::from(&err));
+                    }
+                }
             }
         };
         let blocklist = shared.manager.blocklist();

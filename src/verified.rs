@@ -82,10 +82,13 @@ impl VerifiedCache {
         token.rsplit_once('.').map(|(_, sig)| sig)
     }
 
-    /// The cached session for exactly this token text, if still valid.
-    pub(crate) fn get(&self, token: &str) -> Option<SessionData> {
-        let entry = self.cache.get(Self::signature(token)?)?;
-        if !constant_time_eq(entry.token.as_bytes(), token.as_bytes())
+    /// The cached session for exactly these token bytes, if still valid.
+    pub(crate) fn get(&self, token: &[u8]) -> Option<SessionData> {
+        let dot = token.iter().rposition(|&b| b == b'.')?;
+        // A signature that is not text cannot be a key.
+        let sig = std::str::from_utf8(&token[dot + 1..]).ok()?;
+        let entry = self.cache.get(sig)?;
+        if !constant_time_eq(entry.token.as_bytes(), token)
             || now_micros() >= entry.valid_until_micros
         {
             return None;

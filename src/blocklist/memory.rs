@@ -89,6 +89,8 @@ pub struct MemoryBlocklist {
 struct Inner {
     revoked: Cache<TokenKey, Until>,
     watermarks: Cache<String, Watermark>,
+    /// Whether any watermark was ever set: until then, checks skip that map.
+    any_watermark: std::sync::atomic::AtomicBool,
 }
 
 impl MemoryBlocklist {
@@ -98,6 +100,7 @@ impl MemoryBlocklist {
             inner: Arc::new(Inner {
                 revoked: Cache::builder().expire_after(UntilExpiry).build(),
                 watermarks: Cache::builder().expire_after(UntilExpiry).build(),
+                any_watermark: std::sync::atomic::AtomicBool::new(false),
             }),
         }
     }
@@ -111,7 +114,15 @@ impl MemoryBlocklist {
     fn lookup(&self, key: &TokenKey, user_id: &str) -> Lookup {
         Lookup {
             revoked: self.inner.revoked.contains_key(key),
-            valid_after_micros: self.inner.watermarks.get(user_id).map(|w| w.micros),
+            valid_after_micros: if self
+                .inner
+                .any_watermark
+                .load(std::sync::atomic::Ordering::Acquire)
+            {
+                self.inner.watermarks.get(user_id).map(|w| w.micros)
+            } else {
+                None
+            },
         }
     }
 }
@@ -150,6 +161,9 @@ impl Blocklist for MemoryBlocklist {
         until: i64,
     ) -> BlocklistFuture<()> {
         if until > now_secs() {
+            self.inner
+                .any_watermark
+                .store(true, std::sync::atomic::Ordering::Release);
             self.inner
                 .watermarks
                 .entry(user_id.to_owned())

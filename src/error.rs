@@ -144,6 +144,9 @@ pub enum VerifyError {
     /// The header has a `crit` parameter; no extension is understood here.
     #[error("the token has a crit header parameter")]
     CriticalHeader,
+    /// The header's `typ` names another kind of token (RFC 8725 §3.11).
+    #[error("the token is not a session token")]
+    WrongType,
     /// The signature does not match.
     #[error("the token's signature is invalid")]
     InvalidSignature,

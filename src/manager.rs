@@ -48,7 +48,7 @@ use crate::{
     config::{SessionConfig, DEFAULT_AUDIENCE, DEFAULT_ISSUER, DEFAULT_LEEWAY, DEFAULT_TTL},
     key::HmacKey,
     time::{now_micros, now_secs},
-    token::{verify_signature, MAX_TOKEN_LEN},
+    token::{verify_signature, MAX_TOKEN_LEN, SESSION_TYP},
     verified::VerifiedCache,
     Algorithm, BlocklistError, ConfigError, IssueError, NewSession, VerifyError,
 };
@@ -352,7 +352,8 @@ impl SessionManager {
             iat_micros: now_us,
             auth_time,
         };
-        let header = jsonwebtoken::Header::new(config.algorithm.to_jsonwebtoken());
+        let mut header = jsonwebtoken::Header::new(config.algorithm.to_jsonwebtoken());
+        header.typ = Some(SESSION_TYP.to_owned());
         let token = jsonwebtoken::encode(&header, &claims, self.inner.key.encoding_key())
             .map_err(IssueError::Signing)?;
         let session = SessionData(Arc::new(SessionInner {

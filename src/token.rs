@@ -24,6 +24,25 @@ struct Header<'a> {
     alg: std::borrow::Cow<'a, str>,
     #[serde(default, deserialize_with = "present")]
     crit: bool,
+    #[serde(default, borrow)]
+    typ: Option<std::borrow::Cow<'a, str>>,
+}
+
+/// The `typ` written in tokens minted here (RFC 8725 §3.11: explicit typing).
+pub(crate) const SESSION_TYP: &str = "session+jwt";
+
+/// `typ` values accepted: none (the seed's tokens), the generic `JWT`, and
+/// ours. Anything else (an email-link token, an access token of another
+/// system signed with the same secret) is another kind of token.
+fn accepted_typ(typ: Option<&str>) -> bool {
+    match typ {
+        None => true,
+        Some(t) => {
+            t.eq_ignore_ascii_case("JWT")
+                || t.eq_ignore_ascii_case(SESSION_TYP)
+                || t.eq_ignore_ascii_case("application/session+jwt")
+        }
+    }
 }
 
 /// `true` whenever the field is present, whatever its value (even `null`).
@@ -76,6 +95,9 @@ pub(crate) fn verify_signature(token: &str, key: &HmacKey) -> Result<SignedToken
     }
     if header.crit {
         return Err(VerifyError::CriticalHeader);
+    }
+    if !accepted_typ(header.typ.as_deref()) {
+        return Err(VerifyError::WrongType);
     }
 
     let tag_len = key.algorithm().tag_len();
@@ -216,6 +238,26 @@ mod tests {
     fn oversized_tokens_are_refused_before_decoding() {
         let t = "a".repeat(MAX_TOKEN_LEN + 1);
         assert!(matches!(err(&t), VerifyError::TooLong(_)));
+    }
+
+    #[test]
+    fn only_session_types_pass() {
+        for typ in ["JWT", "jwt", "session+jwt", "application/session+jwt"] {
+            let t = sign(
+                &format!(r#"{{"alg":"HS256","typ":"{typ}"}}"#),
+                r#"{"exp":1}"#,
+            );
+            assert!(verify_signature(&t, &key()).is_ok(), "{typ}");
+        }
+        for typ in ["email-link+jwt", "at+jwt", "", "JWS"] {
+            let t = sign(
+                &format!(r#"{{"alg":"HS256","typ":"{typ}"}}"#),
+                r#"{"exp":1}"#,
+            );
+            assert!(matches!(err(&t), VerifyError::WrongType), "{typ}");
+        }
+        let t = sign(r#"{"alg":"HS256","typ":5}"#, r#"{"exp":1}"#);
+        assert!(matches!(err(&t), VerifyError::Malformed(_)));
     }
 
     #[test]

@@ -779,3 +779,26 @@ async fn the_verified_token_cache_is_bounded() {
     off.decode(&sign(&claims())).unwrap();
     assert_eq!(off.verified_cache_len(), 0);
 }
+
+#[tokio::test]
+async fn a_token_of_another_kind_signed_with_the_same_secret_is_refused() {
+    let payload = claims().to_string();
+    for typ in ["email-link+jwt", "at+jwt", "refresh+jwt"] {
+        let t = sign_raw(
+            "HS256",
+            SECRET.as_bytes(),
+            &format!(r#"{{"alg":"HS256","typ":"{typ}"}}"#),
+            &payload,
+        );
+        assert_invalid_token(&t).await;
+    }
+    // Tokens minted here say what they are.
+    let m = manager();
+    let issued = m.issue(NewSession::new("u", "e@example.com")).unwrap();
+    let header = issued.token().split('.').next().unwrap();
+    let header: Value = serde_json::from_slice(
+        &base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, header).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(header["typ"], "session+jwt");
+}

@@ -89,6 +89,8 @@ struct State {
     unmarked: Cache<String, ()>,
     /// Users' watermarks (pushed mode only).
     marks: Cache<String, i64>,
+    /// Whether `marks` may hold anything: until then, lookups skip it.
+    any_mark: AtomicBool,
     /// Bumped at every (re)connection of the push channel.
     generation: AtomicU64,
     /// Whether a push channel is connected now.
@@ -118,6 +120,7 @@ impl State {
                 .max_capacity(capacity)
                 .time_to_live(negative_ttl)
                 .build(),
+            any_mark: AtomicBool::new(false),
             generation: AtomicU64::new(0),
             pushed: AtomicBool::new(false),
             hits: AtomicU64::new(0),
@@ -138,13 +141,14 @@ impl State {
             return None;
         }
         // A watermark, when one is known, wins over "no watermark".
-        let valid_after_micros = if self.marks.contains_key(user_id) {
-            Some(self.marks.get(user_id)?)
-        } else if self.unmarked.contains_key(user_id) {
-            None
-        } else {
-            return None;
-        };
+        let valid_after_micros =
+            if self.any_mark.load(Ordering::Acquire) && self.marks.contains_key(user_id) {
+                Some(self.marks.get(user_id)?)
+            } else if self.unmarked.contains_key(user_id) {
+                None
+            } else {
+                return None;
+            };
         Some(Lookup {
             revoked: false,
             valid_after_micros,
@@ -160,6 +164,7 @@ impl State {
 
     /// Records a user's watermark, never lowering a known one.
     fn raise_watermark(&self, user_id: &str, micros: i64) {
+        self.any_mark.store(true, Ordering::Release);
         self.marks
             .entry(user_id.to_owned())
             .and_upsert_with(|old| old.map_or(micros, |e| e.into_value().max(micros)));

@@ -18,7 +18,8 @@
 //!
 //! Configuration comes from the environment (`SESSION_SECRET`,
 //! `SESSION_ISSUER`, `SESSION_AUDIENCE`, `SESSION_TTL_SECS`,
-//! `SESSION_ALGORITHM`, `BIND_ADDR`, `REDIS_URL`); a bad value stops the
+//! `SESSION_ALGORITHM`, `SESSION_PREVIOUS_SECRETS`, `BIND_ADDR`, `REDIS_URL`);
+//! a bad value stops the
 //! server with one line on stderr and exit code 2.
 
 use std::{net::SocketAddr, process::ExitCode, time::Duration};
@@ -89,6 +90,13 @@ fn settings() -> Result<Settings, String> {
     let mut builder = SessionManager::builder(&secret)
         .with_algorithm(algorithm)
         .with_ttl(Duration::from_secs(ttl));
+    // Older secrets still accepted for verification, never used to sign.
+    let previous: Vec<String> = env("SESSION_PREVIOUS_SECRETS")
+        .map(|v| v.split_whitespace().map(str::to_owned).collect())
+        .unwrap_or_default();
+    if !previous.is_empty() {
+        builder = builder.with_previous_secrets(&previous);
+    }
     let mut shared = None;
     if let Some(url) = env("REDIS_URL") {
         // The shared blocklist, with a local cache kept current by Redis
@@ -109,6 +117,7 @@ fn settings() -> Result<Settings, String> {
     let name = |e: &tower_jwt_session::ConfigError| match e {
         tower_jwt_session::ConfigError::EmptySecret
         | tower_jwt_session::ConfigError::SecretTooShort { .. } => "SESSION_SECRET",
+        tower_jwt_session::ConfigError::PreviousSecretTooShort { .. } => "SESSION_PREVIOUS_SECRETS",
         tower_jwt_session::ConfigError::EmptyIssuer => "SESSION_ISSUER",
         tower_jwt_session::ConfigError::EmptyAudience => "SESSION_AUDIENCE",
         tower_jwt_session::ConfigError::TtlOutOfRange(_) => "SESSION_TTL_SECS",

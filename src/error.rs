@@ -32,6 +32,18 @@ pub enum ConfigError {
         /// The length of the secret that was given.
         actual: usize,
     },
+    /// A previous (verification-only) secret is empty or too short.
+    #[error("previous secret #{index} has {actual} bytes; {algorithm} needs at least {required} (RFC 7518 section 3.2)")]
+    PreviousSecretTooShort {
+        /// Its position in the list, from 1.
+        index: usize,
+        /// The configured algorithm.
+        algorithm: Algorithm,
+        /// The minimum length in bytes.
+        required: usize,
+        /// The length of the secret that was given.
+        actual: usize,
+    },
     /// The algorithm name is not one this crate supports.
     #[error("unknown algorithm {0:?}; expected HS256, HS384 or HS512")]
     UnknownAlgorithm(String),
@@ -147,6 +159,9 @@ pub enum VerifyError {
     /// The header's `typ` names another kind of token (RFC 8725 §3.11).
     #[error("the token is not a session token")]
     WrongType,
+    /// The header's `kid` names no configured key (or is not a string).
+    #[error("the token names an unknown key")]
+    UnknownKey,
     /// The signature does not match.
     #[error("the token's signature is invalid")]
     InvalidSignature,

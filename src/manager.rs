@@ -46,7 +46,7 @@ use crate::{
     blocklist::{Blocklist, Lookup, MemoryBlocklist, TokenKey},
     claims::{MintClaims, SessionData, SessionInner, WireClaims},
     config::{SessionConfig, DEFAULT_AUDIENCE, DEFAULT_ISSUER, DEFAULT_LEEWAY, DEFAULT_TTL},
-    key::HmacKey,
+    key::{HmacKey, KeySet},
     time::{now_micros, now_secs},
     token::{verify_signature, MAX_TOKEN_LEN, SESSION_TYP},
     verified::VerifiedCache,
@@ -67,7 +67,7 @@ pub struct SessionManager {
 
 struct Inner {
     config: SessionConfig,
-    key: HmacKey,
+    keys: KeySet,
     blocklist: Arc<dyn Blocklist>,
     watermark_retention: Duration,
     verified: Option<VerifiedCache>,
@@ -81,6 +81,7 @@ pub struct SessionManagerBuilder {
     blocklist: Option<Arc<dyn Blocklist>>,
     watermark_retention: Option<Duration>,
     verified_capacity: u64,
+    previous: Vec<Zeroizing<Vec<u8>>>,
 }
 
 /// Default capacity of the verified-token cache.
@@ -140,6 +141,35 @@ impl SessionManagerBuilder {
         self
     }
 
+    /// Older secrets still accepted for verification, never used to sign:
+    /// the key rotation window. Each must meet the same length rule. Tokens
+    /// signed here name their key (`kid`) and are checked against it alone;
+    /// tokens without `kid` (the seed's) are tried against the current
+    /// secret, then each previous one. Default: none.
+    ///
+    /// ```
+    /// # use tower_jwt_session::{NewSession, SessionManager};
+    /// let old = SessionManager::builder("the old secret, thirty-two bytes long").build()?;
+    /// let token = old.issue(NewSession::new("u-1", "ada@example.com")).unwrap().into_token();
+    /// let new = SessionManager::builder("the new secret, thirty-two bytes long")
+    ///     .with_previous_secrets(["the old secret, thirty-two bytes long"])
+    ///     .build()?;
+    /// assert!(new.decode(&token).is_ok());
+    /// # Ok::<(), tower_jwt_session::ConfigError>(())
+    /// ```
+    #[must_use]
+    pub fn with_previous_secrets<I, S>(mut self, secrets: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<[u8]>,
+    {
+        self.previous = secrets
+            .into_iter()
+            .map(|s| Zeroizing::new(s.as_ref().to_vec()))
+            .collect();
+        self
+    }
+
     /// The revocation store. Default: a new [`MemoryBlocklist`].
     #[must_use]
     pub fn with_blocklist(mut self, blocklist: impl Blocklist) -> Self {
@@ -179,13 +209,30 @@ impl SessionManagerBuilder {
     /// a leeway over 300 s.
     pub fn build(self) -> Result<SessionManager, ConfigError> {
         self.config.validate(&self.secret)?;
+        let required = self.config.algorithm.min_secret_len();
+        for (i, secret) in self.previous.iter().enumerate() {
+            if secret.len() < required {
+                return Err(ConfigError::PreviousSecretTooShort {
+                    index: i + 1,
+                    algorithm: self.config.algorithm,
+                    required,
+                    actual: secret.len(),
+                });
+            }
+        }
         let config = self.config;
         let watermark_retention = self.watermark_retention.unwrap_or_else(|| {
             config.ttl.max(config.max_lifetime.unwrap_or_default()) + config.leeway
         });
         Ok(SessionManager {
             inner: Arc::new(Inner {
-                key: HmacKey::new(config.algorithm, &self.secret),
+                keys: KeySet::new(
+                    HmacKey::new(config.algorithm, &self.secret),
+                    self.previous
+                        .iter()
+                        .map(|s| HmacKey::new(config.algorithm, s))
+                        .collect(),
+                ),
                 blocklist: self
                     .blocklist
                     .unwrap_or_else(|| Arc::new(MemoryBlocklist::new())),
@@ -268,6 +315,7 @@ impl SessionManager {
             blocklist: None,
             watermark_retention: None,
             verified_capacity: DEFAULT_VERIFIED_CACHE_CAPACITY,
+            previous: Vec::new(),
         }
     }
 
@@ -352,9 +400,11 @@ impl SessionManager {
             iat_micros: now_us,
             auth_time,
         };
+        let key = self.inner.keys.current();
         let mut header = jsonwebtoken::Header::new(config.algorithm.to_jsonwebtoken());
         header.typ = Some(SESSION_TYP.to_owned());
-        let token = jsonwebtoken::encode(&header, &claims, self.inner.key.encoding_key())
+        header.kid = Some(key.kid().to_owned());
+        let token = jsonwebtoken::encode(&header, &claims, key.encoding_key())
             .map_err(IssueError::Signing)?;
         let session = SessionData(Arc::new(SessionInner {
             key: TokenKey::from_jti(&jti),
@@ -405,7 +455,7 @@ impl SessionManager {
         if token.len() > MAX_TOKEN_LEN {
             return Err(VerifyError::TooLong(MAX_TOKEN_LEN));
         }
-        let signed = verify_signature(token, &self.inner.key)?;
+        let signed = verify_signature(token, &self.inner.keys)?;
         let session = self.validate_claims(signed.claims, &signed.tag[..signed.tag_len])?;
         if let Some(cache) = &self.inner.verified {
             cache.insert(token, &session, self.valid_until_micros(&session));
@@ -656,7 +706,7 @@ impl fmt::Debug for SessionManager {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SessionManager")
             .field("config", &self.inner.config)
-            .field("key", &self.inner.key)
+            .field("keys", &self.inner.keys)
             .field("blocklist", &self.inner.blocklist)
             .finish()
     }

@@ -160,6 +160,7 @@ impl From<&VerifyError> for Rejection {
             VerifyError::CriticalHeader => {
                 (InvalidToken, "the token has an unsupported crit header")
             }
+            VerifyError::UnknownKey => (InvalidToken, "the token names an unknown key"),
             VerifyError::WrongType => (InvalidToken, "the token is not a session token"),
             VerifyError::InvalidSignature => (InvalidToken, "the token's signature is invalid"),
             VerifyError::InvalidClaims(_) => (InvalidToken, "the token's claims are invalid"),

@@ -13,7 +13,7 @@
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use serde::{de::IgnoredAny, Deserialize, Deserializer};
 
-use crate::{claims::WireClaims, error::MalformedToken, key::HmacKey, VerifyError};
+use crate::{claims::WireClaims, error::MalformedToken, key::KeySet, VerifyError};
 
 /// The longest token accepted, in bytes. A seed-shaped token is under 1 KiB.
 pub(crate) const MAX_TOKEN_LEN: usize = 8 * 1024;
@@ -26,7 +26,19 @@ struct Header<'a> {
     crit: bool,
     #[serde(default, borrow)]
     typ: Option<std::borrow::Cow<'a, str>>,
+    #[serde(default, deserialize_with = "some_string")]
+    kid: Option<String>,
 }
+
+/// A present `kid` must be a string: `null` or a number is refused, not
+/// read as "no kid".
+fn some_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    String::deserialize(d).map(Some)
+}
+
+/// The longest `kid` looked at. Ours are 22 characters; a `kid` is an opaque
+/// name, compared exactly, never a path, URL or query.
+const MAX_KID_LEN: usize = 128;
 
 /// The `typ` written in tokens minted here (RFC 8725 §3.11: explicit typing).
 pub(crate) const SESSION_TYP: &str = "session+jwt";
@@ -67,7 +79,7 @@ pub(crate) struct SignedToken {
 }
 
 /// Checks the shape, the header and the signature, and parses the claims.
-pub(crate) fn verify_signature(token: &str, key: &HmacKey) -> Result<SignedToken, VerifyError> {
+pub(crate) fn verify_signature(token: &str, keys: &KeySet) -> Result<SignedToken, VerifyError> {
     if token.len() > MAX_TOKEN_LEN {
         return Err(VerifyError::TooLong(MAX_TOKEN_LEN));
     }
@@ -90,7 +102,7 @@ pub(crate) fn verify_signature(token: &str, key: &HmacKey) -> Result<SignedToken
     }
     let header: Header<'_> =
         serde_json::from_slice(&header).map_err(|_| malformed(MalformedToken::Header))?;
-    if header.alg != key.algorithm().as_str() {
+    if header.alg != keys.algorithm().as_str() {
         return Err(VerifyError::AlgorithmMismatch);
     }
     if header.crit {
@@ -100,7 +112,7 @@ pub(crate) fn verify_signature(token: &str, key: &HmacKey) -> Result<SignedToken
         return Err(VerifyError::WrongType);
     }
 
-    let tag_len = key.algorithm().tag_len();
+    let tag_len = keys.algorithm().tag_len();
     // The encoded length is fixed by the tag length; checking it first keeps
     // `decode_slice` from ever seeing an oversized input.
     if signature.len() != (tag_len * 4).div_ceil(3) {
@@ -113,7 +125,21 @@ pub(crate) fn verify_signature(token: &str, key: &HmacKey) -> Result<SignedToken
     if decoded != tag_len {
         return Err(malformed(MalformedToken::SignatureLength));
     }
-    if !key.verify(signing_input.as_bytes(), &tag[..tag_len]) {
+    let verified = match header.kid.as_deref() {
+        // A token that names its key is checked against that key alone.
+        Some(kid) => {
+            if kid.len() > MAX_KID_LEN {
+                return Err(VerifyError::UnknownKey);
+            }
+            let key = keys.by_kid(kid).ok_or(VerifyError::UnknownKey)?;
+            key.verify(signing_input.as_bytes(), &tag[..tag_len])
+        }
+        // No `kid` (the seed's tokens): the current key, then each previous one.
+        None => keys
+            .all()
+            .any(|key| key.verify(signing_input.as_bytes(), &tag[..tag_len])),
+    };
+    if !verified {
         return Err(VerifyError::InvalidSignature);
     }
 
@@ -132,7 +158,7 @@ pub(crate) fn verify_signature(token: &str, key: &HmacKey) -> Result<SignedToken
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Algorithm;
+    use crate::{key::HmacKey, Algorithm};
 
     const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
 
@@ -146,8 +172,8 @@ mod tests {
         format!("{h}.{p}.{s}")
     }
 
-    fn key() -> HmacKey {
-        HmacKey::new(Algorithm::HS256, SECRET)
+    fn key() -> KeySet {
+        KeySet::new(HmacKey::new(Algorithm::HS256, SECRET), Vec::new())
     }
 
     fn err(token: &str) -> VerifyError {

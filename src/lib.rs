@@ -66,6 +66,16 @@
 //! # }
 //! ```
 //!
+//! # Features
+//!
+//! | feature | default | what it adds |
+//! | --- | --- | --- |
+//! | `redis` | no | [`blocklist::RedisBlocklist`]: the shared blocklist for several servers, with a push-invalidated local cache |
+//! | `axum` | no | [`Session`]: an axum 0.8 extractor (`Session` / `Option<Session>`), on axum-core only |
+//!
+//! Without features the crate depends on tower-layer, tower-service, http,
+//! jsonwebtoken (pure-Rust crypto backend) and moka, and on no runtime.
+//!
 //! # How it works
 //!
 //! ```text
@@ -104,6 +114,8 @@ mod body;
 mod claims;
 mod config;
 mod error;
+#[cfg(feature = "axum")]
+mod extract;
 pub mod future;
 mod key;
 mod layer;
@@ -120,6 +132,9 @@ pub use body::ResponseBody;
 pub use claims::{NewSession, SessionData};
 pub use config::{Algorithm, DEFAULT_AUDIENCE, DEFAULT_ISSUER, DEFAULT_LEEWAY, DEFAULT_TTL};
 pub use error::{BlocklistError, ConfigError, IssueError, MalformedToken, VerifyError};
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+pub use extract::{MissingSessionLayer, Session};
 pub use layer::{OutagePolicy, SessionLayer, SessionMode};
 pub use manager::{
     IssuedToken, SessionError, SessionManager, SessionManagerBuilder,

@@ -1,0 +1,24 @@
+//! Shared by the fuzz targets: one manager, and HMAC signing of raw parts.
+#![allow(dead_code)]
+
+use std::sync::OnceLock;
+
+use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+use hmac::{Hmac, Mac};
+use tower_jwt_session::SessionManager;
+
+pub const SECRET: &str = "fuzzing-secret-that-is-long-enough-for-hs256";
+
+pub fn manager() -> &'static SessionManager {
+    static M: OnceLock<SessionManager> = OnceLock::new();
+    // The verified-token cache is off so that every input is fully checked.
+    M.get_or_init(|| SessionManager::builder(SECRET).with_verified_cache(0).build().unwrap())
+}
+
+/// `base64url(header).base64url(payload).base64url(HMAC)` over raw bytes.
+pub fn sign(header: &[u8], payload: &[u8]) -> String {
+    let input = format!("{}.{}", URL_SAFE_NO_PAD.encode(header), URL_SAFE_NO_PAD.encode(payload));
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
+    mac.update(input.as_bytes());
+    format!("{input}.{}", URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()))
+}

@@ -72,6 +72,7 @@
 //! | --- | --- | --- |
 //! | `redis` | no | [`blocklist::RedisBlocklist`]: the shared blocklist for several servers, with a push-invalidated local cache |
 //! | `axum` | no | [`Session`]: an axum 0.8 extractor (`Session` / `Option<Session>`), on axum-core only |
+//! | `testing` | no | [`testing::TestTokens`]: valid, expired, not-yet-valid, wrong-audience, revoked and forged tokens for your tests |
 //!
 //! Without features the crate depends on tower-layer, tower-service, http,
 //! jsonwebtoken (pure-Rust crypto backend) and moka, and on no runtime.
@@ -123,6 +124,9 @@ mod manager;
 pub mod rejection;
 mod require;
 mod service;
+#[cfg(feature = "testing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
+pub mod testing;
 mod time;
 mod token;
 mod verified;

@@ -457,3 +457,40 @@ async fn the_bare_hyper_example_guards_its_route() {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+#[test]
+fn the_token_tool_mints_and_inspects() {
+    let run = |args: &[&str], secret: Option<&str>| {
+        let mut cmd = std::process::Command::new(example_path("token"));
+        cmd.env_clear().args(args);
+        if let Some(s) = secret {
+            cmd.env("SESSION_SECRET", s);
+        }
+        let out = cmd.output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let (code, token) = run(
+        &["mint", "u-9", "z@example.com", "--permission", "admin"],
+        Some(SECRET),
+    );
+    assert_eq!(code, Some(0));
+    let token = token.trim();
+    let (code, shown) = run(&["inspect", token], Some(SECRET));
+    assert_eq!(code, Some(0));
+    assert!(
+        shown.contains("\"userId\": \"u-9\"") && shown.contains("valid: user u-9"),
+        "{shown}"
+    );
+    let (code, shown) = run(
+        &["inspect", token],
+        Some("another-secret-that-is-long-enough!!"),
+    );
+    assert_eq!(code, Some(1));
+    assert!(shown.contains("invalid:"), "{shown}");
+    assert_eq!(run(&["inspect", "abc"], None).0, Some(2));
+    assert_eq!(run(&["mint", "u"], Some(SECRET)).0, Some(2));
+    assert_eq!(run(&["mint", "u", "e@x"], None).0, Some(2));
+}

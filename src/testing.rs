@@ -1,0 +1,187 @@
+//! Helpers for your own integration tests (feature `testing`): mint valid,
+//! expired, not-yet-valid, wrong-audience, revoked and forged tokens, and get
+//! a ready in-memory setup.
+//!
+//! Never enable this feature in production builds: it mints tokens on demand.
+//!
+//! ```
+//! use http::{Request, Response, StatusCode};
+//! use tower::{ServiceBuilder, ServiceExt};
+//! use tower_jwt_session::testing::TestTokens;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let tokens = TestTokens::new();
+//! let app = ServiceBuilder::new()
+//!     .layer(tokens.layer())
+//!     .service_fn(|_req: Request<()>| async { Ok::<_, std::convert::Infallible>(Response::new(String::new())) });
+//!
+//! let call = |token: String| {
+//!     let app = app.clone();
+//!     async move {
+//!         let req = Request::builder().header("authorization", format!("Bearer {token}")).body(())?;
+//!         Ok::<_, Box<dyn std::error::Error>>(app.oneshot(req).await?.status())
+//!     }
+//! };
+//! assert_eq!(call(tokens.valid("u-1")).await?, StatusCode::OK);
+//! assert_eq!(call(tokens.expired("u-1")).await?, StatusCode::UNAUTHORIZED);
+//! assert_eq!(call(tokens.forged("u-1")).await?, StatusCode::UNAUTHORIZED);
+//! assert_eq!(call(tokens.revoked("u-1").await).await?, StatusCode::UNAUTHORIZED);
+//! # Ok(())
+//! # }
+//! ```
+
+use std::{fmt, time::Duration};
+
+use serde_json::{json, Value};
+
+use crate::{
+    config::{DEFAULT_AUDIENCE, DEFAULT_ISSUER},
+    time::now_secs,
+    NewSession, SessionLayer, SessionManager,
+};
+
+/// Mints test tokens for one in-memory [`SessionManager`].
+pub struct TestTokens {
+    secret: String,
+    manager: SessionManager,
+}
+
+impl fmt::Debug for TestTokens {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TestTokens")
+            .field("manager", &self.manager)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for TestTokens {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl TestTokens {
+    /// A fresh manager (HS256, the default issuer and audience, an in-memory
+    /// blocklist) with a random secret.
+    pub fn new() -> Self {
+        let mut bytes = [0u8; 32];
+        // A test helper may panic: without randomness there is no test.
+        getrandom::getrandom(&mut bytes).expect("the OS random number generator failed");
+        let secret: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        Self::with_secret(secret)
+    }
+
+    /// A manager with this HMAC secret (HS256, default issuer and audience),
+    /// so that tokens minted here match your application's configuration.
+    ///
+    /// # Panics
+    ///
+    /// When the secret is shorter than 32 bytes.
+    pub fn with_secret(secret: impl Into<String>) -> Self {
+        let secret = secret.into();
+        let manager = SessionManager::builder(&secret)
+            .build()
+            .expect("a test secret of at least 32 bytes");
+        Self { secret, manager }
+    }
+
+    /// The manager: share it with the application under test.
+    pub fn manager(&self) -> &SessionManager {
+        &self.manager
+    }
+
+    /// A required-mode layer on this manager.
+    pub fn layer(&self) -> SessionLayer {
+        SessionLayer::new(self.manager.clone())
+    }
+
+    /// A valid token for `user_id` (email `{user_id}@example.test`).
+    pub fn valid(&self, user_id: &str) -> String {
+        self.valid_for(NewSession::new(user_id, format!("{user_id}@example.test")))
+    }
+
+    /// A valid token for a session you describe.
+    pub fn valid_for(&self, session: NewSession) -> String {
+        self.manager
+            .issue(session)
+            .expect("issuing a test token")
+            .into_token()
+    }
+
+    /// A token that expired an hour ago.
+    pub fn expired(&self, user_id: &str) -> String {
+        self.sign(user_id, |c| {
+            c["exp"] = json!(now_secs() - 3600);
+            c["expiresAt"] = c["exp"].clone();
+        })
+    }
+
+    /// A token whose `nbf` is an hour ahead.
+    pub fn not_yet_valid(&self, user_id: &str) -> String {
+        self.sign(user_id, |c| c["nbf"] = json!(now_secs() + 3600))
+    }
+
+    /// A token for another audience.
+    pub fn wrong_audience(&self, user_id: &str) -> String {
+        self.sign(user_id, |c| c["aud"] = json!("another-api"))
+    }
+
+    /// A valid token, revoked before it is returned.
+    pub async fn revoked(&self, user_id: &str) -> String {
+        let token = self.valid(user_id);
+        self.manager
+            .revoke(&token)
+            .await
+            .expect("revoking a test token");
+        token
+    }
+
+    /// A token signed with another secret.
+    pub fn forged(&self, user_id: &str) -> String {
+        let other = TestTokens::new();
+        other.valid(user_id)
+    }
+
+    /// A token with the given claims changed or added (`null` removes one),
+    /// signed with this manager's secret: for cases of your own.
+    pub fn with_claims(&self, user_id: &str, changes: Value) -> String {
+        self.sign(user_id, |c| {
+            if let (Some(claims), Value::Object(changes)) = (c.as_object_mut(), changes) {
+                for (k, v) in changes {
+                    if v.is_null() {
+                        claims.remove(&k);
+                    } else {
+                        claims.insert(k, v);
+                    }
+                }
+            }
+        })
+    }
+
+    fn sign(&self, user_id: &str, change: impl FnOnce(&mut Value)) -> String {
+        let now = now_secs();
+        let ttl = Duration::from_secs(600).as_secs() as i64;
+        let mut claims = json!({
+            "userId": user_id,
+            "email": format!("{user_id}@example.test"),
+            "role": "",
+            "permissions": [],
+            "metadata": {},
+            "createdAt": now,
+            "expiresAt": now + ttl,
+            "iat": now,
+            "iss": DEFAULT_ISSUER,
+            "aud": DEFAULT_AUDIENCE,
+            "exp": now + ttl,
+            "sub": user_id,
+        });
+        change(&mut claims);
+        jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+            &claims,
+            &jsonwebtoken::EncodingKey::from_secret(self.secret.as_bytes()),
+        )
+        .expect("signing a test token")
+    }
+}

@@ -6,6 +6,7 @@ use tower_layer::Layer;
 
 use crate::{
     rejection::{DefaultRejectionResponse, RejectionResponse, SharedResponse},
+    source::{CookieSource, Sources, TokenSource},
     SessionManager, SessionService,
 };
 
@@ -53,6 +54,7 @@ pub(crate) struct Shared {
     pub(crate) mode: SessionMode,
     pub(crate) outage: OutagePolicy,
     pub(crate) respond: SharedResponse,
+    pub(crate) sources: Sources,
 }
 
 impl SessionLayer {
@@ -65,6 +67,7 @@ impl SessionLayer {
                 manager,
                 mode: SessionMode::Required,
                 outage: OutagePolicy::FailClosed,
+                sources: Sources::default(),
                 respond: Arc::new(DefaultRejectionResponse::new()),
             }),
         }
@@ -90,6 +93,29 @@ impl SessionLayer {
     /// during an outage.
     pub fn with_outage_policy(mut self, policy: OutagePolicy) -> Self {
         Arc::make_mut(&mut self.shared).outage = policy;
+        self
+    }
+
+    /// Also reads the token from the cookie called `name`. See the
+    /// [`source`](crate::source) module for the CSRF caveat. Default: the
+    /// `Authorization` header only.
+    pub fn with_cookie(self, name: impl Into<String>) -> Self {
+        self.add_token_source(CookieSource::new(name))
+    }
+
+    /// Also reads the token from `source`, after the sources already set.
+    /// Two sources presenting different tokens make a `400 invalid_request`.
+    pub fn add_token_source(mut self, source: impl TokenSource) -> Self {
+        Arc::make_mut(&mut self.shared)
+            .sources
+            .add(Arc::new(source));
+        self
+    }
+
+    /// Stops reading the `Authorization` header (for example with a cookie
+    /// as the only source).
+    pub fn without_bearer_header(mut self) -> Self {
+        Arc::make_mut(&mut self.shared).sources.without_bearer();
         self
     }
 

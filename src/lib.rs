@@ -124,6 +124,7 @@ mod manager;
 pub mod rejection;
 mod require;
 mod service;
+pub mod source;
 #[cfg(feature = "testing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;
@@ -147,6 +148,7 @@ pub use manager::{
 pub use rejection::{DefaultRejectionResponse, Rejection, RejectionKind, RejectionResponse};
 pub use require::{RequirePermission, RequirePermissionLayer};
 pub use service::SessionService;
+pub use source::{BearerHeader, CookieSource, TokenSource};
 
 // The README's code blocks are compiled (and run, unless `no_run`) as doctests.
 #[cfg(doctest)]

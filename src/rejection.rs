@@ -148,6 +148,12 @@ impl From<BearerError> for Rejection {
     }
 }
 
+impl From<crate::source::SourceError> for Rejection {
+    fn from(err: crate::source::SourceError) -> Self {
+        Self::new(RejectionKind::InvalidRequest, err.description())
+    }
+}
+
 impl From<&VerifyError> for Rejection {
     fn from(err: &VerifyError) -> Self {
         use RejectionKind::*;

@@ -11,7 +11,7 @@ use http::{Request, Response};
 use tower_service::Service;
 
 use crate::{
-    bearer::{bearer_credentials, token68},
+    bearer::token68,
     blocklist::Lookup,
     future::ResponseFuture,
     layer::{OutagePolicy, SessionMode, Shared},
@@ -76,14 +76,14 @@ where
 
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
         let shared = &self.shared;
-        let raw = match bearer_credentials(req.headers()) {
+        let raw = match shared.sources.credentials(req.headers()) {
             Ok(Some(raw)) => raw,
             Ok(None) if shared.mode == SessionMode::Optional => {
                 return ResponseFuture::inner(self.inner.call(req));
             }
             Ok(None) => return self.refuse(Rejection::missing()),
             Err(err) => {
-                tracing::debug!(reason = err.description(), "malformed Authorization header");
+                tracing::debug!(reason = err.description(), "malformed credentials");
                 return self.refuse(err.into());
             }
         };

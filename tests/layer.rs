@@ -802,3 +802,88 @@ async fn a_token_of_another_kind_signed_with_the_same_secret_is_refused() {
     .unwrap();
     assert_eq!(header["typ"], "session+jwt");
 }
+
+/// A custom source: the token in an `X-Session-Token` header.
+#[derive(Debug)]
+struct HeaderSource;
+
+impl tower_jwt_session::TokenSource for HeaderSource {
+    fn credentials<'a>(
+        &self,
+        headers: &'a http::HeaderMap,
+    ) -> Result<Option<&'a [u8]>, tower_jwt_session::source::SourceError> {
+        Ok(headers.get("x-session-token").map(|v| v.as_bytes()))
+    }
+}
+
+async fn send_headers(layer: SessionLayer, headers: &[(&str, String)]) -> Res {
+    let svc = ServiceBuilder::new().layer(layer).service_fn(echo);
+    let mut req = Request::new(());
+    for (k, v) in headers {
+        req.headers_mut().append(
+            http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+            HeaderValue::from_str(v).unwrap(),
+        );
+    }
+    svc.oneshot(req).await.unwrap()
+}
+
+#[tokio::test]
+async fn tokens_can_come_from_a_cookie_or_a_custom_source() {
+    let m = manager();
+    let a = m
+        .issue(NewSession::new("u-a", "a@example.com"))
+        .unwrap()
+        .into_token();
+    let b = m
+        .issue(NewSession::new("u-b", "b@example.com"))
+        .unwrap()
+        .into_token();
+    let cookie = SessionLayer::new(m.clone()).with_cookie("session");
+    let res = send_headers(cookie.clone(), &[("cookie", format!("x=1; session={a}"))]).await;
+    assert_eq!(res.status(), 200);
+    // The same token in both places is fine; two different ones are not.
+    let res = send_headers(
+        cookie.clone(),
+        &[
+            ("cookie", format!("session={a}")),
+            ("authorization", format!("Bearer {a}")),
+        ],
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    let res = send_headers(
+        cookie.clone(),
+        &[
+            ("cookie", format!("session={a}")),
+            ("authorization", format!("Bearer {b}")),
+        ],
+    )
+    .await;
+    assert_refused(
+        res,
+        400,
+        Some("Bearer error=\"invalid_request\""),
+        RejectionKind::InvalidRequest,
+    )
+    .await;
+    // A forged cookie is refused like a forged header.
+    let res = send_headers(
+        cookie.clone(),
+        &[("cookie", "session=not.a.jwt".to_owned())],
+    )
+    .await;
+    assert_refused(res, 401, INVALID, RejectionKind::InvalidToken).await;
+    // Cookie only: the Authorization header is not read.
+    let only = SessionLayer::new(m.clone())
+        .with_cookie("session")
+        .without_bearer_header();
+    let res = send_headers(only, &[("authorization", format!("Bearer {a}"))]).await;
+    assert_refused(res, 401, Some("Bearer"), RejectionKind::MissingCredentials).await;
+    // A custom source.
+    let custom = SessionLayer::new(m).add_token_source(HeaderSource);
+    let res = send_headers(custom, &[("x-session-token", b.clone())]).await;
+    assert_eq!(res.status(), 200);
+    let json: Value = serde_json::from_slice(&body(res).await).unwrap();
+    assert_eq!(json["userId"], "u-b");
+}

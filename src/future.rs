@@ -55,6 +55,7 @@ struct Pending<S, ReqBody> {
     req: Request<ReqBody>,
     session: SessionData,
     shared: Arc<Shared>,
+    grpc: bool,
 }
 
 impl<S, ReqBody> ResponseFuture<S, ReqBody>
@@ -81,6 +82,7 @@ where
         req: Request<ReqBody>,
         session: SessionData,
         shared: Arc<Shared>,
+        grpc: bool,
     ) -> Self {
         Self {
             state: State::Checking {
@@ -90,6 +92,7 @@ where
                     req,
                     session,
                     shared,
+                    grpc,
                 }),
             },
         }
@@ -113,6 +116,7 @@ where
                         mut req,
                         session,
                         shared,
+                        grpc,
                     } = pending.take().expect("future polled after completion");
                     match verdict(&shared, &session, answer) {
                         Ok(()) => {
@@ -122,7 +126,7 @@ where
                         }
                         Err(err) => {
                             log_verify_error(&err);
-                            let response = refusal(&*shared.respond, Rejection::from(&err));
+                            let response = refusal(&*shared.respond, Rejection::from(&err), grpc);
                             this.state.set(State::Rejected {
                                 response: Some(response),
                             });

@@ -118,6 +118,7 @@ mod error;
 #[cfg(feature = "axum")]
 mod extract;
 pub mod future;
+mod grpc;
 mod key;
 mod layer;
 mod manager;

@@ -48,7 +48,7 @@ use tower_service::Service;
 use crate::{
     future::ResponseFuture,
     rejection::{DefaultRejectionResponse, Rejection, RejectionResponse, SharedResponse},
-    service::refusal,
+    service::{is_grpc, refusal},
     ResponseBody, SessionData,
 };
 
@@ -199,6 +199,10 @@ where
             }
             None => Rejection::missing(),
         };
-        ResponseFuture::rejected(refusal(&*self.layer.respond, rejection))
+        ResponseFuture::rejected(refusal(
+            &*self.layer.respond,
+            rejection,
+            is_grpc(req.headers()),
+        ))
     }
 }

@@ -76,15 +76,16 @@ where
 
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
         let shared = &self.shared;
+        let grpc = is_grpc(req.headers());
         let raw = match shared.sources.credentials(req.headers()) {
             Ok(Some(raw)) => raw,
             Ok(None) if shared.mode == SessionMode::Optional => {
                 return ResponseFuture::inner(self.inner.call(req));
             }
-            Ok(None) => return self.refuse(Rejection::missing()),
+            Ok(None) => return self.refuse(Rejection::missing(), grpc),
             Err(err) => {
                 tracing::debug!(reason = err.description(), "malformed credentials");
-                return self.refuse(err.into());
+                return self.refuse(err.into(), grpc);
             }
         };
         let session = match shared.manager.cached(raw) {
@@ -97,14 +98,14 @@ where
                             reason = err.description(),
                             "malformed Authorization header"
                         );
-                        return self.refuse(err.into());
+                        return self.refuse(err.into(), grpc);
                     }
                 };
                 match shared.manager.decode_uncached(token) {
                     Ok(session) => session,
                     Err(err) => {
                         tracing::debug!(reason = %err, "token refused");
-                        return self.refuse(Rejection::from(&err));
+                        return self.refuse(Rejection::from(&err), grpc);
                     }
                 }
             }
@@ -117,7 +118,7 @@ where
                     req.extensions_mut().insert(session);
                     ResponseFuture::inner(self.inner.call(req))
                 }
-                Err(err) => self.refuse_verify(&err),
+                Err(err) => self.refuse_verify(&err, grpc),
             };
         }
         let check = blocklist.check(key, session.user_id());
@@ -126,24 +127,24 @@ where
         // in the tower-service docs.
         let clone = self.inner.clone();
         let inner = std::mem::replace(&mut self.inner, clone);
-        ResponseFuture::checking(check, inner, req, session, self.shared.clone())
+        ResponseFuture::checking(check, inner, req, session, self.shared.clone(), grpc)
     }
 }
 
 impl<S> SessionService<S> {
-    fn refuse<ReqBody>(&self, rejection: Rejection) -> ResponseFuture<S, ReqBody>
+    fn refuse<ReqBody>(&self, rejection: Rejection, grpc: bool) -> ResponseFuture<S, ReqBody>
     where
         S: Service<Request<ReqBody>>,
     {
-        ResponseFuture::rejected(refusal(&*self.shared.respond, rejection))
+        ResponseFuture::rejected(refusal(&*self.shared.respond, rejection, grpc))
     }
 
-    fn refuse_verify<ReqBody>(&self, err: &VerifyError) -> ResponseFuture<S, ReqBody>
+    fn refuse_verify<ReqBody>(&self, err: &VerifyError, grpc: bool) -> ResponseFuture<S, ReqBody>
     where
         S: Service<Request<ReqBody>>,
     {
         log_verify_error(err);
-        self.refuse(Rejection::from(err))
+        self.refuse(Rejection::from(err), grpc)
     }
 }
 
@@ -172,8 +173,24 @@ pub(crate) fn log_verify_error(err: &VerifyError) {
 }
 
 /// Builds a refusal and records its reason in the response's extensions.
-pub(crate) fn refusal(respond: &dyn RejectionResponse, rejection: Rejection) -> Response<Bytes> {
-    let mut res = respond.response(&rejection);
+pub(crate) fn refusal(
+    respond: &dyn RejectionResponse,
+    rejection: Rejection,
+    grpc: bool,
+) -> Response<Bytes> {
+    let mut res = if grpc {
+        crate::grpc::refusal(&rejection)
+    } else {
+        respond.response(&rejection)
+    };
     res.extensions_mut().insert(rejection);
     res
+}
+
+/// Whether the request is gRPC (`content-type: application/grpc*`): its
+/// refusals are then gRPC statuses, so that clients see proper codes.
+pub(crate) fn is_grpc(headers: &http::HeaderMap) -> bool {
+    headers
+        .get(http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"))
 }

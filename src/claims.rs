@@ -304,6 +304,15 @@ impl SessionData {
     pub fn revocation_key(&self) -> &TokenKey {
         &self.0.key
     }
+
+    /// A short id for logs: the first 8 bytes of SHA-256 of the revocation
+    /// key, in hex. It names the session without revealing the token or its
+    /// `jti`.
+    pub fn log_id(&self) -> String {
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(self.0.key.as_str().as_bytes());
+        digest[..8].iter().map(|b| format!("{b:02x}")).collect()
+    }
 }
 
 impl fmt::Debug for SessionData {

@@ -28,6 +28,8 @@ pin_project! {
     {
         #[pin]
         state: State<S, ReqBody>,
+        // The request's span (disabled unless a subscriber wants debug).
+        span: tracing::Span,
     }
 }
 
@@ -65,6 +67,7 @@ where
     pub(crate) fn inner(fut: S::Future) -> Self {
         Self {
             state: State::Inner { fut },
+            span: tracing::Span::none(),
         }
     }
 
@@ -73,6 +76,7 @@ where
             state: State::Rejected {
                 response: Some(response),
             },
+            span: tracing::Span::none(),
         }
     }
 
@@ -95,7 +99,14 @@ where
                     grpc,
                 }),
             },
+            span: tracing::Span::none(),
         }
+    }
+
+    /// Runs the rest of the request inside `span`.
+    pub(crate) fn in_span(mut self, span: tracing::Span) -> Self {
+        self.span = span;
+        self
     }
 }
 
@@ -107,10 +118,12 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
+        let _entered = this.span.enter();
         loop {
             match this.state.as_mut().project() {
                 StateProj::Checking { check, pending } => {
                     let answer = ready!(check.as_mut().poll(cx));
+                    crate::metrics::blocklist_answered(answer.is_ok());
                     let Pending {
                         mut inner,
                         mut req,

@@ -72,6 +72,7 @@
 //! | --- | --- | --- |
 //! | `redis` | no | [`blocklist::RedisBlocklist`]: the shared blocklist for several servers, with a push-invalidated local cache |
 //! | `axum` | no | [`Session`]: an axum 0.8 extractor (`Session` / `Option<Session>`), on axum-core only |
+//! | `metrics` | no | counters through the `metrics` facade: refusals by reason, cache hits and misses, backend checks, outage admissions |
 //! | `testing` | no | [`testing::TestTokens`]: valid, expired, not-yet-valid, wrong-audience, revoked and forged tokens for your tests |
 //!
 //! Without features the crate depends on tower-layer, tower-service, http,
@@ -122,6 +123,7 @@ mod grpc;
 mod key;
 mod layer;
 mod manager;
+mod metrics;
 pub mod rejection;
 mod require;
 mod service;

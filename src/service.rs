@@ -110,13 +110,15 @@ where
                 }
             }
         };
+        let span = request_span(&session);
         let blocklist = shared.manager.blocklist();
         let key = session.revocation_key();
         if let Some(answer) = blocklist.try_check(key, session.user_id()) {
             return match verdict(shared, &session, answer) {
                 Ok(()) => {
                     req.extensions_mut().insert(session);
-                    ResponseFuture::inner(self.inner.call(req))
+                    let _entered = span.enter();
+                    ResponseFuture::inner(self.inner.call(req)).in_span(span.clone())
                 }
                 Err(err) => self.refuse_verify(&err, grpc),
             };
@@ -128,6 +130,7 @@ where
         let clone = self.inner.clone();
         let inner = std::mem::replace(&mut self.inner, clone);
         ResponseFuture::checking(check, inner, req, session, self.shared.clone(), grpc)
+            .in_span(span)
     }
 }
 
@@ -157,6 +160,7 @@ pub(crate) fn verdict(
     match answer {
         Ok(lookup) => SessionManager::judge(session, lookup),
         Err(err) if shared.outage == OutagePolicy::AdmitUncheckedDangerously => {
+            crate::metrics::admitted_unchecked();
             tracing::warn!(error = %err, user_id = %session.user_id(), "blocklist unavailable: admitting a request WITHOUT a revocation check (OutagePolicy::AdmitUncheckedDangerously)");
             Ok(())
         }
@@ -178,6 +182,7 @@ pub(crate) fn refusal(
     rejection: Rejection,
     grpc: bool,
 ) -> Response<Bytes> {
+    crate::metrics::refused(rejection.kind());
     let mut res = if grpc {
         crate::grpc::refusal(&rejection)
     } else {
@@ -193,4 +198,14 @@ pub(crate) fn is_grpc(headers: &http::HeaderMap) -> bool {
     headers
         .get(http::header::CONTENT_TYPE)
         .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"))
+}
+
+/// A debug span for the rest of the request, naming the session by a
+/// non-reversible id (never the token). Disabled, and free, unless a
+/// subscriber wants debug spans.
+fn request_span(session: &SessionData) -> tracing::Span {
+    if !tracing::enabled!(tracing::Level::DEBUG) {
+        return tracing::Span::none();
+    }
+    tracing::debug_span!("session", id = %session.log_id(), user_id = %session.user_id())
 }

@@ -87,7 +87,11 @@ impl VerifiedCache {
         let dot = token.iter().rposition(|&b| b == b'.')?;
         // A signature that is not text cannot be a key.
         let sig = std::str::from_utf8(&token[dot + 1..]).ok()?;
-        let entry = self.cache.get(sig)?;
+        let Some(entry) = self.cache.get(sig) else {
+            crate::metrics::verified_cache(false);
+            return None;
+        };
+        crate::metrics::verified_cache(true);
         if !constant_time_eq(entry.token.as_bytes(), token)
             || now_micros() >= entry.valid_until_micros
         {

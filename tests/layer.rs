@@ -715,7 +715,7 @@ async fn a_cached_token_is_refused_once_it_expires() {
         .build()
         .unwrap();
     let mut c = claims();
-    c["exp"] = json!(now() + 1);
+    c["exp"] = json!(now() + 2);
     let token = sign(&c);
     let layer = SessionLayer::new(m.clone());
     assert_eq!(
@@ -725,7 +725,7 @@ async fn a_cached_token_is_refused_once_it_expires() {
         200
     );
     assert_eq!(m.verified_cache_len(), 1);
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    tokio::time::sleep(Duration::from_millis(3100)).await;
     let res = send(layer, &[format!("Bearer {token}").as_bytes()]).await;
     assert_refused(res, 401, INVALID, RejectionKind::Expired).await;
 }

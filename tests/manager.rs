@@ -111,6 +111,13 @@ async fn the_absolute_session_lifetime_caps_refreshes() {
         .with_leeway(Duration::ZERO)
         .build()
         .unwrap();
+    // Start just after a second boundary, so that whole-second `exp` values
+    // leave the expected margins.
+    let into_second = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_millis();
+    tokio::time::sleep(Duration::from_millis(u64::from(1050 - into_second))).await;
     let first = m.issue(ada()).unwrap();
     let login = first.session().authenticated_at();
     tokio::time::sleep(Duration::from_millis(1100)).await;

@@ -338,7 +338,11 @@ impl<Backend: Blocklist> Blocklist for CachedBlocklist<Backend> {
     }
 
     fn try_check(&self, key: &TokenKey, user_id: &str) -> Option<Result<Lookup, BlocklistError>> {
-        let hit = self.state.lookup(key, user_id)?;
+        let Some(hit) = self.state.lookup(key, user_id) else {
+            crate::metrics::blocklist_cache(false);
+            return None;
+        };
+        crate::metrics::blocklist_cache(true);
         self.state.hits.fetch_add(1, Ordering::Relaxed);
         Some(Ok(hit))
     }

@@ -58,6 +58,13 @@ fn settings() -> Result<Settings, String> {
         .unwrap_or("HS256")
         .parse()
         .map_err(|e| format!("SESSION_ALGORITHM: {e}"))?;
+    for var in ["SESSION_PRIVATE_KEY_FILE", "SESSION_PUBLIC_KEY_FILE"] {
+        if std::env::var_os(var).is_some() {
+            return Err(format!(
+                "{var}: asymmetric keys are not supported yet; use an HMAC secret (SESSION_SECRET)"
+            ));
+        }
+    }
     let (secret, random_secret) = match std::env::var_os("SESSION_SECRET") {
         Some(s) => {
             let s = s

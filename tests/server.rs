@@ -376,6 +376,8 @@ fn bad_configuration_exits_2_with_one_line() {
         &[("BIND_ADDR", "not an address")],
         &[("BIND_ADDR", "127.0.0.1")],
         &[("REDIS_URL", "::not a url::")],
+        &[("SESSION_PRIVATE_KEY_FILE", "/nonexistent/key.pem")],
+        &[("SESSION_PUBLIC_KEY_FILE", "/nonexistent/key.pem")],
     ];
     let long32 = "k".repeat(32);
     let more: Vec<Vec<(&str, &str)>> = vec![

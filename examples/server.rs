@@ -20,9 +20,18 @@
 //! `SESSION_ISSUER`, `SESSION_AUDIENCE`, `SESSION_TTL_SECS`,
 //! `SESSION_ALGORITHM`, `SESSION_PREVIOUS_SECRETS`, `BIND_ADDR`, `REDIS_URL`);
 //! a bad value stops the
-//! server with one line on stderr and exit code 2.
+//! server with one line on stderr and exit code 2. `METRICS=1` adds
+//! `GET /metrics` (the crate's counters in Prometheus text format).
 
-use std::{net::SocketAddr, process::ExitCode, time::Duration};
+use std::{
+    net::SocketAddr,
+    process::ExitCode,
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
 
 use axum::{
     body::Bytes,
@@ -283,6 +292,77 @@ async fn admin() -> Json<serde_json::Value> {
     Json(json!({"ok": true}))
 }
 
+/// A minimal Prometheus text exposition of the crate's counters, for
+/// `METRICS=1`. (A real deployment would install the exporter of its choice;
+/// the crate only talks to the `metrics` facade.)
+#[derive(Default)]
+struct Counters(std::sync::Mutex<std::collections::BTreeMap<String, Arc<AtomicU64>>>);
+
+impl metrics::Recorder for Counters {
+    fn describe_counter(
+        &self,
+        _: metrics::KeyName,
+        _: Option<metrics::Unit>,
+        _: metrics::SharedString,
+    ) {
+    }
+    fn describe_gauge(
+        &self,
+        _: metrics::KeyName,
+        _: Option<metrics::Unit>,
+        _: metrics::SharedString,
+    ) {
+    }
+    fn describe_histogram(
+        &self,
+        _: metrics::KeyName,
+        _: Option<metrics::Unit>,
+        _: metrics::SharedString,
+    ) {
+    }
+
+    fn register_counter(&self, key: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Counter {
+        let labels: Vec<String> = key
+            .labels()
+            .map(|l| format!("{}=\"{}\"", l.key(), l.value()))
+            .collect();
+        let name = if labels.is_empty() {
+            key.name().to_owned()
+        } else {
+            format!("{}{{{}}}", key.name(), labels.join(","))
+        };
+        let counter = self
+            .0
+            .lock()
+            .map(|mut m| m.entry(name).or_default().clone())
+            .unwrap_or_default();
+        metrics::Counter::from_arc(counter)
+    }
+
+    fn register_gauge(&self, _: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Gauge {
+        metrics::Gauge::noop()
+    }
+
+    fn register_histogram(
+        &self,
+        _: &metrics::Key,
+        _: &metrics::Metadata<'_>,
+    ) -> metrics::Histogram {
+        metrics::Histogram::noop()
+    }
+}
+
+impl Counters {
+    fn render(&self) -> String {
+        let Ok(map) = self.0.lock() else {
+            return String::new();
+        };
+        map.iter()
+            .map(|(k, v)| format!("{k} {}\n", v.load(Ordering::Relaxed)))
+            .collect()
+    }
+}
+
 fn app(manager: SessionManager) -> Router {
     let protected = Router::new()
         .route("/me", get(me))
@@ -298,11 +378,33 @@ fn app(manager: SessionManager) -> Router {
         .route("/health", get(health))
         .route("/login", post(login))
         .merge(protected)
+        .merge(metrics_route())
         .fallback(|| async { error(StatusCode::NOT_FOUND, "not_found") })
         .method_not_allowed_fallback(|| async {
             error(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed")
         })
         .with_state(manager)
+}
+
+/// `GET /metrics` in Prometheus text format when `METRICS=1`.
+fn metrics_route() -> Router<SessionManager> {
+    if env("METRICS").as_deref() != Some("1") {
+        return Router::new();
+    }
+    let counters: &'static Counters = Box::leak(Box::default());
+    if metrics::set_global_recorder(counters).is_err() {
+        tracing::warn!("a metrics recorder is already installed: /metrics stays off");
+        return Router::new();
+    }
+    Router::new().route(
+        "/metrics",
+        get(move || async move {
+            (
+                [("content-type", "text/plain; version=0.0.4")],
+                counters.render(),
+            )
+        }),
+    )
 }
 
 async fn shutdown_signal() {

@@ -496,3 +496,28 @@ fn the_token_tool_mints_and_inspects() {
     assert_eq!(run(&["mint", "u"], Some(SECRET)).0, Some(2));
     assert_eq!(run(&["mint", "u", "e@x"], None).0, Some(2));
 }
+
+#[tokio::test]
+async fn metrics_are_exposed_when_asked() {
+    let server = DemoServer::start(&[("METRICS", "1")]);
+    let http = Http::new(&server.addr);
+    assert_eq!(http.get("/me", None).await.status, 401);
+    assert_eq!(http.get("/me", Some("not.a.jwt")).await.status, 401);
+    let (token, _) = http.login(ADMIN.0, ADMIN.1).await;
+    assert_eq!(http.get("/me", Some(&token)).await.status, 200);
+    let text = String::from_utf8(http.get("/metrics", None).await.body.to_vec()).unwrap();
+    assert!(
+        text.contains("tower_jwt_session_refusals_total{reason=\"missing_credentials\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("tower_jwt_session_refusals_total{reason=\"invalid_token\"} 1"),
+        "{text}"
+    );
+    // Off by default.
+    let plain = DemoServer::start(&[]);
+    assert_eq!(
+        Http::new(&plain.addr).get("/metrics", None).await.status,
+        404
+    );
+}

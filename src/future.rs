@@ -44,6 +44,7 @@ pin_project! {
         Checking {
             check: BlocklistFuture<Lookup>,
             pending: Option<Pending<S, ReqBody>>,
+            started: std::time::Instant,
         },
         // The inner service is answering.
         Inner { #[pin] fut: S::Future },
@@ -91,6 +92,7 @@ where
         Self {
             state: State::Checking {
                 check,
+                started: std::time::Instant::now(),
                 pending: Some(Pending {
                     inner,
                     req,
@@ -121,9 +123,13 @@ where
         let _entered = this.span.enter();
         loop {
             match this.state.as_mut().project() {
-                StateProj::Checking { check, pending } => {
+                StateProj::Checking {
+                    check,
+                    pending,
+                    started,
+                } => {
                     let answer = ready!(check.as_mut().poll(cx));
-                    crate::metrics::blocklist_answered(answer.is_ok());
+                    crate::metrics::blocklist_answered(answer.is_ok(), started.elapsed());
                     let Pending {
                         mut inner,
                         mut req,

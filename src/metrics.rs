@@ -7,6 +7,7 @@
 //! | `tower_jwt_session_verified_cache_total` | counter | `result`: `hit`, `miss` |
 //! | `tower_jwt_session_blocklist_cache_total` | counter | `result`: `hit`, `miss` |
 //! | `tower_jwt_session_blocklist_checks_total` | counter | `result`: `ok`, `error` (checks that went to the backend) |
+//! | `tower_jwt_session_blocklist_seconds` | histogram | `result`: the backend's answer time |
 //! | `tower_jwt_session_outage_admitted_total` | counter | requests admitted unchecked under `OutagePolicy::AdmitUncheckedDangerously` |
 
 use crate::RejectionKind;
@@ -60,12 +61,17 @@ pub(crate) fn blocklist_cache(hit: bool) {
 }
 
 #[inline]
-pub(crate) fn blocklist_answered(ok: bool) {
+pub(crate) fn blocklist_answered(ok: bool, took: std::time::Duration) {
     #[cfg(feature = "metrics")]
-    metrics::counter!("tower_jwt_session_blocklist_checks_total", "result" => if ok { "ok" } else { "error" })
-        .increment(1);
+    {
+        let result = if ok { "ok" } else { "error" };
+        metrics::counter!("tower_jwt_session_blocklist_checks_total", "result" => result)
+            .increment(1);
+        metrics::histogram!("tower_jwt_session_blocklist_seconds", "result" => result)
+            .record(took.as_secs_f64());
+    }
     #[cfg(not(feature = "metrics"))]
-    let _ = ok;
+    let _ = (ok, took);
 }
 
 #[inline]

@@ -101,3 +101,53 @@ fn refusals_and_cache_results_are_counted() {
         2
     );
 }
+
+/// A blocklist that answers through a future only (a remote backend's path).
+#[derive(Debug, Default)]
+struct Remote;
+
+impl tower_jwt_session::Blocklist for Remote {
+    fn revoke(
+        &self,
+        _: &tower_jwt_session::blocklist::TokenKey,
+        _: i64,
+    ) -> tower_jwt_session::blocklist::BlocklistFuture<bool> {
+        Box::pin(async { Ok(true) })
+    }
+    fn set_valid_after(
+        &self,
+        _: &str,
+        _: i64,
+        _: i64,
+    ) -> tower_jwt_session::blocklist::BlocklistFuture<()> {
+        Box::pin(async { Ok(()) })
+    }
+    fn check(
+        &self,
+        _: &tower_jwt_session::blocklist::TokenKey,
+        _: &str,
+    ) -> tower_jwt_session::blocklist::BlocklistFuture<tower_jwt_session::blocklist::Lookup> {
+        Box::pin(async { Ok(Default::default()) })
+    }
+}
+
+#[test]
+fn backend_checks_are_counted() {
+    let recorder = Counting::default();
+    metrics::with_local_recorder(&recorder, || {
+        let manager = SessionManager::builder(SECRET)
+            .with_blocklist(Remote)
+            .build()
+            .unwrap();
+        let mut svc = ServiceBuilder::new()
+            .layer(SessionLayer::new(manager))
+            .service_fn(|_r: Request<()>| async {
+                Ok::<_, std::convert::Infallible>(Response::new(String::new()))
+            });
+        assert_eq!(call(&mut svc, Some(&sign(&claims()))), 200);
+    });
+    assert_eq!(
+        recorder.get("tower_jwt_session_blocklist_checks_total{result=ok}"),
+        1
+    );
+}

@@ -1,35 +1,4 @@
 //! [`Session`]: the axum 0.8 extractor (feature `axum`).
-//!
-//! `Session` in a handler's arguments requires a session; `Option<Session>`
-//! accepts requests without one (with [`SessionLayer::optional`]). When the
-//! layer is missing, `Session` answers `500` with a message saying to add it,
-//! so the mistake shows on the first request rather than as an open door.
-//!
-//! ```
-//! use axum::{routing::get, Router};
-//! use tower_jwt_session::{Session, SessionLayer, SessionManager};
-//!
-//! async fn me(session: Session) -> String {
-//!     session.email().to_owned()
-//! }
-//!
-//! async fn home(session: Option<Session>) -> String {
-//!     match session {
-//!         Some(s) => format!("hello {}", s.user_id()),
-//!         None => "hello stranger".to_owned(),
-//!     }
-//! }
-//!
-//! let manager = SessionManager::builder("a secret of at least thirty-two bytes").build()?;
-//! let app: Router = Router::new()
-//!     .route("/me", get(me))
-//!     .route("/", get(home))
-//!     .layer(SessionLayer::new(manager).optional());
-//! # let _ = app;
-//! # Ok::<(), tower_jwt_session::ConfigError>(())
-//! ```
-//!
-//! [`SessionLayer::optional`]: crate::SessionLayer::optional
 
 use std::{convert::Infallible, fmt, ops::Deref};
 
@@ -42,8 +11,38 @@ use http::{header, request::Parts, HeaderValue, StatusCode};
 use crate::SessionData;
 
 /// The verified session of the request, as an axum extractor.
+/// Derefs to [`SessionData`].
 ///
-/// Derefs to [`SessionData`]. See the [module docs](self).
+/// `Session` in a handler's arguments requires a session; `Option<Session>`
+/// accepts requests without one (with [`SessionLayer::optional`]). When the
+/// layer is missing, `Session` answers `500` with a message saying to add it,
+/// so the mistake shows on the first request rather than as an open door.
+///
+/// ```
+/// use axum::{routing::get, Router};
+/// use tower_jwt_session::{Session, SessionLayer, SessionManager};
+///
+/// async fn me(session: Session) -> String {
+///     session.email().to_owned()
+/// }
+///
+/// async fn home(session: Option<Session>) -> String {
+///     match session {
+///         Some(s) => format!("hello {}", s.user_id()),
+///         None => "hello stranger".to_owned(),
+///     }
+/// }
+///
+/// let manager = SessionManager::builder("a secret of at least thirty-two bytes").build()?;
+/// let app: Router = Router::new()
+///     .route("/me", get(me))
+///     .route("/", get(home))
+///     .layer(SessionLayer::new(manager).optional());
+/// # let _ = app;
+/// # Ok::<(), tower_jwt_session::ConfigError>(())
+/// ```
+///
+/// [`SessionLayer::optional`]: crate::SessionLayer::optional
 #[derive(Clone, Debug)]
 pub struct Session(pub SessionData);
 

@@ -70,10 +70,10 @@
 //!
 //! | feature | default | what it adds |
 //! | --- | --- | --- |
-//! | `redis` | no | [`blocklist::RedisBlocklist`]: the shared blocklist for several servers, with a push-invalidated local cache |
-//! | `axum` | no | [`Session`]: an axum 0.8 extractor (`Session` / `Option<Session>`), on axum-core only |
+//! | `redis` | no | `blocklist::RedisBlocklist`: the shared blocklist for several servers, with a push-invalidated local cache |
+//! | `axum` | no | `Session`: an axum 0.8 extractor (`Session` / `Option<Session>`), on axum-core only |
 //! | `metrics` | no | counters through the `metrics` facade: refusals by reason, cache hits and misses, backend checks, outage admissions |
-//! | `testing` | no | [`testing::TestTokens`]: valid, expired, not-yet-valid, wrong-audience, revoked and forged tokens for your tests |
+//! | `testing` | no | `testing::TestTokens`: valid, expired, not-yet-valid, wrong-audience, revoked and forged tokens for your tests |
 //!
 //! Without features the crate depends on tower-layer, tower-service, http,
 //! jsonwebtoken (pure-Rust crypto backend) and moka, and on no runtime.

@@ -1,40 +1,4 @@
 //! [`SessionManager`]: issue, verify, refresh, revoke, log out everywhere.
-//!
-//! The TypeScript seed's `StatelessSessionManager`, fixed:
-//!
-//! - every token gets a unique `jti`, so two tokens minted in the same second
-//!   differ and each can be revoked alone;
-//! - [`verify`](SessionManager::verify) returns a typed [`VerifyError`]
-//!   instead of `null`;
-//! - [`refresh`](SessionManager::refresh) rotates: the presented token is
-//!   revoked, and a token can be refreshed once only;
-//! - [`revoke`](SessionManager::revoke) stores the revocation in the
-//!   [`Blocklist`] and returns `Ok` only once it is stored;
-//! - [`revoke_all_for_user`](SessionManager::revoke_all_for_user) sets a
-//!   per-user watermark with microsecond precision, so that a login right
-//!   after it, even in the same second, works.
-//!
-//! # Example
-//!
-//! ```
-//! use tower_jwt_session::{NewSession, SessionManager, VerifyError};
-//!
-//! # #[tokio::main(flavor = "current_thread")]
-//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let manager = SessionManager::builder("a secret of at least thirty-two bytes")
-//!     .build()?;
-//! let issued = manager.issue(NewSession::new("u-1", "ada@example.com"))?;
-//! let session = manager.verify(issued.token()).await?;
-//! assert_eq!(session.email(), "ada@example.com");
-//!
-//! let refreshed = manager.refresh(issued.token()).await?;
-//! assert!(matches!(manager.verify(issued.token()).await, Err(VerifyError::Revoked)));
-//!
-//! manager.revoke(refreshed.token()).await?;
-//! assert!(manager.verify(refreshed.token()).await.is_err());
-//! # Ok(())
-//! # }
-//! ```
 
 use std::{fmt, sync::Arc, time::Duration};
 
@@ -58,8 +22,43 @@ const MICROS: i64 = 1_000_000;
 /// Issues, verifies, refreshes and revokes session tokens.
 ///
 /// Cheap to clone (one `Arc`): share one manager between the
-/// [`SessionLayer`](crate::SessionLayer) and your handlers. See the
-/// [module docs](self) for an example.
+/// [`SessionLayer`](crate::SessionLayer) and your handlers.
+///
+/// The TypeScript seed's `StatelessSessionManager`, fixed:
+///
+/// - every token gets a unique `jti`, so two tokens minted in the same second
+///   differ and each can be revoked alone;
+/// - [`verify`](SessionManager::verify) returns a typed [`VerifyError`]
+///   instead of `null`;
+/// - [`refresh`](SessionManager::refresh) rotates: the presented token is
+///   revoked, and a token can be refreshed once only;
+/// - [`revoke`](SessionManager::revoke) stores the revocation in the
+///   [`Blocklist`] and returns `Ok` only once it is stored;
+/// - [`revoke_all_for_user`](SessionManager::revoke_all_for_user) sets a
+///   per-user watermark with microsecond precision, so that a login right
+///   after it, even in the same second, works.
+///
+/// # Example
+///
+/// ```
+/// use tower_jwt_session::{NewSession, SessionManager, VerifyError};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let manager = SessionManager::builder("a secret of at least thirty-two bytes")
+///     .build()?;
+/// let issued = manager.issue(NewSession::new("u-1", "ada@example.com"))?;
+/// let session = manager.verify(issued.token()).await?;
+/// assert_eq!(session.email(), "ada@example.com");
+///
+/// let refreshed = manager.refresh(issued.token()).await?;
+/// assert!(matches!(manager.verify(issued.token()).await, Err(VerifyError::Revoked)));
+///
+/// manager.revoke(refreshed.token()).await?;
+/// assert!(manager.verify(refreshed.token()).await.is_err());
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct SessionManager {
     inner: Arc<Inner>,

@@ -1,39 +1,4 @@
-//! [`RequirePermissionLayer`]: `403 insufficient_scope` unless the session
-//! has a permission (or a role, or passes a check of yours).
-//!
-//! Put it inside a [`SessionLayer`](crate::SessionLayer): it reads the
-//! [`SessionData`] that layer inserted. A request with no session (optional
-//! mode) gets `401` with a bare `Bearer` challenge.
-//!
-//! # Example
-//!
-//! ```
-//! use http::{Request, Response, StatusCode};
-//! use tower::{ServiceBuilder, ServiceExt};
-//! use tower_jwt_session::{NewSession, RequirePermissionLayer, SessionLayer, SessionManager};
-//!
-//! # #[tokio::main(flavor = "current_thread")]
-//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let manager = SessionManager::builder("a secret of at least thirty-two bytes").build()?;
-//! let admin = ServiceBuilder::new()
-//!     .layer(SessionLayer::new(manager.clone()))
-//!     .layer(RequirePermissionLayer::permission("admin"))
-//!     .service_fn(|_req: Request<String>| async {
-//!         Ok::<_, std::convert::Infallible>(Response::new(String::from("welcome")))
-//!     });
-//!
-//! let sales = manager.issue(NewSession::new("u-2", "sam@example.com")
-//!     .with_role("admin") // the permission decides, not the role
-//!     .with_permissions(["contacts:read"]))?;
-//! let req = Request::builder()
-//!     .header("authorization", format!("Bearer {}", sales.token()))
-//!     .body(String::new())?;
-//! let res = admin.clone().oneshot(req).await?;
-//! assert_eq!(res.status(), StatusCode::FORBIDDEN);
-//! assert_eq!(res.headers()["www-authenticate"], r#"Bearer error="insufficient_scope""#);
-//! # Ok(())
-//! # }
-//! ```
+//! [`RequirePermissionLayer`]: `403 insufficient_scope` unless the session has a permission.
 
 use std::{
     fmt,
@@ -83,7 +48,39 @@ impl fmt::Debug for Requirement {
 
 /// Refuses sessions that lack a permission, a role, or pass no check.
 ///
-/// See the [module docs](self) for an example.
+/// Put it inside a [`SessionLayer`](crate::SessionLayer): it reads the
+/// [`SessionData`] that layer inserted. A request with no session (optional
+/// mode) gets `401` with a bare `Bearer` challenge.
+///
+/// # Example
+///
+/// ```
+/// use http::{Request, Response, StatusCode};
+/// use tower::{ServiceBuilder, ServiceExt};
+/// use tower_jwt_session::{NewSession, RequirePermissionLayer, SessionLayer, SessionManager};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let manager = SessionManager::builder("a secret of at least thirty-two bytes").build()?;
+/// let admin = ServiceBuilder::new()
+///     .layer(SessionLayer::new(manager.clone()))
+///     .layer(RequirePermissionLayer::permission("admin"))
+///     .service_fn(|_req: Request<String>| async {
+///         Ok::<_, std::convert::Infallible>(Response::new(String::from("welcome")))
+///     });
+///
+/// let sales = manager.issue(NewSession::new("u-2", "sam@example.com")
+///     .with_role("admin") // the permission decides, not the role
+///     .with_permissions(["contacts:read"]))?;
+/// let req = Request::builder()
+///     .header("authorization", format!("Bearer {}", sales.token()))
+///     .body(String::new())?;
+/// let res = admin.clone().oneshot(req).await?;
+/// assert_eq!(res.status(), StatusCode::FORBIDDEN);
+/// assert_eq!(res.headers()["www-authenticate"], r#"Bearer error="insufficient_scope""#);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone)]
 #[must_use]
 pub struct RequirePermissionLayer {

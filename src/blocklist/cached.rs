@@ -1,41 +1,4 @@
 //! [`CachedBlocklist`]: a bounded moka cache in front of a remote blocklist.
-//!
-//! What may be cached, and for how long:
-//!
-//! - **"revoked"** is cached until the revocation's own deadline (or an hour
-//!   when the backend does not say): a revocation is never undone, so this is
-//!   always safe.
-//! - **"not revoked"** and a user's **watermark** are cached only while a
-//!   push channel is connected (see [`CacheInvalidator`]), and at most for a
-//!   short ceiling ([`with_negative_ttl`](CachedBlocklist::with_negative_ttl)).
-//!   When the channel drops, those entries stop counting at once; when it comes
-//!   back, the ones cached before are ignored (messages may have been missed).
-//!   Without any push channel the cache holds positives only and every other
-//!   check goes to the backend.
-//!
-//! Revocations made through this cache are written to the backend first; the
-//! cache learns them only once the backend said `Ok`.
-//!
-//! A "not revoked" answer that arrives after a push said "revoked" never
-//! overwrites it, so a slow read cannot resurrect a token.
-//!
-//! # Example
-//!
-//! ```
-//! use tower_jwt_session::blocklist::{Blocklist, CachedBlocklist, MemoryBlocklist, TokenKey};
-//!
-//! # #[tokio::main(flavor = "current_thread")]
-//! # async fn main() {
-//! // Any blocklist can sit behind the cache; a remote one is the usual case.
-//! let cached = CachedBlocklist::new(MemoryBlocklist::new()).with_max_capacity(10_000);
-//! let key = TokenKey::from_jti("t-1");
-//! let until = std::time::SystemTime::now()
-//!     .duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64 + 60;
-//! cached.revoke(&key, until).await.unwrap();
-//! // Answered from the cache, without asking the backend:
-//! assert!(cached.try_check(&key, "u-1").unwrap().unwrap().revoked);
-//! # }
-//! ```
 
 use std::{
     fmt,
@@ -201,7 +164,44 @@ impl State {
     }
 }
 
-/// A bounded front cache over any [`Blocklist`]. See the [module docs](self).
+/// A bounded front cache over any [`Blocklist`].
+///
+/// What may be cached, and for how long:
+///
+/// - **"revoked"** is cached until the revocation's own deadline (or an hour
+///   when the backend does not say): a revocation is never undone, so this is
+///   always safe.
+/// - **"not revoked"** and a user's **watermark** are cached only while a
+///   push channel is connected (see [`CacheInvalidator`]), and at most for a
+///   short ceiling ([`with_negative_ttl`](CachedBlocklist::with_negative_ttl)).
+///   When the channel drops, those entries stop counting at once; when it comes
+///   back, the ones cached before are ignored (messages may have been missed).
+///   Without any push channel the cache holds positives only and every other
+///   check goes to the backend.
+///
+/// Revocations made through this cache are written to the backend first; the
+/// cache learns them only once the backend said `Ok`.
+///
+/// A "not revoked" answer that arrives after a push said "revoked" never
+/// overwrites it, so a slow read cannot resurrect a token.
+///
+/// # Example
+///
+/// ```
+/// use tower_jwt_session::blocklist::{Blocklist, CachedBlocklist, MemoryBlocklist, TokenKey};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// // Any blocklist can sit behind the cache; a remote one is the usual case.
+/// let cached = CachedBlocklist::new(MemoryBlocklist::new()).with_max_capacity(10_000);
+/// let key = TokenKey::from_jti("t-1");
+/// let until = std::time::SystemTime::now()
+///     .duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64 + 60;
+/// cached.revoke(&key, until).await.unwrap();
+/// // Answered from the cache, without asking the backend:
+/// assert!(cached.try_check(&key, "u-1").unwrap().unwrap().revoked);
+/// # }
+/// ```
 pub struct CachedBlocklist<Backend> {
     backend: Backend,
     state: Arc<State>,

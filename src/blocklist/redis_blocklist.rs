@@ -1,56 +1,4 @@
 //! [`RedisBlocklist`]: the shared blocklist for several servers.
-//!
-//! # Layout
-//!
-//! | key | value | expiry |
-//! | --- | --- | --- |
-//! | `{prefix}r:{token key}` | `1` | `EXAT` the token's `exp` plus leeway |
-//! | `{prefix}u:{user id}` | watermark in Unix microseconds | `EXAT` now plus the longest token lifetime |
-//!
-//! The default prefix is `tjs:`. No command scans keys (`KEYS`, `SCAN`):
-//! every operation names its keys.
-//!
-//! - `revoke` is one pipeline: `SET .. NX EXAT` and `PUBLISH`; `NX` tells
-//!   whether this call stored it, which makes refreshes single-use across
-//!   servers. A deadline already past stores nothing.
-//! - `set_valid_after` is one `EVAL` that keeps the larger watermark and the
-//!   later expiry, and publishes it.
-//! - `check` is one pipeline of two `GET`s: one round trip.
-//!
-//! Every command is bounded by a timeout (default 500 ms); a timeout or a
-//! connection failure is a [`BlocklistError`], so the layer answers `503`.
-//! The connection is one multiplexed connection (redis-rs
-//! `ConnectionManager`) that reconnects by itself.
-//!
-//! # Push invalidation
-//!
-//! Every revocation and watermark is published on `{prefix}events`.
-//! [`RedisBlocklist::into_cached`] puts a [`CachedBlocklist`] in front and
-//! starts a subscriber task that applies each message to that cache at once,
-//! so a token revoked on one server is refused by every other within
-//! milliseconds. The subscriber pings every second, reconnects by itself,
-//! and while it is disconnected the cache answers "revoked" only; on
-//! reconnection, entries cached before the gap are ignored.
-//!
-//! # Example
-//!
-//! ```no_run
-//! use tower_jwt_session::{blocklist::RedisBlocklist, SessionLayer, SessionManager};
-//!
-//! # #[tokio::main]
-//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let blocklist = RedisBlocklist::builder("redis://127.0.0.1:6379/0")
-//!     .with_prefix("myapp:sessions:")
-//!     .build()?
-//!     .into_cached();
-//! let manager = SessionManager::builder(std::env::var("SESSION_SECRET")?)
-//!     .with_blocklist(blocklist)
-//!     .build()?;
-//! let layer = SessionLayer::new(manager);
-//! # let _ = layer;
-//! # Ok(())
-//! # }
-//! ```
 
 use std::{fmt, future::Future, sync::Arc, time::Duration};
 
@@ -82,7 +30,7 @@ redis.call('PUBLISH', ARGV[3], 'u ' .. value .. ' ' .. ARGV[4])
 return value
 ";
 
-/// Builds a [`RedisBlocklist`]. See the [module docs](self).
+/// Builds a [`RedisBlocklist`]; see its docs for the layout and behaviour.
 #[derive(Debug, Clone)]
 #[must_use]
 pub struct RedisBlocklistBuilder {
@@ -144,7 +92,59 @@ impl RedisBlocklistBuilder {
 }
 
 /// A blocklist in Redis (or Valkey), shared by every server that uses the
-/// same URL and prefix. See the [module docs](self).
+/// same URL and prefix.
+///
+/// # Layout
+///
+/// | key | value | expiry |
+/// | --- | --- | --- |
+/// | `{prefix}r:{token key}` | `1` | `EXAT` the token's `exp` plus leeway |
+/// | `{prefix}u:{user id}` | watermark in Unix microseconds | `EXAT` now plus the longest token lifetime |
+///
+/// The default prefix is `tjs:`. No command scans keys (`KEYS`, `SCAN`):
+/// every operation names its keys.
+///
+/// - `revoke` is one pipeline: `SET .. NX EXAT` and `PUBLISH`; `NX` tells
+///   whether this call stored it, which makes refreshes single-use across
+///   servers. A deadline already past stores nothing.
+/// - `set_valid_after` is one `EVAL` that keeps the larger watermark and the
+///   later expiry, and publishes it.
+/// - `check` is one pipeline of two `GET`s: one round trip.
+///
+/// Every command is bounded by a timeout (default 500 ms); a timeout or a
+/// connection failure is a [`BlocklistError`], so the layer answers `503`.
+/// The connection is one multiplexed connection (redis-rs
+/// `ConnectionManager`) that reconnects by itself.
+///
+/// # Push invalidation
+///
+/// Every revocation and watermark is published on `{prefix}events`.
+/// [`RedisBlocklist::into_cached`] puts a [`CachedBlocklist`] in front and
+/// starts a subscriber task that applies each message to that cache at once,
+/// so a token revoked on one server is refused by every other within
+/// milliseconds. The subscriber pings every second, reconnects by itself,
+/// and while it is disconnected the cache answers "revoked" only; on
+/// reconnection, entries cached before the gap are ignored.
+///
+/// # Example
+///
+/// ```no_run
+/// use tower_jwt_session::{blocklist::RedisBlocklist, SessionLayer, SessionManager};
+///
+/// # #[tokio::main]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let blocklist = RedisBlocklist::builder("redis://127.0.0.1:6379/0")
+///     .with_prefix("myapp:sessions:")
+///     .build()?
+///     .into_cached();
+/// let manager = SessionManager::builder(std::env::var("SESSION_SECRET")?)
+///     .with_blocklist(blocklist)
+///     .build()?;
+/// let layer = SessionLayer::new(manager);
+/// # let _ = layer;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct RedisBlocklist {
     inner: Arc<Inner>,

@@ -6,63 +6,23 @@
 //! own `redis-server` on a free loopback port (it must be installed). Compare
 //! figures within one run only: the ratios matter, not the absolute times.
 
-use std::{
-    convert::Infallible,
-    hint::black_box,
-    process::{Child, Command, Stdio},
-    time::Duration,
-};
+mod common;
 
-use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+use std::{convert::Infallible, hint::black_box, time::Duration};
+
+use common::{floor as floor_once, keyed, seed_shaped, Claims, Redis, SECRET};
 use criterion::{criterion_group, criterion_main, Criterion};
-use hmac::{Hmac, Mac};
 use http::{header::AUTHORIZATION, Request, Response};
-use serde::Deserialize;
 use tower::{ServiceBuilder, ServiceExt};
 use tower_jwt_session::{
     blocklist::{Blocklist, RedisBlocklist, TokenKey},
-    NewSession, SessionLayer, SessionManager,
+    SessionLayer, SessionManager,
 };
-
-const SECRET: &str = "benchmark-secret-that-is-long-enough-for-hs256";
-
-/// The seed's claims, for the floor and for jsonwebtoken.
-#[derive(Deserialize)]
-#[allow(dead_code, non_snake_case)]
-struct Claims {
-    userId: String,
-    email: String,
-    role: String,
-    companyId: Option<String>,
-    permissions: Vec<String>,
-    metadata: serde_json::Map<String, serde_json::Value>,
-    createdAt: i64,
-    expiresAt: i64,
-    iat: i64,
-    iss: String,
-    aud: String,
-    exp: i64,
-    sub: String,
-    jti: Option<String>,
-}
-
-fn seed_shaped(manager: &SessionManager) -> String {
-    manager
-        .issue(
-            NewSession::new("u-admin", "admin@example.com")
-                .with_role("admin")
-                .with_company_id("acme")
-                .with_permissions(["contacts:read", "contacts:write", "admin"])
-                .with_metadata(serde_json::json!({"name": "Ada Admin"})),
-        )
-        .unwrap()
-        .into_token()
-}
 
 fn floor(c: &mut Criterion) {
     let manager = SessionManager::builder(SECRET).build().unwrap();
     let token = seed_shaped(&manager);
-    let keyed = Hmac::<sha2::Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
+    let keyed = keyed();
     let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
     validation.set_issuer(&["atomic-crm"]);
     validation.set_audience(&["atomic-crm-api"]);
@@ -71,20 +31,7 @@ fn floor(c: &mut Criterion) {
 
     let mut g = c.benchmark_group("core");
     g.bench_function("floor: hmac (prebuilt key) + base64 + serde", |b| {
-        b.iter(|| {
-            let t = black_box(token.as_str());
-            let (input, sig) = t.rsplit_once('.').unwrap();
-            let mut tag = [0u8; 32];
-            URL_SAFE_NO_PAD.decode_slice(sig, &mut tag).unwrap();
-            let mut m = keyed.clone();
-            m.update(input.as_bytes());
-            m.verify_slice(&tag).unwrap();
-            let payload = URL_SAFE_NO_PAD
-                .decode(input.split_once('.').unwrap().1)
-                .unwrap();
-            let claims: Claims = serde_json::from_slice(&payload).unwrap();
-            black_box(claims);
-        })
+        b.iter(|| floor_once(&keyed, black_box(&token)))
     });
     g.bench_function("jsonwebtoken::decode", |b| {
         b.iter(|| {
@@ -132,49 +79,6 @@ fn request(token: &str) -> Request<()> {
         .unwrap()
 }
 
-/// A `redis-server` child on a free loopback port, killed on drop.
-struct Redis(Child, u16);
-
-impl Redis {
-    fn start() -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let mut child = Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("redis-server is required for the Redis benchmarks");
-        for _ in 0..500 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Self(child, port);
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("redis-server did not start");
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 fn service(c: &mut Criterion) {
     // A worker thread keeps the Redis subscriber alive between measurements.
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -189,7 +93,7 @@ fn service(c: &mut Criterion) {
         .build()
         .unwrap();
     let (cached, cached_list) = rt.block_on(async {
-        let list = RedisBlocklist::builder(format!("redis://127.0.0.1:{}/0", redis.1))
+        let list = RedisBlocklist::builder(redis.url())
             .build()
             .unwrap()
             .into_cached();
@@ -255,11 +159,7 @@ fn service(c: &mut Criterion) {
     g.bench_function("cached redis, hit (sync)", |b| {
         b.iter(|| black_box(cache.try_check(&key, "u-admin")))
     });
-    let plain = rt.block_on(async {
-        RedisBlocklist::builder(format!("redis://127.0.0.1:{}/0", redis.1))
-            .build()
-            .unwrap()
-    });
+    let plain = rt.block_on(async { RedisBlocklist::builder(redis.url()).build().unwrap() });
     g.bench_function("redis, uncached (one round trip)", |b| {
         b.to_async(&rt).iter(|| async {
             black_box(

@@ -5,41 +5,20 @@
 //! Run with `cargo bench --bench ratio`. Needs `redis-server` for the cached
 //! Redis rows.
 
+mod common;
+
 use std::{
     convert::Infallible,
     hint::black_box,
-    process::{Child, Command, Stdio},
     time::{Duration, Instant},
 };
 
-use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
-use hmac::{Hmac, Mac};
+use common::{floor, keyed, seed_shaped, Claims, Redis, SECRET};
 use http::{header::AUTHORIZATION, Request, Response};
-use serde::Deserialize;
 use tower::{ServiceBuilder, ServiceExt};
-use tower_jwt_session::{blocklist::RedisBlocklist, NewSession, SessionLayer, SessionManager};
+use tower_jwt_session::{blocklist::RedisBlocklist, SessionLayer, SessionManager};
 
-const SECRET: &str = "benchmark-secret-that-is-long-enough-for-hs256";
 const ROUNDS: usize = 10;
-
-#[derive(Deserialize)]
-#[allow(dead_code, non_snake_case)]
-struct Claims {
-    userId: String,
-    email: String,
-    role: String,
-    companyId: Option<String>,
-    permissions: Vec<String>,
-    metadata: serde_json::Map<String, serde_json::Value>,
-    createdAt: i64,
-    expiresAt: i64,
-    iat: i64,
-    iss: String,
-    aud: String,
-    exp: i64,
-    sub: String,
-    jti: Option<String>,
-}
 
 /// Mean time per call of `f` over `n` calls.
 fn time(n: u32, mut f: impl FnMut()) -> f64 {
@@ -85,76 +64,16 @@ fn request(token: &str) -> Request<()> {
         .unwrap()
 }
 
-struct Redis(Child, u16);
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn redis() -> Redis {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Command::new("redis-server")
-        .args([
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ])
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("redis-server is required");
-    let redis = Redis(child, port);
-    for _ in 0..500 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return redis;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    panic!("redis-server did not start");
-}
-
 fn main() {
     let cached = SessionManager::builder(SECRET).build().unwrap();
     let cold = SessionManager::builder(SECRET)
         .with_verified_cache(0)
         .build()
         .unwrap();
-    let token = cached
-        .issue(
-            NewSession::new("u-admin", "admin@example.com")
-                .with_role("admin")
-                .with_company_id("acme")
-                .with_permissions(["contacts:read", "contacts:write", "admin"])
-                .with_metadata(serde_json::json!({"name": "Ada Admin"})),
-        )
-        .unwrap()
-        .into_token();
+    let token = seed_shaped(&cached);
     let forged = format!("{}AAAA", &token[..token.len() - 4]);
-    let keyed = Hmac::<sha2::Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
-    let floor = || {
-        let t = black_box(token.as_str());
-        let (input, sig) = t.rsplit_once('.').unwrap();
-        let mut tag = [0u8; 32];
-        URL_SAFE_NO_PAD.decode_slice(sig, &mut tag).unwrap();
-        let mut m = keyed.clone();
-        m.update(input.as_bytes());
-        m.verify_slice(&tag).unwrap();
-        let payload = URL_SAFE_NO_PAD
-            .decode(input.split_once('.').unwrap().1)
-            .unwrap();
-        black_box(serde_json::from_slice::<Claims>(&payload).unwrap());
-    };
+    let keyed = keyed();
+    let floor = || floor(&keyed, black_box(&token));
     let core = |m: &SessionManager, t: &str| {
         let s = m.decode(black_box(t)).unwrap();
         black_box(m.blocklist().try_check(s.revocation_key(), s.user_id()));
@@ -203,9 +122,9 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    let server = redis();
+    let server = Redis::start();
     let redis_manager = rt.block_on(async {
-        let list = RedisBlocklist::builder(format!("redis://127.0.0.1:{}/0", server.1))
+        let list = RedisBlocklist::builder(server.url())
             .build()
             .unwrap()
             .into_cached();

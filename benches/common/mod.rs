@@ -1,0 +1,118 @@
+//! Shared by the benchmarks: the secret, the seed's claims shape, a
+//! seed-shaped token, the verification floor, and a `redis-server` child.
+#![allow(dead_code)]
+
+use std::{
+    hint::black_box,
+    process::{Child, Command, Stdio},
+    time::Duration,
+};
+
+use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+use hmac::{Hmac, Mac};
+use serde::Deserialize;
+use tower_jwt_session::{NewSession, SessionManager};
+
+pub const SECRET: &str = "benchmark-secret-that-is-long-enough-for-hs256";
+
+/// The seed's claims, for the floor and for jsonwebtoken.
+#[derive(Deserialize)]
+#[allow(dead_code, non_snake_case)]
+pub struct Claims {
+    userId: String,
+    email: String,
+    role: String,
+    companyId: Option<String>,
+    permissions: Vec<String>,
+    metadata: serde_json::Map<String, serde_json::Value>,
+    createdAt: i64,
+    expiresAt: i64,
+    iat: i64,
+    iss: String,
+    aud: String,
+    exp: i64,
+    sub: String,
+    jti: Option<String>,
+}
+
+/// A token shaped like the seed's admin session.
+pub fn seed_shaped(manager: &SessionManager) -> String {
+    manager
+        .issue(
+            NewSession::new("u-admin", "admin@example.com")
+                .with_role("admin")
+                .with_company_id("acme")
+                .with_permissions(["contacts:read", "contacts:write", "admin"])
+                .with_metadata(serde_json::json!({"name": "Ada Admin"})),
+        )
+        .unwrap()
+        .into_token()
+}
+
+/// The verification floor: HMAC-SHA256 with a pre-keyed state, base64, one
+/// serde pass into the same claims shape. The least a correct verifier does.
+pub fn floor(keyed: &Hmac<sha2::Sha256>, token: &str) {
+    let (input, sig) = token.rsplit_once('.').unwrap();
+    let mut tag = [0u8; 32];
+    URL_SAFE_NO_PAD.decode_slice(sig, &mut tag).unwrap();
+    let mut m = keyed.clone();
+    m.update(input.as_bytes());
+    m.verify_slice(&tag).unwrap();
+    let payload = URL_SAFE_NO_PAD
+        .decode(input.split_once('.').unwrap().1)
+        .unwrap();
+    black_box(serde_json::from_slice::<Claims>(&payload).unwrap());
+}
+
+pub fn keyed() -> Hmac<sha2::Sha256> {
+    Hmac::new_from_slice(SECRET.as_bytes()).unwrap()
+}
+
+/// A `redis-server` child on a free loopback port, killed (by PID) on drop.
+pub struct Redis {
+    child: Child,
+    pub port: u16,
+}
+
+impl Redis {
+    pub fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server is required for the Redis benchmarks");
+        let redis = Self { child, port };
+        for _ in 0..500 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return redis;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        panic!("redis-server did not start");
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/0", self.port)
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -184,3 +184,28 @@ fn configuration_errors_are_returned_not_panicked() {
         Err(ConfigError::EmptyIssuer)
     ));
 }
+
+#[tokio::test]
+async fn extreme_but_signed_exp_values_do_not_break_revocation() {
+    let m = SessionManager::builder(SECRET).build().unwrap();
+    for exp in [
+        serde_json::json!(1e300),
+        serde_json::json!(i64::MAX),
+        serde_json::json!(u64::MAX),
+        serde_json::json!(4102444800u64),
+    ] {
+        let mut c = claims();
+        c["exp"] = exp.clone();
+        let token = sign(&c);
+        let session = m
+            .verify(&token)
+            .await
+            .unwrap_or_else(|e| panic!("{exp}: {e}"));
+        assert!(session.expires_at() > 0);
+        m.revoke(&token).await.unwrap();
+        assert!(
+            matches!(m.verify(&token).await, Err(VerifyError::Revoked)),
+            "{exp}"
+        );
+    }
+}

@@ -8,11 +8,10 @@
 
 mod common;
 
-use std::{convert::Infallible, hint::black_box, time::Duration};
+use std::{hint::black_box, time::Duration};
 
-use common::{floor as floor_once, keyed, seed_shaped, Claims, Redis, SECRET};
+use common::{floor as floor_once, hello, keyed, request, seed_shaped, Claims, Redis, SECRET};
 use criterion::{criterion_group, criterion_main, Criterion};
-use http::{header::AUTHORIZATION, Request, Response};
 use tower::{ServiceBuilder, ServiceExt};
 use tower_jwt_session::{
     blocklist::{Blocklist, RedisBlocklist, TokenKey},
@@ -66,17 +65,6 @@ fn floor(c: &mut Criterion) {
         b.iter(|| black_box(manager.decode(black_box(&forged)).is_err()))
     });
     g.finish();
-}
-
-async fn hello(_req: Request<()>) -> Result<Response<String>, Infallible> {
-    Ok(Response::new(String::new()))
-}
-
-fn request(token: &str) -> Request<()> {
-    Request::builder()
-        .header(AUTHORIZATION, format!("Bearer {token}"))
-        .body(())
-        .unwrap()
 }
 
 fn service(c: &mut Criterion) {

@@ -8,13 +8,11 @@
 mod common;
 
 use std::{
-    convert::Infallible,
     hint::black_box,
     time::{Duration, Instant},
 };
 
-use common::{floor, keyed, seed_shaped, Claims, Redis, SECRET};
-use http::{header::AUTHORIZATION, Request, Response};
+use common::{floor, hello, keyed, request, seed_shaped, Claims, Redis, SECRET};
 use tower::{ServiceBuilder, ServiceExt};
 use tower_jwt_session::{blocklist::RedisBlocklist, SessionLayer, SessionManager};
 
@@ -51,17 +49,6 @@ fn compare(n: u32, mut base: impl FnMut(), mut variant: impl FnMut()) -> (f64, f
 
 fn row(name: &str, base: &str, (b, v, r): (f64, f64, f64)) {
     println!("| {name} | {base} | {v:.2} µs | {b:.2} µs | {r:.2}x |");
-}
-
-async fn hello(_req: Request<()>) -> Result<Response<String>, Infallible> {
-    Ok(Response::new(String::new()))
-}
-
-fn request(token: &str) -> Request<()> {
-    Request::builder()
-        .header(AUTHORIZATION, format!("Bearer {token}"))
-        .body(())
-        .unwrap()
 }
 
 fn main() {

@@ -76,16 +76,15 @@ where
 
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
         let shared = &self.shared;
-        let grpc = is_grpc(req.headers());
         let raw = match shared.sources.credentials(req.headers()) {
             Ok(Some(raw)) => raw,
             Ok(None) if shared.mode == SessionMode::Optional => {
                 return ResponseFuture::inner(self.inner.call(req));
             }
-            Ok(None) => return self.refuse(Rejection::missing(), grpc),
+            Ok(None) => return self.refuse(Rejection::missing(), is_grpc(req.headers())),
             Err(err) => {
                 tracing::debug!(reason = err.description(), "malformed credentials");
-                return self.refuse(err.into(), grpc);
+                return self.refuse(err.into(), is_grpc(req.headers()));
             }
         };
         let session = match shared.manager.cached(raw) {
@@ -98,14 +97,14 @@ where
                             reason = err.description(),
                             "malformed Authorization header"
                         );
-                        return self.refuse(err.into(), grpc);
+                        return self.refuse(err.into(), is_grpc(req.headers()));
                     }
                 };
                 match shared.manager.decode_uncached(token) {
                     Ok(session) => session,
                     Err(err) => {
                         tracing::debug!(reason = %err, "token refused");
-                        return self.refuse(Rejection::from(&err), grpc);
+                        return self.refuse(Rejection::from(&err), is_grpc(req.headers()));
                     }
                 }
             }
@@ -120,7 +119,7 @@ where
                     let _entered = span.enter();
                     ResponseFuture::inner(self.inner.call(req)).in_span(span.clone())
                 }
-                Err(err) => self.refuse_verify(&err, grpc),
+                Err(err) => self.refuse_verify(&err, is_grpc(req.headers())),
             };
         }
         let check = blocklist.check(key, session.user_id());
@@ -129,6 +128,8 @@ where
         // in the tower-service docs.
         let clone = self.inner.clone();
         let inner = std::mem::replace(&mut self.inner, clone);
+        // Only refusals need to know; read it before the request moves.
+        let grpc = is_grpc(req.headers());
         ResponseFuture::checking(check, inner, req, session, self.shared.clone(), grpc)
             .in_span(span)
     }

@@ -10,6 +10,7 @@ use std::{
 
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use hmac::{Hmac, Mac};
+use http::{header::AUTHORIZATION, Request, Response};
 use serde::Deserialize;
 use tower_jwt_session::{NewSession, SessionManager};
 
@@ -115,4 +116,17 @@ impl Drop for Redis {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The bare inner service every benchmark wraps.
+pub async fn hello(_req: Request<()>) -> Result<Response<String>, std::convert::Infallible> {
+    Ok(Response::new(String::new()))
+}
+
+/// A request carrying `token` as a bearer credential.
+pub fn request(token: &str) -> Request<()> {
+    Request::builder()
+        .header(AUTHORIZATION, format!("Bearer {token}"))
+        .body(())
+        .unwrap()
 }

@@ -18,7 +18,8 @@
 //!
 //! Configuration comes from the environment (`SESSION_SECRET`,
 //! `SESSION_ISSUER`, `SESSION_AUDIENCE`, `SESSION_TTL_SECS`,
-//! `SESSION_ALGORITHM`, `SESSION_PREVIOUS_SECRETS`, `BIND_ADDR`, `REDIS_URL`);
+//! `SESSION_ALGORITHM`, `SESSION_PREVIOUS_SECRETS`, `SESSION_PRIVATE_KEY_FILE`,
+//! `SESSION_PUBLIC_KEY_FILE`, `BIND_ADDR`, `REDIS_URL`);
 //! a bad value stops the
 //! server with one line on stderr and exit code 2. `METRICS=1` adds
 //! `GET /metrics` (the crate's counters in Prometheus text format).
@@ -44,8 +45,9 @@ use axum::{
 use serde::Deserialize;
 use serde_json::json;
 use tower_jwt_session::{
-    blocklist::RedisBlocklist, Algorithm, NewSession, RequirePermissionLayer, SessionData,
-    SessionError, SessionLayer, SessionManager, VerifyError,
+    blocklist::RedisBlocklist, Algorithm, IssueError, KeyPair, NewSession, PublicKey,
+    RequirePermissionLayer, SessionData, SessionError, SessionLayer, SessionManager,
+    SessionManagerBuilder, VerifyError,
 };
 
 /// Everything read from the environment, checked before anything starts.
@@ -67,26 +69,32 @@ fn settings() -> Result<Settings, String> {
         .unwrap_or("HS256")
         .parse()
         .map_err(|e| format!("SESSION_ALGORITHM: {e}"))?;
-    for var in ["SESSION_PRIVATE_KEY_FILE", "SESSION_PUBLIC_KEY_FILE"] {
-        if std::env::var_os(var).is_some() {
+    // Older secrets still accepted for verification, never used to sign.
+    let previous: Vec<String> = env("SESSION_PREVIOUS_SECRETS")
+        .map(|v| v.split_whitespace().map(str::to_owned).collect())
+        .unwrap_or_default();
+    let (mut builder, random_secret) = if algorithm.is_hmac() {
+        for var in ["SESSION_PRIVATE_KEY_FILE", "SESSION_PUBLIC_KEY_FILE"] {
+            if key_file(var)?.is_some() {
+                return Err(format!(
+                    "{var}: key files are for RS256, PS256, ES256, ES384 and EdDSA; \
+                     {algorithm} uses SESSION_SECRET"
+                ));
+            }
+        }
+        let (secret, random_secret) = hmac_secret(algorithm)?;
+        let mut builder = SessionManager::builder(&secret).with_algorithm(algorithm);
+        if !previous.is_empty() {
+            builder = builder.with_previous_secrets(&previous);
+        }
+        (builder, random_secret)
+    } else {
+        if !previous.is_empty() {
             return Err(format!(
-                "{var}: asymmetric keys are not supported yet; use an HMAC secret (SESSION_SECRET)"
+                "SESSION_PREVIOUS_SECRETS: secrets are not used with {algorithm}; unset it"
             ));
         }
-    }
-    let (secret, random_secret) = match std::env::var_os("SESSION_SECRET") {
-        Some(s) => {
-            let s = s
-                .into_string()
-                .map_err(|_| "SESSION_SECRET: not valid UTF-8".to_owned())?;
-            (s.into_bytes(), false)
-        }
-        None => {
-            let mut bytes = vec![0u8; algorithm.min_secret_len()];
-            getrandom::getrandom(&mut bytes)
-                .map_err(|e| format!("SESSION_SECRET: cannot generate a random secret: {e}"))?;
-            (bytes, true)
-        }
+        (asymmetric_builder(algorithm)?, false)
     };
     let ttl = match env("SESSION_TTL_SECS") {
         None => 3600,
@@ -103,16 +111,7 @@ fn settings() -> Result<Settings, String> {
     let bind: SocketAddr = bind
         .parse()
         .map_err(|_| format!("BIND_ADDR: {bind:?} is not an address such as 127.0.0.1:3000"))?;
-    let mut builder = SessionManager::builder(&secret)
-        .with_algorithm(algorithm)
-        .with_ttl(Duration::from_secs(ttl));
-    // Older secrets still accepted for verification, never used to sign.
-    let previous: Vec<String> = env("SESSION_PREVIOUS_SECRETS")
-        .map(|v| v.split_whitespace().map(str::to_owned).collect())
-        .unwrap_or_default();
-    if !previous.is_empty() {
-        builder = builder.with_previous_secrets(&previous);
-    }
+    builder = builder.with_ttl(Duration::from_secs(ttl));
     let mut shared = None;
     if let Some(url) = env("REDIS_URL") {
         // The shared blocklist, with a local cache kept current by Redis
@@ -146,6 +145,66 @@ fn settings() -> Result<Settings, String> {
         random_secret,
         shared,
     })
+}
+
+/// The HMAC secret from `SESSION_SECRET`, or a random one.
+fn hmac_secret(algorithm: Algorithm) -> Result<(Vec<u8>, bool), String> {
+    match std::env::var_os("SESSION_SECRET") {
+        Some(s) => {
+            let s = s
+                .into_string()
+                .map_err(|_| "SESSION_SECRET: not valid UTF-8".to_owned())?;
+            Ok((s.into_bytes(), false))
+        }
+        None => {
+            let mut bytes = vec![0u8; algorithm.min_secret_len().unwrap_or(64)];
+            getrandom::getrandom(&mut bytes)
+                .map_err(|e| format!("SESSION_SECRET: cannot generate a random secret: {e}"))?;
+            Ok((bytes, true))
+        }
+    }
+}
+
+/// The contents of the key file named by `var`; `None` when unset or empty.
+/// The value is only ever a path given by the operator, never anything
+/// from a token.
+fn key_file(var: &str) -> Result<Option<Vec<u8>>, String> {
+    match std::env::var_os(var) {
+        None => Ok(None),
+        Some(path) if path.is_empty() => Ok(None),
+        Some(path) => std::fs::read(&path)
+            .map(Some)
+            .map_err(|e| format!("{var}: cannot read {}: {e}", path.to_string_lossy())),
+    }
+}
+
+/// A manager for an asymmetric algorithm: with the private key it signs and
+/// verifies; with the public key alone it only verifies.
+fn asymmetric_builder(algorithm: Algorithm) -> Result<SessionManagerBuilder, String> {
+    let private = key_file("SESSION_PRIVATE_KEY_FILE")?;
+    let public = key_file("SESSION_PUBLIC_KEY_FILE")?
+        .map(|pem| {
+            PublicKey::from_spki_pem(algorithm, &pem)
+                .map_err(|e| format!("SESSION_PUBLIC_KEY_FILE: {e}"))
+        })
+        .transpose()?;
+    match (private, public) {
+        (Some(pem), public) => {
+            let pair = KeyPair::from_pkcs8_pem(algorithm, &pem)
+                .map_err(|e| format!("SESSION_PRIVATE_KEY_FILE: {e}"))?;
+            if public.is_some_and(|p| &p != pair.public_key()) {
+                return Err("SESSION_PUBLIC_KEY_FILE: not the public key of \
+                     SESSION_PRIVATE_KEY_FILE (both files must be one pair)"
+                    .to_owned());
+            }
+            Ok(SessionManager::builder_with_key_pair(pair))
+        }
+        (None, Some(public)) => Ok(SessionManager::builder_with_public_key(public)),
+        (None, None) => Err(format!(
+            "SESSION_PRIVATE_KEY_FILE: {algorithm} needs a key file \
+             (SESSION_PRIVATE_KEY_FILE to sign, or SESSION_PUBLIC_KEY_FILE to verify only)"
+        )),
+    }
 }
 
 /// Keeps a URL's scheme and host in messages, never its password.
@@ -203,7 +262,22 @@ async fn health() -> Json<serde_json::Value> {
     Json(json!({"status": "ok"}))
 }
 
+/// 501 on a server that holds a public key only.
+fn verify_only() -> Response {
+    (
+        StatusCode::NOT_IMPLEMENTED,
+        Json(json!({
+            "error": "not_implemented",
+            "error_description": "this server only verifies tokens: it has no private key",
+        })),
+    )
+        .into_response()
+}
+
 async fn login(State(manager): State<SessionManager>, body: Bytes) -> Response {
+    if !manager.can_issue() {
+        return verify_only();
+    }
     let Ok(login) = serde_json::from_slice::<Login>(&body) else {
         return error(StatusCode::BAD_REQUEST, "invalid_request");
     };
@@ -241,8 +315,8 @@ fn session_failure(err: SessionError) -> Response {
             tracing::warn!(error = %e, "blocklist unavailable");
             error(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable")
         }
-        SessionError::Verify(_)
-        | SessionError::Issue(tower_jwt_session::IssueError::SessionLifetimeExceeded) => (
+        SessionError::Issue(IssueError::VerifyOnly) => verify_only(),
+        SessionError::Verify(_) | SessionError::Issue(IssueError::SessionLifetimeExceeded) => (
             StatusCode::UNAUTHORIZED,
             [("www-authenticate", "Bearer error=\"invalid_token\"")],
             Json(json!({"error": "invalid_token"})),

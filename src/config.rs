@@ -22,18 +22,25 @@ pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(10);
 const MAX_LEEWAY: Duration = Duration::from_secs(300);
 const MAX_TTL: Duration = Duration::from_secs(366 * 24 * 3600);
 
-/// The HMAC algorithm that signs tokens; the only one accepted when verifying.
+/// The algorithm that signs tokens; the only one accepted when verifying.
+///
+/// HMAC algorithms (`HS*`) take a shared secret
+/// ([`SessionManager::builder`](crate::SessionManager::builder)); the others
+/// take a [`KeyPair`](crate::KeyPair) or, to verify only, a
+/// [`PublicKey`](crate::PublicKey).
 ///
 /// ```
 /// use tower_jwt_session::Algorithm;
 ///
 /// let alg: Algorithm = "HS384".parse().unwrap();
 /// assert_eq!(alg, Algorithm::HS384);
-/// assert_eq!(alg.min_secret_len(), 48);
+/// assert_eq!(alg.min_secret_len(), Some(48));
 /// assert!("none".parse::<Algorithm>().is_err());
+/// assert!(!"ES256".parse::<Algorithm>().unwrap().is_hmac());
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[allow(clippy::upper_case_acronyms)]
+#[non_exhaustive]
 pub enum Algorithm {
     /// HMAC with SHA-256 (the default).
     #[default]
@@ -42,37 +49,72 @@ pub enum Algorithm {
     HS384,
     /// HMAC with SHA-512.
     HS512,
+    /// RSASSA-PKCS1-v1_5 with SHA-256, RSA keys of 2048 to 4096 bits.
+    RS256,
+    /// RSASSA-PSS with SHA-256, RSA keys of 2048 to 4096 bits.
+    PS256,
+    /// ECDSA on P-256 with SHA-256.
+    ES256,
+    /// ECDSA on P-384 with SHA-384.
+    ES384,
+    /// EdDSA with Ed25519.
+    EdDSA,
 }
 
 impl Algorithm {
+    /// Every supported algorithm.
+    pub const ALL: [Algorithm; 8] = [
+        Self::HS256,
+        Self::HS384,
+        Self::HS512,
+        Self::RS256,
+        Self::PS256,
+        Self::ES256,
+        Self::ES384,
+        Self::EdDSA,
+    ];
+
     /// The name used in the JWT header (`"HS256"`, ...).
     pub const fn as_str(self) -> &'static str {
         match self {
             Self::HS256 => "HS256",
             Self::HS384 => "HS384",
             Self::HS512 => "HS512",
+            Self::RS256 => "RS256",
+            Self::PS256 => "PS256",
+            Self::ES256 => "ES256",
+            Self::ES384 => "ES384",
+            Self::EdDSA => "EdDSA",
         }
+    }
+
+    /// `true` for the HMAC algorithms, which sign with a shared secret.
+    pub const fn is_hmac(self) -> bool {
+        matches!(self, Self::HS256 | Self::HS384 | Self::HS512)
     }
 
     /// The shortest secret accepted, in bytes: the hash output size
-    /// (RFC 7518 §3.2).
-    pub const fn min_secret_len(self) -> usize {
+    /// (RFC 7518 §3.2). `None` for the asymmetric algorithms.
+    pub const fn min_secret_len(self) -> Option<usize> {
         match self {
-            Self::HS256 => 32,
-            Self::HS384 => 48,
-            Self::HS512 => 64,
+            Self::HS256 => Some(32),
+            Self::HS384 => Some(48),
+            Self::HS512 => Some(64),
+            _ => None,
         }
     }
 
-    pub(crate) const fn tag_len(self) -> usize {
-        self.min_secret_len()
-    }
-
     pub(crate) fn to_jsonwebtoken(self) -> jsonwebtoken::Algorithm {
+        use jsonwebtoken::Algorithm as J;
         match self {
-            Self::HS256 => jsonwebtoken::Algorithm::HS256,
-            Self::HS384 => jsonwebtoken::Algorithm::HS384,
-            Self::HS512 => jsonwebtoken::Algorithm::HS512,
+            Self::HS256 => J::HS256,
+            Self::HS384 => J::HS384,
+            Self::HS512 => J::HS512,
+            Self::RS256 => J::RS256,
+            Self::PS256 => J::PS256,
+            Self::ES256 => J::ES256,
+            Self::ES384 => J::ES384,
+            Self::EdDSA => J::EdDSA,
         }
     }
 }
@@ -86,14 +128,12 @@ impl fmt::Display for Algorithm {
 impl FromStr for Algorithm {
     type Err = ConfigError;
 
-    /// Parses the exact JWT names `HS256`, `HS384` and `HS512`.
+    /// Parses the exact JWT names (`HS256`, `RS256`, `EdDSA`, ...).
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "HS256" => Ok(Self::HS256),
-            "HS384" => Ok(Self::HS384),
-            "HS512" => Ok(Self::HS512),
-            other => Err(ConfigError::UnknownAlgorithm(other.to_owned())),
-        }
+        Self::ALL
+            .into_iter()
+            .find(|a| a.as_str() == s)
+            .ok_or_else(|| ConfigError::UnknownAlgorithm(s.to_owned()))
     }
 }
 
@@ -123,11 +163,14 @@ impl fmt::Debug for SessionConfig {
 }
 
 impl SessionConfig {
-    pub(crate) fn validate(&self, secret: &[u8]) -> Result<(), ConfigError> {
+    /// Checks an HMAC secret against the algorithm's length rule.
+    pub(crate) fn validate_secret(&self, secret: &[u8]) -> Result<(), ConfigError> {
         if secret.is_empty() {
             return Err(ConfigError::EmptySecret);
         }
-        let required = self.algorithm.min_secret_len();
+        let Some(required) = self.algorithm.min_secret_len() else {
+            return Err(ConfigError::SecretWithAsymmetricAlgorithm(self.algorithm));
+        };
         if secret.len() < required {
             return Err(ConfigError::SecretTooShort {
                 algorithm: self.algorithm,
@@ -135,6 +178,11 @@ impl SessionConfig {
                 actual: secret.len(),
             });
         }
+        Ok(())
+    }
+
+    /// Checks everything but the key.
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
         if self.issuer.is_empty() {
             return Err(ConfigError::EmptyIssuer);
         }
@@ -178,9 +226,9 @@ mod tests {
             (Algorithm::HS384, 48),
             (Algorithm::HS512, 64),
         ] {
-            assert!(config(alg).validate(&vec![b'k'; len]).is_ok());
+            assert!(config(alg).validate_secret(&vec![b'k'; len]).is_ok());
             assert_eq!(
-                config(alg).validate(&vec![b'k'; len - 1]),
+                config(alg).validate_secret(&vec![b'k'; len - 1]),
                 Err(ConfigError::SecretTooShort {
                     algorithm: alg,
                     required: len,
@@ -189,15 +237,22 @@ mod tests {
             );
         }
         assert_eq!(
-            config(Algorithm::HS256).validate(b""),
+            config(Algorithm::HS256).validate_secret(b""),
             Err(ConfigError::EmptySecret)
+        );
+        assert_eq!(
+            config(Algorithm::ES256).validate_secret(&[b'k'; 64]),
+            Err(ConfigError::SecretWithAsymmetricAlgorithm(Algorithm::ES256))
         );
     }
 
     #[test]
     fn algorithm_names_are_exact() {
         assert_eq!("HS512".parse::<Algorithm>(), Ok(Algorithm::HS512));
-        for bad in ["hs256", "none", "RS256", "", " HS256"] {
+        for alg in Algorithm::ALL {
+            assert_eq!(alg.as_str().parse::<Algorithm>(), Ok(alg));
+        }
+        for bad in ["hs256", "none", "RS512", "eddsa", "ES512", "", " HS256"] {
             assert_eq!(
                 bad.parse::<Algorithm>(),
                 Err(ConfigError::UnknownAlgorithm(bad.into()))
@@ -207,36 +262,34 @@ mod tests {
 
     #[test]
     fn empty_issuer_audience_and_bad_durations_are_refused() {
-        let secret = [b'k'; 32];
         let mut c = config(Algorithm::HS256);
         c.issuer.clear();
-        assert_eq!(c.validate(&secret), Err(ConfigError::EmptyIssuer));
+        assert_eq!(c.validate(), Err(ConfigError::EmptyIssuer));
         let mut c = config(Algorithm::HS256);
         c.audience.clear();
-        assert_eq!(c.validate(&secret), Err(ConfigError::EmptyAudience));
+        assert_eq!(c.validate(), Err(ConfigError::EmptyAudience));
         let mut c = config(Algorithm::HS256);
         c.ttl = Duration::ZERO;
         assert_eq!(
-            c.validate(&secret),
+            c.validate(),
             Err(ConfigError::TtlOutOfRange(Duration::ZERO))
         );
         let mut c = config(Algorithm::HS256);
         c.leeway = Duration::from_secs(301);
-        assert!(matches!(
-            c.validate(&secret),
-            Err(ConfigError::LeewayTooLarge(_))
-        ));
+        assert!(matches!(c.validate(), Err(ConfigError::LeewayTooLarge(_))));
         let mut c = config(Algorithm::HS256);
         c.max_lifetime = Some(Duration::from_secs(60));
         assert!(matches!(
-            c.validate(&secret),
+            c.validate(),
             Err(ConfigError::MaxLifetimeShorterThanTtl { .. })
         ));
     }
 
     #[test]
     fn config_errors_name_the_problem() {
-        let err = config(Algorithm::HS384).validate(&[b'k'; 10]).unwrap_err();
+        let err = config(Algorithm::HS384)
+            .validate_secret(&[b'k'; 10])
+            .unwrap_err();
         assert_eq!(
             err.to_string(),
             "the session secret has 10 bytes; HS384 needs at least 48 (RFC 7518 section 3.2)"

@@ -45,8 +45,59 @@ pub enum ConfigError {
         actual: usize,
     },
     /// The algorithm name is not one this crate supports.
-    #[error("unknown algorithm {0:?}; expected HS256, HS384 or HS512")]
+    #[error("unknown algorithm {0:?}; expected HS256, HS384, HS512, RS256, PS256, ES256, ES384 or EdDSA")]
     UnknownAlgorithm(String),
+    /// An HMAC secret was given for an asymmetric algorithm.
+    #[error("{0} signs with a key pair, not a secret; give it a private or public key")]
+    SecretWithAsymmetricAlgorithm(Algorithm),
+    /// A private or public key was given for an HMAC algorithm.
+    #[error("{0} signs with a secret, not a private or public key")]
+    KeyWithHmacAlgorithm(Algorithm),
+    /// The key's algorithm differs from the configured one.
+    #[error("the key is for {key}, but the algorithm is {configured}")]
+    KeyAlgorithmMismatch {
+        /// The algorithm the key was read for.
+        key: Algorithm,
+        /// The configured algorithm.
+        configured: Algorithm,
+    },
+    /// A key file cannot be read as a key.
+    #[error("invalid {algorithm} key: {reason}")]
+    InvalidKey {
+        /// The algorithm the key was read for.
+        algorithm: Algorithm,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The key is of another kind than the algorithm needs.
+    #[error("the key is {found}; {algorithm} needs {expected}")]
+    WrongKeyKind {
+        /// The algorithm the key was read for.
+        algorithm: Algorithm,
+        /// The kind it needs.
+        expected: &'static str,
+        /// The kind that was found.
+        found: &'static str,
+    },
+    /// An RSA key under 2048 bits.
+    #[error("the RSA key has {bits} bits; at least 2048 are required")]
+    WeakRsaKey {
+        /// The modulus size.
+        bits: usize,
+    },
+    /// An RSA key over 4096 bits, beyond what the RSA implementation verifies.
+    #[error("the RSA key has {bits} bits; at most 4096 are supported")]
+    RsaKeyTooLarge {
+        /// The modulus size.
+        bits: usize,
+    },
+    /// The public key given is not the private key's pair.
+    #[error("the public key is not the private key's pair")]
+    KeyPairMismatch,
+    /// Previous secrets were given with an asymmetric key, or previous
+    /// public keys with a secret.
+    #[error("previous keys must be of the same kind as the current one ({0})")]
+    PreviousKeyKind(Algorithm),
     /// The issuer (`iss`) is empty.
     #[error("the issuer is empty")]
     EmptyIssuer,
@@ -134,6 +185,9 @@ pub enum IssueError {
     /// The system clock is before 1970 or otherwise unusable.
     #[error("the system clock is unusable")]
     Clock,
+    /// The manager holds a public key only: it verifies but cannot sign.
+    #[error("this session manager only verifies tokens: it has no private key")]
+    VerifyOnly,
 }
 
 /// Why a token was not accepted.

@@ -1,4 +1,5 @@
-//! The HMAC key: keyed once at construction, compared in constant time.
+//! The keys of a manager: HMAC secrets, or an asymmetric key pair or public
+//! keys, never both.
 //!
 //! Verifying with a pre-keyed HMAC state saves re-deriving the inner and
 //! outer pads on every request; `verify_slice` compares tags in constant
@@ -7,17 +8,47 @@
 
 use std::fmt;
 
-use hmac::{Hmac, Mac};
+use hmac::{digest::KeyInit, Hmac, Mac};
 use sha2::{Sha256, Sha384, Sha512};
 use zeroize::Zeroizing;
 
-use crate::Algorithm;
+use crate::{Algorithm, ConfigError, KeyPair, PublicKey};
 
 #[derive(Clone)]
 enum KeyedMac {
     Hs256(Hmac<Sha256>),
     Hs384(Hmac<Sha384>),
     Hs512(Hmac<Sha512>),
+}
+
+impl KeyedMac {
+    /// `None` for an algorithm that is not HMAC.
+    fn new(algorithm: Algorithm, secret: &[u8]) -> Option<Self> {
+        // `new_from_slice` only fails for fixed-size-key MACs; HMAC takes any
+        // length, so the `ok()` never drops an error.
+        Some(match algorithm {
+            Algorithm::HS256 => Self::Hs256(<_ as KeyInit>::new_from_slice(secret).ok()?),
+            Algorithm::HS384 => Self::Hs384(<_ as KeyInit>::new_from_slice(secret).ok()?),
+            Algorithm::HS512 => Self::Hs512(<_ as KeyInit>::new_from_slice(secret).ok()?),
+            _ => return None,
+        })
+    }
+}
+
+/// The pre-keyed state is as good as the secret (it computes every tag), and
+/// the `hmac` crate does not wipe it. Dropping a key overwrites the state in
+/// place with one keyed by a block of zeros, and `black_box` keeps the
+/// compiler from discarding that write as dead.
+impl Drop for KeyedMac {
+    fn drop(&mut self) {
+        match self {
+            Self::Hs256(m) => *m = KeyInit::new(&Default::default()),
+            Self::Hs384(m) => *m = KeyInit::new(&Default::default()),
+            Self::Hs512(m) => *m = KeyInit::new(&Default::default()),
+        }
+        std::hint::black_box(&*self);
+        std::sync::atomic::compiler_fence(std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 /// One HMAC secret, ready to sign and verify with one algorithm.
@@ -35,32 +66,32 @@ pub(crate) struct HmacKey {
 /// secret: not a part, an encoding, or a plain hash of it.
 fn kid_of(secret: &[u8]) -> String {
     use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC accepts keys of any length");
+    let mut mac =
+        <Hmac<Sha256> as KeyInit>::new_from_slice(secret).expect("HMAC accepts keys of any length");
     mac.update(b"kid");
     URL_SAFE_NO_PAD.encode(&mac.finalize().into_bytes()[..16])
 }
 
 impl HmacKey {
     /// Keys the HMAC. The caller has validated the secret's length.
-    pub(crate) fn new(algorithm: Algorithm, secret: &[u8]) -> Self {
-        // `new_from_slice` only fails for fixed-size-key MACs; HMAC takes any length.
-        let mac = match algorithm {
-            Algorithm::HS256 => KeyedMac::Hs256(
-                Hmac::new_from_slice(secret).expect("HMAC accepts keys of any length"),
-            ),
-            Algorithm::HS384 => KeyedMac::Hs384(
-                Hmac::new_from_slice(secret).expect("HMAC accepts keys of any length"),
-            ),
-            Algorithm::HS512 => KeyedMac::Hs512(
-                Hmac::new_from_slice(secret).expect("HMAC accepts keys of any length"),
-            ),
-        };
+    pub(crate) fn new(algorithm: Algorithm, secret: &[u8]) -> Result<Self, ConfigError> {
+        let mac = KeyedMac::new(algorithm, secret)
+            .ok_or(ConfigError::SecretWithAsymmetricAlgorithm(algorithm))?;
         let copy = Zeroizing::new(secret.to_vec());
-        Self {
+        Ok(Self {
             algorithm,
             mac,
             encoding: jsonwebtoken::EncodingKey::from_secret(&copy),
             kid: kid_of(secret),
+        })
+    }
+
+    /// The length of a tag, in bytes.
+    pub(crate) fn tag_len(&self) -> usize {
+        match self.mac {
+            KeyedMac::Hs256(_) => 32,
+            KeyedMac::Hs384(_) => 48,
+            KeyedMac::Hs512(_) => 64,
         }
     }
 
@@ -105,37 +136,53 @@ impl fmt::Debug for HmacKey {
     }
 }
 
-/// The signing key and the older keys still accepted for verification.
+/// The current key and the older keys still accepted for verification, all
+/// of one algorithm.
 #[derive(Clone, Debug)]
-pub(crate) struct KeySet {
-    current: HmacKey,
-    previous: Vec<HmacKey>,
+pub(crate) enum KeySet {
+    /// Shared secrets: the current one signs.
+    Hmac {
+        current: HmacKey,
+        previous: Vec<HmacKey>,
+    },
+    /// Public keys; `signer` is the current key's private half, if held.
+    Asymmetric {
+        signer: Option<KeyPair>,
+        current: PublicKey,
+        previous: Vec<PublicKey>,
+    },
 }
 
 impl KeySet {
-    pub(crate) fn new(current: HmacKey, previous: Vec<HmacKey>) -> Self {
-        Self { current, previous }
-    }
-
-    /// The key that signs.
-    pub(crate) fn current(&self) -> &HmacKey {
-        &self.current
-    }
-
     /// The algorithm every key of the set uses.
     pub(crate) fn algorithm(&self) -> Algorithm {
-        self.current.algorithm
+        match self {
+            Self::Hmac { current, .. } => current.algorithm,
+            Self::Asymmetric { current, .. } => current.algorithm(),
+        }
     }
 
-    /// Every key, current first.
-    pub(crate) fn all(&self) -> impl Iterator<Item = &HmacKey> {
-        std::iter::once(&self.current).chain(&self.previous)
+    /// The key that signs and its `kid`; `None` when verifying only.
+    pub(crate) fn signer(&self) -> Option<(&jsonwebtoken::EncodingKey, &str)> {
+        match self {
+            Self::Hmac { current, .. } => Some((current.encoding_key(), current.kid())),
+            Self::Asymmetric { signer, .. } => signer
+                .as_ref()
+                .map(|pair| (pair.encoding_key(), pair.kid())),
+        }
     }
+}
 
-    /// The key named exactly `kid`, if any.
-    pub(crate) fn by_kid(&self, kid: &str) -> Option<&HmacKey> {
-        self.all().find(|k| k.kid == kid)
-    }
+/// Every key of a list, current first; the one named exactly `kid`.
+pub(crate) fn by_kid<'k, K>(
+    current: &'k K,
+    previous: &'k [K],
+    kid: &str,
+    kid_of: impl Fn(&K) -> &str,
+) -> Option<&'k K> {
+    std::iter::once(current)
+        .chain(previous)
+        .find(|k| kid_of(k) == kid)
 }
 
 #[cfg(test)]
@@ -144,14 +191,14 @@ mod tests {
 
     #[test]
     fn verifies_its_own_tags_and_refuses_others() {
-        let key = HmacKey::new(Algorithm::HS256, &[7; 32]);
-        let mut mac = Hmac::<Sha256>::new_from_slice(&[7; 32]).unwrap();
+        let key = HmacKey::new(Algorithm::HS256, &[7; 32]).unwrap();
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&[7; 32]).unwrap();
         mac.update(b"a.b");
         let tag = mac.finalize().into_bytes();
         assert!(key.verify(b"a.b", &tag));
         assert!(!key.verify(b"a.c", &tag));
         assert!(!key.verify(b"a.b", &tag[..31]));
-        let other = HmacKey::new(Algorithm::HS256, &[8; 32]);
+        let other = HmacKey::new(Algorithm::HS256, &[8; 32]).unwrap();
         assert!(!other.verify(b"a.b", &tag));
     }
 
@@ -160,13 +207,15 @@ mod tests {
         use base64::{engine::general_purpose, Engine};
         use sha2::Digest;
         let secret = b"a secret of at least thirty-two bytes, for kids";
-        let a = HmacKey::new(Algorithm::HS256, secret);
-        let b = HmacKey::new(Algorithm::HS512, secret);
+        let a = HmacKey::new(Algorithm::HS256, secret).unwrap();
+        let b = HmacKey::new(Algorithm::HS512, secret).unwrap();
         assert_eq!(a.kid(), b.kid());
         assert_eq!(a.kid().len(), 22);
         assert_ne!(
             a.kid(),
-            HmacKey::new(Algorithm::HS256, b"another secret of thirty-two bytes!!").kid()
+            HmacKey::new(Algorithm::HS256, b"another secret of thirty-two bytes!!")
+                .unwrap()
+                .kid()
         );
         let plain_hash = sha2::Sha256::digest(secret);
         for encoding in [
@@ -186,7 +235,8 @@ mod tests {
         let key = HmacKey::new(
             Algorithm::HS512,
             b"super-secret-value-that-must-never-be-printed-anywhere-at-all-ok",
-        );
+        )
+        .unwrap();
         let shown = format!("{key:?}");
         assert!(shown.contains("redacted"));
         assert!(!shown.contains("super-secret"));

@@ -110,6 +110,7 @@
     clippy::all
 )]
 
+mod asymmetric;
 mod bearer;
 pub mod blocklist;
 mod body;
@@ -135,6 +136,7 @@ mod time;
 mod token;
 mod verified;
 
+pub use asymmetric::{KeyPair, PublicKey, MAX_RSA_BITS, MIN_RSA_BITS};
 pub use blocklist::{Blocklist, MemoryBlocklist};
 pub use body::ResponseBody;
 pub use claims::{NewSession, SessionData};

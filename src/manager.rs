@@ -3,7 +3,6 @@
 use std::{fmt, sync::Arc, time::Duration};
 
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
-use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 use crate::{
@@ -12,9 +11,11 @@ use crate::{
     config::{SessionConfig, DEFAULT_AUDIENCE, DEFAULT_ISSUER, DEFAULT_LEEWAY, DEFAULT_TTL},
     key::{HmacKey, KeySet},
     time::{now_micros, now_secs},
+    token::SignedToken,
     token::{verify_signature, MAX_TOKEN_LEN, SESSION_TYP},
     verified::VerifiedCache,
-    Algorithm, BlocklistError, ConfigError, IssueError, NewSession, VerifyError,
+    Algorithm, BlocklistError, ConfigError, IssueError, KeyPair, NewSession, PublicKey,
+    VerifyError,
 };
 
 const MICROS: i64 = 1_000_000;
@@ -75,12 +76,20 @@ struct Inner {
 /// Builds a [`SessionManager`]; every value is checked in
 /// [`build`](SessionManagerBuilder::build).
 pub struct SessionManagerBuilder {
-    secret: Zeroizing<Vec<u8>>,
+    key: CurrentKey,
     config: SessionConfig,
     blocklist: Option<Arc<dyn Blocklist>>,
     watermark_retention: Option<Duration>,
     verified_capacity: u64,
-    previous: Vec<Zeroizing<Vec<u8>>>,
+    previous_secrets: Vec<Zeroizing<Vec<u8>>>,
+    previous_public_keys: Vec<PublicKey>,
+}
+
+/// The key a builder was started with.
+enum CurrentKey {
+    Secret(Zeroizing<Vec<u8>>),
+    Pair(KeyPair),
+    Public(PublicKey),
 }
 
 /// Default capacity of the verified-token cache.
@@ -88,8 +97,13 @@ pub const DEFAULT_VERIFIED_CACHE_CAPACITY: u64 = 10_000;
 
 impl fmt::Debug for SessionManagerBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let key = match &self.key {
+            CurrentKey::Secret(_) => "secret [redacted]".to_owned(),
+            CurrentKey::Pair(pair) => format!("key pair {}", pair.kid()),
+            CurrentKey::Public(public) => format!("public key {}", public.kid()),
+        };
         f.debug_struct("SessionManagerBuilder")
-            .field("secret", &"[redacted]")
+            .field("key", &key)
             .field("config", &self.config)
             .field("blocklist", &self.blocklist)
             .finish()
@@ -97,7 +111,9 @@ impl fmt::Debug for SessionManagerBuilder {
 }
 
 impl SessionManagerBuilder {
-    /// The signing algorithm, and the only one accepted. Default: HS256.
+    /// The signing algorithm, and the only one accepted. Default: HS256 with
+    /// a secret; the key's own algorithm with a key pair or public key (giving
+    /// another one here is a [`ConfigError::KeyAlgorithmMismatch`]).
     #[must_use]
     pub fn with_algorithm(mut self, algorithm: Algorithm) -> Self {
         self.config.algorithm = algorithm;
@@ -162,10 +178,34 @@ impl SessionManagerBuilder {
         I: IntoIterator<Item = S>,
         S: AsRef<[u8]>,
     {
-        self.previous = secrets
+        self.previous_secrets = secrets
             .into_iter()
             .map(|s| Zeroizing::new(s.as_ref().to_vec()))
             .collect();
+        self
+    }
+
+    /// Older public keys still accepted for verification: the rotation
+    /// window of an asymmetric setup. Each must be for the same algorithm.
+    /// Tokens name their key (`kid`, the RFC 7638 thumbprint); tokens
+    /// without `kid` are tried against the current key, then each of these.
+    /// Default: none.
+    ///
+    /// ```
+    /// # use tower_jwt_session::{Algorithm, KeyPair, NewSession, PublicKey, SessionManager};
+    /// let old = KeyPair::from_pkcs8_pem(Algorithm::ES256, include_bytes!("../tests/keys/p256-other.pem"))?;
+    /// let token = SessionManager::builder_with_key_pair(old.clone()).build()?
+    ///     .issue(NewSession::new("u-1", "ada@example.com")).unwrap().into_token();
+    /// let new = KeyPair::from_pkcs8_pem(Algorithm::ES256, include_bytes!("../tests/keys/p256.pem"))?;
+    /// let manager = SessionManager::builder_with_key_pair(new)
+    ///     .with_previous_public_keys([old.public_key().clone()])
+    ///     .build()?;
+    /// assert!(manager.decode(&token).is_ok());
+    /// # Ok::<(), tower_jwt_session::ConfigError>(())
+    /// ```
+    #[must_use]
+    pub fn with_previous_public_keys(mut self, keys: impl IntoIterator<Item = PublicKey>) -> Self {
+        self.previous_public_keys = keys.into_iter().collect();
         self
     }
 
@@ -207,31 +247,15 @@ impl SessionManagerBuilder {
     /// (RFC 7518 §3.2), an empty issuer or audience, a lifetime out of range,
     /// a leeway over 300 s.
     pub fn build(self) -> Result<SessionManager, ConfigError> {
-        self.config.validate(&self.secret)?;
-        let required = self.config.algorithm.min_secret_len();
-        for (i, secret) in self.previous.iter().enumerate() {
-            if secret.len() < required {
-                return Err(ConfigError::PreviousSecretTooShort {
-                    index: i + 1,
-                    algorithm: self.config.algorithm,
-                    required,
-                    actual: secret.len(),
-                });
-            }
-        }
+        self.config.validate()?;
+        let keys = self.keys()?;
         let config = self.config;
         let watermark_retention = self.watermark_retention.unwrap_or_else(|| {
             config.ttl.max(config.max_lifetime.unwrap_or_default()) + config.leeway
         });
         Ok(SessionManager {
             inner: Arc::new(Inner {
-                keys: KeySet::new(
-                    HmacKey::new(config.algorithm, &self.secret),
-                    self.previous
-                        .iter()
-                        .map(|s| HmacKey::new(config.algorithm, s))
-                        .collect(),
-                ),
+                keys,
                 blocklist: self
                     .blocklist
                     .unwrap_or_else(|| Arc::new(MemoryBlocklist::new())),
@@ -240,6 +264,69 @@ impl SessionManagerBuilder {
                 verified: (self.verified_capacity > 0)
                     .then(|| VerifiedCache::new(self.verified_capacity)),
             }),
+        })
+    }
+
+    fn keys(&self) -> Result<KeySet, ConfigError> {
+        let algorithm = self.config.algorithm;
+        let key_algorithm = match &self.key {
+            CurrentKey::Secret(_) => algorithm,
+            CurrentKey::Pair(pair) => pair.algorithm(),
+            CurrentKey::Public(public) => public.algorithm(),
+        };
+        if key_algorithm != algorithm {
+            return Err(ConfigError::KeyAlgorithmMismatch {
+                key: key_algorithm,
+                configured: algorithm,
+            });
+        }
+        let current = match &self.key {
+            CurrentKey::Secret(secret) => {
+                self.config.validate_secret(secret)?;
+                if !self.previous_public_keys.is_empty() {
+                    return Err(ConfigError::PreviousKeyKind(algorithm));
+                }
+                let mut previous = Vec::with_capacity(self.previous_secrets.len());
+                for (i, secret) in self.previous_secrets.iter().enumerate() {
+                    let required = algorithm.min_secret_len().unwrap_or(0);
+                    if secret.len() < required {
+                        return Err(ConfigError::PreviousSecretTooShort {
+                            index: i + 1,
+                            algorithm,
+                            required,
+                            actual: secret.len(),
+                        });
+                    }
+                    previous.push(HmacKey::new(algorithm, secret)?);
+                }
+                return Ok(KeySet::Hmac {
+                    current: HmacKey::new(algorithm, secret)?,
+                    previous,
+                });
+            }
+            CurrentKey::Pair(pair) => pair.public_key().clone(),
+            CurrentKey::Public(public) => public.clone(),
+        };
+        if !self.previous_secrets.is_empty() {
+            return Err(ConfigError::PreviousKeyKind(algorithm));
+        }
+        if let Some(other) = self
+            .previous_public_keys
+            .iter()
+            .find(|k| k.algorithm() != algorithm)
+        {
+            return Err(ConfigError::KeyAlgorithmMismatch {
+                key: other.algorithm(),
+                configured: algorithm,
+            });
+        }
+        Ok(KeySet::Asymmetric {
+            signer: match &self.key {
+                CurrentKey::Pair(pair) => Some(pair.clone()),
+                _ => None,
+            },
+            current,
+            previous: self.previous_public_keys.clone(),
         })
     }
 }
@@ -301,10 +388,56 @@ impl SessionManager {
     /// Starts a builder with the HMAC secret (used as bytes, like the seed).
     /// The seed's defaults apply until changed.
     pub fn builder(secret: impl AsRef<[u8]>) -> SessionManagerBuilder {
+        Self::builder_with(
+            CurrentKey::Secret(Zeroizing::new(secret.as_ref().to_vec())),
+            Algorithm::default(),
+        )
+    }
+
+    /// Starts a builder that signs with a private key and verifies with its
+    /// public half (`RS256`, `PS256`, `ES256`, `ES384`, `EdDSA`).
+    ///
+    /// ```
+    /// # use tower_jwt_session::{Algorithm, KeyPair, SessionManager};
+    /// let pair = KeyPair::from_pkcs8_pem(Algorithm::RS256, include_bytes!("../tests/keys/rsa2048.pem"))?;
+    /// let manager = SessionManager::builder_with_key_pair(pair).build()?;
+    /// assert_eq!(manager.algorithm(), Algorithm::RS256);
+    /// assert!(manager.can_issue());
+    /// # Ok::<(), tower_jwt_session::ConfigError>(())
+    /// ```
+    pub fn builder_with_key_pair(pair: KeyPair) -> SessionManagerBuilder {
+        let algorithm = pair.algorithm();
+        Self::builder_with(CurrentKey::Pair(pair), algorithm)
+    }
+
+    /// Starts a builder that only verifies, with a public key: the services
+    /// behind the one that holds the private key. [`issue`](Self::issue) and
+    /// the refreshes fail with [`IssueError::VerifyOnly`] and change nothing;
+    /// revocations work as usual.
+    ///
+    /// ```
+    /// # use tower_jwt_session::{Algorithm, IssueError, KeyPair, NewSession, PublicKey, SessionManager};
+    /// let signer = SessionManager::builder_with_key_pair(
+    ///     KeyPair::from_pkcs8_pem(Algorithm::EdDSA, include_bytes!("../tests/keys/ed25519.pem"))?,
+    /// ).build()?;
+    /// let verifier = SessionManager::builder_with_public_key(
+    ///     PublicKey::from_spki_pem(Algorithm::EdDSA, include_bytes!("../tests/keys/ed25519.pub.pem"))?,
+    /// ).build()?;
+    /// let issued = signer.issue(NewSession::new("u-1", "ada@example.com")).unwrap();
+    /// assert!(verifier.decode(issued.token()).is_ok());
+    /// assert!(matches!(verifier.issue(NewSession::new("u-1", "ada@example.com")), Err(IssueError::VerifyOnly)));
+    /// # Ok::<(), tower_jwt_session::ConfigError>(())
+    /// ```
+    pub fn builder_with_public_key(public: PublicKey) -> SessionManagerBuilder {
+        let algorithm = public.algorithm();
+        Self::builder_with(CurrentKey::Public(public), algorithm)
+    }
+
+    fn builder_with(key: CurrentKey, algorithm: Algorithm) -> SessionManagerBuilder {
         SessionManagerBuilder {
-            secret: Zeroizing::new(secret.as_ref().to_vec()),
+            key,
             config: SessionConfig {
-                algorithm: Algorithm::default(),
+                algorithm,
                 issuer: DEFAULT_ISSUER.to_owned(),
                 audience: DEFAULT_AUDIENCE.to_owned(),
                 ttl: DEFAULT_TTL,
@@ -314,8 +447,14 @@ impl SessionManager {
             blocklist: None,
             watermark_retention: None,
             verified_capacity: DEFAULT_VERIFIED_CACHE_CAPACITY,
-            previous: Vec::new(),
+            previous_secrets: Vec::new(),
+            previous_public_keys: Vec::new(),
         }
+    }
+
+    /// `false` when the manager holds a public key only and cannot sign.
+    pub fn can_issue(&self) -> bool {
+        self.inner.keys.signer().is_some()
     }
 
     /// The configured algorithm.
@@ -347,7 +486,8 @@ impl SessionManager {
     ///
     /// # Errors
     ///
-    /// [`IssueError::EmptyField`] when the user id or email is empty.
+    /// [`IssueError::EmptyField`] when the user id or email is empty,
+    /// [`IssueError::VerifyOnly`] without a private key.
     pub fn issue(&self, new: NewSession) -> Result<IssuedToken, IssueError> {
         if new.user_id.is_empty() {
             return Err(IssueError::EmptyField("userId"));
@@ -365,6 +505,9 @@ impl SessionManager {
         now_us: i64,
         auth_time: i64,
     ) -> Result<IssuedToken, IssueError> {
+        if !self.can_issue() {
+            return Err(IssueError::VerifyOnly);
+        }
         if now_us <= 0 {
             return Err(IssueError::Clock);
         }
@@ -399,12 +542,11 @@ impl SessionManager {
             iat_micros: now_us,
             auth_time,
         };
-        let key = self.inner.keys.current();
+        let (key, kid) = self.inner.keys.signer().ok_or(IssueError::VerifyOnly)?;
         let mut header = jsonwebtoken::Header::new(config.algorithm.to_jsonwebtoken());
         header.typ = Some(SESSION_TYP.to_owned());
-        header.kid = Some(key.kid().to_owned());
-        let token = jsonwebtoken::encode(&header, &claims, key.encoding_key())
-            .map_err(IssueError::Signing)?;
+        header.kid = Some(kid.to_owned());
+        let token = jsonwebtoken::encode(&header, &claims, key).map_err(IssueError::Signing)?;
         let session = SessionData(Arc::new(SessionInner {
             key: TokenKey::from_jti(&jti),
             user_id: new.user_id,
@@ -455,7 +597,7 @@ impl SessionManager {
             return Err(VerifyError::TooLong(MAX_TOKEN_LEN));
         }
         let signed = verify_signature(token, &self.inner.keys)?;
-        let session = self.validate_claims(signed.claims, &signed.tag[..signed.tag_len])?;
+        let session = self.validate_claims(signed)?;
         if let Some(cache) = &self.inner.verified {
             cache.insert(token, &session, self.valid_until_micros(&session));
         }
@@ -483,7 +625,12 @@ impl SessionManager {
             .map_or(0, VerifiedCache::entry_count)
     }
 
-    fn validate_claims(&self, c: WireClaims, tag: &[u8]) -> Result<SessionData, VerifyError> {
+    fn validate_claims(&self, signed: SignedToken<'_>) -> Result<SessionData, VerifyError> {
+        let key = match &signed.claims.jti {
+            Some(jti) if !jti.is_empty() => TokenKey::from_jti(jti),
+            _ => signed.digest_key(),
+        };
+        let c: WireClaims = signed.claims;
         let config = &self.inner.config;
         let now = now_micros();
         let leeway = config.leeway.as_micros() as i64;
@@ -532,10 +679,6 @@ impl SessionManager {
                 return Err(VerifyError::SessionLifetimeExceeded);
             }
         }
-        let key = match &c.jti {
-            Some(jti) if !jti.is_empty() => TokenKey::from_jti(jti),
-            _ => TokenKey::from_tag_digest(&Sha256::digest(tag)),
-        };
         Ok(SessionData(Arc::new(SessionInner {
             user_id,
             email,
@@ -617,6 +760,10 @@ impl SessionManager {
         &self,
         session: &SessionData,
     ) -> Result<IssuedToken, SessionError> {
+        // Checked before revoking: a verify-only node changes nothing.
+        if !self.can_issue() {
+            return Err(IssueError::VerifyOnly.into());
+        }
         if let Some(max) = self.inner.config.max_lifetime {
             if session
                 .authenticated_at()

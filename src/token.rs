@@ -8,12 +8,20 @@
 //!   (`none`, `hs256`, `RS256` are all refused);
 //! - a `crit` header parameter is refused (RFC 7515 §4.1.11: no extension is
 //!   understood here);
-//! - the tag is checked in constant time before the payload is decoded.
+//! - the tag is checked in constant time (HMAC), or the signature with the
+//!   public key (asymmetric), before the payload is decoded.
 
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use serde::{de::IgnoredAny, Deserialize, Deserializer};
+use sha2::{Digest, Sha256};
 
-use crate::{claims::WireClaims, error::MalformedToken, key::KeySet, VerifyError};
+use crate::{
+    blocklist::TokenKey,
+    claims::WireClaims,
+    error::MalformedToken,
+    key::{by_kid, HmacKey, KeySet},
+    PublicKey, VerifyError,
+};
 
 /// The longest token accepted, in bytes. A seed-shaped token is under 1 KiB.
 pub(crate) const MAX_TOKEN_LEN: usize = 8 * 1024;
@@ -71,15 +79,37 @@ fn is_object(json: &[u8]) -> bool {
 }
 
 /// A token whose signature checked out, with its claims still unvalidated.
-pub(crate) struct SignedToken {
+pub(crate) struct SignedToken<'t> {
     pub(crate) claims: WireClaims,
-    /// The verified tag (up to 64 bytes) and its length.
-    pub(crate) tag: [u8; 64],
-    pub(crate) tag_len: usize,
+    digest_of: DigestOf<'t>,
+}
+
+/// What a token without `jti` is keyed on in the blocklist: a digest of the
+/// signing input. For HMAC the verified tag is such a digest already; an
+/// asymmetric signature is not (an ECDSA `(r, s)` has a twin `(r, n - s)`),
+/// so the signing input itself is hashed.
+enum DigestOf<'t> {
+    Tag([u8; 64], usize),
+    SigningInput(&'t str),
+}
+
+impl SignedToken<'_> {
+    /// The blocklist key of a token that has no `jti`.
+    pub(crate) fn digest_key(&self) -> TokenKey {
+        match &self.digest_of {
+            DigestOf::Tag(tag, len) => TokenKey::from_tag_digest(&Sha256::digest(&tag[..*len])),
+            DigestOf::SigningInput(input) => {
+                TokenKey::from_tag_digest(&Sha256::digest(input.as_bytes()))
+            }
+        }
+    }
 }
 
 /// Checks the shape, the header and the signature, and parses the claims.
-pub(crate) fn verify_signature(token: &str, keys: &KeySet) -> Result<SignedToken, VerifyError> {
+pub(crate) fn verify_signature<'t>(
+    token: &'t str,
+    keys: &KeySet,
+) -> Result<SignedToken<'t>, VerifyError> {
     if token.len() > MAX_TOKEN_LEN {
         return Err(VerifyError::TooLong(MAX_TOKEN_LEN));
     }
@@ -102,6 +132,8 @@ pub(crate) fn verify_signature(token: &str, keys: &KeySet) -> Result<SignedToken
     }
     let header: Header<'_> =
         serde_json::from_slice(&header).map_err(|_| malformed(MalformedToken::Header))?;
+    // Exact `alg` first: an HMAC token never reaches a public key, nor an
+    // RS256 token a secret.
     if header.alg != keys.algorithm().as_str() {
         return Err(VerifyError::AlgorithmMismatch);
     }
@@ -111,54 +143,111 @@ pub(crate) fn verify_signature(token: &str, keys: &KeySet) -> Result<SignedToken
     if !accepted_typ(header.typ.as_deref()) {
         return Err(VerifyError::WrongType);
     }
+    if header
+        .kid
+        .as_ref()
+        .is_some_and(|kid| kid.len() > MAX_KID_LEN)
+    {
+        return Err(VerifyError::UnknownKey);
+    }
+    let kid = header.kid.as_deref();
 
-    let tag_len = keys.algorithm().tag_len();
-    // The encoded length is fixed by the tag length; checking it first keeps
-    // `decode_slice` from ever seeing an oversized input.
-    if signature.len() != (tag_len * 4).div_ceil(3) {
-        return Err(malformed(MalformedToken::SignatureLength));
-    }
-    let mut tag = [0u8; 64];
-    let decoded = URL_SAFE_NO_PAD
-        .decode_slice(signature, &mut tag)
-        .map_err(|_| malformed(MalformedToken::Base64))?;
-    if decoded != tag_len {
-        return Err(malformed(MalformedToken::SignatureLength));
-    }
-    let verified = match header.kid.as_deref() {
-        // A token that names its key is checked against that key alone.
-        Some(kid) => {
-            if kid.len() > MAX_KID_LEN {
-                return Err(VerifyError::UnknownKey);
+    let digest_of = match keys {
+        KeySet::Hmac { current, previous } => {
+            let tag_len = current.tag_len();
+            let mut tag = [0u8; 64];
+            decode_signature(signature, &mut tag[..tag_len])?;
+            let verify = |key: &HmacKey| key.verify(signing_input.as_bytes(), &tag[..tag_len]);
+            let verified = match kid {
+                // A token that names its key is checked against that key alone.
+                Some(kid) => verify(
+                    by_kid(current, previous, kid, HmacKey::kid).ok_or(VerifyError::UnknownKey)?,
+                ),
+                // No `kid` (the seed's tokens): the current key, then each previous one.
+                None => std::iter::once(current).chain(previous).any(verify),
+            };
+            if !verified {
+                return Err(VerifyError::InvalidSignature);
             }
-            let key = keys.by_kid(kid).ok_or(VerifyError::UnknownKey)?;
-            key.verify(signing_input.as_bytes(), &tag[..tag_len])
+            DigestOf::Tag(tag, tag_len)
         }
-        // No `kid` (the seed's tokens): the current key, then each previous one.
-        None => keys
-            .all()
-            .any(|key| key.verify(signing_input.as_bytes(), &tag[..tag_len])),
+        KeySet::Asymmetric {
+            current, previous, ..
+        } => {
+            let verify = |key: &PublicKey| -> Result<bool, VerifyError> {
+                // A 4096-bit RSA signature at most (checked at construction).
+                let mut buf = [0u8; crate::MAX_RSA_BITS / 8];
+                let len = key.signature_len();
+                decode_signature(
+                    signature,
+                    buf.get_mut(..len)
+                        .ok_or(VerifyError::Malformed(MalformedToken::SignatureLength))?,
+                )?;
+                Ok(key.verify(signing_input.as_bytes(), signature))
+            };
+            let verified = match kid {
+                Some(kid) => verify(
+                    by_kid(current, previous, kid, PublicKey::kid)
+                        .ok_or(VerifyError::UnknownKey)?,
+                )?,
+                None => {
+                    let mut verified = false;
+                    let mut first_error = None;
+                    for key in std::iter::once(current).chain(previous) {
+                        match verify(key) {
+                            Ok(true) => {
+                                verified = true;
+                                break;
+                            }
+                            Ok(false) => first_error = Some(VerifyError::InvalidSignature),
+                            Err(e) => {
+                                first_error.get_or_insert(e);
+                            }
+                        }
+                    }
+                    if !verified {
+                        return Err(first_error.unwrap_or(VerifyError::InvalidSignature));
+                    }
+                    true
+                }
+            };
+            if !verified {
+                return Err(VerifyError::InvalidSignature);
+            }
+            DigestOf::SigningInput(signing_input)
+        }
     };
-    if !verified {
-        return Err(VerifyError::InvalidSignature);
-    }
 
     let payload = URL_SAFE_NO_PAD
         .decode(payload)
         .map_err(|_| malformed(MalformedToken::Base64))?;
     let claims: WireClaims =
         serde_json::from_slice(&payload).map_err(|e| VerifyError::InvalidClaims(e.to_string()))?;
-    Ok(SignedToken {
-        claims,
-        tag,
-        tag_len,
-    })
+    Ok(SignedToken { claims, digest_of })
+}
+
+/// Decodes a signature of exactly `buf.len()` bytes into `buf`, strictly:
+/// canonical unpadded base64url, so that a signature has one text.
+fn decode_signature(signature: &str, buf: &mut [u8]) -> Result<(), VerifyError> {
+    let malformed = VerifyError::Malformed;
+    // The encoded length is fixed by the signature length; checking it first
+    // keeps `decode_slice` from ever seeing an oversized input.
+    if signature.len() != (buf.len() * 4).div_ceil(3) {
+        return Err(malformed(MalformedToken::SignatureLength));
+    }
+    let decoded = URL_SAFE_NO_PAD
+        .decode_slice(signature, buf)
+        .map_err(|_| malformed(MalformedToken::Base64))?;
+    if decoded != buf.len() {
+        return Err(malformed(MalformedToken::SignatureLength));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{key::HmacKey, Algorithm};
+    use crate::Algorithm;
 
     const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
 
@@ -173,7 +262,10 @@ mod tests {
     }
 
     fn key() -> KeySet {
-        KeySet::new(HmacKey::new(Algorithm::HS256, SECRET), Vec::new())
+        KeySet::Hmac {
+            current: HmacKey::new(Algorithm::HS256, SECRET).unwrap(),
+            previous: Vec::new(),
+        }
     }
 
     fn err(token: &str) -> VerifyError {
@@ -187,7 +279,7 @@ mod tests {
     fn a_well_formed_token_verifies() {
         let t = sign(r#"{"alg":"HS256"}"#, r#"{"exp":1}"#);
         let signed = verify_signature(&t, &key()).unwrap();
-        assert_eq!(signed.tag_len, 32);
+        assert!(signed.digest_key().as_str().starts_with("d:"));
     }
 
     #[test]

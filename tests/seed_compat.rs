@@ -16,7 +16,7 @@ use std::{
 
 use common::*;
 use serde_json::{json, Value};
-use tower_jwt_session::{Algorithm, NewSession, SessionManager};
+use tower_jwt_session::{Algorithm, KeyPair, NewSession, SessionManager};
 
 fn manager_for(alg: &str, secret: &str) -> SessionManager {
     SessionManager::builder(secret)
@@ -81,6 +81,11 @@ fn seed_dir() -> PathBuf {
 
 /// Runs the seed's logic under node with one batch of requests.
 fn run_seed(requests: &Value) -> Vec<Value> {
+    run_node("seed.mjs", requests)
+}
+
+/// Runs `script` (in `tests/seed`) under node with one batch of requests.
+fn run_node(script: &str, requests: &Value) -> Vec<Value> {
     let dir = seed_dir();
     if !dir.join("node_modules/jose").exists() {
         let status = Command::new("npm")
@@ -93,7 +98,7 @@ fn run_seed(requests: &Value) -> Vec<Value> {
         assert!(status.success(), "npm ci in tests/seed failed");
     }
     let mut child = Command::new("node")
-        .arg("seed.mjs")
+        .arg(script)
         .current_dir(&dir)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -107,7 +112,7 @@ fn run_seed(requests: &Value) -> Vec<Value> {
         .write_all(requests.to_string().as_bytes())
         .unwrap();
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "node seed.mjs failed");
+    assert!(out.status.success(), "node {script} failed");
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
@@ -200,4 +205,61 @@ async fn tokens_minted_here_pass_the_seeds_verify_session_and_back() {
         assert_eq!(session.permissions(), ["contacts:read"]);
     }
     assert!(answers[9]["session"].is_null());
+}
+
+/// Asymmetric tokens against jose, an independent implementation: jose
+/// verifies tokens minted here with the public key alone, tokens jose mints
+/// verify here, and jose computes the same RFC 7638 thumbprint as our `kid`.
+#[tokio::test]
+async fn asymmetric_tokens_interoperate_with_jose() {
+    let key = |name: &str| {
+        std::fs::read_to_string(format!("{}/tests/keys/{name}", env!("CARGO_MANIFEST_DIR")))
+            .unwrap()
+    };
+    let cases = [
+        (Algorithm::RS256, "rsa2048"),
+        (Algorithm::PS256, "rsa2048"),
+        (Algorithm::ES256, "p256"),
+        (Algorithm::ES384, "p384"),
+        (Algorithm::EdDSA, "ed25519"),
+    ];
+    let mut requests = Vec::new();
+    let mut ours = Vec::new();
+    for (alg, name) in cases {
+        let pair = KeyPair::from_pkcs8_pem(alg, key(&format!("{name}.pem")).as_bytes()).unwrap();
+        let manager = SessionManager::builder_with_key_pair(pair.clone())
+            .build()
+            .unwrap();
+        let token = manager
+            .issue(NewSession::new("u-1", "ada@example.com").with_role("admin"))
+            .unwrap()
+            .into_token();
+        let public = key(&format!("{name}.pub.pem"));
+        requests.push(
+            json!({"op": "verify", "algorithm": alg.as_str(), "publicKey": public,
+            "issuer": "atomic-crm", "audience": "atomic-crm-api", "token": token}),
+        );
+        requests.push(json!({"op": "mint", "algorithm": alg.as_str(),
+            "privateKey": key(&format!("{name}.pem")), "issuer": "atomic-crm", "audience": "atomic-crm-api",
+            "claims": {"userId": "u-2", "email": "bob@example.com", "role": "sales"}}));
+        requests.push(json!({"op": "thumbprint", "algorithm": alg.as_str(), "publicKey": public}));
+        ours.push((alg, pair, manager));
+    }
+    let answers = run_node("keys.mjs", &json!(requests));
+    assert_eq!(answers.len(), 3 * cases.len());
+    for ((alg, pair, manager), answer) in ours.iter().zip(answers.chunks(3)) {
+        let verified = &answer[0];
+        assert!(verified.get("error").is_none(), "{alg}: {verified}");
+        assert_eq!(verified["payload"]["email"], "ada@example.com", "{alg}");
+        assert_eq!(verified["header"]["kid"], pair.kid(), "{alg}");
+
+        let theirs = answer[1]["token"].as_str().unwrap();
+        let session = manager
+            .verify(theirs)
+            .await
+            .unwrap_or_else(|e| panic!("{alg}: {e}"));
+        assert_eq!(session.email(), "bob@example.com");
+
+        assert_eq!(answer[2]["thumbprint"], pair.kid(), "{alg}");
+    }
 }

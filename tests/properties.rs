@@ -7,7 +7,7 @@ use common::*;
 use http::{header::AUTHORIZATION, HeaderValue, Request, Response};
 use proptest::prelude::*;
 use tower::{ServiceBuilder, ServiceExt};
-use tower_jwt_session::{Algorithm, NewSession, SessionLayer, SessionManager};
+use tower_jwt_session::{Algorithm, KeyPair, NewSession, SessionLayer, SessionManager};
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
@@ -89,6 +89,64 @@ proptest! {
         let token = minting.issue(NewSession::new("u", "e@example.com")).unwrap().into_token();
         prop_assert!(minting.decode(&token).is_ok());
         prop_assert!(checking.decode(&token).is_err());
+    }
+}
+
+/// One manager per algorithm and key: three HMAC secrets, RS256 and PS256
+/// on one RSA key, two P-256 keys, P-384, Ed25519.
+fn every_kind_of_manager() -> &'static [SessionManager] {
+    static MANAGERS: std::sync::OnceLock<Vec<SessionManager>> = std::sync::OnceLock::new();
+    MANAGERS.get_or_init(|| {
+        let pem = |name: &str| {
+            std::fs::read(format!("{}/tests/keys/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+        };
+        let pair = |alg, name: &str| {
+            let pair = KeyPair::from_pkcs8_pem(alg, &pem(name)).unwrap();
+            SessionManager::builder_with_key_pair(pair).build().unwrap()
+        };
+        vec![
+            SessionManager::builder([1u8; 32]).build().unwrap(),
+            SessionManager::builder([1u8; 48])
+                .with_algorithm(Algorithm::HS384)
+                .build()
+                .unwrap(),
+            SessionManager::builder([1u8; 64])
+                .with_algorithm(Algorithm::HS512)
+                .build()
+                .unwrap(),
+            pair(Algorithm::RS256, "rsa2048.pem"),
+            pair(Algorithm::PS256, "rsa2048.pem"),
+            pair(Algorithm::ES256, "p256.pem"),
+            pair(Algorithm::ES256, "p256-other.pem"),
+            pair(Algorithm::ES384, "p384.pem"),
+            pair(Algorithm::EdDSA, "ed25519.pem"),
+        ]
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+
+    /// Across every algorithm, asymmetric ones included: a token verifies
+    /// under its own key and algorithm only, and any single byte change to it
+    /// is refused.
+    #[test]
+    fn every_algorithm_refuses_other_keys_and_changed_bytes(
+        mint in 0usize..9, check in 0usize..9,
+        index in any::<prop::sample::Index>(), replacement in 0x21u8..0x7f,
+    ) {
+        let managers = every_kind_of_manager();
+        let token = managers[mint].issue(NewSession::new("u-1", "ada@example.com")).unwrap().into_token();
+        prop_assert!(managers[mint].decode(&token).is_ok());
+        if check != mint {
+            prop_assert!(managers[check].decode(&token).is_err());
+        }
+        let mut bytes = token.into_bytes();
+        let i = index.index(bytes.len());
+        prop_assume!(bytes[i] != replacement);
+        bytes[i] = replacement;
+        let changed = String::from_utf8(bytes).unwrap();
+        prop_assert!(managers[mint].decode(&changed).is_err(), "accepted {changed}");
     }
 }
 

@@ -45,6 +45,35 @@ tokens = {
     "exp_string": sign(hs, json.dumps({**claims, "exp": str(now + 600)}).encode()),
     "tampered": sign(hs, valid).replace(b64(valid), b64(valid.replace(b"admin", b"root!"))),
 }
+
+# Asymmetric tokens, signed by the openssl CLI with the test keys.
+import subprocess
+def openssl_sign(alg, key, header, payload):
+    h, p = b64(header), b64(payload)
+    data = f"{h}.{p}".encode()
+    import tempfile
+    with tempfile.NamedTemporaryFile() as f:
+        f.write(data)
+        f.flush()
+        if alg == "EdDSA":  # one-shot signing: the message comes from a file
+            args = ["openssl", "pkeyutl", "-sign", "-rawin", "-inkey", key, "-in", f.name]
+        else:
+            args = ["openssl", "dgst", "-sha256", "-sign", key, f.name]
+        sig = subprocess.run(args, capture_output=True, check=True).stdout
+    if alg == "ES256":  # DER SEQUENCE { r, s } to the JWS r || s form
+        def integer(b, i):
+            n = b[i + 1]
+            return int.from_bytes(b[i + 2:i + 2 + n], "big"), i + 2 + n
+        r, i = integer(sig, 2)
+        s_, _ = integer(sig, i)
+        sig = r.to_bytes(32, "big") + s_.to_bytes(32, "big")
+    return f"{h}.{p}.{b64(sig)}"
+keys = os.path.join("..", "tests", "keys")
+for alg, key in [("ES256", "p256.pem"), ("EdDSA", "ed25519.pem"), ("RS256", "rsa2048.pem")]:
+    header = json.dumps({"alg": alg, "typ": "session+jwt"}).encode()
+    tokens[f"{alg.lower()}_valid"] = openssl_sign(alg, os.path.join(keys, key), header, valid)
+    tokens[f"{alg.lower()}_zero"] = tokens[f"{alg.lower()}_valid"].rsplit(".", 1)[0] + "." + b64(
+        bytes(len(base64.urlsafe_b64decode(tokens[f"{alg.lower()}_valid"].rsplit(".", 1)[1] + "=="))))
 seeds = {
     "authorization_header": {k: f"Bearer {t}".encode() for k, t in tokens.items()} | {
         "basic": b"Basic dXNlcjpwYXNz", "bearer_alone": b"Bearer", "lower": f"bearer {tokens['valid']}".encode()},

@@ -138,6 +138,9 @@ impl fmt::Debug for HmacKey {
 
 /// The current key and the older keys still accepted for verification, all
 /// of one algorithm.
+// One per manager, behind its `Arc`: boxing the large HMAC state would only
+// add an indirection to every verification.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug)]
 pub(crate) enum KeySet {
     /// Shared secrets: the current one signs.

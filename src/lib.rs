@@ -2,7 +2,8 @@
 //! can still be revoked.
 //!
 //! [`SessionLayer`] reads `Authorization: Bearer <token>`, verifies the JWT
-//! (HMAC, one configured algorithm), asks a [`Blocklist`] whether the token
+//! (one configured algorithm: HMAC, or RSA, ECDSA and EdDSA with
+//! [`KeyPair`] and [`PublicKey`]), asks a [`Blocklist`] whether the token
 //! was revoked, and puts the [`SessionData`] in the request's extensions.
 //! Refusals follow RFC 6750 (`WWW-Authenticate`, JSON body). A
 //! [`SessionManager`] issues, verifies, refreshes (rotating) and revokes

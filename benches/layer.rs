@@ -162,9 +162,69 @@ fn service(c: &mut Criterion) {
     drop(redis);
 }
 
+/// Asymmetric algorithms: decode with the cache off (every call verifies the
+/// signature) and on, next to HS256 in the same run.
+fn asymmetric(c: &mut Criterion) {
+    use tower_jwt_session::{Algorithm, KeyPair, NewSession};
+    let mut g = c.benchmark_group("asymmetric decode");
+    let hmac = |cache| {
+        SessionManager::builder(SECRET)
+            .with_verified_cache(cache)
+            .build()
+            .unwrap()
+    };
+    let pair = |alg, file: &str, cache| {
+        let pem =
+            std::fs::read(format!("{}/tests/keys/{file}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+        SessionManager::builder_with_key_pair(KeyPair::from_pkcs8_pem(alg, &pem).unwrap())
+            .with_verified_cache(cache)
+            .build()
+            .unwrap()
+    };
+    let managers = [
+        ("HS256", hmac(0), hmac(1000)),
+        (
+            "RS256 2048",
+            pair(Algorithm::RS256, "rsa2048.pem", 0),
+            pair(Algorithm::RS256, "rsa2048.pem", 1000),
+        ),
+        (
+            "PS256 2048",
+            pair(Algorithm::PS256, "rsa2048.pem", 0),
+            pair(Algorithm::PS256, "rsa2048.pem", 1000),
+        ),
+        (
+            "ES256",
+            pair(Algorithm::ES256, "p256.pem", 0),
+            pair(Algorithm::ES256, "p256.pem", 1000),
+        ),
+        (
+            "ES384",
+            pair(Algorithm::ES384, "p384.pem", 0),
+            pair(Algorithm::ES384, "p384.pem", 1000),
+        ),
+        (
+            "EdDSA",
+            pair(Algorithm::EdDSA, "ed25519.pem", 0),
+            pair(Algorithm::EdDSA, "ed25519.pem", 1000),
+        ),
+    ];
+    for (name, cold, cached) in &managers {
+        let new = NewSession::new("u-1", "ada@example.com").with_permissions(["admin"]);
+        let token = cold.issue(new).unwrap().into_token();
+        g.bench_function(format!("{name}, cold"), |b| {
+            b.iter(|| black_box(cold.decode(black_box(&token)).unwrap()))
+        });
+        g.bench_function(format!("{name}, cached"), |b| {
+            b.iter(|| black_box(cached.decode(black_box(&token)).unwrap()))
+        });
+    }
+    g.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(2));
-    targets = floor, service
+    targets = floor, service, asymmetric
 }
 criterion_main!(benches);

@@ -2,11 +2,14 @@
 # HTTP load benchmark: bare axum vs tower-jwt-session variants vs jwt-authorizer.
 #
 #   scripts/load.sh [REPS] [SECONDS]      (defaults: 5 reps of 5 s)
+#   ONLY=layer-cache,layer-redis scripts/load.sh 20 3   (some variants only)
 #
 # Builds benches/load (a separate package), then for each rep runs every
 # variant in turn: the server pinned to core 0, wrk pinned to core 1, over
-# loopback. Prints each rep's requests/s and, per variant, the median of the
-# ratios to bare axum taken within the same rep. Needs wrk, redis-server,
+# loopback; every other rep runs the variants in reverse order, so that a
+# drift of the machine's speed during a rep favours no variant. Prints each
+# rep's requests/s and, per variant, the median of the ratios to bare axum
+# (and between related variants) taken within the same rep. Needs wrk, redis-server,
 # redis-cli and taskset (apt-get install wrk redis-server util-linux).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -41,6 +44,13 @@ redis_calls() {
 
 # name: server variant + which token
 CASES=(bare:bare:token layer:layer:token layer-cache:layer-cache:token layer-redis:layer-redis:token jwt-authorizer:jwt-authorizer:token layer-401:layer:forged jwt-authorizer-401:jwt-authorizer:forged)
+if [ -n "${ONLY:-}" ]; then
+  KEPT=()
+  for case in "${CASES[@]}"; do
+    [[ ",$ONLY," == *",${case%%:*},"* ]] && KEPT+=("$case")
+  done
+  CASES=("${KEPT[@]}")
+fi
 
 run_case() { # variant token-kind -> prints requests/s
   local variant=$1 kind=$2 out="$WORK/server.out"
@@ -66,20 +76,29 @@ declare -A RPS RATIOS
 echo "wrk: 1 thread, $CONNS connections, ${SECS}s per run, $REPS reps; server on core 0, wrk on core 1"
 for rep in $(seq "$REPS"); do
   declare -A THIS=()
-  for case in "${CASES[@]}"; do
+  ORDER=("${CASES[@]}")
+  if [ $((rep % 2)) -eq 0 ]; then
+    ORDER=()
+    for ((i = ${#CASES[@]} - 1; i >= 0; i--)); do ORDER+=("${CASES[$i]}"); done
+  fi
+  for case in "${ORDER[@]}"; do
     IFS=: read -r name variant kind <<<"$case"
     read -r rps calls <<<"$(run_case "$variant" "$kind")"
     THIS[$name]=$rps
     RPS[$name]="${RPS[$name]:-} $rps"
     [ "$name" = layer-redis ] && echo "rep $rep: layer-redis sent $calls Redis commands during the measured run"
   done
+  ratio() { # name numerator denominator: records THIS[num] / THIS[den] when both ran
+    [ -n "${THIS[$2]:-}" ] && [ -n "${THIS[$3]:-}" ] || return 0
+    RATIOS[$1]="${RATIOS[$1]:-} $(python3 -c "print(${THIS[$2]} / ${THIS[$3]})")"
+  }
   for case in "${CASES[@]}"; do
     IFS=: read -r name _ _ <<<"$case"
-    RATIOS[$name]="${RATIOS[$name]:-} $(python3 -c "print(${THIS[$name]} / ${THIS[bare]})")"
+    ratio "$name" "$name" bare
   done
-  RATIOS[redis-vs-memory]="${RATIOS[redis-vs-memory]:-} $(python3 -c "print(${THIS[layer-redis]} / ${THIS[layer-cache]})")"
-  RATIOS[layer-vs-jwt-authorizer]="${RATIOS[layer-vs-jwt-authorizer]:-} $(python3 -c "print(${THIS[layer]} / ${THIS[jwt-authorizer]})")"
-  RATIOS[layer-cache-vs-jwt-authorizer]="${RATIOS[layer-cache-vs-jwt-authorizer]:-} $(python3 -c "print(${THIS[layer-cache]} / ${THIS[jwt-authorizer]})")"
+  ratio redis-vs-memory layer-redis layer-cache
+  ratio layer-vs-jwt-authorizer layer jwt-authorizer
+  ratio layer-cache-vs-jwt-authorizer layer-cache jwt-authorizer
   echo "rep $rep: $(for c in "${CASES[@]}"; do n=${c%%:*}; printf '%s=%s ' "$n" "${THIS[$n]}"; done)"
 done
 
@@ -90,9 +109,16 @@ echo "| --- | --- | --- |"
 for case in "${CASES[@]}"; do
   IFS=: read -r name _ _ <<<"$case"
   # shellcheck disable=SC2086
-  echo "| $name | $(median ${RPS[$name]}) | $(median ${RATIOS[$name]})x bare |"
+  if [ -n "${RATIOS[$name]:-}" ]; then
+    # shellcheck disable=SC2086
+    echo "| $name | $(median ${RPS[$name]}) | $(median ${RATIOS[$name]})x bare |"
+  else
+    # shellcheck disable=SC2086
+    echo "| $name | $(median ${RPS[$name]}) | |"
+  fi
 done
 for k in redis-vs-memory layer-vs-jwt-authorizer layer-cache-vs-jwt-authorizer; do
+  [ -n "${RATIOS[$k]:-}" ] || continue
   # shellcheck disable=SC2086
-  echo "| $k | | $(median ${RATIOS[$k]})x |"
+  echo "| $k | | $(median ${RATIOS[$k]})x (per rep:${RATIOS[$k]}) |"
 done

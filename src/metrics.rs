@@ -12,32 +12,44 @@
 
 use crate::RejectionKind;
 
+// Every label value is a literal: the `metrics` macros then build the key
+// once, in a static. A computed value would allocate a key on every call,
+// on the hot path.
 #[cfg(feature = "metrics")]
-fn reason(kind: RejectionKind) -> &'static str {
-    match kind {
-        RejectionKind::MissingCredentials => "missing_credentials",
-        RejectionKind::InvalidRequest => "invalid_request",
-        RejectionKind::InvalidToken => "invalid_token",
-        RejectionKind::Expired => "expired",
-        RejectionKind::Revoked => "revoked",
-        RejectionKind::InsufficientScope => "insufficient_scope",
-        RejectionKind::BackendUnavailable => "backend_unavailable",
-    }
-}
-
-#[cfg(feature = "metrics")]
-fn result(hit: bool) -> &'static str {
-    if hit {
-        "hit"
-    } else {
-        "miss"
-    }
+macro_rules! inc {
+    ($name:literal, $label:literal => $value:literal) => {
+        metrics::counter!($name, $label => $value).increment(1)
+    };
 }
 
 #[inline]
 pub(crate) fn refused(kind: RejectionKind) {
     #[cfg(feature = "metrics")]
-    metrics::counter!("tower_jwt_session_refusals_total", "reason" => reason(kind)).increment(1);
+    {
+        match kind {
+            RejectionKind::MissingCredentials => {
+                inc!("tower_jwt_session_refusals_total", "reason" => "missing_credentials")
+            }
+            RejectionKind::InvalidRequest => {
+                inc!("tower_jwt_session_refusals_total", "reason" => "invalid_request")
+            }
+            RejectionKind::InvalidToken => {
+                inc!("tower_jwt_session_refusals_total", "reason" => "invalid_token")
+            }
+            RejectionKind::Expired => {
+                inc!("tower_jwt_session_refusals_total", "reason" => "expired")
+            }
+            RejectionKind::Revoked => {
+                inc!("tower_jwt_session_refusals_total", "reason" => "revoked")
+            }
+            RejectionKind::InsufficientScope => {
+                inc!("tower_jwt_session_refusals_total", "reason" => "insufficient_scope")
+            }
+            RejectionKind::BackendUnavailable => {
+                inc!("tower_jwt_session_refusals_total", "reason" => "backend_unavailable")
+            }
+        }
+    }
     #[cfg(not(feature = "metrics"))]
     let _ = kind;
 }
@@ -45,8 +57,11 @@ pub(crate) fn refused(kind: RejectionKind) {
 #[inline]
 pub(crate) fn verified_cache(hit: bool) {
     #[cfg(feature = "metrics")]
-    metrics::counter!("tower_jwt_session_verified_cache_total", "result" => result(hit))
-        .increment(1);
+    if hit {
+        inc!("tower_jwt_session_verified_cache_total", "result" => "hit")
+    } else {
+        inc!("tower_jwt_session_verified_cache_total", "result" => "miss")
+    }
     #[cfg(not(feature = "metrics"))]
     let _ = hit;
 }
@@ -54,8 +69,11 @@ pub(crate) fn verified_cache(hit: bool) {
 #[inline]
 pub(crate) fn blocklist_cache(hit: bool) {
     #[cfg(feature = "metrics")]
-    metrics::counter!("tower_jwt_session_blocklist_cache_total", "result" => result(hit))
-        .increment(1);
+    if hit {
+        inc!("tower_jwt_session_blocklist_cache_total", "result" => "hit")
+    } else {
+        inc!("tower_jwt_session_blocklist_cache_total", "result" => "miss")
+    }
     #[cfg(not(feature = "metrics"))]
     let _ = hit;
 }
@@ -63,11 +81,13 @@ pub(crate) fn blocklist_cache(hit: bool) {
 #[inline]
 pub(crate) fn blocklist_answered(ok: bool, took: std::time::Duration) {
     #[cfg(feature = "metrics")]
-    {
-        let result = if ok { "ok" } else { "error" };
-        metrics::counter!("tower_jwt_session_blocklist_checks_total", "result" => result)
-            .increment(1);
-        metrics::histogram!("tower_jwt_session_blocklist_seconds", "result" => result)
+    if ok {
+        inc!("tower_jwt_session_blocklist_checks_total", "result" => "ok");
+        metrics::histogram!("tower_jwt_session_blocklist_seconds", "result" => "ok")
+            .record(took.as_secs_f64());
+    } else {
+        inc!("tower_jwt_session_blocklist_checks_total", "result" => "error");
+        metrics::histogram!("tower_jwt_session_blocklist_seconds", "result" => "error")
             .record(took.as_secs_f64());
     }
     #[cfg(not(feature = "metrics"))]

@@ -41,8 +41,16 @@ impl<K> Expiry<K, Option<i64>> for UntilExpiry {
     }
 }
 
-/// The cache's four maps. Reads on the hot path use `contains_key`, which
+/// The cache's maps. Reads on the hot path use `contains_key`, which
 /// honours expiry and invalidation without recording a read.
+///
+/// `fast` answers the common case (a token not revoked, of a user without a
+/// watermark) with one lookup. Every revocation and every watermark that
+/// reaches the cache bumps `epoch` and then removes what it outdates from
+/// `fast` (the token, or everything); a backend answer is put in `fast` only
+/// if `epoch` did not move between the question and the insertion, and is
+/// taken out again if it moved meanwhile. So an entry in `fast` never
+/// outlives a revocation or a watermark that the cache has seen.
 struct State {
     /// Revoked tokens, until their deadline (`None`: unknown, an hour).
     revoked: Cache<TokenKey, Option<i64>>,
@@ -52,6 +60,10 @@ struct State {
     unmarked: Cache<String, ()>,
     /// Users' watermarks (pushed mode only).
     marks: Cache<String, i64>,
+    /// Tokens not revoked whose user had no watermark (pushed mode only).
+    fast: Cache<TokenKey, ()>,
+    /// Bumped by every revocation and watermark the cache learns.
+    epoch: AtomicU64,
     /// Whether `marks` may hold anything: until then, lookups skip it.
     any_mark: AtomicBool,
     /// Bumped at every (re)connection of the push channel.
@@ -83,6 +95,11 @@ impl State {
                 .max_capacity(capacity)
                 .time_to_live(negative_ttl)
                 .build(),
+            fast: Cache::builder()
+                .max_capacity(capacity)
+                .time_to_live(negative_ttl)
+                .build(),
+            epoch: AtomicU64::new(0),
             any_mark: AtomicBool::new(false),
             generation: AtomicU64::new(0),
             pushed: AtomicBool::new(false),
@@ -94,13 +111,20 @@ impl State {
     }
 
     fn lookup(&self, key: &TokenKey, user_id: &str) -> Option<Lookup> {
+        let pushed = self.pushed.load(Ordering::Acquire);
+        if pushed && self.fast.contains_key(key) {
+            return Some(Lookup {
+                revoked: false,
+                valid_after_micros: None,
+            });
+        }
         if self.revoked.contains_key(key) {
             return Some(Lookup {
                 revoked: true,
                 valid_after_micros: None,
             });
         }
-        if !self.pushed.load(Ordering::Acquire) || !self.clear.contains_key(key) {
+        if !pushed || !self.clear.contains_key(key) {
             return None;
         }
         // A watermark, when one is known, wins over "no watermark".
@@ -122,7 +146,9 @@ impl State {
         if until.is_some_and(|u| u <= now_secs()) {
             return;
         }
-        self.revoked.insert(key, until);
+        self.revoked.insert(key.clone(), until);
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+        self.fast.invalidate(&key);
     }
 
     /// Records a user's watermark, never lowering a known one.
@@ -131,17 +157,20 @@ impl State {
         self.marks
             .entry(user_id.to_owned())
             .and_upsert_with(|old| old.map_or(micros, |e| e.into_value().max(micros)));
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+        self.fast.invalidate_all();
     }
 
     /// Forgets every answer that a missed push could have made stale.
     fn forget_negatives(&self) {
+        self.fast.invalidate_all();
         self.clear.invalidate_all();
         self.unmarked.invalidate_all();
         self.marks.invalidate_all();
     }
 
-    /// Caches a backend answer taken at `generation`.
-    fn fill(&self, key: &TokenKey, user_id: &str, lookup: Lookup, generation: u64) {
+    /// Caches a backend answer asked at `generation` and `epoch`.
+    fn fill(&self, key: &TokenKey, user_id: &str, lookup: Lookup, generation: u64, epoch: u64) {
         if lookup.revoked {
             self.mark_revoked(key.clone(), None);
         }
@@ -160,6 +189,23 @@ impl State {
         match lookup.valid_after_micros {
             Some(micros) => self.raise_watermark(user_id, micros),
             None => self.unmarked.insert(user_id.to_owned(), ()),
+        }
+        // A watermark the cache knows wins over an answer without one.
+        let known_mark = self.any_mark.load(Ordering::Acquire) && self.marks.contains_key(user_id);
+        if !lookup.revoked
+            && lookup.valid_after_micros.is_none()
+            && !known_mark
+            && epoch == self.epoch.load(Ordering::Acquire)
+        {
+            self.fast.insert(key.clone(), ());
+            // A revocation, watermark or reconnection that came in between
+            // the check above and the insertion: take the entry out again.
+            // (One that comes after the insertion removes it itself.)
+            if epoch != self.epoch.load(Ordering::Acquire)
+                || generation != self.generation.load(Ordering::Acquire)
+            {
+                self.fast.invalidate(key);
+            }
         }
     }
 }
@@ -323,16 +369,18 @@ impl<Backend: Blocklist> Blocklist for CachedBlocklist<Backend> {
             return Box::pin(std::future::ready(hit));
         }
         self.state.misses.fetch_add(1, Ordering::Relaxed);
-        // The generation is read before asking, so that an answer that
-        // straddles a reconnection is not cached.
+        // The generation and the epoch are read before asking, so that an
+        // answer that straddles a reconnection, a revocation or a watermark
+        // is not cached where it could hide them.
         let generation = self.state.generation.load(Ordering::Acquire);
+        let epoch = self.state.epoch.load(Ordering::Acquire);
         let asked = self.backend.check(key, user_id);
         let state = self.state.clone();
         let key = key.clone();
         let user = user_id.to_owned();
         Box::pin(async move {
             let lookup = asked.await?;
-            state.fill(&key, &user, lookup, generation);
+            state.fill(&key, &user, lookup, generation, epoch);
             Ok(lookup)
         })
     }
@@ -482,9 +530,61 @@ mod tests {
         inv.connected();
         let key = TokenKey::from_jti("a");
         let generation = cache.state.generation.load(Ordering::Acquire);
+        let epoch = cache.state.epoch.load(Ordering::Acquire);
         inv.revoked(key.clone(), later());
-        cache.state.fill(&key, "u", Lookup::default(), generation);
+        cache
+            .state
+            .fill(&key, "u", Lookup::default(), generation, epoch);
         assert!(cache.try_check(&key, "u").unwrap().unwrap().revoked);
+    }
+
+    #[tokio::test]
+    async fn a_late_negative_never_hides_a_pushed_watermark() {
+        let cache = CachedBlocklist::new(MemoryBlocklist::new());
+        let inv = cache.invalidator();
+        inv.connected();
+        let key = TokenKey::from_jti("a");
+        // Asked before the watermark arrived, answered "nothing" after it.
+        let generation = cache.state.generation.load(Ordering::Acquire);
+        let epoch = cache.state.epoch.load(Ordering::Acquire);
+        inv.valid_after("u", 42);
+        cache
+            .state
+            .fill(&key, "u", Lookup::default(), generation, epoch);
+        assert_eq!(
+            cache
+                .try_check(&key, "u")
+                .unwrap()
+                .unwrap()
+                .valid_after_micros,
+            Some(42)
+        );
+    }
+
+    #[tokio::test]
+    async fn the_one_lookup_path_yields_to_later_revocations_and_watermarks() {
+        let cache = CachedBlocklist::new(MemoryBlocklist::new());
+        let inv = cache.invalidator();
+        inv.connected();
+        let (a, b) = (TokenKey::from_jti("a"), TokenKey::from_jti("b"));
+        cache.check(&a, "u").await.unwrap();
+        cache.check(&b, "v").await.unwrap();
+        assert!(cache.state.fast.contains_key(&a) && cache.state.fast.contains_key(&b));
+        inv.valid_after("u", 42);
+        assert_eq!(
+            cache
+                .try_check(&a, "u")
+                .unwrap()
+                .unwrap()
+                .valid_after_micros,
+            Some(42)
+        );
+        assert_eq!(
+            cache.try_check(&b, "v").unwrap().unwrap(),
+            Lookup::default()
+        );
+        inv.revoked(b.clone(), later());
+        assert!(cache.try_check(&b, "v").unwrap().unwrap().revoked);
     }
 
     #[test]

@@ -6,28 +6,50 @@
 //! cargo run --example token -- inspect <TOKEN>          # decode only, no check
 //! ```
 //!
-//! The secret, issuer, audience and algorithm come from the same variables as
-//! the demo server (`SESSION_SECRET`, `SESSION_ISSUER`, `SESSION_AUDIENCE`,
+//! The secret or keys, issuer, audience and algorithm come from the same
+//! variables as the demo server (`SESSION_SECRET`, `SESSION_PRIVATE_KEY_FILE`,
+//! `SESSION_PUBLIC_KEY_FILE`, `SESSION_ISSUER`, `SESSION_AUDIENCE`,
 //! `SESSION_ALGORITHM`). `inspect` prints the header and claims as JSON and,
-//! when a secret is set, whether the token verifies and why not. Exit codes:
+//! when a secret or key is set, whether the token verifies and why not. Exit codes:
 //! 0 success, 1 the token does not verify, 2 bad usage or configuration.
 
 use std::{process::ExitCode, time::Duration};
 
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
-use tower_jwt_session::{Algorithm, NewSession, SessionManager};
+use tower_jwt_session::{Algorithm, KeyPair, NewSession, PublicKey, SessionManager};
 
 const USAGE: &str = "usage: token mint USER_ID EMAIL [--role R] [--company C] [--permission P]... [--ttl SECS]\n       token inspect TOKEN";
 
+fn read_key(var: &str) -> Result<Option<Vec<u8>>, String> {
+    match std::env::var_os(var) {
+        Some(path) if !path.is_empty() => std::fs::read(&path)
+            .map(Some)
+            .map_err(|e| format!("{var}: cannot read {}: {e}", path.to_string_lossy())),
+        _ => Ok(None),
+    }
+}
+
 fn manager(ttl: Option<u64>) -> Result<Option<SessionManager>, String> {
-    let Ok(secret) = std::env::var("SESSION_SECRET") else {
-        return Ok(None);
-    };
     let algorithm: Algorithm = std::env::var("SESSION_ALGORITHM")
         .unwrap_or_else(|_| "HS256".into())
         .parse()
         .map_err(|e| format!("SESSION_ALGORITHM: {e}"))?;
-    let mut b = SessionManager::builder(secret).with_algorithm(algorithm);
+    let mut b = if algorithm.is_hmac() {
+        let Ok(secret) = std::env::var("SESSION_SECRET") else {
+            return Ok(None);
+        };
+        SessionManager::builder(secret).with_algorithm(algorithm)
+    } else if let Some(pem) = read_key("SESSION_PRIVATE_KEY_FILE")? {
+        let pair = KeyPair::from_pkcs8_pem(algorithm, &pem)
+            .map_err(|e| format!("SESSION_PRIVATE_KEY_FILE: {e}"))?;
+        SessionManager::builder_with_key_pair(pair)
+    } else if let Some(pem) = read_key("SESSION_PUBLIC_KEY_FILE")? {
+        let public = PublicKey::from_spki_pem(algorithm, &pem)
+            .map_err(|e| format!("SESSION_PUBLIC_KEY_FILE: {e}"))?;
+        SessionManager::builder_with_public_key(public)
+    } else {
+        return Ok(None);
+    };
     if let Ok(iss) = std::env::var("SESSION_ISSUER") {
         b = b.with_issuer(iss);
     }
@@ -65,7 +87,7 @@ fn mint(args: &[String]) -> Result<ExitCode, String> {
             other => return Err(format!("unknown option {other}\n{USAGE}")),
         }
     }
-    let manager = manager(ttl)?.ok_or("mint needs SESSION_SECRET")?;
+    let manager = manager(ttl)?.ok_or("mint needs SESSION_SECRET (or SESSION_PRIVATE_KEY_FILE)")?;
     let issued = manager
         .issue(new.with_permissions(permissions))
         .map_err(|e| e.to_string())?;
@@ -96,7 +118,7 @@ fn inspect(args: &[String]) -> Result<ExitCode, String> {
     );
     match manager(None)? {
         None => {
-            println!("not verified: set SESSION_SECRET to check the signature");
+            println!("not verified: set SESSION_SECRET (or a key file) to check the signature");
             Ok(ExitCode::SUCCESS)
         }
         Some(m) => match m.decode(token) {

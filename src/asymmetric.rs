@@ -134,7 +134,16 @@ fn trim_ascii(mut bytes: &[u8]) -> &[u8] {
     bytes
 }
 
-fn check_kind(algorithm: Algorithm, found: Option<KeyKind>) -> Result<KeyKind, ConfigError> {
+/// The kind of key an AlgorithmIdentifier names, if it is the one
+/// `algorithm` needs.
+fn check_kind(
+    algorithm: Algorithm,
+    identifier: &pkcs8::AlgorithmIdentifierRef<'_>,
+) -> Result<KeyKind, ConfigError> {
+    let found = identifier
+        .oids()
+        .ok()
+        .and_then(|(alg, params)| KeyKind::from_oids(alg, params));
     let Some(needed) = KeyKind::for_algorithm(algorithm) else {
         return Err(ConfigError::KeyWithHmacAlgorithm(algorithm));
     };
@@ -196,12 +205,7 @@ impl KeyPair {
         let der = decode_pem(algorithm, pem, "PRIVATE KEY")?;
         let info = pkcs8::PrivateKeyInfo::try_from(der.as_slice())
             .map_err(|e| invalid(algorithm, format!("not a PKCS#8 private key: {e}")))?;
-        let found = info
-            .algorithm
-            .oids()
-            .ok()
-            .and_then(|(alg, params)| KeyKind::from_oids(alg, params));
-        let kind = check_kind(algorithm, found)?;
+        let kind = check_kind(algorithm, &info.algorithm)?;
         let bad = |e: &dyn fmt::Display| invalid(algorithm, format!("unreadable key: {e}"));
         let (encoding, public) = match kind {
             KeyKind::Rsa => {
@@ -297,12 +301,7 @@ impl PublicKey {
         let der = decode_pem(algorithm, pem, "PUBLIC KEY")?;
         let info = pkcs8::SubjectPublicKeyInfoRef::try_from(der.as_slice())
             .map_err(|e| invalid(algorithm, format!("not an SPKI public key: {e}")))?;
-        let found = info
-            .algorithm
-            .oids()
-            .ok()
-            .and_then(|(alg, params)| KeyKind::from_oids(alg, params));
-        let kind = check_kind(algorithm, found)?;
+        let kind = check_kind(algorithm, &info.algorithm)?;
         let bad = |e: &dyn fmt::Display| invalid(algorithm, format!("unreadable key: {e}"));
         match kind {
             KeyKind::Rsa => {

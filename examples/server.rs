@@ -258,6 +258,16 @@ struct Login {
     password: String,
 }
 
+/// The public keys as a JWKS, for verifiers in other languages; 404 with an
+/// HMAC secret (a secret is never published).
+async fn jwks(State(manager): State<SessionManager>) -> Response {
+    let keys: Vec<_> = manager.public_keys().map(PublicKey::to_jwk).collect();
+    if keys.is_empty() {
+        return error(StatusCode::NOT_FOUND, "not_found");
+    }
+    Json(json!({ "keys": keys })).into_response()
+}
+
 async fn health() -> Json<serde_json::Value> {
     Json(json!({"status": "ok"}))
 }
@@ -450,6 +460,7 @@ fn app(manager: SessionManager) -> Router {
         .route_layer(SessionLayer::new(manager.clone()));
     Router::new()
         .route("/health", get(health))
+        .route("/.well-known/jwks.json", get(jwks))
         .route("/login", post(login))
         .merge(protected)
         .merge(metrics_route())

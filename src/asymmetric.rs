@@ -287,6 +287,8 @@ pub struct PublicKey {
     decoding: DecodingKey,
     kid: String,
     signature_len: usize,
+    /// The JWK's required members, canonical (RFC 7638 §3.2).
+    jwk: String,
 }
 
 impl PublicKey {
@@ -344,6 +346,7 @@ impl PublicKey {
             decoding: DecodingKey::from_rsa_raw_components(&n, &e),
             kid: thumbprint(&jwk),
             signature_len: bits.div_ceil(8),
+            jwk,
         })
     }
 
@@ -372,6 +375,7 @@ impl PublicKey {
             decoding: DecodingKey::from_ec_der(point),
             kid: thumbprint(&jwk),
             signature_len: 2 * size,
+            jwk,
         }
     }
 
@@ -386,6 +390,7 @@ impl PublicKey {
             decoding: DecodingKey::from_ed_der(&x),
             kid: thumbprint(&jwk),
             signature_len: 64,
+            jwk,
         }
     }
 
@@ -398,6 +403,30 @@ impl PublicKey {
     /// The algorithm this key verifies.
     pub fn algorithm(&self) -> Algorithm {
         self.algorithm
+    }
+
+    /// The key as a JWK (RFC 7517) with its `kid`, `alg` and `"use": "sig"`:
+    /// put it in a JWKS document (`{"keys": [...]}`) for verifiers written
+    /// in other languages.
+    ///
+    /// ```
+    /// # use tower_jwt_session::{Algorithm, PublicKey};
+    /// let key = PublicKey::from_spki_pem(Algorithm::ES256, include_bytes!("../tests/keys/p256.pub.pem"))?;
+    /// let jwk = key.to_jwk();
+    /// assert_eq!(jwk["kty"], "EC");
+    /// assert_eq!(jwk["crv"], "P-256");
+    /// assert_eq!(jwk["kid"], key.kid());
+    /// assert_eq!(jwk["alg"], "ES256");
+    /// # Ok::<(), tower_jwt_session::ConfigError>(())
+    /// ```
+    pub fn to_jwk(&self) -> serde_json::Value {
+        // Our own canonical JSON of base64url strings and curve names.
+        let mut jwk: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(&self.jwk).unwrap_or_default();
+        jwk.insert("kid".into(), self.kid.clone().into());
+        jwk.insert("alg".into(), self.algorithm.as_str().into());
+        jwk.insert("use".into(), "sig".into());
+        jwk.into()
     }
 
     /// The length in bytes of a signature this key verifies.
@@ -474,6 +503,12 @@ mod tests {
             let public = PublicKey::from_spki_pem(alg, &key(&format!("{name}.pub.pem"))).unwrap();
             assert_eq!(pair.public_key(), &public, "{alg}");
             assert_eq!(public.kid().len(), 43);
+            let jwk = public.to_jwk();
+            assert_eq!(jwk["alg"], alg.as_str());
+            assert!(
+                jwk["kty"].is_string() && jwk["kid"] == public.kid(),
+                "{jwk}"
+            );
         }
     }
 

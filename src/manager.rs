@@ -452,6 +452,27 @@ impl SessionManager {
         }
     }
 
+    /// The public keys this manager verifies with, current first; none with
+    /// an HMAC secret. Publish them as a JWKS with [`PublicKey::to_jwk`].
+    ///
+    /// ```
+    /// # use tower_jwt_session::{Algorithm, KeyPair, SessionManager};
+    /// let pair = KeyPair::from_pkcs8_pem(Algorithm::EdDSA, include_bytes!("../tests/keys/ed25519.pem"))?;
+    /// let manager = SessionManager::builder_with_key_pair(pair).build()?;
+    /// let jwks = serde_json::json!({ "keys": manager.public_keys().map(|k| k.to_jwk()).collect::<Vec<_>>() });
+    /// assert_eq!(jwks["keys"][0]["crv"], "Ed25519");
+    /// # Ok::<(), tower_jwt_session::ConfigError>(())
+    /// ```
+    pub fn public_keys(&self) -> impl Iterator<Item = &PublicKey> {
+        let keys = match &self.inner.keys {
+            KeySet::Asymmetric {
+                current, previous, ..
+            } => Some(std::iter::once(current).chain(previous)),
+            KeySet::Hmac { .. } => None,
+        };
+        keys.into_iter().flatten()
+    }
+
     /// `false` when the manager holds a public key only and cannot sign.
     pub fn can_issue(&self) -> bool {
         self.inner.keys.signer().is_some()

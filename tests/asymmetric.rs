@@ -437,6 +437,16 @@ async fn the_demo_server_signs_with_a_private_key_and_a_public_key_server_verifi
     assert_eq!(b.get("/me", Some(&token)).await.status, 200);
     assert_eq!(a.get("/me", Some(&token)).await.status, 200);
 
+    // Both publish the public key as a JWKS, named by the token's kid.
+    for http in [&a, &b] {
+        let reply = http.get("/.well-known/jwks.json", None).await;
+        assert_eq!(reply.status, 200);
+        let jwks = reply.json();
+        assert_eq!(jwks["keys"][0]["kid"], header["kid"]);
+        assert_eq!(jwks["keys"][0]["crv"], "P-256");
+        assert!(jwks["keys"][0].get("d").is_none(), "{jwks}");
+    }
+
     // Every other route works, logout included (its own in-memory blocklist).
     assert_eq!(b.post("/logout", Some(&token), "").await.status, 204);
     let reply = b.get("/me", Some(&token)).await;
@@ -483,6 +493,13 @@ async fn the_demo_server_refuses_confused_and_forged_tokens() {
         let hmac = sign(&claims());
         assert_eq!(http.get("/me", Some(&hmac)).await.status, 401);
     }
+    // An HMAC server publishes nothing.
+    let server = DemoServer::start(&[]);
+    let reply = Http::new(&server.addr)
+        .get("/.well-known/jwks.json", None)
+        .await;
+    assert_eq!(reply.status, 404);
+    assert_eq!(reply.json()["error"], "not_found");
 }
 
 #[test]

@@ -208,8 +208,9 @@ async fn tokens_minted_here_pass_the_seeds_verify_session_and_back() {
 }
 
 /// Asymmetric tokens against jose, an independent implementation: jose
-/// verifies tokens minted here with the public key alone, tokens jose mints
-/// verify here, and jose computes the same RFC 7638 thumbprint as our `kid`.
+/// verifies tokens minted here with the public key alone (from PEM and from
+/// our JWK export), tokens jose mints verify here, and jose computes the same
+/// RFC 7638 thumbprint as our `kid`.
 #[tokio::test]
 async fn asymmetric_tokens_interoperate_with_jose() {
     let key = |name: &str| {
@@ -243,11 +244,15 @@ async fn asymmetric_tokens_interoperate_with_jose() {
             "privateKey": key(&format!("{name}.pem")), "issuer": "atomic-crm", "audience": "atomic-crm-api",
             "claims": {"userId": "u-2", "email": "bob@example.com", "role": "sales"}}));
         requests.push(json!({"op": "thumbprint", "algorithm": alg.as_str(), "publicKey": public}));
+        requests.push(
+            json!({"op": "verify_jwk", "algorithm": alg.as_str(), "jwk": pair.public_key().to_jwk(),
+            "issuer": "atomic-crm", "audience": "atomic-crm-api", "token": token}),
+        );
         ours.push((alg, pair, manager));
     }
     let answers = run_node("keys.mjs", &json!(requests));
-    assert_eq!(answers.len(), 3 * cases.len());
-    for ((alg, pair, manager), answer) in ours.iter().zip(answers.chunks(3)) {
+    assert_eq!(answers.len(), 4 * cases.len());
+    for ((alg, pair, manager), answer) in ours.iter().zip(answers.chunks(4)) {
         let verified = &answer[0];
         assert!(verified.get("error").is_none(), "{alg}: {verified}");
         assert_eq!(verified["payload"]["email"], "ada@example.com", "{alg}");
@@ -261,5 +266,11 @@ async fn asymmetric_tokens_interoperate_with_jose() {
         assert_eq!(session.email(), "bob@example.com");
 
         assert_eq!(answer[2]["thumbprint"], pair.kid(), "{alg}");
+        // jose reads our JWK export and verifies our token with it.
+        assert_eq!(
+            answer[3]["payload"]["email"], "ada@example.com",
+            "{alg}: {}",
+            answer[3]
+        );
     }
 }

@@ -3,11 +3,14 @@
 //   {"op":"verify","algorithm","publicKey","issuer","audience","token"} -> {"payload","header"} | {"error"}
 //   {"op":"mint","algorithm","privateKey","issuer","audience","claims"} -> {"token"}
 //   {"op":"thumbprint","algorithm","publicKey"} -> {"thumbprint"}
-import { SignJWT, calculateJwkThumbprint, exportJWK, importPKCS8, importSPKI, jwtVerify } from "jose";
+//   {"op":"verify_jwk","algorithm","jwk","issuer","audience","token"} -> like verify, with the key from a JWK
+import { SignJWT, calculateJwkThumbprint, exportJWK, importJWK, importPKCS8, importSPKI, jwtVerify } from "jose";
 
 async function answer(req) {
-  if (req.op === "verify") {
-    const key = await importSPKI(req.publicKey, req.algorithm);
+  if (req.op === "verify" || req.op === "verify_jwk") {
+    const key = req.op === "verify"
+      ? await importSPKI(req.publicKey, req.algorithm)
+      : await importJWK(req.jwk, req.algorithm);
     try {
       const { payload, protectedHeader } = await jwtVerify(req.token, key, {
         algorithms: [req.algorithm],

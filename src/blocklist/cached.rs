@@ -76,6 +76,19 @@ struct State {
     negative_ttl: Duration,
 }
 
+/// A bounded map whose entries live at most `ttl`: the answers that only
+/// count while a push channel is up.
+fn short_lived<K, V>(capacity: u64, ttl: Duration) -> Cache<K, V>
+where
+    K: std::hash::Hash + Eq + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    Cache::builder()
+        .max_capacity(capacity)
+        .time_to_live(ttl)
+        .build()
+}
+
 impl State {
     fn new(capacity: u64, negative_ttl: Duration) -> Self {
         Self {
@@ -83,22 +96,10 @@ impl State {
                 .max_capacity(capacity)
                 .expire_after(UntilExpiry)
                 .build(),
-            clear: Cache::builder()
-                .max_capacity(capacity)
-                .time_to_live(negative_ttl)
-                .build(),
-            unmarked: Cache::builder()
-                .max_capacity(capacity)
-                .time_to_live(negative_ttl)
-                .build(),
-            marks: Cache::builder()
-                .max_capacity(capacity)
-                .time_to_live(negative_ttl)
-                .build(),
-            fast: Cache::builder()
-                .max_capacity(capacity)
-                .time_to_live(negative_ttl)
-                .build(),
+            clear: short_lived(capacity, negative_ttl),
+            unmarked: short_lived(capacity, negative_ttl),
+            marks: short_lived(capacity, negative_ttl),
+            fast: short_lived(capacity, negative_ttl),
             epoch: AtomicU64::new(0),
             any_mark: AtomicBool::new(false),
             generation: AtomicU64::new(0),

@@ -190,25 +190,21 @@ pub(crate) fn verify_signature<'t>(
                     by_kid(current, previous, kid, PublicKey::kid)
                         .ok_or(VerifyError::UnknownKey)?,
                 )?,
-                None => {
-                    let mut verified = false;
-                    let mut first_error = None;
+                // No `kid`: the current key, then each previous one. A wrong
+                // signature for a key of the right size wins over a size that
+                // fits no key.
+                None => 'tried: {
+                    let mut refusal = None;
                     for key in std::iter::once(current).chain(previous) {
                         match verify(key) {
-                            Ok(true) => {
-                                verified = true;
-                                break;
-                            }
-                            Ok(false) => first_error = Some(VerifyError::InvalidSignature),
+                            Ok(true) => break 'tried true,
+                            Ok(false) => refusal = Some(VerifyError::InvalidSignature),
                             Err(e) => {
-                                first_error.get_or_insert(e);
+                                refusal.get_or_insert(e);
                             }
                         }
                     }
-                    if !verified {
-                        return Err(first_error.unwrap_or(VerifyError::InvalidSignature));
-                    }
-                    true
+                    return Err(refusal.unwrap_or(VerifyError::InvalidSignature));
                 }
             };
             if !verified {

@@ -111,50 +111,38 @@
     clippy::all
 )]
 
-mod asymmetric;
-mod bearer;
+// Where a request goes, top to bottom: `http` (layer, service, refusals)
+// → `manager` (verify, issue, refresh, revoke) → `jwt` (token format, keys)
+// → `blocklist` (revocations).
 pub mod blocklist;
-mod body;
-mod claims;
-mod config;
 mod error;
-#[cfg(feature = "axum")]
-mod extract;
-pub mod future;
-mod grpc;
-mod key;
-mod layer;
+mod http;
+mod jwt;
 mod manager;
 mod metrics;
-pub mod rejection;
-mod require;
-mod service;
-pub mod source;
 #[cfg(feature = "testing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;
 mod time;
-mod token;
-mod verified;
 
-pub use asymmetric::{KeyPair, PublicKey, MAX_RSA_BITS, MIN_RSA_BITS};
-pub use blocklist::{Blocklist, MemoryBlocklist};
-pub use body::ResponseBody;
-pub use claims::{NewSession, SessionData};
-pub use config::{Algorithm, DEFAULT_AUDIENCE, DEFAULT_ISSUER, DEFAULT_LEEWAY, DEFAULT_TTL};
-pub use error::{BlocklistError, ConfigError, IssueError, MalformedToken, VerifyError};
+pub use self::http::{
+    future, rejection,
+    rejection::{DefaultRejectionResponse, Rejection, RejectionKind, RejectionResponse},
+    source,
+    source::{BearerHeader, CookieSource, TokenSource},
+    OutagePolicy, RequirePermission, RequirePermissionLayer, ResponseBody, SessionLayer,
+    SessionMode, SessionService,
+};
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
-pub use extract::{MissingSessionLayer, Session};
-pub use layer::{OutagePolicy, SessionLayer, SessionMode};
+pub use self::http::{MissingSessionLayer, Session};
+pub use blocklist::{Blocklist, MemoryBlocklist};
+pub use error::{BlocklistError, ConfigError, IssueError, MalformedToken, VerifyError};
+pub use jwt::{KeyPair, NewSession, PublicKey, SessionData, MAX_RSA_BITS, MIN_RSA_BITS};
 pub use manager::{
-    IssuedToken, SessionError, SessionManager, SessionManagerBuilder,
-    DEFAULT_VERIFIED_CACHE_CAPACITY,
+    Algorithm, IssuedToken, SessionError, SessionManager, SessionManagerBuilder, DEFAULT_AUDIENCE,
+    DEFAULT_ISSUER, DEFAULT_LEEWAY, DEFAULT_TTL, DEFAULT_VERIFIED_CACHE_CAPACITY,
 };
-pub use rejection::{DefaultRejectionResponse, Rejection, RejectionKind, RejectionResponse};
-pub use require::{RequirePermission, RequirePermissionLayer};
-pub use service::SessionService;
-pub use source::{BearerHeader, CookieSource, TokenSource};
 
 // The README's code blocks are compiled (and run, unless `no_run`) as doctests.
 #[cfg(doctest)]

@@ -36,7 +36,7 @@ use std::{fmt, time::Duration};
 use serde_json::{json, Value};
 
 use crate::{
-    config::{DEFAULT_AUDIENCE, DEFAULT_ISSUER},
+    manager::config::{DEFAULT_AUDIENCE, DEFAULT_ISSUER},
     time::now_secs,
     NewSession, SessionLayer, SessionManager,
 };

@@ -14,9 +14,11 @@ use tower_service::Service;
 
 use crate::{
     blocklist::{BlocklistFuture, Lookup},
-    layer::Shared,
-    rejection::Rejection,
-    service::{log_verify_error, refusal, verdict},
+    http::{
+        layer::Shared,
+        rejection::Rejection,
+        service::{log_verify_error, refusal, verdict},
+    },
     ResponseBody, SessionData,
 };
 

@@ -38,7 +38,7 @@ use std::{fmt, sync::Arc};
 
 use http::{header::COOKIE, HeaderMap};
 
-use crate::bearer::{bearer_credentials, MAX_HEADER_LEN};
+use crate::http::bearer::{bearer_credentials, MAX_HEADER_LEN};
 
 /// Why a source found malformed credentials; answered `400 invalid_request`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

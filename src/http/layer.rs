@@ -5,8 +5,8 @@ use std::{fmt, sync::Arc};
 use tower_layer::Layer;
 
 use crate::{
-    rejection::{DefaultRejectionResponse, RejectionResponse, SharedResponse},
-    source::{CookieSource, Sources, TokenSource},
+    http::rejection::{DefaultRejectionResponse, RejectionResponse, SharedResponse},
+    http::source::{CookieSource, Sources, TokenSource},
     SessionManager, SessionService,
 };
 

@@ -7,16 +7,20 @@ use zeroize::Zeroizing;
 
 use crate::{
     blocklist::{Blocklist, Lookup, MemoryBlocklist, TokenKey},
-    claims::{MintClaims, SessionData, SessionInner, WireClaims},
-    config::{SessionConfig, DEFAULT_AUDIENCE, DEFAULT_ISSUER, DEFAULT_LEEWAY, DEFAULT_TTL},
-    key::{HmacKey, KeySet},
+    jwt::{
+        claims::{MintClaims, SessionData, SessionInner, WireClaims},
+        key::{HmacKey, KeySet},
+        token::{verify_signature, SignedToken, MAX_TOKEN_LEN, SESSION_TYP},
+        verified::VerifiedCache,
+    },
     time::{now_micros, now_secs},
-    token::SignedToken,
-    token::{verify_signature, MAX_TOKEN_LEN, SESSION_TYP},
-    verified::VerifiedCache,
-    Algorithm, BlocklistError, ConfigError, IssueError, KeyPair, NewSession, PublicKey,
-    VerifyError,
+    BlocklistError, ConfigError, IssueError, KeyPair, NewSession, PublicKey, VerifyError,
 };
+
+pub(crate) mod config;
+
+use config::SessionConfig;
+pub use config::{Algorithm, DEFAULT_AUDIENCE, DEFAULT_ISSUER, DEFAULT_LEEWAY, DEFAULT_TTL};
 
 const MICROS: i64 = 1_000_000;
 
@@ -193,10 +197,10 @@ impl SessionManagerBuilder {
     ///
     /// ```
     /// # use tower_jwt_session::{Algorithm, KeyPair, NewSession, PublicKey, SessionManager};
-    /// let old = KeyPair::from_pkcs8_pem(Algorithm::ES256, include_bytes!("../tests/keys/p256-other.pem"))?;
+    /// let old = KeyPair::from_pkcs8_pem(Algorithm::ES256, include_bytes!("../../tests/keys/p256-other.pem"))?;
     /// let token = SessionManager::builder_with_key_pair(old.clone()).build()?
     ///     .issue(NewSession::new("u-1", "ada@example.com")).unwrap().into_token();
-    /// let new = KeyPair::from_pkcs8_pem(Algorithm::ES256, include_bytes!("../tests/keys/p256.pem"))?;
+    /// let new = KeyPair::from_pkcs8_pem(Algorithm::ES256, include_bytes!("../../tests/keys/p256.pem"))?;
     /// let manager = SessionManager::builder_with_key_pair(new)
     ///     .with_previous_public_keys([old.public_key().clone()])
     ///     .build()?;
@@ -399,7 +403,7 @@ impl SessionManager {
     ///
     /// ```
     /// # use tower_jwt_session::{Algorithm, KeyPair, SessionManager};
-    /// let pair = KeyPair::from_pkcs8_pem(Algorithm::RS256, include_bytes!("../tests/keys/rsa2048.pem"))?;
+    /// let pair = KeyPair::from_pkcs8_pem(Algorithm::RS256, include_bytes!("../../tests/keys/rsa2048.pem"))?;
     /// let manager = SessionManager::builder_with_key_pair(pair).build()?;
     /// assert_eq!(manager.algorithm(), Algorithm::RS256);
     /// assert!(manager.can_issue());
@@ -418,10 +422,10 @@ impl SessionManager {
     /// ```
     /// # use tower_jwt_session::{Algorithm, IssueError, KeyPair, NewSession, PublicKey, SessionManager};
     /// let signer = SessionManager::builder_with_key_pair(
-    ///     KeyPair::from_pkcs8_pem(Algorithm::EdDSA, include_bytes!("../tests/keys/ed25519.pem"))?,
+    ///     KeyPair::from_pkcs8_pem(Algorithm::EdDSA, include_bytes!("../../tests/keys/ed25519.pem"))?,
     /// ).build()?;
     /// let verifier = SessionManager::builder_with_public_key(
-    ///     PublicKey::from_spki_pem(Algorithm::EdDSA, include_bytes!("../tests/keys/ed25519.pub.pem"))?,
+    ///     PublicKey::from_spki_pem(Algorithm::EdDSA, include_bytes!("../../tests/keys/ed25519.pub.pem"))?,
     /// ).build()?;
     /// let issued = signer.issue(NewSession::new("u-1", "ada@example.com")).unwrap();
     /// assert!(verifier.decode(issued.token()).is_ok());
@@ -457,7 +461,7 @@ impl SessionManager {
     ///
     /// ```
     /// # use tower_jwt_session::{Algorithm, KeyPair, SessionManager};
-    /// let pair = KeyPair::from_pkcs8_pem(Algorithm::EdDSA, include_bytes!("../tests/keys/ed25519.pem"))?;
+    /// let pair = KeyPair::from_pkcs8_pem(Algorithm::EdDSA, include_bytes!("../../tests/keys/ed25519.pem"))?;
     /// let manager = SessionManager::builder_with_key_pair(pair).build()?;
     /// let jwks = serde_json::json!({ "keys": manager.public_keys().map(|k| k.to_jwk()).collect::<Vec<_>>() });
     /// assert_eq!(jwks["keys"][0]["crv"], "Ed25519");

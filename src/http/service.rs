@@ -11,11 +11,13 @@ use http::{Request, Response};
 use tower_service::Service;
 
 use crate::{
-    bearer::token68,
     blocklist::Lookup,
-    future::ResponseFuture,
-    layer::{OutagePolicy, SessionMode, Shared},
-    rejection::{Rejection, RejectionResponse},
+    http::{
+        bearer::token68,
+        future::ResponseFuture,
+        layer::{OutagePolicy, SessionMode, Shared},
+        rejection::{Rejection, RejectionResponse},
+    },
     BlocklistError, ResponseBody, SessionData, SessionManager, VerifyError,
 };
 
@@ -185,7 +187,7 @@ pub(crate) fn refusal(
 ) -> Response<Bytes> {
     crate::metrics::refused(rejection.kind());
     let mut res = if grpc {
-        crate::grpc::refusal(&rejection)
+        crate::http::grpc::refusal(&rejection)
     } else {
         respond.response(&rejection)
     };

@@ -177,7 +177,7 @@ fn check_rsa_bits(bits: usize) -> Result<(), ConfigError> {
 /// ```
 /// use tower_jwt_session::{Algorithm, KeyPair, NewSession, SessionManager};
 ///
-/// let pem = include_bytes!("../tests/keys/p256.pem");
+/// let pem = include_bytes!("../../tests/keys/p256.pem");
 /// let pair = KeyPair::from_pkcs8_pem(Algorithm::ES256, pem)?;
 /// assert_eq!(pair.kid().len(), 43); // an RFC 7638 thumbprint
 /// let manager = SessionManager::builder_with_key_pair(pair).build()?;
@@ -275,8 +275,8 @@ impl fmt::Debug for KeyPair {
 /// ```
 /// use tower_jwt_session::{Algorithm, KeyPair, PublicKey};
 ///
-/// let public = PublicKey::from_spki_pem(Algorithm::EdDSA, include_bytes!("../tests/keys/ed25519.pub.pem"))?;
-/// let pair = KeyPair::from_pkcs8_pem(Algorithm::EdDSA, include_bytes!("../tests/keys/ed25519.pem"))?;
+/// let public = PublicKey::from_spki_pem(Algorithm::EdDSA, include_bytes!("../../tests/keys/ed25519.pub.pem"))?;
+/// let pair = KeyPair::from_pkcs8_pem(Algorithm::EdDSA, include_bytes!("../../tests/keys/ed25519.pem"))?;
 /// assert_eq!(&public, pair.public_key());
 /// assert_eq!(public.kid(), pair.kid());
 /// # Ok::<(), tower_jwt_session::ConfigError>(())
@@ -411,7 +411,7 @@ impl PublicKey {
     ///
     /// ```
     /// # use tower_jwt_session::{Algorithm, PublicKey};
-    /// let key = PublicKey::from_spki_pem(Algorithm::ES256, include_bytes!("../tests/keys/p256.pub.pem"))?;
+    /// let key = PublicKey::from_spki_pem(Algorithm::ES256, include_bytes!("../../tests/keys/p256.pub.pem"))?;
     /// let jwk = key.to_jwk();
     /// assert_eq!(jwk["kty"], "EC");
     /// assert_eq!(jwk["crv"], "P-256");

@@ -17,9 +17,11 @@ use sha2::{Digest, Sha256};
 
 use crate::{
     blocklist::TokenKey,
-    claims::WireClaims,
     error::MalformedToken,
-    key::{by_kid, HmacKey, KeySet},
+    jwt::{
+        claims::WireClaims,
+        key::{by_kid, HmacKey, KeySet},
+    },
     PublicKey, VerifyError,
 };
 

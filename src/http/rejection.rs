@@ -38,7 +38,7 @@ use std::{fmt, sync::Arc};
 use bytes::Bytes;
 use http::{header, HeaderValue, Response, StatusCode};
 
-use crate::{bearer::BearerError, ConfigError, VerifyError};
+use crate::{http::bearer::BearerError, ConfigError, VerifyError};
 
 /// What kind of refusal this is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -148,8 +148,8 @@ impl From<BearerError> for Rejection {
     }
 }
 
-impl From<crate::source::SourceError> for Rejection {
-    fn from(err: crate::source::SourceError) -> Self {
+impl From<crate::http::source::SourceError> for Rejection {
+    fn from(err: crate::http::source::SourceError) -> Self {
         Self::new(RejectionKind::InvalidRequest, err.description())
     }
 }

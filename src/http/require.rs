@@ -11,9 +11,11 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::{
-    future::ResponseFuture,
-    rejection::{DefaultRejectionResponse, Rejection, RejectionResponse, SharedResponse},
-    service::{is_grpc, refusal},
+    http::{
+        future::ResponseFuture,
+        rejection::{DefaultRejectionResponse, Rejection, RejectionResponse, SharedResponse},
+        service::{is_grpc, refusal},
+    },
     ResponseBody, SessionData,
 };
 

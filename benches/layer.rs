@@ -19,7 +19,11 @@ use tower_jwt_session::{
 };
 
 fn floor(c: &mut Criterion) {
-    let manager = SessionManager::builder(SECRET).build().unwrap();
+    let manager = SessionManager::builder(SECRET)
+        .with_issuer("atomic-crm")
+        .with_audience("atomic-crm-api")
+        .build()
+        .unwrap();
     let token = seed_shaped(&manager);
     let keyed = keyed();
     let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
@@ -42,6 +46,8 @@ fn floor(c: &mut Criterion) {
     // Cold: the verified-token cache is off, so every call verifies, as for
     // a token never seen before.
     let cold = SessionManager::builder(SECRET)
+        .with_issuer("atomic-crm")
+        .with_audience("atomic-crm-api")
         .with_verified_cache(0)
         .build()
         .unwrap();
@@ -75,8 +81,14 @@ fn service(c: &mut Criterion) {
         .build()
         .unwrap();
     let redis = Redis::start();
-    let memory = SessionManager::builder(SECRET).build().unwrap();
+    let memory = SessionManager::builder(SECRET)
+        .with_issuer("atomic-crm")
+        .with_audience("atomic-crm-api")
+        .build()
+        .unwrap();
     let cold = SessionManager::builder(SECRET)
+        .with_issuer("atomic-crm")
+        .with_audience("atomic-crm-api")
         .with_verified_cache(0)
         .build()
         .unwrap();
@@ -87,6 +99,8 @@ fn service(c: &mut Criterion) {
             .into_cached();
         tokio::time::sleep(Duration::from_millis(200)).await;
         let manager = SessionManager::builder(SECRET)
+            .with_issuer("atomic-crm")
+            .with_audience("atomic-crm-api")
             .with_blocklist(list.clone())
             .build()
             .unwrap();
@@ -169,6 +183,8 @@ fn asymmetric(c: &mut Criterion) {
     let mut g = c.benchmark_group("asymmetric decode");
     let hmac = |cache| {
         SessionManager::builder(SECRET)
+            .with_issuer("atomic-crm")
+            .with_audience("atomic-crm-api")
             .with_verified_cache(cache)
             .build()
             .unwrap()
@@ -177,6 +193,8 @@ fn asymmetric(c: &mut Criterion) {
         let pem =
             std::fs::read(format!("{}/tests/keys/{file}", env!("CARGO_MANIFEST_DIR"))).unwrap();
         SessionManager::builder_with_key_pair(KeyPair::from_pkcs8_pem(alg, &pem).unwrap())
+            .with_issuer("atomic-crm")
+            .with_audience("atomic-crm-api")
             .with_verified_cache(cache)
             .build()
             .unwrap()

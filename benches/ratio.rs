@@ -52,8 +52,14 @@ fn row(name: &str, base: &str, (b, v, r): (f64, f64, f64)) {
 }
 
 fn main() {
-    let cached = SessionManager::builder(SECRET).build().unwrap();
+    let cached = SessionManager::builder(SECRET)
+        .with_issuer("atomic-crm")
+        .with_audience("atomic-crm-api")
+        .build()
+        .unwrap();
     let cold = SessionManager::builder(SECRET)
+        .with_issuer("atomic-crm")
+        .with_audience("atomic-crm-api")
         .with_verified_cache(0)
         .build()
         .unwrap();
@@ -117,6 +123,8 @@ fn main() {
             .into_cached();
         tokio::time::sleep(Duration::from_millis(200)).await;
         SessionManager::builder(SECRET)
+            .with_issuer("atomic-crm")
+            .with_audience("atomic-crm-api")
             .with_blocklist(list)
             .build()
             .unwrap()

@@ -39,7 +39,10 @@ async fn hello(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallib
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let secret = std::env::var("SESSION_SECRET")
         .unwrap_or_else(|_| "an example secret, at least thirty-two bytes long".to_owned());
-    let manager = SessionManager::builder(secret).build()?;
+    let manager = SessionManager::builder(secret)
+        .with_issuer("atomic-crm")
+        .with_audience("atomic-crm-api")
+        .build()?;
     let demo = manager.issue(NewSession::new("u-demo", "demo@example.com"))?;
 
     let addr: SocketAddr = std::env::var("BIND_ADDR")

@@ -59,6 +59,11 @@ struct Settings {
     shared: Option<String>,
 }
 
+/// `SESSION_ISSUER` when unset.
+const DEMO_ISSUER: &str = "atomic-crm";
+/// `SESSION_AUDIENCE` when unset.
+const DEMO_AUDIENCE: &str = "atomic-crm-api";
+
 fn env(name: &str) -> Option<String> {
     std::env::var(name).ok()
 }
@@ -123,12 +128,11 @@ fn settings() -> Result<Settings, String> {
         builder = builder.with_blocklist(redis.into_cached());
         shared = Some(redact_url(&url));
     }
-    if let Some(iss) = env("SESSION_ISSUER") {
-        builder = builder.with_issuer(iss);
-    }
-    if let Some(aud) = env("SESSION_AUDIENCE") {
-        builder = builder.with_audience(aud);
-    }
+    // The library has no default issuer or audience; the demo keeps those of
+    // the application the TypeScript seed came from (the contract's).
+    builder = builder
+        .with_issuer(env("SESSION_ISSUER").unwrap_or_else(|| DEMO_ISSUER.into()))
+        .with_audience(env("SESSION_AUDIENCE").unwrap_or_else(|| DEMO_AUDIENCE.into()));
     let name = |e: &tower_jwt_session::ConfigError| match e {
         tower_jwt_session::ConfigError::EmptySecret
         | tower_jwt_session::ConfigError::SecretTooShort { .. } => "SESSION_SECRET",

@@ -50,12 +50,12 @@ fn manager(ttl: Option<u64>) -> Result<Option<SessionManager>, String> {
     } else {
         return Ok(None);
     };
-    if let Ok(iss) = std::env::var("SESSION_ISSUER") {
-        b = b.with_issuer(iss);
-    }
-    if let Ok(aud) = std::env::var("SESSION_AUDIENCE") {
-        b = b.with_audience(aud);
-    }
+    // The demo server's defaults (the library has none).
+    b = b
+        .with_issuer(std::env::var("SESSION_ISSUER").unwrap_or_else(|_| "atomic-crm".into()))
+        .with_audience(
+            std::env::var("SESSION_AUDIENCE").unwrap_or_else(|_| "atomic-crm-api".into()),
+        );
     if let Some(ttl) = ttl {
         b = b.with_ttl(Duration::from_secs(ttl));
     }

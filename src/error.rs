@@ -98,6 +98,12 @@ pub enum ConfigError {
     /// public keys with a secret.
     #[error("previous keys must be of the same kind as the current one ({0})")]
     PreviousKeyKind(Algorithm),
+    /// No issuer was set ([`SessionManagerBuilder::with_issuer`](crate::SessionManagerBuilder::with_issuer)).
+    #[error("no issuer set: call with_issuer(..) on the builder (the `iss` every token is minted with and must carry, RFC 8725 §3.8)")]
+    MissingIssuer,
+    /// No audience was set ([`SessionManagerBuilder::with_audience`](crate::SessionManagerBuilder::with_audience)).
+    #[error("no audience set: call with_audience(..) on the builder (the `aud` every token is minted with and must carry, RFC 8725 §3.9)")]
+    MissingAudience,
     /// The issuer (`iss`) is empty.
     #[error("the issuer is empty")]
     EmptyIssuer,

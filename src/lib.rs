@@ -16,7 +16,10 @@
 //! use tower_jwt_session::{SessionData, SessionLayer, SessionManager};
 //!
 //! # fn main() -> Result<(), tower_jwt_session::ConfigError> {
-//! let manager = SessionManager::builder("a secret of at least thirty-two bytes").build()?;
+//! let manager = SessionManager::builder("a secret of at least thirty-two bytes")
+//!     .with_issuer("https://auth.example.com")
+//!     .with_audience("example-api")
+//!     .build()?;
 //! let app: Router = Router::new()
 //!     .route("/me", get(|Extension(s): Extension<SessionData>| async move { s.email().to_owned() }))
 //!     .layer(SessionLayer::new(manager));
@@ -34,7 +37,10 @@
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let manager = SessionManager::builder("a secret of at least thirty-two bytes").build()?;
+//! let manager = SessionManager::builder("a secret of at least thirty-two bytes")
+//!     .with_issuer("https://auth.example.com")
+//!     .with_audience("example-api")
+//!     .build()?;
 //! let service = ServiceBuilder::new()
 //!     .layer(SessionLayer::new(manager.clone()))
 //!     .service_fn(|req: Request<String>| async move {
@@ -89,15 +95,22 @@
 //!
 //! - The header is parsed strictly (one header, case-insensitive scheme,
 //!   `token68`, 8 KiB cap).
-//! - The token must be HS256, HS384 or HS512 as configured, with `iss`,
-//!   `aud`, `exp`, `sub`, `userId` and `email`; `crit` headers are refused.
+//! - The token must be signed with the one configured algorithm (HS256,
+//!   HS384, HS512, RS256, PS256, ES256, ES384 or EdDSA) by a known key, and
+//!   carry the configured `iss` and `aud`, a numeric `exp`, `sub`, `userId`
+//!   and `email`; `crit` headers are refused.
 //! - The in-memory blocklist answers synchronously; a remote one through a
 //!   boxed future. A blocklist failure is a `503`, never a pass.
 //!
 //! # Wire compatibility
 //!
-//! Tokens use the TypeScript seed's claim names, so the seed and this crate
-//! accept each other's tokens (same secret, issuer, audience, algorithm).
+//! This crate began as a port of a TypeScript session manager built on
+//! [`jose`] ("the seed"). Tokens use the seed's claim names (`userId`,
+//! `email`, `role`, `companyId`, `permissions`, `metadata`, `createdAt`,
+//! `expiresAt`), so the seed and this crate accept each other's tokens (same
+//! secret, issuer, audience, algorithm).
+//!
+//! [`jose`]: https://github.com/panva/jose
 //!
 //! [tower]: https://docs.rs/tower
 
@@ -135,13 +148,13 @@ pub use self::http::{
 };
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
-pub use self::http::{MissingSessionLayer, Session};
+pub use self::http::{MissingSessionLayer, Session, SessionRejection};
 pub use blocklist::{Blocklist, MemoryBlocklist};
 pub use error::{BlocklistError, ConfigError, IssueError, MalformedToken, VerifyError};
 pub use jwt::{KeyPair, NewSession, PublicKey, SessionData, MAX_RSA_BITS, MIN_RSA_BITS};
 pub use manager::{
-    Algorithm, IssuedToken, SessionError, SessionManager, SessionManagerBuilder, DEFAULT_AUDIENCE,
-    DEFAULT_ISSUER, DEFAULT_LEEWAY, DEFAULT_TTL, DEFAULT_VERIFIED_CACHE_CAPACITY,
+    Algorithm, IssuedToken, SessionError, SessionManager, SessionManagerBuilder, DEFAULT_LEEWAY,
+    DEFAULT_TTL, DEFAULT_VERIFIED_CACHE_CAPACITY,
 };
 
 // The README's code blocks are compiled (and run, unless `no_run`) as doctests.

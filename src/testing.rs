@@ -35,11 +35,12 @@ use std::{fmt, time::Duration};
 
 use serde_json::{json, Value};
 
-use crate::{
-    manager::config::{DEFAULT_AUDIENCE, DEFAULT_ISSUER},
-    time::now_secs,
-    NewSession, SessionLayer, SessionManager,
-};
+use crate::{time::now_secs, NewSession, SessionLayer, SessionManager};
+
+/// The issuer of [`TestTokens::new`] and [`TestTokens::with_secret`].
+pub const TEST_ISSUER: &str = "test-issuer";
+/// The audience of [`TestTokens::new`] and [`TestTokens::with_secret`].
+pub const TEST_AUDIENCE: &str = "test-audience";
 
 /// Mints test tokens for one in-memory [`SessionManager`].
 pub struct TestTokens {
@@ -62,27 +63,53 @@ impl Default for TestTokens {
 }
 
 impl TestTokens {
-    /// A fresh manager (HS256, the default issuer and audience, an in-memory
-    /// blocklist) with a random secret.
+    /// A fresh manager (HS256, [`TEST_ISSUER`], [`TEST_AUDIENCE`], an
+    /// in-memory blocklist) with a random secret.
     pub fn new() -> Self {
-        let mut bytes = [0u8; 32];
-        // A test helper may panic: without randomness there is no test.
-        getrandom::getrandom(&mut bytes).expect("the OS random number generator failed");
-        let secret: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-        Self::with_secret(secret)
+        Self::with_secret(random_secret())
     }
 
-    /// A manager with this HMAC secret (HS256, default issuer and audience),
-    /// so that tokens minted here match your application's configuration.
+    /// A manager with this HMAC secret (HS256, [`TEST_ISSUER`],
+    /// [`TEST_AUDIENCE`]).
     ///
     /// # Panics
     ///
     /// When the secret is shorter than 32 bytes.
     pub fn with_secret(secret: impl Into<String>) -> Self {
+        Self::with_config(secret, TEST_ISSUER, TEST_AUDIENCE)
+    }
+
+    /// A manager with your application's secret, issuer and audience (HS256),
+    /// so that tokens minted here are accepted by the application under test.
+    ///
+    /// ```
+    /// use tower_jwt_session::testing::TestTokens;
+    ///
+    /// let tokens = TestTokens::with_config(
+    ///     "a secret of at least thirty-two bytes",
+    ///     "https://auth.example.com",
+    ///     "orders-api",
+    /// );
+    /// let session = tokens.manager().decode(&tokens.valid("u-1")).unwrap();
+    /// assert_eq!(session.user_id(), "u-1");
+    /// assert_eq!(tokens.manager().audience(), "orders-api");
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// When the secret is shorter than 32 bytes, or the issuer or audience
+    /// is empty.
+    pub fn with_config(
+        secret: impl Into<String>,
+        issuer: impl Into<String>,
+        audience: impl Into<String>,
+    ) -> Self {
         let secret = secret.into();
         let manager = SessionManager::builder(&secret)
+            .with_issuer(issuer)
+            .with_audience(audience)
             .build()
-            .expect("a test secret of at least 32 bytes");
+            .expect("a test secret of at least 32 bytes, a non-empty issuer and audience");
         Self { secret, manager }
     }
 
@@ -139,7 +166,11 @@ impl TestTokens {
 
     /// A token signed with another secret.
     pub fn forged(&self, user_id: &str) -> String {
-        let other = TestTokens::new();
+        let other = TestTokens::with_config(
+            random_secret(),
+            self.manager.issuer(),
+            self.manager.audience(),
+        );
         other.valid(user_id)
     }
 
@@ -171,8 +202,8 @@ impl TestTokens {
             "createdAt": now,
             "expiresAt": now + ttl,
             "iat": now,
-            "iss": DEFAULT_ISSUER,
-            "aud": DEFAULT_AUDIENCE,
+            "iss": self.manager.issuer(),
+            "aud": self.manager.audience(),
             "exp": now + ttl,
             "sub": user_id,
         });
@@ -184,4 +215,12 @@ impl TestTokens {
         )
         .expect("signing a test token")
     }
+}
+
+/// 32 random bytes as hex.
+fn random_secret() -> String {
+    let mut bytes = [0u8; 32];
+    // A test helper may panic: without randomness there is no test.
+    getrandom::getrandom(&mut bytes).expect("the OS random number generator failed");
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -39,12 +39,16 @@ fn public(alg: Algorithm, name: &str) -> PublicKey {
 
 fn signer(alg: Algorithm, name: &str) -> SessionManager {
     SessionManager::builder_with_key_pair(pair(alg, name))
+        .with_issuer("atomic-crm")
+        .with_audience("atomic-crm-api")
         .build()
         .unwrap()
 }
 
 fn verifier(alg: Algorithm, name: &str) -> SessionManager {
     SessionManager::builder_with_public_key(public(alg, name))
+        .with_issuer("atomic-crm")
+        .with_audience("atomic-crm-api")
         .build()
         .unwrap()
 }
@@ -190,7 +194,11 @@ fn a_token_never_verifies_under_another_algorithm_or_key() {
         Err(VerifyError::UnknownKey)
     ));
     // An HMAC manager never accepts an asymmetric token.
-    let hmac = SessionManager::builder(SECRET).build().unwrap();
+    let hmac = SessionManager::builder(SECRET)
+        .with_issuer("atomic-crm")
+        .with_audience("atomic-crm-api")
+        .build()
+        .unwrap();
     for (alg, name) in ALL {
         assert!(matches!(
             hmac.decode(&token_of(alg, name)),
@@ -291,6 +299,8 @@ fn previous_public_keys_verify_and_kidless_tokens_try_each_key() {
         .unwrap()
         .into_token();
     let manager = SessionManager::builder_with_key_pair(pair(Algorithm::ES256, "p256"))
+        .with_issuer("atomic-crm")
+        .with_audience("atomic-crm-api")
         .with_previous_public_keys([old.public_key().clone()])
         .build()
         .unwrap();
@@ -361,6 +371,8 @@ fn construction_refuses_what_cannot_be_used() {
     // A secret with an asymmetric algorithm, a key with an HMAC one.
     assert_eq!(
         SessionManager::builder(SECRET)
+            .with_issuer("atomic-crm")
+            .with_audience("atomic-crm-api")
             .with_algorithm(Algorithm::ES256)
             .build()
             .unwrap_err(),
@@ -368,12 +380,16 @@ fn construction_refuses_what_cannot_be_used() {
     );
     assert!(matches!(
         SessionManager::builder_with_key_pair(pair(Algorithm::ES256, "p256"))
+            .with_issuer("atomic-crm")
+            .with_audience("atomic-crm-api")
             .with_algorithm(Algorithm::HS256)
             .build(),
         Err(ConfigError::KeyAlgorithmMismatch { .. })
     ));
     assert_eq!(
         SessionManager::builder_with_key_pair(pair(Algorithm::ES256, "p256"))
+            .with_issuer("atomic-crm")
+            .with_audience("atomic-crm-api")
             .with_previous_secrets([SECRET])
             .build()
             .unwrap_err(),
@@ -381,6 +397,8 @@ fn construction_refuses_what_cannot_be_used() {
     );
     assert_eq!(
         SessionManager::builder(SECRET)
+            .with_issuer("atomic-crm")
+            .with_audience("atomic-crm-api")
             .with_previous_public_keys([public(Algorithm::ES256, "p256")])
             .build()
             .unwrap_err(),
@@ -388,6 +406,8 @@ fn construction_refuses_what_cannot_be_used() {
     );
     assert!(matches!(
         SessionManager::builder_with_key_pair(pair(Algorithm::ES256, "p256"))
+            .with_issuer("atomic-crm")
+            .with_audience("atomic-crm-api")
             .with_previous_public_keys([public(Algorithm::ES384, "p384")])
             .build(),
         Err(ConfigError::KeyAlgorithmMismatch { .. })

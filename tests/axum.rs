@@ -25,7 +25,11 @@ async fn serve(app: Router) -> String {
 
 #[tokio::test]
 async fn session_and_optional_session_extract_over_http() {
-    let manager = SessionManager::builder(SECRET).build().unwrap();
+    let manager = SessionManager::builder(SECRET)
+        .with_issuer("atomic-crm")
+        .with_audience("atomic-crm-api")
+        .build()
+        .unwrap();
     let token = manager
         .issue(NewSession::new("u-7", "g@example.com"))
         .unwrap()
@@ -58,4 +62,98 @@ async fn a_missing_layer_is_a_500_that_says_so() {
     );
     // `Option<Session>` cannot tell; it sees no session.
     assert_eq!(&http.get("/", None).await.body[..], b"anonymous");
+}
+
+fn manager() -> SessionManager {
+    SessionManager::builder(SECRET)
+        .with_issuer("atomic-crm")
+        .with_audience("atomic-crm-api")
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn an_anonymous_request_to_a_session_handler_under_an_optional_layer_gets_the_challenge() {
+    let app = Router::new()
+        .route("/me", get(me))
+        .route("/", get(home))
+        .layer(SessionLayer::new(manager()).optional());
+    let http = Http::new(&serve(app).await);
+    let r = http.get("/me", None).await;
+    assert_eq!(r.status, 401);
+    assert_eq!(r.challenge(), Some("Bearer"));
+    assert_eq!(r.json(), json!({"error": "unauthorized"}));
+    // The handler taking `Option<Session>` still serves anonymous requests.
+    let r = http.get("/", None).await;
+    assert_eq!((r.status.as_u16(), &r.body[..]), (200, &b"anonymous"[..]));
+}
+
+#[tokio::test]
+async fn the_anonymous_challenge_uses_the_layers_own_refusal_response() {
+    use tower_jwt_session::DefaultRejectionResponse;
+    let layer = SessionLayer::new(manager())
+        .optional()
+        .with_rejection_response(DefaultRejectionResponse::new().with_realm("notes").unwrap());
+    let app = Router::new().route("/me", get(me)).layer(layer);
+    let http = Http::new(&serve(app).await);
+    let r = http.get("/me", None).await;
+    assert_eq!(r.status, 401);
+    assert_eq!(r.challenge(), Some(r#"Bearer realm="notes""#));
+}
+
+async fn admin(session: Session) -> String {
+    format!("admin {}", session.user_id())
+}
+
+#[tokio::test]
+async fn require_permission_in_the_right_order_answers_403_and_200() {
+    use tower_jwt_session::RequirePermissionLayer;
+    let manager = manager();
+    let app = Router::new()
+        .route("/admin", get(admin))
+        .layer(RequirePermissionLayer::permission("admin"))
+        .layer(SessionLayer::new(manager.clone()).optional());
+    let http = Http::new(&serve(app).await);
+    let sales = manager
+        .issue(NewSession::new("u-2", "s@example.com").with_permissions(["contacts:read"]))
+        .unwrap()
+        .into_token();
+    let root = manager
+        .issue(NewSession::new("u-1", "a@example.com").with_permissions(["admin"]))
+        .unwrap()
+        .into_token();
+    let r = http.get("/admin", Some(&sales)).await;
+    assert_eq!(r.status, 403);
+    assert_eq!(r.challenge(), Some(r#"Bearer error="insufficient_scope""#));
+    let r = http.get("/admin", Some(&root)).await;
+    assert_eq!((r.status.as_u16(), &r.body[..]), (200, &b"admin u-1"[..]));
+    // Anonymous under the optional layer: the challenge, not a 500.
+    let r = http.get("/admin", None).await;
+    assert_eq!(r.status, 401);
+    assert_eq!(r.challenge(), Some("Bearer"));
+}
+
+#[tokio::test]
+async fn require_permission_in_the_wrong_order_is_a_500_that_says_so() {
+    use tower_jwt_session::RequirePermissionLayer;
+    let manager = manager();
+    // axum's `layer` wraps what is there: the permission check ends up
+    // outside the session layer and runs first.
+    let app = Router::new()
+        .route("/admin", get(admin))
+        .layer(SessionLayer::new(manager.clone()))
+        .layer(RequirePermissionLayer::permission("admin"));
+    let http = Http::new(&serve(app).await);
+    let root = manager
+        .issue(NewSession::new("u-1", "a@example.com").with_permissions(["admin"]))
+        .unwrap()
+        .into_token();
+    let r = http.get("/admin", Some(&root)).await;
+    assert_eq!(r.status, 500);
+    assert_eq!(r.json()["error"], "server_error");
+    let description = r.json()["error_description"].as_str().unwrap().to_owned();
+    assert!(
+        description.contains("RequirePermissionLayer ran before SessionLayer"),
+        "{description}"
+    );
 }

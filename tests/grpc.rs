@@ -56,7 +56,11 @@ async fn check(url: &str, token: Option<&str>) -> Result<(), tonic::Status> {
 
 #[tokio::test]
 async fn grpc_clients_get_unauthenticated_permission_denied_and_ok() {
-    let m = SessionManager::builder(SECRET).build().unwrap();
+    let m = SessionManager::builder(SECRET)
+        .with_issuer("atomic-crm")
+        .with_audience("atomic-crm-api")
+        .build()
+        .unwrap();
     let admin = m
         .issue(NewSession::new("u-a", "a@example.com").with_permissions(["admin"]))
         .unwrap();
@@ -95,6 +99,8 @@ async fn an_unreachable_blocklist_is_unavailable_over_grpc() {
     redis.kill();
     let list = RedisBlocklist::builder(url).build().unwrap().into_cached();
     let m = SessionManager::builder(SECRET)
+        .with_issuer("atomic-crm")
+        .with_audience("atomic-crm-api")
         .with_blocklist(list)
         .build()
         .unwrap();

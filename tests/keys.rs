@@ -26,21 +26,39 @@ fn ada() -> NewSession {
 
 #[test]
 fn tokens_name_their_key_and_the_name_is_stable() {
-    let a = SessionManager::builder(NEW).build().unwrap();
-    let b = SessionManager::builder(NEW).build().unwrap();
+    let a = SessionManager::builder(NEW)
+        .with_issuer("atomic-crm")
+        .with_audience("atomic-crm-api")
+        .build()
+        .unwrap();
+    let b = SessionManager::builder(NEW)
+        .with_issuer("atomic-crm")
+        .with_audience("atomic-crm-api")
+        .build()
+        .unwrap();
     let ka = header(a.issue(ada()).unwrap().token())["kid"].clone();
     let kb = header(b.issue(ada()).unwrap().token())["kid"].clone();
     assert!(ka.is_string());
     assert_eq!(ka, kb, "the same on every node and after a restart");
-    let other = SessionManager::builder(OLD).build().unwrap();
+    let other = SessionManager::builder(OLD)
+        .with_issuer("atomic-crm")
+        .with_audience("atomic-crm-api")
+        .build()
+        .unwrap();
     assert_ne!(header(other.issue(ada()).unwrap().token())["kid"], ka);
 }
 
 #[test]
 fn a_previous_secret_verifies_but_never_signs() {
-    let old = SessionManager::builder(OLD).build().unwrap();
+    let old = SessionManager::builder(OLD)
+        .with_issuer("atomic-crm")
+        .with_audience("atomic-crm-api")
+        .build()
+        .unwrap();
     let old_token = old.issue(ada()).unwrap().into_token();
     let rotated = SessionManager::builder(NEW)
+        .with_issuer("atomic-crm")
+        .with_audience("atomic-crm-api")
         .with_previous_secrets([OLD])
         .build()
         .unwrap();
@@ -52,7 +70,11 @@ fn a_previous_secret_verifies_but_never_signs() {
         "signed with the new secret"
     );
     // Once the old secret is dropped, its tokens are refused.
-    let done = SessionManager::builder(NEW).build().unwrap();
+    let done = SessionManager::builder(NEW)
+        .with_issuer("atomic-crm")
+        .with_audience("atomic-crm-api")
+        .build()
+        .unwrap();
     assert!(matches!(
         done.decode(&old_token),
         Err(VerifyError::UnknownKey)
@@ -63,6 +85,8 @@ fn a_previous_secret_verifies_but_never_signs() {
 #[test]
 fn seed_tokens_without_kid_are_tried_against_every_secret() {
     let rotated = SessionManager::builder(NEW)
+        .with_issuer("atomic-crm")
+        .with_audience("atomic-crm-api")
         .with_previous_secrets([OLD])
         .build()
         .unwrap();
@@ -95,11 +119,15 @@ fn seed_tokens_without_kid_are_tried_against_every_secret() {
 #[test]
 fn a_kid_selects_one_key_alone_and_unknown_or_odd_kids_are_refused() {
     let rotated = SessionManager::builder(NEW)
+        .with_issuer("atomic-crm")
+        .with_audience("atomic-crm-api")
         .with_previous_secrets([OLD])
         .build()
         .unwrap();
     let old_kid = header(
         SessionManager::builder(OLD)
+            .with_issuer("atomic-crm")
+            .with_audience("atomic-crm-api")
             .build()
             .unwrap()
             .issue(ada())
@@ -151,6 +179,8 @@ fn a_kid_selects_one_key_alone_and_unknown_or_odd_kids_are_refused() {
 #[test]
 fn previous_secrets_meet_the_length_rule() {
     let e = SessionManager::builder(NEW)
+        .with_issuer("atomic-crm")
+        .with_audience("atomic-crm-api")
         .with_previous_secrets([OLD, "short"])
         .build()
         .unwrap_err();

@@ -17,7 +17,11 @@ use tower_jwt_session::{
 };
 
 fn manager() -> SessionManager {
-    SessionManager::builder(SECRET).build().unwrap()
+    SessionManager::builder(SECRET)
+        .with_issuer("atomic-crm")
+        .with_audience("atomic-crm-api")
+        .build()
+        .unwrap()
 }
 
 type Res = Response<ResponseBody<String>>;
@@ -206,6 +210,8 @@ async fn another_hmac_algorithm_with_the_same_secret_is_refused() {
     // And the other way around: an HS384 server refuses HS256 tokens.
     let secret = "x".repeat(48);
     let m = SessionManager::builder(&secret)
+        .with_issuer("atomic-crm")
+        .with_audience("atomic-crm-api")
         .with_algorithm(Algorithm::HS384)
         .build()
         .unwrap();
@@ -604,6 +610,8 @@ impl tower_jwt_session::Blocklist for Switchable {
 async fn an_unanswering_blocklist_fails_closed_with_503() {
     let list = Switchable::default();
     let m = SessionManager::builder(SECRET)
+        .with_issuer("atomic-crm")
+        .with_audience("atomic-crm-api")
         .with_blocklist(list.clone())
         .build()
         .unwrap();
@@ -634,6 +642,8 @@ async fn an_unanswering_blocklist_fails_closed_with_503() {
 async fn readiness_is_forwarded_and_the_ready_service_is_called() {
     let list = Switchable::default();
     let m = SessionManager::builder(SECRET)
+        .with_issuer("atomic-crm")
+        .with_audience("atomic-crm-api")
         .with_blocklist(list)
         .build()
         .unwrap();
@@ -711,6 +721,8 @@ async fn the_verified_token_cache_never_admits_a_variant_of_a_cached_token() {
 #[tokio::test]
 async fn a_cached_token_is_refused_once_it_expires() {
     let m = SessionManager::builder(SECRET)
+        .with_issuer("atomic-crm")
+        .with_audience("atomic-crm-api")
         .with_leeway(Duration::ZERO)
         .build()
         .unwrap();
@@ -756,6 +768,8 @@ async fn a_cached_token_is_still_checked_against_the_blocklist() {
 #[tokio::test]
 async fn the_verified_token_cache_is_bounded() {
     let m = SessionManager::builder(SECRET)
+        .with_issuer("atomic-crm")
+        .with_audience("atomic-crm-api")
         .with_verified_cache(100)
         .build()
         .unwrap();
@@ -773,6 +787,8 @@ async fn the_verified_token_cache_is_bounded() {
     }
     assert!(m.verified_cache_len() <= 100, "{}", m.verified_cache_len());
     let off = SessionManager::builder(SECRET)
+        .with_issuer("atomic-crm")
+        .with_audience("atomic-crm-api")
         .with_verified_cache(0)
         .build()
         .unwrap();

@@ -8,7 +8,11 @@ use common::*;
 use tower_jwt_session::{IssueError, NewSession, SessionError, SessionManager, VerifyError};
 
 fn manager() -> SessionManager {
-    SessionManager::builder(SECRET).build().unwrap()
+    SessionManager::builder(SECRET)
+        .with_issuer("atomic-crm")
+        .with_audience("atomic-crm-api")
+        .build()
+        .unwrap()
 }
 
 fn ada() -> NewSession {
@@ -106,6 +110,8 @@ async fn revoking_an_invalid_token_is_an_error_not_a_silent_ok() {
 #[tokio::test]
 async fn the_absolute_session_lifetime_caps_refreshes() {
     let m = SessionManager::builder(SECRET)
+        .with_issuer("atomic-crm")
+        .with_audience("atomic-crm-api")
         .with_ttl(Duration::from_secs(2))
         .with_max_session_lifetime(Duration::from_secs(3))
         .with_leeway(Duration::ZERO)
@@ -165,7 +171,11 @@ fn debug_output_never_shows_the_secret_or_the_token() {
 #[test]
 fn configuration_errors_are_returned_not_panicked() {
     use tower_jwt_session::{Algorithm, ConfigError};
-    let short = SessionManager::builder("short").build().unwrap_err();
+    let short = SessionManager::builder("short")
+        .with_issuer("atomic-crm")
+        .with_audience("atomic-crm-api")
+        .build()
+        .unwrap_err();
     assert!(matches!(
         short,
         ConfigError::SecretTooShort {
@@ -175,19 +185,67 @@ fn configuration_errors_are_returned_not_panicked() {
         }
     ));
     let e = SessionManager::builder("k".repeat(32))
+        .with_issuer("atomic-crm")
+        .with_audience("atomic-crm-api")
         .with_algorithm(Algorithm::HS512)
         .build()
         .unwrap_err();
     assert!(e.to_string().contains("HS512 needs at least 64"), "{e}");
     assert!(matches!(
-        SessionManager::builder(SECRET).with_issuer("").build(),
+        SessionManager::builder(SECRET)
+            .with_audience("atomic-crm-api")
+            .with_issuer("")
+            .build(),
         Err(ConfigError::EmptyIssuer)
     ));
 }
 
+#[test]
+fn issuer_and_audience_are_required_with_an_error_that_says_how() {
+    use tower_jwt_session::{Algorithm, ConfigError, KeyPair};
+    let e = SessionManager::builder(SECRET)
+        .with_audience("orders-api")
+        .build()
+        .unwrap_err();
+    assert!(matches!(e, ConfigError::MissingIssuer), "{e:?}");
+    assert!(e.to_string().contains("with_issuer"), "{e}");
+    let e = SessionManager::builder(SECRET)
+        .with_issuer("https://auth.example.com")
+        .build()
+        .unwrap_err();
+    assert!(matches!(e, ConfigError::MissingAudience), "{e:?}");
+    assert!(e.to_string().contains("with_audience"), "{e}");
+    // Asymmetric builders too.
+    let pem = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/keys/ed25519.pem"
+    ))
+    .unwrap();
+    let pair = KeyPair::from_pkcs8_pem(Algorithm::EdDSA, &pem).unwrap();
+    assert!(matches!(
+        SessionManager::builder_with_key_pair(pair).build(),
+        Err(ConfigError::MissingIssuer)
+    ));
+    // Once both are set, tokens carry exactly them.
+    let m = SessionManager::builder(SECRET)
+        .with_issuer("https://auth.example.com")
+        .with_audience("orders-api")
+        .build()
+        .unwrap();
+    assert!(m.decode(m.issue(ada()).unwrap().token()).is_ok());
+    assert_eq!(
+        (m.issuer(), m.audience()),
+        ("https://auth.example.com", "orders-api")
+    );
+}
+
 #[tokio::test]
 async fn extreme_but_signed_exp_values_do_not_break_revocation() {
-    let m = SessionManager::builder(SECRET).build().unwrap();
+    let m = SessionManager::builder(SECRET)
+        .with_issuer("atomic-crm")
+        .with_audience("atomic-crm-api")
+        .build()
+        .unwrap();
     for exp in [
         serde_json::json!(1e300),
         serde_json::json!(i64::MAX),

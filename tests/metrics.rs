@@ -72,7 +72,11 @@ fn call(
 fn refusals_and_cache_results_are_counted() {
     let recorder = Counting::default();
     metrics::with_local_recorder(&recorder, || {
-        let manager = SessionManager::builder(SECRET).build().unwrap();
+        let manager = SessionManager::builder(SECRET)
+            .with_issuer("atomic-crm")
+            .with_audience("atomic-crm-api")
+            .build()
+            .unwrap();
         let mut svc = ServiceBuilder::new()
             .layer(SessionLayer::new(manager))
             .service_fn(|_r: Request<()>| async {
@@ -136,6 +140,8 @@ fn backend_checks_are_counted() {
     let recorder = Counting::default();
     metrics::with_local_recorder(&recorder, || {
         let manager = SessionManager::builder(SECRET)
+            .with_issuer("atomic-crm")
+            .with_audience("atomic-crm-api")
             .with_blocklist(Remote)
             .build()
             .unwrap();

@@ -17,7 +17,11 @@ fn runtime() -> tokio::runtime::Runtime {
 }
 
 fn manager() -> SessionManager {
-    SessionManager::builder(SECRET).build().unwrap()
+    SessionManager::builder(SECRET)
+        .with_issuer("atomic-crm")
+        .with_audience("atomic-crm-api")
+        .build()
+        .unwrap()
 }
 
 proptest! {
@@ -84,8 +88,8 @@ proptest! {
     ) {
         prop_assume!(s1 != s2 || a1 != a2);
         let algs = [Algorithm::HS256, Algorithm::HS384, Algorithm::HS512];
-        let minting = SessionManager::builder(&s1).with_algorithm(algs[a1]).build().unwrap();
-        let checking = SessionManager::builder(&s2).with_algorithm(algs[a2]).build().unwrap();
+        let minting = SessionManager::builder(&s1).with_issuer("atomic-crm").with_audience("atomic-crm-api").with_algorithm(algs[a1]).build().unwrap();
+        let checking = SessionManager::builder(&s2).with_issuer("atomic-crm").with_audience("atomic-crm-api").with_algorithm(algs[a2]).build().unwrap();
         let token = minting.issue(NewSession::new("u", "e@example.com")).unwrap().into_token();
         prop_assert!(minting.decode(&token).is_ok());
         prop_assert!(checking.decode(&token).is_err());
@@ -102,15 +106,27 @@ fn every_kind_of_manager() -> &'static [SessionManager] {
         };
         let pair = |alg, name: &str| {
             let pair = KeyPair::from_pkcs8_pem(alg, &pem(name)).unwrap();
-            SessionManager::builder_with_key_pair(pair).build().unwrap()
+            SessionManager::builder_with_key_pair(pair)
+                .with_issuer("atomic-crm")
+                .with_audience("atomic-crm-api")
+                .build()
+                .unwrap()
         };
         vec![
-            SessionManager::builder([1u8; 32]).build().unwrap(),
+            SessionManager::builder([1u8; 32])
+                .with_issuer("atomic-crm")
+                .with_audience("atomic-crm-api")
+                .build()
+                .unwrap(),
             SessionManager::builder([1u8; 48])
+                .with_issuer("atomic-crm")
+                .with_audience("atomic-crm-api")
                 .with_algorithm(Algorithm::HS384)
                 .build()
                 .unwrap(),
             SessionManager::builder([1u8; 64])
+                .with_issuer("atomic-crm")
+                .with_audience("atomic-crm-api")
                 .with_algorithm(Algorithm::HS512)
                 .build()
                 .unwrap(),

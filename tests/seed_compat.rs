@@ -20,6 +20,8 @@ use tower_jwt_session::{Algorithm, KeyPair, NewSession, SessionManager};
 
 fn manager_for(alg: &str, secret: &str) -> SessionManager {
     SessionManager::builder(secret)
+        .with_issuer("atomic-crm")
+        .with_audience("atomic-crm-api")
         .with_algorithm(alg.parse::<Algorithm>().unwrap())
         .build()
         .unwrap()
@@ -160,6 +162,7 @@ async fn tokens_minted_here_pass_the_seeds_verify_session_and_back() {
     }
     // A refusal the seed must agree with: another issuer.
     let other = SessionManager::builder(configs[0].1)
+        .with_audience("atomic-crm-api")
         .with_issuer("someone-else")
         .build()
         .unwrap();
@@ -229,6 +232,8 @@ async fn asymmetric_tokens_interoperate_with_jose() {
     for (alg, name) in cases {
         let pair = KeyPair::from_pkcs8_pem(alg, key(&format!("{name}.pem")).as_bytes()).unwrap();
         let manager = SessionManager::builder_with_key_pair(pair.clone())
+            .with_issuer("atomic-crm")
+            .with_audience("atomic-crm-api")
             .build()
             .unwrap();
         let token = manager

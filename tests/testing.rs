@@ -40,10 +40,16 @@ async fn each_kind_of_test_token_fails_for_its_own_reason() {
 #[tokio::test]
 async fn tokens_minted_for_a_shared_secret_pass_the_applications_manager() {
     let secret = "the-application-secret-at-least-32-bytes";
-    let t = TestTokens::with_secret(secret);
+    let t = TestTokens::with_config(secret, "https://auth.example.com", "orders-api");
     let app = tower_jwt_session::SessionManager::builder(secret)
+        .with_issuer("https://auth.example.com")
+        .with_audience("orders-api")
         .build()
         .unwrap();
     assert!(app.verify(&t.valid("u-2")).await.is_ok());
     assert!(app.verify(&t.expired("u-2")).await.is_err());
+    assert!(app.verify(&t.forged("u-2")).await.is_err());
+    // Another audience is refused: the helper follows the configuration.
+    let other = TestTokens::with_config(secret, "https://auth.example.com", "billing-api");
+    assert!(app.verify(&other.valid("u-2")).await.is_err());
 }

@@ -12,7 +12,7 @@ pub const SECRET: &str = "fuzzing-secret-that-is-long-enough-for-hs256";
 pub fn manager() -> &'static SessionManager {
     static M: OnceLock<SessionManager> = OnceLock::new();
     // The verified-token cache is off so that every input is fully checked.
-    M.get_or_init(|| SessionManager::builder(SECRET).with_verified_cache(0).build().unwrap())
+    M.get_or_init(|| SessionManager::builder(SECRET).with_issuer("atomic-crm").with_audience("atomic-crm-api").with_verified_cache(0).build().unwrap())
 }
 
 /// Verify-only managers for ES256, EdDSA and RS256 (the test keys), cache off.
@@ -21,7 +21,7 @@ pub fn public_key_managers() -> &'static [SessionManager] {
     M.get_or_init(|| {
         let verifier = |alg, pem: &[u8]| {
             let key = PublicKey::from_spki_pem(alg, pem).unwrap();
-            SessionManager::builder_with_public_key(key).with_verified_cache(0).build().unwrap()
+            SessionManager::builder_with_public_key(key).with_issuer("atomic-crm").with_audience("atomic-crm-api").with_verified_cache(0).build().unwrap()
         };
         vec![
             verifier(Algorithm::ES256, include_bytes!("../../tests/keys/p256.pub.pem")),

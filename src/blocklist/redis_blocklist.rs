@@ -138,6 +138,8 @@ impl RedisBlocklistBuilder {
 ///     .build()?
 ///     .into_cached();
 /// let manager = SessionManager::builder(std::env::var("SESSION_SECRET")?)
+///     .with_issuer("https://auth.example.com")
+///     .with_audience("example-api")
 ///     .with_blocklist(blocklist)
 ///     .build()?;
 /// let layer = SessionLayer::new(manager);

@@ -6,17 +6,24 @@ use axum_core::{
     extract::{FromRequestParts, OptionalFromRequestParts},
     response::{IntoResponse, Response},
 };
+use bytes::Bytes;
 use http::{header, request::Parts, HeaderValue, StatusCode};
 
-use crate::SessionData;
+use crate::{
+    http::service::{is_grpc, PassedAnonymous},
+    SessionData,
+};
 
 /// The verified session of the request, as an axum extractor.
 /// Derefs to [`SessionData`].
 ///
 /// `Session` in a handler's arguments requires a session; `Option<Session>`
-/// accepts requests without one (with [`SessionLayer::optional`]). When the
-/// layer is missing, `Session` answers `500` with a message saying to add it,
-/// so the mistake shows on the first request rather than as an open door.
+/// accepts requests without one (with [`SessionLayer::optional`]). Under an
+/// optional layer, an anonymous request to a handler that takes `Session`
+/// gets the layer's own refusal: `401` with `WWW-Authenticate: Bearer` and
+/// the JSON body. When no layer ran at all, `Session` answers `500` with a
+/// message saying to add it, so the mistake shows on the first request
+/// rather than as an open door.
 ///
 /// ```
 /// use axum::{routing::get, Router};
@@ -33,12 +40,26 @@ use crate::SessionData;
 ///     }
 /// }
 ///
-/// let manager = SessionManager::builder("a secret of at least thirty-two bytes").build()?;
+/// let manager = SessionManager::builder("a secret of at least thirty-two bytes")
+///     .with_issuer("https://auth.example.com")
+///     .with_audience("example-api")
+///     .build()?;
 /// let app: Router = Router::new()
 ///     .route("/me", get(me))
 ///     .route("/", get(home))
 ///     .layer(SessionLayer::new(manager).optional());
-/// # let _ = app;
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// use tower::ServiceExt;
+/// let anonymous = |path| http::Request::get(path).body(axum::body::Body::empty()).unwrap();
+/// // `/` takes `Option<Session>`: anonymous requests pass.
+/// let res = app.clone().oneshot(anonymous("/")).await.unwrap();
+/// assert_eq!(res.status(), 200);
+/// // `/me` takes `Session`: the layer's challenge.
+/// let res = app.oneshot(anonymous("/me")).await.unwrap();
+/// assert_eq!(res.status(), 401);
+/// assert_eq!(res.headers()["www-authenticate"], "Bearer");
+/// # });
 /// # Ok::<(), tower_jwt_session::ConfigError>(())
 /// ```
 ///
@@ -89,16 +110,82 @@ impl IntoResponse for MissingSessionLayer {
     }
 }
 
+/// The rejection of [`Session`]: either the request is anonymous (an
+/// optional [`SessionLayer`](crate::SessionLayer) let it through without
+/// credentials), answered with that layer's `401` challenge, or no layer ran
+/// at all ([`MissingSessionLayer`], `500`).
+pub struct SessionRejection(RejectionKind);
+
+enum RejectionKind {
+    Anonymous(http::Response<Bytes>),
+    MissingLayer,
+}
+
+impl SessionRejection {
+    /// Whether no [`SessionLayer`](crate::SessionLayer) ran before the
+    /// handler (a server configuration error) rather than the request being
+    /// anonymous.
+    pub fn is_missing_layer(&self) -> bool {
+        matches!(self.0, RejectionKind::MissingLayer)
+    }
+
+    /// The status of the response: `401` for an anonymous request, `500`
+    /// when no layer ran.
+    pub fn status(&self) -> StatusCode {
+        match &self.0 {
+            RejectionKind::Anonymous(res) => res.status(),
+            RejectionKind::MissingLayer => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl fmt::Debug for SessionRejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            RejectionKind::Anonymous(res) => f
+                .debug_tuple("SessionRejection::Anonymous")
+                .field(&res.status())
+                .finish(),
+            RejectionKind::MissingLayer => f.debug_tuple("SessionRejection::MissingLayer").finish(),
+        }
+    }
+}
+
+impl fmt::Display for SessionRejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            RejectionKind::Anonymous(_) => f.pad("the request carries no session"),
+            RejectionKind::MissingLayer => fmt::Display::fmt(&MissingSessionLayer, f),
+        }
+    }
+}
+
+impl std::error::Error for SessionRejection {}
+
+impl IntoResponse for SessionRejection {
+    fn into_response(self) -> Response {
+        match self.0 {
+            RejectionKind::Anonymous(res) => res.map(axum_core::body::Body::from),
+            RejectionKind::MissingLayer => MissingSessionLayer.into_response(),
+        }
+    }
+}
+
 impl<S: Send + Sync> FromRequestParts<S> for Session {
-    type Rejection = MissingSessionLayer;
+    type Rejection = SessionRejection;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        parts
-            .extensions
-            .get::<SessionData>()
-            .cloned()
-            .map(Session)
-            .ok_or(MissingSessionLayer)
+        if let Some(session) = parts.extensions.get::<SessionData>() {
+            return Ok(Session(session.clone()));
+        }
+        Err(SessionRejection(
+            match parts.extensions.get::<PassedAnonymous>() {
+                Some(anonymous) => {
+                    RejectionKind::Anonymous(anonymous.challenge(is_grpc(&parts.headers)))
+                }
+                None => RejectionKind::MissingLayer,
+            },
+        ))
     }
 }
 

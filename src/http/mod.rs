@@ -31,7 +31,7 @@ pub mod source;
 pub use body::ResponseBody;
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
-pub use extract::{MissingSessionLayer, Session};
+pub use extract::{MissingSessionLayer, Session, SessionRejection};
 pub use layer::{OutagePolicy, SessionLayer, SessionMode};
 pub use require::{RequirePermission, RequirePermissionLayer};
 pub use service::SessionService;

@@ -22,7 +22,10 @@
 //! use http::{Response, StatusCode};
 //! use tower_jwt_session::{Rejection, SessionLayer, SessionManager};
 //!
-//! let manager = SessionManager::builder("a secret of at least thirty-two bytes").build().unwrap();
+//! let manager = SessionManager::builder("a secret of at least thirty-two bytes")
+//!     .with_issuer("https://auth.example.com")
+//!     .with_audience("example-api")
+//!     .build().unwrap();
 //! let layer = SessionLayer::new(manager).with_rejection_response(|rejection: &Rejection| {
 //!     Response::builder()
 //!         .status(rejection.status())

@@ -6,6 +6,7 @@ use std::{
     task::{Context, Poll},
 };
 
+use bytes::Bytes;
 use http::{Request, Response};
 use tower_layer::Layer;
 use tower_service::Service;
@@ -14,7 +15,7 @@ use crate::{
     http::{
         future::ResponseFuture,
         rejection::{DefaultRejectionResponse, Rejection, RejectionResponse, SharedResponse},
-        service::{is_grpc, refusal},
+        service::{is_grpc, refusal, PassedAnonymous},
     },
     ResponseBody, SessionData,
 };
@@ -54,6 +55,24 @@ impl fmt::Debug for Requirement {
 /// [`SessionData`] that layer inserted. A request with no session (optional
 /// mode) gets `401` with a bare `Bearer` challenge.
 ///
+/// # Layer order
+///
+/// The session layer must run first, so it is the **outer** one. With
+/// `tower::ServiceBuilder` that is the first `.layer(..)` (as below); with
+/// axum's `Router::layer` and `MethodRouter::layer` it is the **last** call,
+/// because each call wraps what is already there:
+///
+/// ```text
+/// Router::new().route("/admin", get(admin))
+///     .layer(RequirePermissionLayer::permission("admin")) // runs second
+///     .layer(SessionLayer::new(manager))                   // runs first
+/// ```
+///
+/// In the wrong order no session exists yet when the permission is
+/// checked: every request is answered `500` with
+/// `{"error":"server_error","error_description":"RequirePermissionLayer ran before SessionLayer..."}`
+/// and an `error!` log, so the mistake shows on the first request.
+///
 /// # Example
 ///
 /// ```
@@ -63,7 +82,10 @@ impl fmt::Debug for Requirement {
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// let manager = SessionManager::builder("a secret of at least thirty-two bytes").build()?;
+/// let manager = SessionManager::builder("a secret of at least thirty-two bytes")
+///     .with_issuer("https://auth.example.com")
+///     .with_audience("example-api")
+///     .build()?;
 /// let admin = ServiceBuilder::new()
 ///     .layer(SessionLayer::new(manager.clone()))
 ///     .layer(RequirePermissionLayer::permission("admin"))
@@ -196,7 +218,8 @@ where
                 tracing::debug!(user_id = %session.user_id(), requirement = ?self.layer.requirement, "permission refused");
                 Rejection::insufficient_scope()
             }
-            None => Rejection::missing(),
+            None if req.extensions().get::<PassedAnonymous>().is_some() => Rejection::missing(),
+            None => return ResponseFuture::rejected(no_session_layer()),
         };
         ResponseFuture::rejected(refusal(
             &*self.layer.respond,
@@ -204,4 +227,23 @@ where
             is_grpc(req.headers()),
         ))
     }
+}
+
+/// The answer when no `SessionLayer` ran before this check: a server
+/// configuration error (usually axum's layer order), not a client's fault.
+fn no_session_layer() -> Response<Bytes> {
+    tracing::error!(
+        "RequirePermission saw a request that no SessionLayer handled: apply SessionLayer \
+         outside RequirePermissionLayer (in axum, call .layer(SessionLayer) after \
+         .layer(RequirePermissionLayer))"
+    );
+    let mut res = Response::new(Bytes::from_static(
+        br#"{"error":"server_error","error_description":"RequirePermissionLayer ran before SessionLayer: apply SessionLayer outside it (in axum, the later .layer call)"}"#,
+    ));
+    *res.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
+    res.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    res
 }

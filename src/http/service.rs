@@ -81,6 +81,13 @@ where
         let raw = match shared.sources.credentials(req.headers()) {
             Ok(Some(raw)) => raw,
             Ok(None) if shared.mode == SessionMode::Optional => {
+                // Tells what runs after us (the `Session` extractor,
+                // `RequirePermission`) that the layer ran and let an
+                // anonymous request through, so they answer with its 401
+                // challenge rather than a "no layer" error.
+                req.extensions_mut().insert(PassedAnonymous {
+                    respond: shared.respond.clone(),
+                });
                 return ResponseFuture::inner(self.inner.call(req));
             }
             Ok(None) => return self.refuse(Rejection::missing(), is_grpc(req.headers())),
@@ -151,6 +158,24 @@ impl<S> SessionService<S> {
     {
         log_verify_error(err);
         self.refuse(Rejection::from(err), grpc)
+    }
+}
+
+/// Left in the extensions of a request that an optional [`SessionLayer`]
+/// let through without credentials: the layer ran, the caller is
+/// anonymous. Carries the layer's refusal builder, so that a handler or a
+/// permission check that needs a session answers with the layer's 401.
+///
+/// [`SessionLayer`]: crate::SessionLayer
+#[derive(Clone)]
+pub(crate) struct PassedAnonymous {
+    pub(crate) respond: crate::http::rejection::SharedResponse,
+}
+
+impl PassedAnonymous {
+    /// The layer's refusal for a request without credentials.
+    pub(crate) fn challenge(&self, grpc: bool) -> Response<Bytes> {
+        refusal(&*self.respond, Rejection::missing(), grpc)
     }
 }
 

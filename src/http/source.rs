@@ -23,7 +23,10 @@
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let manager = SessionManager::builder("a secret of at least thirty-two bytes").build()?;
+//! let manager = SessionManager::builder("a secret of at least thirty-two bytes")
+//!     .with_issuer("https://auth.example.com")
+//!     .with_audience("example-api")
+//!     .build()?;
 //! let token = manager.issue(NewSession::new("u-1", "ada@example.com"))?.into_token();
 //! let svc = ServiceBuilder::new()
 //!     .layer(SessionLayer::new(manager).with_cookie("session"))

@@ -208,6 +208,8 @@ impl NewSession {
 /// ```
 /// # use tower_jwt_session::{MemoryBlocklist, NewSession, SessionManager};
 /// # let manager = SessionManager::builder("an example secret of at least 32 bytes!")
+///     .with_issuer("https://auth.example.com")
+///     .with_audience("example-api")
 /// #     .build().unwrap();
 /// let issued = manager.issue(NewSession::new("u-1", "ada@example.com")
 ///     .with_permissions(["admin"]))?;

@@ -1,7 +1,7 @@
 //! Validated session settings: algorithm, secret, issuer, audience, lifetimes.
 //!
-//! The defaults are the TypeScript seed's: issuer `atomic-crm`, audience
-//! `atomic-crm-api`, one hour, HS256. Every check happens when
+//! Issuer and audience have no default: every application names its own.
+//! The other defaults are the TypeScript seed's: one hour, HS256. Every check happens when
 //! [`SessionManagerBuilder::build`](crate::SessionManagerBuilder::build) runs,
 //! so a bad value stops a server at start with a [`ConfigError`] naming the
 //! problem.
@@ -10,10 +10,6 @@ use std::{fmt, str::FromStr, time::Duration};
 
 use crate::ConfigError;
 
-/// Default issuer (`iss`), as in the TypeScript seed.
-pub const DEFAULT_ISSUER: &str = "atomic-crm";
-/// Default audience (`aud`), as in the TypeScript seed.
-pub const DEFAULT_AUDIENCE: &str = "atomic-crm-api";
 /// Default lifetime of an issued token: one hour, as in the TypeScript seed.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(3600);
 /// Default clock leeway applied to `exp` and `nbf`.
@@ -211,8 +207,8 @@ mod tests {
     fn config(alg: Algorithm) -> SessionConfig {
         SessionConfig {
             algorithm: alg,
-            issuer: DEFAULT_ISSUER.into(),
-            audience: DEFAULT_AUDIENCE.into(),
+            issuer: "https://auth.example.com".into(),
+            audience: "example-api".into(),
             ttl: DEFAULT_TTL,
             leeway: DEFAULT_LEEWAY,
             max_lifetime: None,

@@ -20,7 +20,7 @@ use crate::{
 pub(crate) mod config;
 
 use config::SessionConfig;
-pub use config::{Algorithm, DEFAULT_AUDIENCE, DEFAULT_ISSUER, DEFAULT_LEEWAY, DEFAULT_TTL};
+pub use config::{Algorithm, DEFAULT_LEEWAY, DEFAULT_TTL};
 
 const MICROS: i64 = 1_000_000;
 
@@ -51,6 +51,8 @@ const MICROS: i64 = 1_000_000;
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let manager = SessionManager::builder("a secret of at least thirty-two bytes")
+///     .with_issuer("https://auth.example.com")
+///     .with_audience("example-api")
 ///     .build()?;
 /// let issued = manager.issue(NewSession::new("u-1", "ada@example.com"))?;
 /// let session = manager.verify(issued.token()).await?;
@@ -82,6 +84,8 @@ struct Inner {
 pub struct SessionManagerBuilder {
     key: CurrentKey,
     config: SessionConfig,
+    issuer: Option<String>,
+    audience: Option<String>,
     blocklist: Option<Arc<dyn Blocklist>>,
     watermark_retention: Option<Duration>,
     verified_capacity: u64,
@@ -124,17 +128,24 @@ impl SessionManagerBuilder {
         self
     }
 
-    /// The issuer written to and required in `iss`. Default: `atomic-crm`.
+    /// The issuer written to and required in `iss`: who mints the tokens,
+    /// e.g. `https://auth.example.com`. Required: [`build`](Self::build)
+    /// fails with [`ConfigError::MissingIssuer`] without it (RFC 8725 §3.8:
+    /// a verifier must check who issued a token).
     #[must_use]
     pub fn with_issuer(mut self, issuer: impl Into<String>) -> Self {
-        self.config.issuer = issuer.into();
+        self.issuer = Some(issuer.into());
         self
     }
 
-    /// The audience written to and required in `aud`. Default: `atomic-crm-api`.
+    /// The audience written to and required in `aud`: the service (or group
+    /// of services) the tokens are for, e.g. `orders-api`. Required:
+    /// [`build`](Self::build) fails with [`ConfigError::MissingAudience`]
+    /// without it (RFC 8725 §3.9: a token minted for one service must not be
+    /// accepted by another).
     #[must_use]
     pub fn with_audience(mut self, audience: impl Into<String>) -> Self {
-        self.config.audience = audience.into();
+        self.audience = Some(audience.into());
         self
     }
 
@@ -168,9 +179,14 @@ impl SessionManagerBuilder {
     ///
     /// ```
     /// # use tower_jwt_session::{NewSession, SessionManager};
-    /// let old = SessionManager::builder("the old secret, thirty-two bytes long").build()?;
+    /// let old = SessionManager::builder("the old secret, thirty-two bytes long")
+    ///     .with_issuer("https://auth.example.com")
+    ///     .with_audience("example-api")
+    ///     .build()?;
     /// let token = old.issue(NewSession::new("u-1", "ada@example.com")).unwrap().into_token();
     /// let new = SessionManager::builder("the new secret, thirty-two bytes long")
+    ///     .with_issuer("https://auth.example.com")
+    ///     .with_audience("example-api")
     ///     .with_previous_secrets(["the old secret, thirty-two bytes long"])
     ///     .build()?;
     /// assert!(new.decode(&token).is_ok());
@@ -198,10 +214,15 @@ impl SessionManagerBuilder {
     /// ```
     /// # use tower_jwt_session::{Algorithm, KeyPair, NewSession, PublicKey, SessionManager};
     /// let old = KeyPair::from_pkcs8_pem(Algorithm::ES256, include_bytes!("../../tests/keys/p256-other.pem"))?;
-    /// let token = SessionManager::builder_with_key_pair(old.clone()).build()?
+    /// let token = SessionManager::builder_with_key_pair(old.clone())
+    ///     .with_issuer("https://auth.example.com")
+    ///     .with_audience("example-api")
+    ///     .build()?
     ///     .issue(NewSession::new("u-1", "ada@example.com")).unwrap().into_token();
     /// let new = KeyPair::from_pkcs8_pem(Algorithm::ES256, include_bytes!("../../tests/keys/p256.pem"))?;
     /// let manager = SessionManager::builder_with_key_pair(new)
+    ///     .with_issuer("https://auth.example.com")
+    ///     .with_audience("example-api")
     ///     .with_previous_public_keys([old.public_key().clone()])
     ///     .build()?;
     /// assert!(manager.decode(&token).is_ok());
@@ -250,7 +271,9 @@ impl SessionManagerBuilder {
     /// A [`ConfigError`] naming the first problem: an empty or short secret
     /// (RFC 7518 §3.2), an empty issuer or audience, a lifetime out of range,
     /// a leeway over 300 s.
-    pub fn build(self) -> Result<SessionManager, ConfigError> {
+    pub fn build(mut self) -> Result<SessionManager, ConfigError> {
+        self.config.issuer = self.issuer.take().ok_or(ConfigError::MissingIssuer)?;
+        self.config.audience = self.audience.take().ok_or(ConfigError::MissingAudience)?;
         self.config.validate()?;
         let keys = self.keys()?;
         let config = self.config;
@@ -390,7 +413,9 @@ pub enum SessionError {
 
 impl SessionManager {
     /// Starts a builder with the HMAC secret (used as bytes, like the seed).
-    /// The seed's defaults apply until changed.
+    /// Issuer and audience are required ([`with_issuer`](SessionManagerBuilder::with_issuer),
+    /// [`with_audience`](SessionManagerBuilder::with_audience)); the other
+    /// settings have defaults (HS256, one hour).
     pub fn builder(secret: impl AsRef<[u8]>) -> SessionManagerBuilder {
         Self::builder_with(
             CurrentKey::Secret(Zeroizing::new(secret.as_ref().to_vec())),
@@ -404,7 +429,10 @@ impl SessionManager {
     /// ```
     /// # use tower_jwt_session::{Algorithm, KeyPair, SessionManager};
     /// let pair = KeyPair::from_pkcs8_pem(Algorithm::RS256, include_bytes!("../../tests/keys/rsa2048.pem"))?;
-    /// let manager = SessionManager::builder_with_key_pair(pair).build()?;
+    /// let manager = SessionManager::builder_with_key_pair(pair)
+    ///     .with_issuer("https://auth.example.com")
+    ///     .with_audience("example-api")
+    ///     .build()?;
     /// assert_eq!(manager.algorithm(), Algorithm::RS256);
     /// assert!(manager.can_issue());
     /// # Ok::<(), tower_jwt_session::ConfigError>(())
@@ -423,10 +451,16 @@ impl SessionManager {
     /// # use tower_jwt_session::{Algorithm, IssueError, KeyPair, NewSession, PublicKey, SessionManager};
     /// let signer = SessionManager::builder_with_key_pair(
     ///     KeyPair::from_pkcs8_pem(Algorithm::EdDSA, include_bytes!("../../tests/keys/ed25519.pem"))?,
-    /// ).build()?;
+    /// )
+    ///     .with_issuer("https://auth.example.com")
+    ///     .with_audience("example-api")
+    ///     .build()?;
     /// let verifier = SessionManager::builder_with_public_key(
     ///     PublicKey::from_spki_pem(Algorithm::EdDSA, include_bytes!("../../tests/keys/ed25519.pub.pem"))?,
-    /// ).build()?;
+    /// )
+    ///     .with_issuer("https://auth.example.com")
+    ///     .with_audience("example-api")
+    ///     .build()?;
     /// let issued = signer.issue(NewSession::new("u-1", "ada@example.com")).unwrap();
     /// assert!(verifier.decode(issued.token()).is_ok());
     /// assert!(matches!(verifier.issue(NewSession::new("u-1", "ada@example.com")), Err(IssueError::VerifyOnly)));
@@ -442,12 +476,14 @@ impl SessionManager {
             key,
             config: SessionConfig {
                 algorithm,
-                issuer: DEFAULT_ISSUER.to_owned(),
-                audience: DEFAULT_AUDIENCE.to_owned(),
+                issuer: String::new(),
+                audience: String::new(),
                 ttl: DEFAULT_TTL,
                 leeway: DEFAULT_LEEWAY,
                 max_lifetime: None,
             },
+            issuer: None,
+            audience: None,
             blocklist: None,
             watermark_retention: None,
             verified_capacity: DEFAULT_VERIFIED_CACHE_CAPACITY,
@@ -462,7 +498,10 @@ impl SessionManager {
     /// ```
     /// # use tower_jwt_session::{Algorithm, KeyPair, SessionManager};
     /// let pair = KeyPair::from_pkcs8_pem(Algorithm::EdDSA, include_bytes!("../../tests/keys/ed25519.pem"))?;
-    /// let manager = SessionManager::builder_with_key_pair(pair).build()?;
+    /// let manager = SessionManager::builder_with_key_pair(pair)
+    ///     .with_issuer("https://auth.example.com")
+    ///     .with_audience("example-api")
+    ///     .build()?;
     /// let jwks = serde_json::json!({ "keys": manager.public_keys().map(|k| k.to_jwk()).collect::<Vec<_>>() });
     /// assert_eq!(jwks["keys"][0]["crv"], "Ed25519");
     /// # Ok::<(), tower_jwt_session::ConfigError>(())

@@ -65,7 +65,7 @@ fn peak_rss_kib() -> u64 {
 /// blocklist, printing the peak RSS as it goes: every cache is bounded, so
 /// it must stay flat.
 fn flood(count: u64) {
-    let manager = SessionManager::builder(SECRET).build().expect("manager");
+    let manager = SessionManager::builder(SECRET).with_issuer("atomic-crm").with_audience("atomic-crm-api").build().expect("manager");
     let blocklist = manager.blocklist().clone();
     println!("| tokens verified | peak RSS (MiB) | verified-token cache entries |");
     println!("| --- | --- | --- |");
@@ -106,14 +106,14 @@ fn main() {
 }
 
 async fn serve(variant: String, bind: SocketAddr, redis_url: Option<String>) {
-    let minting = SessionManager::builder(SECRET).build().expect("manager");
+    let minting = SessionManager::builder(SECRET).with_issuer("atomic-crm").with_audience("atomic-crm-api").build().expect("manager");
     let token = seed_shaped(&minting, "u-admin");
     let forged = format!("{}AAAA", &token[..token.len() - 4]);
     let hello = Router::new().route("/", get(|| async { "ok" }));
     let app = match variant.as_str() {
         "bare" => hello,
         "layer" => {
-            let m = SessionManager::builder(SECRET).with_verified_cache(0).build().expect("manager");
+            let m = SessionManager::builder(SECRET).with_issuer("atomic-crm").with_audience("atomic-crm-api").with_verified_cache(0).build().expect("manager");
             hello.layer(SessionLayer::new(m))
         }
         "layer-cache" => hello.layer(SessionLayer::new(minting.clone())),
@@ -121,7 +121,7 @@ async fn serve(variant: String, bind: SocketAddr, redis_url: Option<String>) {
             let url = redis_url.expect("layer-redis needs a REDIS_URL argument");
             let list = RedisBlocklist::builder(url).build().expect("redis").into_cached();
             tokio::time::sleep(Duration::from_millis(200)).await;
-            let m = SessionManager::builder(SECRET).with_blocklist(list).build().expect("manager");
+            let m = SessionManager::builder(SECRET).with_issuer("atomic-crm").with_audience("atomic-crm-api").with_blocklist(list).build().expect("manager");
             hello.layer(SessionLayer::new(m))
         }
         "jwt-authorizer" => {

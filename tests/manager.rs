@@ -267,3 +267,98 @@ async fn extreme_but_signed_exp_values_do_not_break_revocation() {
         );
     }
 }
+
+/// A blocklist whose `revoke` stops until released, to hold a refresh
+/// between its revocation and its mint.
+#[derive(Debug)]
+struct GatedBlocklist {
+    inner: tower_jwt_session::MemoryBlocklist,
+    entered: std::sync::Arc<tokio::sync::Notify>,
+    release: std::sync::Arc<tokio::sync::Notify>,
+}
+
+impl tower_jwt_session::Blocklist for GatedBlocklist {
+    fn revoke(
+        &self,
+        key: &tower_jwt_session::blocklist::TokenKey,
+        until: i64,
+    ) -> tower_jwt_session::blocklist::BlocklistFuture<bool> {
+        let stored = self.inner.revoke(key, until);
+        let (entered, release) = (self.entered.clone(), self.release.clone());
+        Box::pin(async move {
+            entered.notify_one();
+            release.notified().await;
+            stored.await
+        })
+    }
+
+    fn set_valid_after(
+        &self,
+        user_id: &str,
+        micros: i64,
+        until: i64,
+    ) -> tower_jwt_session::blocklist::BlocklistFuture<()> {
+        self.inner.set_valid_after(user_id, micros, until)
+    }
+
+    fn check(
+        &self,
+        key: &tower_jwt_session::blocklist::TokenKey,
+        user_id: &str,
+    ) -> tower_jwt_session::blocklist::BlocklistFuture<tower_jwt_session::blocklist::Lookup> {
+        self.inner.check(key, user_id)
+    }
+}
+
+#[tokio::test]
+async fn a_refresh_racing_logout_everywhere_never_yields_a_surviving_token() {
+    let entered = std::sync::Arc::new(tokio::sync::Notify::new());
+    let release = std::sync::Arc::new(tokio::sync::Notify::new());
+    let m = SessionManager::builder(SECRET)
+        .with_issuer("atomic-crm")
+        .with_audience("atomic-crm-api")
+        .with_blocklist(GatedBlocklist {
+            inner: tower_jwt_session::MemoryBlocklist::new(),
+            entered: entered.clone(),
+            release: release.clone(),
+        })
+        .build()
+        .unwrap();
+    let token = m.issue(ada()).unwrap().into_token();
+    // What the layer did: verified the token before the handler ran.
+    let session = m.decode(&token).unwrap();
+    let refresh = tokio::spawn({
+        let m = m.clone();
+        async move { m.refresh_session(&session).await }
+    });
+    // The refresh is inside its revocation; "log out everywhere" lands now.
+    entered.notified().await;
+    tokio::time::sleep(Duration::from_millis(2)).await;
+    m.revoke_all_for_user("u-1").await.unwrap();
+    release.notify_one();
+    match refresh.await.unwrap() {
+        Err(e) => assert!(
+            matches!(e, SessionError::Verify(VerifyError::RevokedForUser)),
+            "{e:?}"
+        ),
+        Ok(new) => assert!(
+            m.verify(new.token()).await.is_err(),
+            "the refreshed token survived log-out-everywhere"
+        ),
+    }
+}
+
+#[tokio::test]
+async fn a_refresh_after_logout_everywhere_is_covered_by_the_next_one() {
+    // Without a race: a refresh that completes, then a logout-all, ends the
+    // new token too (its issue time precedes the watermark).
+    let m = manager();
+    let token = m.issue(ada()).unwrap().into_token();
+    let new = m.refresh(&token).await.unwrap();
+    assert!(m.verify(new.token()).await.is_ok());
+    m.revoke_all_for_user("u-1").await.unwrap();
+    assert!(matches!(
+        m.verify(new.token()).await,
+        Err(VerifyError::RevokedForUser)
+    ));
+}

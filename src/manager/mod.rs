@@ -834,9 +834,28 @@ impl SessionManager {
                 return Err(IssueError::SessionLifetimeExceeded.into());
             }
         }
+        // The successor's issue time is taken before the blocklist is asked
+        // again below. A "log out everywhere" that the check misses lands
+        // after it, so its watermark is later than this time and ends the
+        // successor too; one that lands before is seen and ends the refresh.
+        // (The layer's earlier check may be stale by now.)
+        let issued_at = now_micros();
         if !self.revoke_once(session).await? {
             return Err(VerifyError::Revoked.into());
         }
+        let lookup = self
+            .inner
+            .blocklist
+            .check(session.revocation_key(), session.user_id())
+            .await?;
+        // `revoked` is true now: this call stored it. Only the watermark counts.
+        Self::judge(
+            session,
+            Lookup {
+                revoked: false,
+                ..lookup
+            },
+        )?;
         let s = &session.0;
         let new = NewSession {
             user_id: s.user_id.clone(),
@@ -846,7 +865,7 @@ impl SessionManager {
             permissions: s.permissions.clone(),
             metadata: s.metadata.clone(),
         };
-        Ok(self.mint(new, now_micros(), s.auth_time)?)
+        Ok(self.mint(new, issued_at, s.auth_time)?)
     }
 
     /// Verifies `token` and revokes it until its `exp` plus the leeway.

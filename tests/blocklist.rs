@@ -387,3 +387,67 @@ async fn the_subscription_stays_up_across_pings() {
     let (hits, misses) = cache.hits_and_misses();
     assert_eq!((hits, misses), (1, 1));
 }
+
+/// A configured cache (`into_cached_with`) keeps its subscriber: negatives
+/// are cached, a revocation on another node reaches it by push, and losing
+/// Redis stops the negatives. (Configuring after `into_cached` does not
+/// compile: `CachedBlocklist` has no setters; see the `compile_fail`
+/// doctest on `RedisBlocklist::into_cached_with`.)
+#[tokio::test]
+async fn a_configured_cache_stays_wired_to_its_subscriber() {
+    use tower_jwt_session::blocklist::CacheConfig;
+    let mut server = RedisServer::start();
+    let config = CacheConfig::new()
+        .with_max_capacity(1_000)
+        .with_negative_ttl(Duration::from_secs(600));
+    let a = RedisBlocklist::builder(server.url())
+        .build()
+        .unwrap()
+        .into_cached_with(config);
+    let b = RedisBlocklist::builder(server.url())
+        .build()
+        .unwrap()
+        .into_cached();
+    // Wait until a's subscriber is connected: a negative is then cached.
+    let key = TokenKey::from_jti("configured");
+    let started = std::time::Instant::now();
+    loop {
+        a.check(&key, "u").await.unwrap();
+        if a.try_check(&key, "u").is_some() {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "negative caching is off: the subscriber is not wired to this cache"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // A revocation on b is in force on a long before the 600 s ceiling.
+    b.revoke(&key, now() + 600).await.unwrap();
+    let started = std::time::Instant::now();
+    loop {
+        if let Some(Ok(l)) = a.try_check(&key, "u") {
+            if l.revoked {
+                break;
+            }
+        }
+        assert!(
+            started.elapsed() < Duration::from_millis(100),
+            "revocation not pushed to the configured cache"
+        );
+        tokio::time::sleep(Duration::from_micros(200)).await;
+    }
+    // Losing Redis stops the negatives at once (fail closed), whatever the TTL.
+    let other = TokenKey::from_jti("configured-2");
+    a.check(&other, "u").await.unwrap();
+    assert!(a.try_check(&other, "u").is_some());
+    server.kill();
+    let started = std::time::Instant::now();
+    while a.try_check(&other, "u").is_some() {
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "negative still served after Redis was lost"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}

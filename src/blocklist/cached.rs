@@ -72,8 +72,6 @@ struct State {
     pushed: AtomicBool,
     hits: AtomicU64,
     misses: AtomicU64,
-    capacity: u64,
-    negative_ttl: Duration,
 }
 
 /// A bounded map whose entries live at most `ttl`: the answers that only
@@ -90,7 +88,12 @@ where
 }
 
 impl State {
-    fn new(capacity: u64, negative_ttl: Duration) -> Self {
+    fn new(
+        CacheConfig {
+            capacity,
+            negative_ttl,
+        }: CacheConfig,
+    ) -> Self {
         Self {
             revoked: Cache::builder()
                 .max_capacity(capacity)
@@ -106,8 +109,6 @@ impl State {
             pushed: AtomicBool::new(false),
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
-            capacity,
-            negative_ttl,
         }
     }
 
@@ -211,6 +212,67 @@ impl State {
     }
 }
 
+/// The settings of a [`CachedBlocklist`], given when it is created
+/// ([`CachedBlocklist::with_config`],
+/// `RedisBlocklist::into_cached_with`) and fixed from then on.
+///
+/// ```
+/// use std::time::Duration;
+/// use tower_jwt_session::blocklist::CacheConfig;
+///
+/// let config = CacheConfig::new()
+///     .with_max_capacity(50_000)
+///     .with_negative_ttl(Duration::from_secs(2));
+/// assert_eq!(config.max_capacity(), 50_000);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use]
+pub struct CacheConfig {
+    capacity: u64,
+    negative_ttl: Duration,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        Self {
+            capacity: DEFAULT_CAPACITY,
+            negative_ttl: DEFAULT_NEGATIVE_TTL,
+        }
+    }
+}
+
+impl CacheConfig {
+    /// The defaults: 100 000 tokens (and as many users), 5 s.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Bounds the cache to `capacity` tokens (and as many users). Default:
+    /// 100 000. Evicting is safe here: the backend still has everything.
+    pub fn with_max_capacity(mut self, capacity: u64) -> Self {
+        self.capacity = capacity;
+        self
+    }
+
+    /// The longest time a "not revoked" answer or a watermark is reused while
+    /// a push channel is connected. Default: 5 s. It is a safety net for a
+    /// lost message; pushes keep the cache current well before it.
+    pub fn with_negative_ttl(mut self, ttl: Duration) -> Self {
+        self.negative_ttl = ttl;
+        self
+    }
+
+    /// The bound on cached tokens.
+    pub fn max_capacity(&self) -> u64 {
+        self.capacity
+    }
+
+    /// The ceiling on "not revoked" answers and watermarks.
+    pub fn negative_ttl(&self) -> Duration {
+        self.negative_ttl
+    }
+}
+
 /// A bounded front cache over any [`Blocklist`].
 ///
 /// What may be cached, and for how long:
@@ -220,7 +282,7 @@ impl State {
 ///   always safe.
 /// - **"not revoked"** and a user's **watermark** are cached only while a
 ///   push channel is connected (see [`CacheInvalidator`]), and at most for a
-///   short ceiling ([`with_negative_ttl`](CachedBlocklist::with_negative_ttl)).
+///   short ceiling ([`CacheConfig::with_negative_ttl`]).
 ///   When the channel drops, those entries stop counting at once; when it comes
 ///   back, the ones cached before are ignored (messages may have been missed).
 ///   Without any push channel the cache holds positives only and every other
@@ -235,12 +297,15 @@ impl State {
 /// # Example
 ///
 /// ```
-/// use tower_jwt_session::blocklist::{Blocklist, CachedBlocklist, MemoryBlocklist, TokenKey};
+/// use tower_jwt_session::blocklist::{Blocklist, CacheConfig, CachedBlocklist, MemoryBlocklist, TokenKey};
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
 /// // Any blocklist can sit behind the cache; a remote one is the usual case.
-/// let cached = CachedBlocklist::new(MemoryBlocklist::new()).with_max_capacity(10_000);
+/// let cached = CachedBlocklist::with_config(
+///     MemoryBlocklist::new(),
+///     CacheConfig::new().with_max_capacity(10_000),
+/// );
 /// let key = TokenKey::from_jti("t-1");
 /// let until = std::time::SystemTime::now()
 ///     .duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64 + 60;
@@ -255,43 +320,22 @@ pub struct CachedBlocklist<Backend> {
 }
 
 impl<Backend> CachedBlocklist<Backend> {
-    /// A cache of at most 100 000 tokens and 100 000 users in front of
-    /// `backend`, with a 5 s ceiling on "not revoked" entries.
+    /// A cache with the default [`CacheConfig`] (100 000 tokens and users,
+    /// 5 s ceiling on "not revoked") in front of `backend`.
     pub fn new(backend: Backend) -> Self {
+        Self::with_config(backend, CacheConfig::default())
+    }
+
+    /// A cache with `config` in front of `backend`.
+    ///
+    /// The configuration is fixed here, before anything can hold a
+    /// [`CacheInvalidator`] to this cache: a push channel is always wired to
+    /// the cache that answers checks.
+    pub fn with_config(backend: Backend, config: CacheConfig) -> Self {
         Self {
             backend,
-            state: Arc::new(State::new(DEFAULT_CAPACITY, DEFAULT_NEGATIVE_TTL)),
+            state: Arc::new(State::new(config)),
         }
-    }
-
-    /// Bounds the cache to `capacity` tokens (and as many users). Default:
-    /// 100 000. Evicting is safe here: the backend still has everything.
-    #[must_use]
-    pub fn with_max_capacity(self, capacity: u64) -> Self {
-        let negative_ttl = self.state.negative_ttl;
-        self.rebuilt(capacity, negative_ttl)
-    }
-
-    /// The longest time a "not revoked" answer or a watermark is reused while
-    /// a push channel is connected. Default: 5 s. It is a safety net for a
-    /// lost message; pushes keep the cache current well before it.
-    #[must_use]
-    pub fn with_negative_ttl(self, ttl: Duration) -> Self {
-        let capacity = self.state.capacity;
-        self.rebuilt(capacity, ttl)
-    }
-
-    fn rebuilt(mut self, capacity: u64, negative_ttl: Duration) -> Self {
-        let fresh = State::new(capacity, negative_ttl);
-        fresh
-            .pushed
-            .store(self.state.pushed.load(Ordering::Acquire), Ordering::Release);
-        fresh.generation.store(
-            self.state.generation.load(Ordering::Acquire),
-            Ordering::Release,
-        );
-        self.state = Arc::new(fresh);
-        self
     }
 
     /// A handle that applies pushed events to this cache.

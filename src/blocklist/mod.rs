@@ -84,7 +84,7 @@ mod memory;
 #[cfg(feature = "redis")]
 mod redis_blocklist;
 
-pub use cached::{CacheInvalidator, CachedBlocklist};
+pub use cached::{CacheConfig, CacheInvalidator, CachedBlocklist};
 pub use memory::MemoryBlocklist;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]

@@ -6,7 +6,7 @@ use futures_util::StreamExt;
 use redis::{aio::ConnectionManager, aio::ConnectionManagerConfig, RedisError};
 
 use super::{
-    cached::{CacheInvalidator, CachedBlocklist},
+    cached::{CacheConfig, CacheInvalidator, CachedBlocklist},
     Blocklist, BlocklistError, BlocklistFuture, Lookup, TokenKey,
 };
 use crate::{time::now_secs, ConfigError};
@@ -197,7 +197,36 @@ impl RedisBlocklist {
     ///
     /// The subscriber task ends when the cache is dropped.
     pub fn into_cached(self) -> CachedBlocklist<RedisBlocklist> {
-        let cached = CachedBlocklist::new(self.clone());
+        self.into_cached_with(CacheConfig::default())
+    }
+
+    /// Like [`into_cached`](Self::into_cached), with a cache configured by
+    /// `config`. The cache is built first and the subscriber started last,
+    /// so the push channel always feeds the cache that answers.
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use tower_jwt_session::blocklist::{CacheConfig, RedisBlocklist};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), tower_jwt_session::ConfigError> {
+    /// let blocklist = RedisBlocklist::builder("redis://127.0.0.1:6379/0")
+    ///     .build()?
+    ///     .into_cached_with(CacheConfig::new().with_negative_ttl(Duration::from_secs(2)));
+    /// # let _ = blocklist; Ok(())
+    /// # }
+    /// ```
+    ///
+    /// The cache's settings cannot change once it exists (so nothing can
+    /// detach it from its subscriber):
+    ///
+    /// ```compile_fail
+    /// # fn f(redis: tower_jwt_session::blocklist::RedisBlocklist) {
+    /// let cached = redis.into_cached().with_max_capacity(10); // no such method
+    /// # }
+    /// ```
+    pub fn into_cached_with(self, config: CacheConfig) -> CachedBlocklist<RedisBlocklist> {
+        let cached = CachedBlocklist::with_config(self.clone(), config);
         self.subscribe(cached.invalidator());
         cached
     }

@@ -114,3 +114,42 @@ async fn an_unreachable_blocklist_is_unavailable_over_grpc() {
         Code::Unavailable
     );
 }
+
+/// gRPC runs on HTTP/2 only: an HTTP/1.1 request that claims a gRPC content
+/// type gets the real status (401/503 with the JSON body), never a 200.
+#[tokio::test]
+async fn grpc_shaped_refusals_only_for_http2() {
+    use http::{header, Request as HttpRequest, Version};
+    use tower::{ServiceBuilder, ServiceExt};
+    let m = SessionManager::builder(SECRET)
+        .with_issuer("atomic-crm")
+        .with_audience("atomic-crm-api")
+        .build()
+        .unwrap();
+    let svc = ServiceBuilder::new()
+        .layer(SessionLayer::new(m))
+        .service_fn(|_req: HttpRequest<String>| async {
+            Ok::<_, std::convert::Infallible>(http::Response::new(String::new()))
+        });
+    let req = |version: Version, token: Option<&str>| {
+        let mut b = HttpRequest::builder()
+            .version(version)
+            .header(header::CONTENT_TYPE, "application/grpc+proto");
+        if let Some(t) = token {
+            b = b.header(header::AUTHORIZATION, format!("Bearer {t}"));
+        }
+        b.body(String::new()).unwrap()
+    };
+    for version in [Version::HTTP_10, Version::HTTP_11] {
+        for token in [None, Some("not.a.token")] {
+            let res = svc.clone().oneshot(req(version, token)).await.unwrap();
+            assert_eq!(res.status(), 401, "{version:?} {token:?}");
+            assert!(res.headers().get("grpc-status").is_none());
+            assert!(res.headers().contains_key(header::WWW_AUTHENTICATE));
+            assert_eq!(res.headers()[header::CONTENT_TYPE], "application/json");
+        }
+    }
+    let res = svc.oneshot(req(Version::HTTP_2, None)).await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["grpc-status"], "16");
+}

@@ -180,9 +180,9 @@ impl<S: Send + Sync> FromRequestParts<S> for Session {
         }
         Err(SessionRejection(
             match parts.extensions.get::<PassedAnonymous>() {
-                Some(anonymous) => {
-                    RejectionKind::Anonymous(anonymous.challenge(is_grpc(&parts.headers)))
-                }
+                Some(anonymous) => RejectionKind::Anonymous(
+                    anonymous.challenge(is_grpc(parts.version, &parts.headers)),
+                ),
                 None => RejectionKind::MissingLayer,
             },
         ))

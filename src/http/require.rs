@@ -224,7 +224,7 @@ where
         ResponseFuture::rejected(refusal(
             &*self.layer.respond,
             rejection,
-            is_grpc(req.headers()),
+            is_grpc(req.version(), req.headers()),
         ))
     }
 }

@@ -90,10 +90,12 @@ where
                 });
                 return ResponseFuture::inner(self.inner.call(req));
             }
-            Ok(None) => return self.refuse(Rejection::missing(), is_grpc(req.headers())),
+            Ok(None) => {
+                return self.refuse(Rejection::missing(), is_grpc(req.version(), req.headers()))
+            }
             Err(err) => {
                 tracing::debug!(reason = err.description(), "malformed credentials");
-                return self.refuse(err.into(), is_grpc(req.headers()));
+                return self.refuse(err.into(), is_grpc(req.version(), req.headers()));
             }
         };
         let session = match shared.manager.cached(raw) {
@@ -106,14 +108,15 @@ where
                             reason = err.description(),
                             "malformed Authorization header"
                         );
-                        return self.refuse(err.into(), is_grpc(req.headers()));
+                        return self.refuse(err.into(), is_grpc(req.version(), req.headers()));
                     }
                 };
                 match shared.manager.decode_uncached(token) {
                     Ok(session) => session,
                     Err(err) => {
                         tracing::debug!(reason = %err, "token refused");
-                        return self.refuse(Rejection::from(&err), is_grpc(req.headers()));
+                        return self
+                            .refuse(Rejection::from(&err), is_grpc(req.version(), req.headers()));
                     }
                 }
             }
@@ -128,7 +131,7 @@ where
                     let _entered = span.enter();
                     ResponseFuture::inner(self.inner.call(req)).in_span(span.clone())
                 }
-                Err(err) => self.refuse_verify(&err, is_grpc(req.headers())),
+                Err(err) => self.refuse_verify(&err, is_grpc(req.version(), req.headers())),
             };
         }
         let check = blocklist.check(key, session.user_id());
@@ -138,7 +141,7 @@ where
         let clone = self.inner.clone();
         let inner = std::mem::replace(&mut self.inner, clone);
         // Only refusals need to know; read it before the request moves.
-        let grpc = is_grpc(req.headers());
+        let grpc = is_grpc(req.version(), req.headers());
         ResponseFuture::checking(check, inner, req, session, self.shared.clone(), grpc)
             .in_span(span)
     }
@@ -220,12 +223,17 @@ pub(crate) fn refusal(
     res
 }
 
-/// Whether the request is gRPC (`content-type: application/grpc*`): its
-/// refusals are then gRPC statuses, so that clients see proper codes.
-pub(crate) fn is_grpc(headers: &http::HeaderMap) -> bool {
-    headers
-        .get(http::header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"))
+/// Whether the request is gRPC: HTTP/2 with `content-type:
+/// application/grpc*`. Its refusals are then gRPC statuses (HTTP 200 with
+/// `grpc-status`), so that gRPC clients see proper codes. gRPC runs on
+/// HTTP/2 only: an HTTP/1.x request that claims the content type gets the
+/// plain HTTP refusal, so that plain clients, caches and monitors always see
+/// the real status.
+pub(crate) fn is_grpc(version: http::Version, headers: &http::HeaderMap) -> bool {
+    version == http::Version::HTTP_2
+        && headers
+            .get(http::header::CONTENT_TYPE)
+            .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"))
 }
 
 /// A debug span for the rest of the request, naming the session by a

@@ -614,3 +614,61 @@ fn the_demo_server_stops_on_unusable_key_files() {
         assert!(!stderr.contains("panicked"), "{stderr}");
     }
 }
+
+/// A signed claims set that is a JSON array of every claim in field order
+/// (serde's derive would take it for the struct) is refused, with HMAC and
+/// with ES256.
+#[tokio::test]
+async fn a_claims_set_that_is_an_array_is_refused() {
+    let now = now();
+    let claims = json!([
+        "u-1",
+        "a@example.com",
+        "admin",
+        null,
+        ["admin"],
+        {},
+        now,
+        "u-1",
+        now,
+        "atomic-crm",
+        "atomic-crm-api",
+        now + 600,
+        null,
+        "j-array",
+        now * 1_000_000,
+        null
+    ]);
+    // The same claims as an object verify: the array is refused for its shape alone.
+    let object = json!({
+        "userId": "u-1", "email": "a@example.com", "role": "admin", "permissions": ["admin"],
+        "metadata": {}, "createdAt": now, "sub": "u-1", "iat": now, "iss": "atomic-crm",
+        "aud": "atomic-crm-api", "exp": now + 600, "jti": "j-object"
+    });
+    let hmac = SessionManager::builder(SECRET)
+        .with_issuer("atomic-crm")
+        .with_audience("atomic-crm-api")
+        .build()
+        .unwrap();
+    let hs = |c: &Value| {
+        jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+            c,
+            &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()),
+        )
+        .unwrap()
+    };
+    assert!(hmac.verify(&hs(&object)).await.is_ok());
+    assert!(matches!(
+        hmac.verify(&hs(&claims)).await,
+        Err(VerifyError::InvalidClaims(_))
+    ));
+    let es = signer(Algorithm::ES256, "p256");
+    let header = json!({"alg": "ES256"});
+    let es_sign = |c: &Value| sign_with(&pem("p256.pem"), Algorithm::ES256, &header, c);
+    assert!(es.verify(&es_sign(&object)).await.is_ok());
+    assert!(matches!(
+        es.verify(&es_sign(&claims)).await,
+        Err(VerifyError::InvalidClaims(_))
+    ));
+}

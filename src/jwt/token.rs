@@ -219,6 +219,11 @@ pub(crate) fn verify_signature<'t>(
     let payload = URL_SAFE_NO_PAD
         .decode(payload)
         .map_err(|_| malformed(MalformedToken::Base64))?;
+    if !is_object(&payload) {
+        return Err(VerifyError::InvalidClaims(
+            "the claims set is not a JSON object".to_owned(),
+        ));
+    }
     let claims: WireClaims =
         serde_json::from_slice(&payload).map_err(|e| VerifyError::InvalidClaims(e.to_string()))?;
     Ok(SignedToken { claims, digest_of })
@@ -385,6 +390,16 @@ mod tests {
         ));
         let t = sign(r#"{"alg":"HS256"}"#, r#"[null,null]"#);
         assert!(matches!(err(&t), VerifyError::InvalidClaims(_)));
+        // Every claim, as an array in field order: serde's derive would
+        // accept it as the struct.
+        let t = sign(
+            r#"{"alg":"HS256"}"#,
+            r#"["u-1","a@example.com","admin",null,["admin"],{},1,"u-1",1,"atomic-crm","atomic-crm-api",9999999999,null,"j-1",1000000,null]"#,
+        );
+        match err(&t) {
+            VerifyError::InvalidClaims(why) => assert!(why.contains("not a JSON object"), "{why}"),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

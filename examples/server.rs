@@ -44,6 +44,7 @@ use axum::{
 };
 use serde::Deserialize;
 use serde_json::json;
+use sha2::{Digest, Sha256};
 use tower_jwt_session::{
     blocklist::RedisBlocklist, Algorithm, IssueError, KeyPair, NewSession, PublicKey,
     RequirePermissionLayer, SessionData, SessionError, SessionLayer, SessionManager,
@@ -211,11 +212,22 @@ fn asymmetric_builder(algorithm: Algorithm) -> Result<SessionManagerBuilder, Str
     }
 }
 
-/// Keeps a URL's scheme and host in messages, never its password.
-fn redact_url(url: &str) -> String {
-    match url.split_once('@') {
-        Some((_, host)) => format!("<redacted>@{host}"),
-        None => url.to_owned(),
+/// A Redis URL for messages: scheme, host, port and database, never the
+/// credentials. The userinfo is found by a URL parser (the last `@` of the
+/// authority), so a password holding `@`, `:` or `/` does not leak; a URL
+/// that does not parse is not shown at all.
+fn redact_url(raw: &str) -> String {
+    let Ok(mut url) = url::Url::parse(raw) else {
+        return "<unparsable URL, not shown>".to_owned();
+    };
+    let had_credentials = !url.username().is_empty() || url.password().is_some();
+    // Both fail only for URLs that cannot have credentials at all.
+    let _ = url.set_password(None);
+    let _ = url.set_username("");
+    let shown = url.to_string();
+    match shown.split_once("://") {
+        Some((scheme, rest)) if had_credentials => format!("{scheme}://<redacted>@{rest}"),
+        _ => shown,
     }
 }
 
@@ -247,19 +259,65 @@ const USERS: &[DemoUser] = &[
     },
 ];
 
-/// Compares without stopping at the first difference.
-fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+/// SHA-256 of a credential: both sides of a comparison have the same
+/// length, so comparing them says nothing about the stored one's length.
+fn digest(text: &str) -> [u8; 32] {
+    Sha256::digest(text.as_bytes()).into()
+}
+
+/// Compares two digests without stopping at the first difference.
+fn same(a: &[u8; 32], b: &[u8; 32]) -> bool {
+    std::hint::black_box(a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y))) == 0
 }
 
 fn error(status: StatusCode, error: &str) -> Response {
     (status, Json(json!({ "error": error }))).into_response()
 }
 
+/// The body of `POST /login`: a JSON object with string members `email`
+/// and `password`. Other members are ignored (a login form may send more,
+/// such as "remember me"); anything else is refused.
 #[derive(Deserialize)]
 struct Login {
     email: String,
     password: String,
+}
+
+impl Login {
+    /// 400 when the body is not JSON; 422 when it is JSON but not an object
+    /// with string `email` and `password` (serde alone would also take an
+    /// array `[email, password]` for the struct).
+    fn parse(body: &[u8]) -> Result<Self, (StatusCode, &'static str)> {
+        let value: serde_json::Value = serde_json::from_slice(body)
+            .map_err(|_| (StatusCode::BAD_REQUEST, "the body is not JSON"))?;
+        if !value.is_object() {
+            return Err((
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "the body must be a JSON object {\"email\", \"password\"}",
+            ));
+        }
+        Login::deserialize(value).map_err(|_| {
+            (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "`email` and `password` must be strings",
+            )
+        })
+    }
+
+    /// The demo user these credentials name: the email compared after
+    /// trimming and ASCII case folding, both compared in constant time over
+    /// digests, every user checked (no early exit).
+    fn user(&self) -> Option<&'static DemoUser> {
+        let email = digest(&self.email.trim().to_ascii_lowercase());
+        let password = digest(&self.password);
+        let mut found = None;
+        for user in USERS {
+            if same(&digest(user.email), &email) & same(&digest(user.password), &password) {
+                found = Some(user);
+            }
+        }
+        found
+    }
 }
 
 /// The public keys as a JWKS, for verifiers in other languages; 404 with an
@@ -292,14 +350,17 @@ async fn login(State(manager): State<SessionManager>, body: Bytes) -> Response {
     if !manager.can_issue() {
         return verify_only();
     }
-    let Ok(login) = serde_json::from_slice::<Login>(&body) else {
-        return error(StatusCode::BAD_REQUEST, "invalid_request");
+    let login = match Login::parse(&body) {
+        Ok(login) => login,
+        Err((status, why)) => {
+            return (
+                status,
+                Json(json!({"error": "invalid_request", "error_description": why})),
+            )
+                .into_response()
+        }
     };
-    let user = USERS.iter().find(|u| {
-        same(u.email.as_bytes(), login.email.as_bytes())
-            & same(u.password.as_bytes(), login.password.as_bytes())
-    });
-    let Some(user) = user else {
+    let Some(user) = login.user() else {
         return error(StatusCode::UNAUTHORIZED, "invalid_credentials");
     };
     let new = NewSession::new(user.user_id, user.email)

@@ -521,3 +521,105 @@ async fn metrics_are_exposed_when_asked() {
         404
     );
 }
+
+#[tokio::test]
+async fn login_takes_a_json_object_only_and_ignores_unknown_members() {
+    let server = DemoServer::start(&[]);
+    let http = Http::new(&server.addr);
+    // serde alone would take an array for the struct.
+    for body in [
+        json!([ADMIN.0, ADMIN.1]).to_string(),
+        json!({"email": [ADMIN.0], "password": ADMIN.1}).to_string(),
+        json!({"email": ADMIN.0}).to_string(),
+        json!("admin@example.com").to_string(),
+        "null".to_owned(),
+    ] {
+        let r = http.post("/login", None, &body).await;
+        assert_eq!(r.status, 422, "{body}");
+        assert_eq!(r.json()["error"], "invalid_request", "{body}");
+    }
+    let r = http.post("/login", None, "{not json").await;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.json()["error"], "invalid_request");
+    // Unknown members are ignored (documented in examples/server.rs).
+    let body = json!({"email": ADMIN.0, "password": ADMIN.1, "remember": true}).to_string();
+    assert_eq!(http.post("/login", None, &body).await.status, 200);
+}
+
+#[tokio::test]
+async fn login_emails_match_trimmed_and_ascii_case_insensitively() {
+    let server = DemoServer::start(&[]);
+    let http = Http::new(&server.addr);
+    for email in [
+        "Admin@Example.com",
+        "  ADMIN@EXAMPLE.COM\t",
+        "admin@example.com ",
+    ] {
+        let body = json!({"email": email, "password": ADMIN.1}).to_string();
+        let r = http.post("/login", None, &body).await;
+        assert_eq!(r.status, 200, "{email:?}");
+        let token = r.json()["token"].as_str().unwrap().to_owned();
+        // The session carries the account's email, not what was typed.
+        assert_eq!(payload(&token)["email"], ADMIN.0);
+    }
+    // The password stays exact.
+    let body = json!({"email": ADMIN.0, "password": "Admin-Password"}).to_string();
+    assert_eq!(http.post("/login", None, &body).await.status, 401);
+}
+
+/// The Redis URL in logs and errors never shows a password, whatever it
+/// holds (`@`, `:`, `/`, percent-encoded or not).
+#[test]
+fn redis_passwords_never_reach_logs_or_errors() {
+    use std::io::BufRead;
+    // Accepted URLs: the server starts (Redis is contacted lazily) and logs
+    // the redacted URL.
+    for (url, secret_parts) in [
+        ("redis://:hunter@2@127.0.0.1:1/0", &["hunter", "@2@"][..]),
+        ("redis://:p:ss:w0rd@127.0.0.1:1/0", &["p:ss", "w0rd"][..]),
+        (
+            "redis://admin:s%2Fcr%40t@127.0.0.1:1/0",
+            &["s%2Fcr", "cr%40t", "admin"][..],
+        ),
+    ] {
+        let mut cmd = std::process::Command::new(example_path("server"));
+        cmd.env_clear()
+            .env("BIND_ADDR", "127.0.0.1:0")
+            .env("SESSION_SECRET", SECRET)
+            .env("RUST_LOG", "info")
+            .env("REDIS_URL", url)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
+        let mut line = String::new();
+        let logged = loop {
+            line.clear();
+            assert!(err.read_line(&mut line).unwrap() > 0, "no blocklist line");
+            if line.contains("blocklist: Redis") {
+                break line.clone();
+            }
+        };
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert!(logged.contains("<redacted>@127.0.0.1:1/0"), "{logged}");
+        for part in secret_parts {
+            assert!(!logged.contains(part), "{part:?} leaked: {logged}");
+        }
+    }
+    // A raw `/` in the password makes the URL mean another host or fail to
+    // parse: it is refused (exit 2) without showing it.
+    for url in [
+        "redis://:pa/ss@127.0.0.1:1",
+        "redis://user:se/cret@127.0.0.1:1",
+    ] {
+        let (code, _, stderr) = start_fails(&[("SESSION_SECRET", SECRET), ("REDIS_URL", url)]);
+        assert_eq!(code, 2, "{url}: {stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+        assert!(stderr.starts_with("error: REDIS_URL"), "{stderr}");
+        for part in ["pa/ss", "se/cret", "cret"] {
+            assert!(!stderr.contains(part), "{part:?} leaked: {stderr}");
+        }
+    }
+}

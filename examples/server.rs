@@ -513,9 +513,14 @@ impl Counters {
 }
 
 fn app(manager: SessionManager) -> Router {
+    // `/refresh` has its own layer: there, a token that a refresh already
+    // replaced is a replay and ends its session (reuse detection); on the
+    // other routes it is only refused.
+    let refresh_route = Router::new()
+        .route("/refresh", post(refresh))
+        .route_layer(SessionLayer::new(manager.clone()).for_refresh());
     let protected = Router::new()
         .route("/me", get(me))
-        .route("/refresh", post(refresh))
         .route("/logout", post(logout))
         .route("/logout-all", post(logout_all))
         .route(
@@ -528,6 +533,7 @@ fn app(manager: SessionManager) -> Router {
         .route("/.well-known/jwks.json", get(jwks))
         .route("/login", post(login))
         .merge(protected)
+        .merge(refresh_route)
         .merge(metrics_route())
         .fallback(|| async { error(StatusCode::NOT_FOUND, "not_found") })
         .method_not_allowed_fallback(|| async {

@@ -246,6 +246,14 @@ pub enum VerifyError {
     /// The token itself was revoked (logout, refresh).
     #[error("the token was revoked")]
     Revoked,
+    /// A refresh replaced this token: its session is at a later generation.
+    #[error("the token was replaced by a refresh")]
+    Superseded,
+    /// A token that a refresh had already replaced was presented to
+    /// `refresh` again: the session was ended (reuse detection, RFC 9700
+    /// §4.14.2).
+    #[error("a replaced token was presented to refresh: the session was ended")]
+    ReuseDetected,
     /// Every session of the user issued before a cut-off was revoked.
     #[error("the token was revoked by a log-out-everywhere")]
     RevokedForUser,

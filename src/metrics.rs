@@ -9,6 +9,7 @@
 //! | `tower_jwt_session_blocklist_checks_total` | counter | `result`: `ok`, `error` (checks that went to the backend) |
 //! | `tower_jwt_session_blocklist_seconds` | histogram | `result`: the backend's answer time |
 //! | `tower_jwt_session_outage_admitted_total` | counter | requests admitted unchecked under `OutagePolicy::AdmitUncheckedDangerously` |
+//! | `tower_jwt_session_reuse_detected_total` | counter | refreshes with a rotated-away token, each of which ended its session |
 
 use crate::RejectionKind;
 
@@ -92,6 +93,12 @@ pub(crate) fn blocklist_answered(ok: bool, took: std::time::Duration) {
     }
     #[cfg(not(feature = "metrics"))]
     let _ = (ok, took);
+}
+
+#[inline]
+pub(crate) fn reuse_detected() {
+    #[cfg(feature = "metrics")]
+    metrics::counter!("tower_jwt_session_reuse_detected_total").increment(1);
 }
 
 #[inline]

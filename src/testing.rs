@@ -2,7 +2,10 @@
 //! expired, not-yet-valid, wrong-audience, revoked and forged tokens, and get
 //! a ready in-memory setup.
 //!
-//! Never enable this feature in production builds: it mints tokens on demand.
+//! Never enable this feature in production builds: it mints tokens on demand,
+//! and it lets the environment variable `TOWER_JWT_SESSION_TEST_CLOCK_SKEW_MS`
+//! move the process's clock by that many milliseconds (for tests of servers
+//! whose clocks disagree).
 //!
 //! ```
 //! use http::{Request, Response, StatusCode};

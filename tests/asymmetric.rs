@@ -129,7 +129,7 @@ async fn every_algorithm_issues_verifies_refreshes_and_revokes() {
         assert!(
             matches!(
                 manager.verify(issued.token()).await,
-                Err(VerifyError::Revoked)
+                Err(VerifyError::Superseded)
             ),
             "{alg}"
         );

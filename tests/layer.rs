@@ -577,6 +577,14 @@ impl tower_jwt_session::Blocklist for Switchable {
     ) -> tower_jwt_session::blocklist::BlocklistFuture<bool> {
         self.memory.revoke(key, until)
     }
+    fn rotate(
+        &self,
+        key: &tower_jwt_session::blocklist::TokenKey,
+        from: u64,
+        until: i64,
+    ) -> tower_jwt_session::blocklist::BlocklistFuture<tower_jwt_session::blocklist::Rotation> {
+        self.memory.rotate(key, from, until)
+    }
     fn set_valid_after(
         &self,
         user: &str,

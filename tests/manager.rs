@@ -55,14 +55,17 @@ async fn a_token_refreshes_once_only() {
     assert_ne!(second.token(), first.token());
     assert!(matches!(
         m.verify(first.token()).await,
-        Err(VerifyError::Revoked)
+        Err(VerifyError::Superseded)
     ));
+    // Refreshing it again is a replay: the session ends (reuse detection).
     assert!(matches!(
         m.refresh(first.token()).await,
-        Err(SessionError::Verify(VerifyError::Revoked))
+        Err(SessionError::Verify(VerifyError::ReuseDetected))
     ));
+    assert!(m.verify(second.token()).await.is_err());
     // Two concurrent refreshes of one verified session: exactly one wins.
-    let session = m.verify(second.token()).await.unwrap();
+    let third = m.issue(ada()).unwrap();
+    let session = m.verify(third.token()).await.unwrap();
     let (x, y) = tokio::join!(m.refresh_session(&session), m.refresh_session(&session));
     assert_eq!(x.is_ok() as u8 + y.is_ok() as u8, 1, "{x:?} {y:?}");
 }
@@ -268,8 +271,8 @@ async fn extreme_but_signed_exp_values_do_not_break_revocation() {
     }
 }
 
-/// A blocklist whose `revoke` stops until released, to hold a refresh
-/// between its revocation and its mint.
+/// A blocklist whose `revoke` and `rotate` stop until released, to hold a
+/// refresh between its revocation (or rotation) and its mint.
 #[derive(Debug)]
 struct GatedBlocklist {
     inner: tower_jwt_session::MemoryBlocklist,
@@ -289,6 +292,21 @@ impl tower_jwt_session::Blocklist for GatedBlocklist {
             entered.notify_one();
             release.notified().await;
             stored.await
+        })
+    }
+
+    fn rotate(
+        &self,
+        key: &tower_jwt_session::blocklist::TokenKey,
+        from: u64,
+        until: i64,
+    ) -> tower_jwt_session::blocklist::BlocklistFuture<tower_jwt_session::blocklist::Rotation> {
+        let rotated = self.inner.rotate(key, from, until);
+        let (entered, release) = (self.entered.clone(), self.release.clone());
+        Box::pin(async move {
+            entered.notify_one();
+            release.notified().await;
+            rotated.await
         })
     }
 

@@ -118,6 +118,14 @@ impl tower_jwt_session::Blocklist for Remote {
     ) -> tower_jwt_session::blocklist::BlocklistFuture<bool> {
         Box::pin(async { Ok(true) })
     }
+    fn rotate(
+        &self,
+        _: &tower_jwt_session::blocklist::TokenKey,
+        _: u64,
+        _: i64,
+    ) -> tower_jwt_session::blocklist::BlocklistFuture<tower_jwt_session::blocklist::Rotation> {
+        Box::pin(async { Ok(tower_jwt_session::blocklist::Rotation::Rotated) })
+    }
     fn set_valid_after(
         &self,
         _: &str,

@@ -80,8 +80,11 @@ async fn logout_refresh_and_logout_all_on_one_are_refused_on_the_other_within_10
         .to_owned();
     until_refused(&hb, &old, bound).await;
     assert_eq!(hb.get("/me", Some(&new)).await.status, 200);
-    // The same token cannot be refreshed on both servers.
+    // The same token cannot be refreshed on both servers; refreshing it again
+    // is a replay and ends the session (reuse detection): `new` goes too.
     assert_eq!(hb.post("/refresh", Some(&old), "").await.status, 401);
+    until_refused(&ha, &new, bound).await;
+    let (new, _) = ha.login(ADMIN.0, ADMIN.1).await;
 
     // Logout-all on a: every earlier token is refused on b; a login on b
     // right after works.
@@ -183,4 +186,97 @@ async fn a_server_starts_while_redis_is_down_and_answers_503_until_it_is_up() {
         assert!(started.elapsed() < Duration::from_secs(10));
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+fn token_of(r: &Reply) -> String {
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    r.json()["token"].as_str().unwrap().to_owned()
+}
+
+/// RFC 9700 §4.14.2 across servers: the thief refreshes the stolen token on
+/// one server; the victim's refresh with the same token on the other ends the
+/// session for both, within 100 ms everywhere. Reading with the old token
+/// (a second tab) is only refused.
+#[tokio::test]
+async fn a_replayed_refresh_on_another_server_ends_the_session_everywhere() {
+    let redis = RedisServer::start();
+    let (a, b) = pair(&redis);
+    let (ha, hb) = (Http::new(&a.addr), Http::new(&b.addr));
+    wait_subscribed(&ha).await;
+    wait_subscribed(&hb).await;
+    let bound = Duration::from_millis(100);
+
+    // A second tab with the previous token ends nothing.
+    let (t0, _) = ha.login(ADMIN.0, ADMIN.1).await;
+    let t1 = token_of(&ha.post("/refresh", Some(&t0), "").await);
+    until_refused(&hb, &t0, bound).await;
+    assert_eq!(hb.get("/me", Some(&t1)).await.status, 200);
+    assert_eq!(ha.get("/me", Some(&t1)).await.status, 200);
+
+    // The thief refreshes first (on a); the victim refreshes on b.
+    let (stolen, _) = ha.login(ADMIN.0, ADMIN.1).await;
+    let thiefs = token_of(&ha.post("/refresh", Some(&stolen), "").await);
+    let started = Instant::now();
+    loop {
+        // b may not have heard of the rotation yet: then its refresh is the
+        // thief's race, and loses at the store.
+        let r = hb.post("/refresh", Some(&stolen), "").await;
+        assert_eq!(r.status, 401, "{:?}", r.body);
+        if hb.get("/me", Some(&thiefs)).await.status == 401 {
+            break;
+        }
+        assert!(started.elapsed() < bound, "the thief's token survived");
+    }
+    until_refused(&ha, &thiefs, bound).await;
+    // The unrelated session of the same user lives on.
+    assert_eq!(ha.get("/me", Some(&t1)).await.status, 200);
+}
+
+#[tokio::test]
+async fn concurrent_refreshes_of_one_token_on_two_servers_one_wins() {
+    let redis = RedisServer::start();
+    let (a, b) = pair(&redis);
+    let (ha, hb) = (Http::new(&a.addr), Http::new(&b.addr));
+    wait_subscribed(&hb).await;
+    for _ in 0..20 {
+        let (token, _) = ha.login(ADMIN.0, ADMIN.1).await;
+        let (ra, rb) = tokio::join!(
+            ha.post("/refresh", Some(&token), ""),
+            hb.post("/refresh", Some(&token), "")
+        );
+        let wins = [&ra, &rb].iter().filter(|r| r.status == 200).count();
+        assert_eq!(wins, 1, "{} {}", ra.status, rb.status);
+        let loser = if ra.status == 200 { &rb } else { &ra };
+        assert_eq!(loser.status, 401);
+    }
+}
+
+/// A server whose clock runs 3 s fast writes issue times in Redis's clock:
+/// a log-out-everywhere made on a correct server still ends its sessions.
+#[tokio::test]
+async fn logout_all_ends_sessions_minted_by_a_server_whose_clock_is_3_s_fast() {
+    let redis = RedisServer::start();
+    let url = redis.url();
+    let fast = DemoServer::start(&[
+        ("REDIS_URL", &url),
+        ("TOWER_JWT_SESSION_TEST_CLOCK_SKEW_MS", "3000"),
+    ]);
+    let right = DemoServer::start(&[("REDIS_URL", &url)]);
+    let (hf, hr) = (Http::new(&fast.addr), Http::new(&right.addr));
+    wait_subscribed(&hf).await;
+    wait_subscribed(&hr).await;
+    let bound = Duration::from_millis(100);
+    let (on_fast, _) = hf.login(ADMIN.0, ADMIN.1).await;
+    let (on_right, _) = hr.login(ADMIN.0, ADMIN.1).await;
+    assert_eq!(hr.get("/me", Some(&on_fast)).await.status, 200);
+    assert_eq!(
+        hr.post("/logout-all", Some(&on_right), "").await.status,
+        204
+    );
+    until_refused(&hr, &on_fast, bound).await;
+    until_refused(&hf, &on_fast, bound).await;
+    // A login right after, on either server, works.
+    let (fresh, _) = hf.login(ADMIN.0, ADMIN.1).await;
+    assert_eq!(hr.get("/me", Some(&fresh)).await.status, 200);
+    assert_eq!(hf.get("/me", Some(&fresh)).await.status, 200);
 }

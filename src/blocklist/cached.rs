@@ -11,7 +11,7 @@ use std::{
 
 use moka::{sync::Cache, Expiry};
 
-use super::{remaining, Blocklist, BlocklistError, BlocklistFuture, Lookup, TokenKey};
+use super::{remaining, Blocklist, BlocklistError, BlocklistFuture, Lookup, Rotation, TokenKey};
 use crate::time::now_secs;
 
 /// How long a positive is kept when its deadline is unknown.
@@ -54,14 +54,16 @@ impl<K> Expiry<K, Option<i64>> for UntilExpiry {
 struct State {
     /// Revoked tokens, until their deadline (`None`: unknown, an hour).
     revoked: Cache<TokenKey, Option<i64>>,
-    /// Tokens the backend said were not revoked (pushed mode only).
-    clear: Cache<TokenKey, ()>,
+    /// Tokens the backend said were not revoked, with their session's
+    /// current generation (pushed mode only).
+    clear: Cache<TokenKey, u64>,
     /// Users the backend said have no watermark (pushed mode only).
     unmarked: Cache<String, ()>,
     /// Users' watermarks (pushed mode only).
     marks: Cache<String, i64>,
-    /// Tokens not revoked whose user had no watermark (pushed mode only).
-    fast: Cache<TokenKey, ()>,
+    /// Tokens not revoked whose user had no watermark, with their session's
+    /// current generation (pushed mode only).
+    fast: Cache<TokenKey, u64>,
     /// Bumped by every revocation and watermark the cache learns.
     epoch: AtomicU64,
     /// Whether `marks` may hold anything: until then, lookups skip it.
@@ -112,23 +114,38 @@ impl State {
         }
     }
 
+    /// A cached generation: read for session keys, presence only for token
+    /// keys (generation 0), so the common path stays one `contains_key`.
+    fn current(map: &Cache<TokenKey, u64>, key: &TokenKey) -> Option<u64> {
+        if key.is_session() {
+            map.get(key)
+        } else {
+            map.contains_key(key).then_some(0)
+        }
+    }
+
     fn lookup(&self, key: &TokenKey, user_id: &str) -> Option<Lookup> {
         let pushed = self.pushed.load(Ordering::Acquire);
-        if pushed && self.fast.contains_key(key) {
-            return Some(Lookup {
-                revoked: false,
-                valid_after_micros: None,
-            });
+        if pushed {
+            if let Some(generation) = Self::current(&self.fast, key) {
+                return Some(Lookup {
+                    revoked: false,
+                    generation,
+                    valid_after_micros: None,
+                });
+            }
         }
         if self.revoked.contains_key(key) {
             return Some(Lookup {
                 revoked: true,
+                generation: 0,
                 valid_after_micros: None,
             });
         }
-        if !pushed || !self.clear.contains_key(key) {
+        if !pushed {
             return None;
         }
+        let generation = Self::current(&self.clear, key)?;
         // A watermark, when one is known, wins over "no watermark".
         let valid_after_micros =
             if self.any_mark.load(Ordering::Acquire) && self.marks.contains_key(user_id) {
@@ -140,8 +157,17 @@ impl State {
             };
         Some(Lookup {
             revoked: false,
+            generation,
             valid_after_micros,
         })
+    }
+
+    /// A session moved to a later generation: what the cache knew of it is
+    /// stale, the next check asks the backend.
+    fn mark_rotated(&self, key: &TokenKey) {
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+        self.fast.invalidate(key);
+        self.clear.invalidate(key);
     }
 
     fn mark_revoked(&self, key: TokenKey, until: Option<i64>) {
@@ -183,10 +209,16 @@ impl State {
         {
             return;
         }
-        if !lookup.revoked {
-            // A push that said "revoked" meanwhile still wins: `lookup`
-            // checks `revoked` first.
-            self.clear.insert(key.clone(), ());
+        // A push that said "revoked" meanwhile still wins: `lookup` checks
+        // `revoked` first. For a session, a rotation pushed meanwhile moved
+        // the epoch: the generation in this answer may be stale, so it is
+        // kept only if the epoch did not move.
+        let session = key.is_session();
+        if !lookup.revoked && (!session || epoch == self.epoch.load(Ordering::Acquire)) {
+            self.clear.insert(key.clone(), lookup.generation);
+            if session && epoch != self.epoch.load(Ordering::Acquire) {
+                self.clear.invalidate(key);
+            }
         }
         match lookup.valid_after_micros {
             Some(micros) => self.raise_watermark(user_id, micros),
@@ -199,7 +231,7 @@ impl State {
             && !known_mark
             && epoch == self.epoch.load(Ordering::Acquire)
         {
-            self.fast.insert(key.clone(), ());
+            self.fast.insert(key.clone(), lookup.generation);
             // A revocation, watermark or reconnection that came in between
             // the check above and the insertion: take the entry out again.
             // (One that comes after the insertion removes it itself.)
@@ -391,6 +423,24 @@ impl<Backend: Blocklist> Blocklist for CachedBlocklist<Backend> {
         })
     }
 
+    fn rotate(&self, key: &TokenKey, from: u64, until: i64) -> BlocklistFuture<Rotation> {
+        let rotated = self.backend.rotate(key, from, until);
+        let state = self.state.clone();
+        let key = key.clone();
+        Box::pin(async move {
+            let outcome = rotated.await?;
+            match outcome {
+                Rotation::Ended => state.mark_revoked(key, None),
+                Rotation::Rotated | Rotation::Superseded { .. } => state.mark_rotated(&key),
+            }
+            Ok(outcome)
+        })
+    }
+
+    fn clock_micros(&self) -> i64 {
+        self.backend.clock_micros()
+    }
+
     fn set_valid_after(
         &self,
         user_id: &str,
@@ -466,6 +516,15 @@ impl CacheInvalidator {
             return false;
         };
         state.mark_revoked(key, Some(until));
+        true
+    }
+
+    /// The session under `key` moved to a later generation.
+    pub fn rotated(&self, key: &TokenKey) -> bool {
+        let Some(state) = self.state.upgrade() else {
+            return false;
+        };
+        state.mark_rotated(key);
         true
     }
 

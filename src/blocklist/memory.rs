@@ -6,14 +6,26 @@ use std::{
     time::{Duration, Instant},
 };
 
-use moka::{sync::Cache, Expiry};
+use moka::{ops::compute::Op, sync::Cache, Expiry};
 
-use super::{remaining, Blocklist, BlocklistError, BlocklistFuture, Lookup, TokenKey};
+use super::{remaining, Blocklist, BlocklistError, BlocklistFuture, Lookup, Rotation, TokenKey};
 use crate::time::now_secs;
 
-/// Each entry carries the Unix time (seconds) at which it may be forgotten.
+/// What is known of a token or session key, until the Unix time `until`
+/// (seconds) at which it may be forgotten.
 #[derive(Clone, Copy)]
-struct Until(i64);
+struct Fact {
+    until: i64,
+    state: State,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// The token is revoked, or the session ended.
+    Revoked,
+    /// The session's current generation.
+    Generation(u64),
+}
 
 #[derive(Clone, Copy)]
 struct Watermark {
@@ -25,19 +37,19 @@ struct Watermark {
 /// (moka's default `expire_after_update` would keep the old one).
 struct UntilExpiry;
 
-impl<K> Expiry<K, Until> for UntilExpiry {
-    fn expire_after_create(&self, _: &K, value: &Until, _: Instant) -> Option<Duration> {
-        Some(remaining(value.0, now_secs()).unwrap_or(Duration::ZERO))
+impl<K> Expiry<K, Fact> for UntilExpiry {
+    fn expire_after_create(&self, _: &K, value: &Fact, _: Instant) -> Option<Duration> {
+        Some(remaining(value.until, now_secs()).unwrap_or(Duration::ZERO))
     }
 
     fn expire_after_update(
         &self,
         _: &K,
-        value: &Until,
+        value: &Fact,
         _: Instant,
         _: Option<Duration>,
     ) -> Option<Duration> {
-        Some(remaining(value.0, now_secs()).unwrap_or(Duration::ZERO))
+        Some(remaining(value.until, now_secs()).unwrap_or(Duration::ZERO))
     }
 }
 
@@ -60,7 +72,9 @@ impl<K> Expiry<K, Watermark> for UntilExpiry {
 /// An in-process blocklist: the default for a single server.
 ///
 /// Entries expire on their own at the token's `exp` plus the leeway, so
-/// memory is bounded by the number of live revoked tokens. The cache has **no
+/// memory is bounded by the number of live sessions that were refreshed or
+/// ended (one fact each, however often they are refreshed), live revoked
+/// tokens without a session id, and users logged out everywhere. The cache has **no
 /// capacity bound** on purpose: evicting a revocation to make room would let
 /// a revoked token back in. Every check is answered synchronously
 /// ([`Blocklist::try_check`]), with no allocation.
@@ -87,7 +101,8 @@ pub struct MemoryBlocklist {
 }
 
 struct Inner {
-    revoked: Cache<TokenKey, Until>,
+    /// Revoked tokens and sessions' states.
+    facts: Cache<TokenKey, Fact>,
     watermarks: Cache<String, Watermark>,
     /// Whether any watermark was ever set: until then, checks skip that map.
     any_watermark: std::sync::atomic::AtomicBool,
@@ -98,22 +113,41 @@ impl MemoryBlocklist {
     pub fn new() -> Self {
         Self {
             inner: Arc::new(Inner {
-                revoked: Cache::builder().expire_after(UntilExpiry).build(),
+                facts: Cache::builder().expire_after(UntilExpiry).build(),
                 watermarks: Cache::builder().expire_after(UntilExpiry).build(),
                 any_watermark: std::sync::atomic::AtomicBool::new(false),
             }),
         }
     }
 
-    /// How many revoked tokens are held (approximate: moka counts lazily).
+    /// How many token and session facts are held (revoked tokens, sessions'
+    /// generations and ends), after expired ones are dropped.
     pub fn revoked_count(&self) -> u64 {
-        self.inner.revoked.run_pending_tasks();
-        self.inner.revoked.entry_count()
+        self.inner.facts.run_pending_tasks();
+        self.inner.facts.entry_count()
+    }
+
+    /// Every fact held: token and session facts, and users' watermarks.
+    pub fn stored_facts(&self) -> u64 {
+        self.inner.watermarks.run_pending_tasks();
+        self.revoked_count() + self.inner.watermarks.entry_count()
     }
 
     fn lookup(&self, key: &TokenKey, user_id: &str) -> Lookup {
+        // One lookup either way: a token key only needs to be present; a
+        // session key's value says which generation is current.
+        let (revoked, generation) = if key.is_session() {
+            match self.inner.facts.get(key).map(|f| f.state) {
+                Some(State::Revoked) => (true, 0),
+                Some(State::Generation(g)) => (false, g),
+                None => (false, 0),
+            }
+        } else {
+            (self.inner.facts.contains_key(key), 0)
+        };
         Lookup {
-            revoked: self.inner.revoked.contains_key(key),
+            revoked,
+            generation,
             valid_after_micros: if self
                 .inner
                 .any_watermark
@@ -136,7 +170,7 @@ impl Default for MemoryBlocklist {
 impl fmt::Debug for MemoryBlocklist {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MemoryBlocklist")
-            .field("revoked", &self.inner.revoked.entry_count())
+            .field("facts", &self.inner.facts.entry_count())
             .field("watermarks", &self.inner.watermarks.entry_count())
             .finish()
     }
@@ -144,14 +178,47 @@ impl fmt::Debug for MemoryBlocklist {
 
 impl Blocklist for MemoryBlocklist {
     fn revoke(&self, key: &TokenKey, until: i64) -> BlocklistFuture<bool> {
-        let fresh = until <= now_secs()
-            || self
-                .inner
-                .revoked
-                .entry(key.clone())
-                .or_insert(Until(until))
-                .is_fresh();
+        if until <= now_secs() {
+            return Box::pin(std::future::ready(Ok(true)));
+        }
+        // Atomic per key: of two revocations, one is fresh. A session's
+        // generation is replaced by "ended"; the later deadline is kept.
+        let mut fresh = false;
+        self.inner.facts.entry(key.clone()).and_compute_with(|old| {
+            match old.map(|e| e.into_value()) {
+                Some(old) if old.state == State::Revoked => Op::Nop,
+                old => {
+                    fresh = true;
+                    Op::Put(Fact {
+                        until: old.map_or(until, |o| o.until.max(until)),
+                        state: State::Revoked,
+                    })
+                }
+            }
+        });
         Box::pin(std::future::ready(Ok(fresh)))
+    }
+
+    fn rotate(&self, key: &TokenKey, from: u64, until: i64) -> BlocklistFuture<Rotation> {
+        let mut outcome = Rotation::Rotated;
+        self.inner.facts.entry(key.clone()).and_compute_with(|old| {
+            let old = old.map(|e| e.into_value());
+            match old.map(|o| o.state) {
+                Some(State::Revoked) => {
+                    outcome = Rotation::Ended;
+                    Op::Nop
+                }
+                Some(State::Generation(current)) if current > from => {
+                    outcome = Rotation::Superseded { current };
+                    Op::Nop
+                }
+                _ => Op::Put(Fact {
+                    until: old.map_or(until, |o| o.until.max(until)),
+                    state: State::Generation(from + 1),
+                }),
+            }
+        });
+        Box::pin(std::future::ready(Ok(outcome)))
     }
 
     fn set_valid_after(
@@ -217,6 +284,43 @@ mod tests {
         list.revoke(&key, now_secs() - 5).await.unwrap();
         assert!(!list.lookup(&key, "u").revoked);
         assert_eq!(list.revoked_count(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_session_rotates_once_per_generation_and_stays_ended() {
+        let list = MemoryBlocklist::new();
+        let key = TokenKey::from_session("s");
+        let until = now_secs() + 60;
+        assert_eq!(list.lookup(&key, "u").generation, 0);
+        assert_eq!(
+            list.rotate(&key, 0, until).await.unwrap(),
+            Rotation::Rotated
+        );
+        assert_eq!(
+            list.rotate(&key, 0, until).await.unwrap(),
+            Rotation::Superseded { current: 1 }
+        );
+        assert_eq!(
+            list.rotate(&key, 1, until).await.unwrap(),
+            Rotation::Rotated
+        );
+        assert_eq!(list.lookup(&key, "u").generation, 2);
+        // A hundred rotations, one fact.
+        for g in 2..102 {
+            assert_eq!(
+                list.rotate(&key, g, until).await.unwrap(),
+                Rotation::Rotated
+            );
+        }
+        assert_eq!(list.revoked_count(), 1);
+        assert!(list.revoke(&key, until).await.unwrap());
+        assert!(!list.revoke(&key, until).await.unwrap());
+        assert!(list.lookup(&key, "u").revoked);
+        assert_eq!(
+            list.rotate(&key, 102, until).await.unwrap(),
+            Rotation::Ended
+        );
+        assert_eq!(list.revoked_count(), 1);
     }
 
     #[tokio::test]

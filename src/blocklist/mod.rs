@@ -1,12 +1,22 @@
 //! Revocation storage: the [`Blocklist`] trait and its in-memory default.
 //!
 //! A JWT stays valid until its `exp`; revoking it early needs state. The
-//! blocklist holds two kinds of facts:
+//! blocklist holds three kinds of facts:
 //!
-//! - **revoked tokens**, keyed by [`TokenKey`] and kept until the token's
-//!   `exp` plus the leeway (after that the token is refused as expired anyway);
+//! - **sessions**, keyed by [`TokenKey::from_session`]: every token minted
+//!   here belongs to a session (`sid`) and carries its generation (`gen`),
+//!   which each refresh increments. The blocklist keeps, per session that
+//!   was refreshed or ended, its current generation or "ended", until its
+//!   last token expires. A token is valid only at its session's current
+//!   generation, so state grows with live sessions, not with refreshes;
+//! - **revoked tokens**, for tokens without `sid` (the TypeScript seed's, or
+//!   older versions of this crate), keyed by `jti` or a digest and kept until
+//!   the token's `exp` plus the leeway;
 //! - **per-user watermarks** ("valid after"): every token of the user issued
-//!   before the watermark is refused. This is "log out everywhere".
+//!   before the watermark is refused. This is "log out everywhere". Issue
+//!   times and watermarks are both written in the blocklist's clock
+//!   ([`Blocklist::clock_micros`]), so server clock skew cannot let a token
+//!   survive it.
 //!
 //! # The contract
 //!
@@ -21,9 +31,19 @@
 //!    answer, `check` returns `Err`; the layer then answers `503` (fail closed).
 //! 3. **Watermarks only move forward.** `set_valid_after` keeps the larger of
 //!    the stored and the new value, so two nodes racing cannot reopen a window.
-//! 4. **One answer per check.** `check` answers both questions (is this token
-//!    revoked, what is this user's watermark) so that a remote backend needs
-//!    one round trip at most.
+//! 4. **One answer per check.** `check` answers every question (is this
+//!    token revoked or its session ended, the session's current generation,
+//!    this user's watermark) so that a remote backend needs one round trip
+//!    at most.
+//! 5. **Rotation is atomic and single-use.** `rotate` moves a session from
+//!    generation `g` to `g + 1` only if its current generation is `g` (no
+//!    fact counts as generation 0), in one atomic step across every server
+//!    sharing the store: of two rotations from `g`, exactly one succeeds.
+//!    A session that was ended stays ended (`revoke` on its key).
+//! 6. **One clock.** `clock_micros` is the backend's time as this node
+//!    knows it (the default, this process's clock, is right for a backend
+//!    that lives in one process). Every node writes issue times and
+//!    watermarks with it.
 //!
 //! [`Blocklist::try_check`] is an optional synchronous fast path: a backend
 //! that can answer without waiting (memory, a warm cache) returns `Some`, and
@@ -36,11 +56,12 @@
 //!
 //! ```
 //! use std::{collections::HashMap, sync::Mutex};
-//! use tower_jwt_session::blocklist::{Blocklist, BlocklistFuture, Lookup, TokenKey};
+//! use tower_jwt_session::blocklist::{Blocklist, BlocklistFuture, Lookup, Rotation, TokenKey};
 //!
 //! #[derive(Debug, Default)]
 //! struct MapBlocklist {
 //!     revoked: Mutex<HashMap<TokenKey, i64>>,
+//!     generations: Mutex<HashMap<TokenKey, u64>>,
 //!     watermarks: Mutex<HashMap<String, i64>>,
 //! }
 //!
@@ -48,6 +69,22 @@
 //!     fn revoke(&self, key: &TokenKey, until: i64) -> BlocklistFuture<bool> {
 //!         let fresh = self.revoked.lock().unwrap().insert(key.clone(), until).is_none();
 //!         Box::pin(async move { Ok(fresh) })
+//!     }
+//!
+//!     fn rotate(&self, key: &TokenKey, from: u64, _until: i64) -> BlocklistFuture<Rotation> {
+//!         let outcome = if self.revoked.lock().unwrap().contains_key(key) {
+//!             Rotation::Ended
+//!         } else {
+//!             let mut generations = self.generations.lock().unwrap();
+//!             let current = generations.entry(key.clone()).or_insert(0);
+//!             if *current > from {
+//!                 Rotation::Superseded { current: *current }
+//!             } else {
+//!                 *current = from + 1;
+//!                 Rotation::Rotated
+//!             }
+//!         };
+//!         Box::pin(async move { Ok(outcome) })
 //!     }
 //!
 //!     fn set_valid_after(&self, user_id: &str, micros: i64, _until: i64) -> BlocklistFuture<()> {
@@ -60,6 +97,7 @@
 //!     fn check(&self, key: &TokenKey, user_id: &str) -> BlocklistFuture<Lookup> {
 //!         let lookup = Lookup {
 //!             revoked: self.revoked.lock().unwrap().contains_key(key),
+//!             generation: self.generations.lock().unwrap().get(key).copied().unwrap_or(0),
 //!             valid_after_micros: self.watermarks.lock().unwrap().get(user_id).copied(),
 //!         };
 //!         Box::pin(async move { Ok(lookup) })
@@ -72,6 +110,10 @@
 //! let key = TokenKey::from_jti("abc");
 //! list.revoke(&key, i64::MAX).await.unwrap();
 //! assert!(list.check(&key, "u-1").await.unwrap().revoked);
+//! let session = TokenKey::from_session("s-1");
+//! assert_eq!(list.rotate(&session, 0, i64::MAX).await.unwrap(), Rotation::Rotated);
+//! assert_eq!(list.rotate(&session, 0, i64::MAX).await.unwrap(), Rotation::Superseded { current: 1 });
+//! assert_eq!(list.check(&session, "u-1").await.unwrap().generation, 1);
 //! # }
 //! ```
 
@@ -100,13 +142,23 @@ pub type BlocklistFuture<T> = Pin<Box<dyn Future<Output = Result<T, BlocklistErr
 /// Times are Unix timestamps: `until` in seconds (when the fact may be
 /// forgotten), watermarks in microseconds.
 pub trait Blocklist: fmt::Debug + Send + Sync + 'static {
-    /// Stores that the token under `key` is revoked, until the Unix time
-    /// `until` (seconds). `Ok` means stored: `Ok(true)` when this call stored
-    /// it, `Ok(false)` when it was already revoked (so that a token can be
-    /// refreshed once only, even by two servers at the same time). An `until`
-    /// already in the past stores nothing and is `Ok(true)`: the token is
-    /// refused as expired anyway.
+    /// Stores that the token under `key` is revoked (for a session key: that
+    /// the session ended, whatever its generation), until the Unix time
+    /// `until` (seconds; a later deadline already stored is kept). `Ok` means
+    /// stored: `Ok(true)` when this call stored it, `Ok(false)` when it was
+    /// already revoked (so that a token can be refreshed once only, even by
+    /// two servers at the same time). An `until` already in the past stores
+    /// nothing and is `Ok(true)`: the token is refused as expired anyway.
     fn revoke(&self, key: &TokenKey, until: i64) -> BlocklistFuture<bool>;
+
+    /// Moves the session under `key` from generation `from` to `from + 1`,
+    /// atomically, and keeps the fact until `until` (seconds; a later
+    /// deadline already stored is kept): [`Rotation::Rotated`]. When the
+    /// session's current generation is already past `from`, nothing changes
+    /// and the answer is [`Rotation::Superseded`] (the presented token was
+    /// rotated away: a replay); when the session was ended,
+    /// [`Rotation::Ended`]. No stored fact counts as generation 0.
+    fn rotate(&self, key: &TokenKey, from: u64, until: i64) -> BlocklistFuture<Rotation>;
 
     /// Raises `user_id`'s watermark to `valid_after_micros` (never lowers it),
     /// kept until the Unix time `until` (seconds). Tokens of the user issued
@@ -118,8 +170,18 @@ pub trait Blocklist: fmt::Debug + Send + Sync + 'static {
         until: i64,
     ) -> BlocklistFuture<()>;
 
-    /// Whether `key` is revoked, and `user_id`'s watermark, in one answer.
+    /// Whether `key` is revoked (or its session ended), the session's
+    /// current generation, and `user_id`'s watermark, in one answer.
     fn check(&self, key: &TokenKey, user_id: &str) -> BlocklistFuture<Lookup>;
+
+    /// The backend's clock in Unix microseconds, as this node knows it.
+    /// Issue times and watermarks are written with it, so that a server
+    /// whose own clock is off cannot mint tokens that outlive a
+    /// log-out-everywhere made on another server. Default: this process's
+    /// clock, which is right for a backend that lives in one process.
+    fn clock_micros(&self) -> i64 {
+        crate::time::now_micros()
+    }
 
     /// Answers [`check`](Blocklist::check) without waiting, when possible.
     ///
@@ -135,6 +197,14 @@ pub trait Blocklist: fmt::Debug + Send + Sync + 'static {
 impl<T: Blocklist + ?Sized> Blocklist for Arc<T> {
     fn revoke(&self, key: &TokenKey, until: i64) -> BlocklistFuture<bool> {
         (**self).revoke(key, until)
+    }
+
+    fn rotate(&self, key: &TokenKey, from: u64, until: i64) -> BlocklistFuture<Rotation> {
+        (**self).rotate(key, from, until)
+    }
+
+    fn clock_micros(&self) -> i64 {
+        (**self).clock_micros()
     }
 
     fn set_valid_after(
@@ -158,25 +228,46 @@ impl<T: Blocklist + ?Sized> Blocklist for Arc<T> {
 /// The answer of [`Blocklist::check`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Lookup {
-    /// The token itself is revoked.
+    /// The token itself is revoked, or its session ended.
     pub revoked: bool,
+    /// The session's current generation (0 when nothing is stored, and for
+    /// keys that are not session keys).
+    pub generation: u64,
     /// The user's watermark in Unix microseconds, if one is set.
     pub valid_after_micros: Option<i64>,
 }
 
+/// The outcome of [`Blocklist::rotate`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rotation {
+    /// The session moved to the next generation: the caller may mint it.
+    Rotated,
+    /// The session is already past the presented generation: that token was
+    /// rotated away (by a concurrent refresh, or it is being replayed).
+    Superseded {
+        /// The session's current generation.
+        current: u64,
+    },
+    /// The session was ended.
+    Ended,
+}
+
 /// The key under which a token is revoked.
 ///
-/// `j:` followed by the `jti` for tokens that have one (every token minted
-/// here), else `d:` followed by the hex SHA-256 of the token's verified
-/// signature: a digest of the signing input under the server's key. Never the
-/// raw token text (a re-encoded token would slip past) and never a short hash
-/// (the seed's 32-bit hash collides). Signatures are decoded strictly, so a
-/// token has one text per signature.
+/// `s:` followed by the session id (`sid`) for tokens that belong to a
+/// session (every token minted here): the key of the session's state; else
+/// `j:` followed by the `jti` for tokens that have one, else `d:` followed by
+/// the hex SHA-256 of the token's verified signature: a digest of the signing
+/// input under the server's key. Never the raw token text (a re-encoded token
+/// would slip past) and never a short hash (the seed's 32-bit hash collides).
+/// Signatures are decoded strictly, so a token has one text per signature.
 ///
 /// ```
 /// use tower_jwt_session::blocklist::TokenKey;
 ///
 /// assert_eq!(TokenKey::from_jti("abc").as_str(), "j:abc");
+/// assert_eq!(TokenKey::from_session("s1").as_str(), "s:s1");
+/// assert!(TokenKey::from_session("s1").is_session());
 /// ```
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct TokenKey(Arc<str>);
@@ -188,6 +279,20 @@ impl TokenKey {
         s.push_str("j:");
         s.push_str(jti);
         Self(s.into())
+    }
+
+    /// The key of the session `sid`.
+    pub fn from_session(sid: &str) -> Self {
+        let mut s = String::with_capacity(2 + sid.len());
+        s.push_str("s:");
+        s.push_str(sid);
+        Self(s.into())
+    }
+
+    /// Whether this is a session's key (its facts are generations or
+    /// "ended"), as opposed to one token's.
+    pub fn is_session(&self) -> bool {
+        self.0.starts_with("s:")
     }
 
     /// The key for a token without `jti`, from the SHA-256 of its verified tag.
@@ -202,9 +307,11 @@ impl TokenKey {
         Self(s.into())
     }
 
-    /// A key read back from a backend (`j:` or `d:` followed by the rest).
+    /// A key read back from a backend (`s:`, `j:` or `d:` followed by the
+    /// rest).
     pub fn from_stored(stored: &str) -> Option<Self> {
-        (stored.starts_with("j:") || stored.starts_with("d:")).then(|| Self(stored.into()))
+        (stored.starts_with("s:") || stored.starts_with("j:") || stored.starts_with("d:"))
+            .then(|| Self(stored.into()))
     }
 
     /// The key as text, for backends that store strings.

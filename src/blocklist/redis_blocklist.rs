@@ -1,15 +1,26 @@
 //! [`RedisBlocklist`]: the shared blocklist for several servers.
 
-use std::{fmt, future::Future, sync::Arc, time::Duration};
+use std::{
+    fmt,
+    future::Future,
+    sync::{
+        atomic::{AtomicI64, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
 
 use futures_util::StreamExt;
 use redis::{aio::ConnectionManager, aio::ConnectionManagerConfig, RedisError};
 
 use super::{
     cached::{CacheConfig, CacheInvalidator, CachedBlocklist},
-    Blocklist, BlocklistError, BlocklistFuture, Lookup, TokenKey,
+    Blocklist, BlocklistError, BlocklistFuture, Lookup, Rotation, TokenKey,
 };
-use crate::{time::now_secs, ConfigError};
+use crate::{
+    time::{now_micros, now_secs},
+    ConfigError,
+};
 
 const DEFAULT_PREFIX: &str = "tjs:";
 const DEFAULT_TIMEOUT: Duration = Duration::from_millis(500);
@@ -28,6 +39,38 @@ if exp > untl then untl = exp end
 redis.call('SET', KEYS[1], value, 'EXAT', untl)
 redis.call('PUBLISH', ARGV[3], 'u ' .. value .. ' ' .. ARGV[4])
 return value
+";
+
+/// Moves a session to the next generation if it is at the presented one.
+/// KEYS[1] = session key; ARGV = from, until, channel, event.
+/// Returns -2 when rotated, -1 when the session ended, else the current
+/// generation (past `from`: the presented token was rotated away).
+const ROTATE: &str = r"
+local cur = redis.call('GET', KEYS[1])
+if cur == 'e' then return -1 end
+local g = tonumber(cur or '0') or 0
+local from = tonumber(ARGV[1])
+if g > from then return g end
+local untl = tonumber(ARGV[2])
+local exp = redis.call('EXPIRETIME', KEYS[1])
+if exp > untl then untl = exp end
+redis.call('SET', KEYS[1], from + 1, 'EXAT', untl)
+redis.call('PUBLISH', ARGV[3], ARGV[4])
+return -2
+";
+
+/// Ends a session, whatever its generation; keeps the later expiry.
+/// KEYS[1] = session key; ARGV = until, channel, event.
+/// Returns 1 when this call ended it, 0 when it had ended already.
+const END_SESSION: &str = r"
+local cur = redis.call('GET', KEYS[1])
+if cur == 'e' then return 0 end
+local untl = tonumber(ARGV[1])
+local exp = redis.call('EXPIRETIME', KEYS[1])
+if exp > untl then untl = exp end
+redis.call('SET', KEYS[1], 'e', 'EXAT', untl)
+redis.call('PUBLISH', ARGV[2], ARGV[3])
+return 1
 ";
 
 /// Builds a [`RedisBlocklist`]; see its docs for the layout and behaviour.
@@ -86,6 +129,7 @@ impl RedisBlocklistBuilder {
                 channel: format!("{}events", self.prefix),
                 prefix: self.prefix,
                 timeout: self.timeout,
+                clock_offset_micros: AtomicI64::new(0),
             }),
         })
     }
@@ -98,6 +142,7 @@ impl RedisBlocklistBuilder {
 ///
 /// | key | value | expiry |
 /// | --- | --- | --- |
+/// | `{prefix}r:s:{session id}` | the session's current generation, or `e` once ended | `EXAT` its last token's `exp` plus leeway |
 /// | `{prefix}r:{token key}` | `1` | `EXAT` the token's `exp` plus leeway |
 /// | `{prefix}u:{user id}` | watermark in Unix microseconds | `EXAT` now plus the longest token lifetime |
 ///
@@ -109,7 +154,13 @@ impl RedisBlocklistBuilder {
 ///   servers. A deadline already past stores nothing.
 /// - `set_valid_after` is one `EVAL` that keeps the larger watermark and the
 ///   later expiry, and publishes it.
+/// - `rotate` is one `EVAL` that moves a session from the presented
+///   generation to the next, or says it is past it or ended, and publishes
+///   the rotation; `revoke` of a session key is one `EVAL` that ends it.
 /// - `check` is one pipeline of two `GET`s: one round trip.
+/// - `clock_micros` is this process's clock corrected by Redis's (`TIME`,
+///   measured at each subscription and every second), so that issue times
+///   and watermarks written by every server share one clock.
 ///
 /// Every command is bounded by a timeout (default 500 ms); a timeout or a
 /// connection failure is a [`BlocklistError`], so the layer answers `503`.
@@ -158,6 +209,9 @@ struct Inner {
     prefix: String,
     channel: String,
     timeout: Duration,
+    /// Redis's clock minus this process's, measured with `TIME` when the
+    /// subscription connects and then every second (0 until measured).
+    clock_offset_micros: AtomicI64,
 }
 
 impl fmt::Debug for RedisBlocklist {
@@ -266,6 +320,20 @@ impl Blocklist for RedisBlocklist {
         if until <= now_secs() {
             return Box::pin(std::future::ready(Ok(true)));
         }
+        if key.is_session() {
+            let mut cmd = redis::cmd("EVAL");
+            cmd.arg(END_SESSION)
+                .arg(1)
+                .arg(self.token_key(key))
+                .arg(until)
+                .arg(&self.inner.channel)
+                .arg(format!("r {until} {}", key.as_str()));
+            let mut conn = self.inner.conn.clone();
+            return self.bounded(async move {
+                let ended: i64 = cmd.query_async(&mut conn).await?;
+                Ok(ended == 1)
+            });
+        }
         let mut pipe = redis::pipe();
         pipe.cmd("SET")
             .arg(self.token_key(key))
@@ -282,6 +350,32 @@ impl Blocklist for RedisBlocklist {
             let (set,): (Option<String>,) = pipe.query_async(&mut conn).await?;
             Ok(set.is_some())
         })
+    }
+
+    fn rotate(&self, key: &TokenKey, from: u64, until: i64) -> BlocklistFuture<Rotation> {
+        let mut cmd = redis::cmd("EVAL");
+        cmd.arg(ROTATE)
+            .arg(1)
+            .arg(self.token_key(key))
+            .arg(from)
+            .arg(until)
+            .arg(&self.inner.channel)
+            .arg(format!("g {}", key.as_str()));
+        let mut conn = self.inner.conn.clone();
+        self.bounded(async move {
+            let answer: i64 = cmd.query_async(&mut conn).await?;
+            Ok(match answer {
+                -2 => Rotation::Rotated,
+                -1 => Rotation::Ended,
+                current => Rotation::Superseded {
+                    current: u64::try_from(current).unwrap_or(0),
+                },
+            })
+        })
+    }
+
+    fn clock_micros(&self) -> i64 {
+        now_micros().saturating_add(self.inner.clock_offset_micros.load(Ordering::Relaxed))
     }
 
     fn set_valid_after(
@@ -312,11 +406,27 @@ impl Blocklist for RedisBlocklist {
             .cmd("GET")
             .arg(self.user_key(user_id));
         let mut conn = self.inner.conn.clone();
+        let session = key.is_session();
         self.bounded(async move {
-            let (revoked, mark): (Option<redis::Value>, Option<i64>) =
-                pipe.query_async(&mut conn).await?;
+            let (fact, mark): (Option<String>, Option<i64>) = pipe.query_async(&mut conn).await?;
+            // A token key holds `1`; a session key its generation or `e`.
+            let (revoked, generation) = match fact.as_deref() {
+                None => (false, 0),
+                Some("e") => (true, 0),
+                Some(value) if session => match value.parse() {
+                    Ok(generation) => (false, generation),
+                    Err(_) => {
+                        return Err(RedisError::from((
+                            redis::ErrorKind::UnexpectedReturnType,
+                            "a session key holds neither a generation nor `e`",
+                        )))
+                    }
+                },
+                Some(_) => (true, 0),
+            };
             Ok(Lookup {
-                revoked: revoked.is_some(),
+                revoked,
+                generation,
                 valid_after_micros: mark,
             })
         })
@@ -330,6 +440,10 @@ fn apply(invalidator: &CacheInvalidator, payload: &str) -> bool {
         (Some("r"), Some(until), Some(key)) => match (until.parse(), TokenKey::from_stored(key)) {
             (Ok(until), Some(key)) => invalidator.revoked(key, until),
             _ => false,
+        },
+        (Some("g"), Some(key), None) => match TokenKey::from_stored(key) {
+            Some(key) => invalidator.rotated(&key),
+            None => false,
         },
         (Some("u"), Some(micros), Some(user)) => match micros.parse() {
             Ok(micros) => invalidator.valid_after(user, micros),
@@ -384,6 +498,7 @@ async fn listen(
     }
     *subscribed = true;
     tracing::info!(channel = %inner.channel, "subscribed to revocations");
+    sync_clock(inner).await?;
     let mut ping = tokio::time::interval(PING_EVERY);
     ping.tick().await;
     loop {
@@ -407,7 +522,28 @@ async fn listen(
                     Ok(Err(e)) => return Err(map_err(e)),
                     Err(_) => return Err(BlocklistError::Timeout(inner.timeout)),
                 }
+                sync_clock(inner).await?;
             }
         }
     }
+}
+
+/// Measures Redis's clock against this process's with `TIME`: the offset
+/// is taken at the middle of the round trip, so its error is at most half
+/// of it.
+async fn sync_clock(inner: &Inner) -> Result<(), BlocklistError> {
+    let mut conn = inner.conn.clone();
+    let sent = now_micros();
+    let (secs, micros): (i64, i64) =
+        tokio::time::timeout(inner.timeout, redis::cmd("TIME").query_async(&mut conn))
+            .await
+            .map_err(|_| BlocklistError::Timeout(inner.timeout))?
+            .map_err(map_err)?;
+    let received = now_micros();
+    let redis_now = secs.saturating_mul(1_000_000).saturating_add(micros);
+    let local_now = sent + (received - sent) / 2;
+    inner
+        .clock_offset_micros
+        .store(redis_now - local_now, Ordering::Relaxed);
+    Ok(())
 }

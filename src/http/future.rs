@@ -17,9 +17,9 @@ use crate::{
     http::{
         layer::Shared,
         rejection::Rejection,
-        service::{log_verify_error, refusal, verdict},
+        service::{end_if_replayed, log_verify_error, refusal, verdict},
     },
-    ResponseBody, SessionData,
+    ResponseBody, SessionData, VerifyError,
 };
 
 pin_project! {
@@ -50,6 +50,12 @@ pin_project! {
         },
         // The inner service is answering.
         Inner { #[pin] fut: S::Future },
+        // A replayed token on a refresh route: its session is being ended,
+        // then the request is refused.
+        Ending {
+            end: BlocklistFuture<bool>,
+            shared: Option<(Arc<Shared>, bool)>,
+        },
         // A refusal, built already.
         Rejected { response: Option<Response<Bytes>> },
     }
@@ -107,6 +113,16 @@ where
         }
     }
 
+    pub(crate) fn ending(end: BlocklistFuture<bool>, shared: Arc<Shared>, grpc: bool) -> Self {
+        Self {
+            state: State::Ending {
+                end,
+                shared: Some((shared, grpc)),
+            },
+            span: tracing::Span::none(),
+        }
+    }
+
     /// Runs the rest of the request inside `span`.
     pub(crate) fn in_span(mut self, span: tracing::Span) -> Self {
         self.span = span;
@@ -145,14 +161,36 @@ where
                             let fut = inner.call(req);
                             this.state.set(State::Inner { fut });
                         }
-                        Err(err) => {
-                            log_verify_error(&err);
-                            let response = refusal(&*shared.respond, Rejection::from(&err), grpc);
-                            this.state.set(State::Rejected {
-                                response: Some(response),
-                            });
-                        }
+                        Err(err) => match end_if_replayed(&shared, &session, &err) {
+                            Some(end) => this.state.set(State::Ending {
+                                end,
+                                shared: Some((shared, grpc)),
+                            }),
+                            None => {
+                                log_verify_error(&err);
+                                let response =
+                                    refusal(&*shared.respond, Rejection::from(&err), grpc);
+                                this.state.set(State::Rejected {
+                                    response: Some(response),
+                                });
+                            }
+                        },
                     }
+                }
+                StateProj::Ending { end, shared } => {
+                    let stored = ready!(end.as_mut().poll(cx));
+                    let (shared, grpc) = shared.take().expect("future polled after completion");
+                    // Ended: the replay is refused like a revoked token. Not
+                    // stored: fail closed, nothing promised.
+                    let err = match stored {
+                        Ok(_) => VerifyError::ReuseDetected,
+                        Err(e) => VerifyError::Backend(e),
+                    };
+                    log_verify_error(&err);
+                    let response = refusal(&*shared.respond, Rejection::from(&err), grpc);
+                    this.state.set(State::Rejected {
+                        response: Some(response),
+                    });
                 }
                 StateProj::Inner { fut } => {
                     let res = ready!(fut.poll(cx))?;

@@ -55,6 +55,8 @@ pub(crate) struct Shared {
     pub(crate) outage: OutagePolicy,
     pub(crate) respond: SharedResponse,
     pub(crate) sources: Sources,
+    /// The routes behind guard a refresh: a replayed token ends its session.
+    pub(crate) refresh_route: bool,
 }
 
 impl SessionLayer {
@@ -69,6 +71,7 @@ impl SessionLayer {
                 outage: OutagePolicy::FailClosed,
                 sources: Sources::default(),
                 respond: Arc::new(DefaultRejectionResponse::new()),
+                refresh_route: false,
             }),
         }
     }
@@ -82,6 +85,40 @@ impl SessionLayer {
     /// Shortcut for `with_mode(SessionMode::Optional)`.
     pub fn optional(self) -> Self {
         self.with_mode(SessionMode::Optional)
+    }
+
+    /// Marks the routes behind this layer as **refresh** routes (handlers
+    /// that call [`SessionManager::refresh_session`]). A token that an
+    /// earlier refresh already replaced is then a replay, the act of a thief
+    /// or of a victim holding the same credential (RFC 9700 §4.14.2): the
+    /// layer ends its whole session (when the manager's
+    /// [reuse detection](crate::SessionManagerBuilder::with_reuse_detection)
+    /// is on, the default) before answering `401`. On other routes such a
+    /// token is only refused, so that a second browser tab still holding it
+    /// ends nothing. Default: off.
+    ///
+    /// ```
+    /// use axum::{routing::{get, post}, Router};
+    /// use tower_jwt_session::{Session, SessionLayer, SessionManager};
+    ///
+    /// # fn main() -> Result<(), tower_jwt_session::ConfigError> {
+    /// # let manager = SessionManager::builder("a secret of at least thirty-two bytes")
+    /// #     .with_issuer("https://auth.example.com").with_audience("example-api").build()?;
+    /// let app: Router = Router::new()
+    ///     .route("/me", get(|s: Session| async move { s.email().to_owned() }))
+    ///     .route_layer(SessionLayer::new(manager.clone()))
+    ///     .merge(
+    ///         Router::new()
+    ///             .route("/refresh", post(|| async { "call manager.refresh_session here" }))
+    ///             .route_layer(SessionLayer::new(manager).for_refresh()),
+    ///     );
+    /// # let _ = app;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn for_refresh(mut self) -> Self {
+        Arc::make_mut(&mut self.shared).refresh_route = true;
+        self
     }
 
     /// What to do when the blocklist cannot answer. Default:

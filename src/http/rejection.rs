@@ -179,9 +179,10 @@ impl From<&VerifyError> for Rejection {
             VerifyError::NotYetValid => (InvalidToken, "the token is not valid yet"),
             VerifyError::Expired => (Expired, "the token has expired"),
             VerifyError::SessionLifetimeExceeded => (Expired, "the session has expired"),
-            VerifyError::Revoked | VerifyError::RevokedForUser => {
-                (Revoked, "the token was revoked")
-            }
+            VerifyError::Revoked
+            | VerifyError::RevokedForUser
+            | VerifyError::Superseded
+            | VerifyError::ReuseDetected => (Revoked, "the token was revoked"),
             VerifyError::Backend(_) => (BackendUnavailable, "the session store is unavailable"),
         };
         Self::new(kind, description)

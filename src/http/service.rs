@@ -131,7 +131,13 @@ where
                     let _entered = span.enter();
                     ResponseFuture::inner(self.inner.call(req)).in_span(span.clone())
                 }
-                Err(err) => self.refuse_verify(&err, is_grpc(req.version(), req.headers())),
+                Err(err) => {
+                    let grpc = is_grpc(req.version(), req.headers());
+                    match end_if_replayed(shared, &session, &err) {
+                        Some(end) => ResponseFuture::ending(end, self.shared.clone(), grpc),
+                        None => self.refuse_verify(&err, grpc),
+                    }
+                }
             };
         }
         let check = blocklist.check(key, session.user_id());
@@ -196,6 +202,21 @@ pub(crate) fn verdict(
             Ok(())
         }
         Err(err) => Err(err.into()),
+    }
+}
+
+/// On a refresh route, a token that a refresh already replaced is a replay:
+/// the future that ends its session (reuse detection), if the manager has it
+/// on.
+pub(crate) fn end_if_replayed(
+    shared: &Shared,
+    session: &SessionData,
+    err: &VerifyError,
+) -> Option<crate::blocklist::BlocklistFuture<bool>> {
+    if shared.refresh_route && matches!(err, VerifyError::Superseded) {
+        shared.manager.end_replayed(session)
+    } else {
+        None
     }
 }
 

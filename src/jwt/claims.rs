@@ -6,8 +6,11 @@
 //! minted here add `jti` (unique per token), `iatMicros` (the issue time in
 //! microseconds, so that a log-out-everywhere and a login in the same second
 //! are told apart) and `auth_time` (when the user logged in, kept across
-//! refreshes, for the optional absolute session lifetime). The seed ignores
-//! claims it does not know, so both sides keep accepting each other's tokens.
+//! refreshes, for the optional absolute session lifetime), `sid` (the
+//! session id, 128 random bits, kept across refreshes) and `gen` (the
+//! session's generation: 0 at login, one more at each refresh). The seed
+//! ignores claims it does not know, so both sides keep accepting each other's
+//! tokens.
 
 use std::{fmt, sync::Arc};
 
@@ -99,6 +102,11 @@ pub(crate) struct WireClaims {
     pub(crate) iat_micros: Option<i64>,
     #[serde(rename = "auth_time")]
     pub(crate) auth_time: Option<NumericDate>,
+    /// The session id, kept across refreshes (tokens minted here).
+    pub(crate) sid: Option<String>,
+    /// The session's generation, incremented by each refresh.
+    #[serde(rename = "gen")]
+    pub(crate) generation: Option<u64>,
 }
 
 /// The claims this crate writes, in the seed's order.
@@ -123,6 +131,9 @@ pub(crate) struct MintClaims<'a> {
     pub(crate) iat_micros: i64,
     #[serde(rename = "auth_time")]
     pub(crate) auth_time: i64,
+    pub(crate) sid: &'a str,
+    #[serde(rename = "gen")]
+    pub(crate) generation: u64,
 }
 
 /// What a new session is about: the user and what they may do.
@@ -242,6 +253,10 @@ pub(crate) struct SessionInner {
     pub(crate) issued_at_precise: bool,
     pub(crate) auth_time: i64,
     pub(crate) token_id: Option<String>,
+    /// `sid`: the session this token belongs to, if any.
+    pub(crate) session_id: Option<String>,
+    /// `gen`: the session's generation this token was minted at.
+    pub(crate) generation: u64,
     pub(crate) key: TokenKey,
 }
 
@@ -302,7 +317,21 @@ impl SessionData {
         self.0.token_id.as_deref()
     }
 
-    /// The key under which this token is revoked.
+    /// `sid`: the session this token belongs to (every token minted here
+    /// has one, kept across refreshes); `None` for tokens of the seed or of
+    /// older versions.
+    pub fn session_id(&self) -> Option<&str> {
+        self.0.session_id.as_deref()
+    }
+
+    /// `gen`: the session's generation this token was minted at (0 at
+    /// login, one more at each refresh).
+    pub fn generation(&self) -> u64 {
+        self.0.generation
+    }
+
+    /// The key under which this token is revoked: its session's key when it
+    /// has a `sid`.
     pub fn revocation_key(&self) -> &TokenKey {
         &self.0.key
     }

@@ -6,7 +6,7 @@ use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use zeroize::Zeroizing;
 
 use crate::{
-    blocklist::{Blocklist, Lookup, MemoryBlocklist, TokenKey},
+    blocklist::{Blocklist, Lookup, MemoryBlocklist, Rotation, TokenKey},
     jwt::{
         claims::{MintClaims, SessionData, SessionInner, WireClaims},
         key::{HmacKey, KeySet},
@@ -59,7 +59,8 @@ const MICROS: i64 = 1_000_000;
 /// assert_eq!(session.email(), "ada@example.com");
 ///
 /// let refreshed = manager.refresh(issued.token()).await?;
-/// assert!(matches!(manager.verify(issued.token()).await, Err(VerifyError::Revoked)));
+/// assert_eq!(refreshed.session().session_id(), issued.session().session_id());
+/// assert!(matches!(manager.verify(issued.token()).await, Err(VerifyError::Superseded)));
 ///
 /// manager.revoke(refreshed.token()).await?;
 /// assert!(manager.verify(refreshed.token()).await.is_err());
@@ -77,7 +78,35 @@ struct Inner {
     blocklist: Arc<dyn Blocklist>,
     watermark_retention: Duration,
     verified: Option<VerifiedCache>,
+    reuse_detection: bool,
 }
+
+/// The session a token is minted for: a new one at login, the same one at
+/// the next generation on refresh.
+struct SessionRef {
+    id: String,
+    generation: u64,
+}
+
+impl SessionRef {
+    /// A new session: 128 random bits.
+    fn new() -> Result<Self, IssueError> {
+        Ok(Self {
+            id: random_id()?,
+            generation: 0,
+        })
+    }
+}
+
+/// 16 random bytes, base64url: a `jti` or a `sid`.
+fn random_id() -> Result<String, IssueError> {
+    let mut id = [0u8; 16];
+    getrandom::getrandom(&mut id).map_err(|_| IssueError::Randomness)?;
+    Ok(URL_SAFE_NO_PAD.encode(id))
+}
+
+/// The longest `sid` accepted; ours are 22 characters.
+const MAX_SESSION_ID_LEN: usize = 64;
 
 /// Builds a [`SessionManager`]; every value is checked in
 /// [`build`](SessionManagerBuilder::build).
@@ -89,6 +118,7 @@ pub struct SessionManagerBuilder {
     blocklist: Option<Arc<dyn Blocklist>>,
     watermark_retention: Option<Duration>,
     verified_capacity: u64,
+    reuse_detection: bool,
     previous_secrets: Vec<Zeroizing<Vec<u8>>>,
     previous_public_keys: Vec<PublicKey>,
 }
@@ -264,6 +294,27 @@ impl SessionManagerBuilder {
         self
     }
 
+    /// Whether presenting a token that a refresh already replaced to
+    /// [`refresh`](SessionManager::refresh) ends its whole session (refresh
+    /// token reuse detection, RFC 9700 §4.14.2). Default: on.
+    ///
+    /// Only a refresh counts: on other routes such a token is refused with
+    /// `401` and nothing else happens, so that a second browser tab still
+    /// holding the previous token does not end the session by reading a page.
+    ///
+    /// # ⚠️ Warning
+    ///
+    /// With detection on there is no grace: a client that sends the same
+    /// refresh twice (a retry after a lost answer, two tabs refreshing at
+    /// once) ends its own session, exactly as a thief replaying a stolen
+    /// token would; see SECURITY.md for why. Off, such a replay is only
+    /// refused ([`VerifyError::Superseded`]).
+    #[must_use]
+    pub fn with_reuse_detection(mut self, on: bool) -> Self {
+        self.reuse_detection = on;
+        self
+    }
+
     /// Checks every value and builds the manager.
     ///
     /// # Errors
@@ -290,6 +341,7 @@ impl SessionManagerBuilder {
                 watermark_retention,
                 verified: (self.verified_capacity > 0)
                     .then(|| VerifiedCache::new(self.verified_capacity)),
+                reuse_detection: self.reuse_detection,
             }),
         })
     }
@@ -487,6 +539,7 @@ impl SessionManager {
             blocklist: None,
             watermark_retention: None,
             verified_capacity: DEFAULT_VERIFIED_CACHE_CAPACITY,
+            reuse_detection: true,
             previous_secrets: Vec::new(),
             previous_public_keys: Vec::new(),
         }
@@ -559,21 +612,14 @@ impl SessionManager {
         if new.email.is_empty() {
             return Err(IssueError::EmptyField("email"));
         }
-        let now = now_micros();
-        self.mint(new, now, now / MICROS)
+        let now = self.inner.blocklist.clock_micros();
+        self.mint(new, now, now / MICROS, SessionRef::new()?)
     }
 
-    fn mint(
-        &self,
-        new: NewSession,
-        now_us: i64,
-        auth_time: i64,
-    ) -> Result<IssuedToken, IssueError> {
-        if now_us <= 0 {
-            return Err(IssueError::Clock);
-        }
+    /// The `exp` of a token minted at `now` (seconds) for a login at
+    /// `auth_time`: the lifetime, capped by the absolute session lifetime.
+    fn expiry(&self, now: i64, auth_time: i64) -> Result<i64, IssueError> {
         let config = &self.inner.config;
-        let now = now_us / MICROS;
         let mut exp = now + config.ttl.as_secs() as i64;
         if let Some(max) = config.max_lifetime {
             let end = auth_time + max.as_secs() as i64;
@@ -582,9 +628,36 @@ impl SessionManager {
             }
             exp = exp.min(end);
         }
-        let mut id = [0u8; 16];
-        getrandom::getrandom(&mut id).map_err(|_| IssueError::Randomness)?;
-        let jti = URL_SAFE_NO_PAD.encode(id);
+        Ok(exp)
+    }
+
+    /// Until when a stored fact about a token expiring at `exp` must be
+    /// kept: past `exp` and the leeway, the token is refused anyway.
+    fn keep_until(&self, exp: i64) -> i64 {
+        exp.saturating_add(self.inner.config.leeway.as_secs() as i64 + 1)
+    }
+
+    /// Until when a session's "ended" must be kept: past every token of it
+    /// that can still exist, the latest of which was minted at most now.
+    fn session_end_until(&self) -> i64 {
+        let now = self.inner.blocklist.clock_micros() / MICROS;
+        self.keep_until(now.saturating_add(self.inner.config.ttl.as_secs() as i64))
+    }
+
+    fn mint(
+        &self,
+        new: NewSession,
+        now_us: i64,
+        auth_time: i64,
+        session_ref: SessionRef,
+    ) -> Result<IssuedToken, IssueError> {
+        if now_us <= 0 {
+            return Err(IssueError::Clock);
+        }
+        let config = &self.inner.config;
+        let now = now_us / MICROS;
+        let exp = self.expiry(now, auth_time)?;
+        let jti = random_id()?;
         let claims = MintClaims {
             user_id: &new.user_id,
             email: &new.email,
@@ -602,6 +675,8 @@ impl SessionManager {
             jti: &jti,
             iat_micros: now_us,
             auth_time,
+            sid: &session_ref.id,
+            generation: session_ref.generation,
         };
         let (key, kid) = self.inner.keys.signer().ok_or(IssueError::VerifyOnly)?;
         let mut header = jsonwebtoken::Header::new(config.algorithm.to_jsonwebtoken());
@@ -609,7 +684,7 @@ impl SessionManager {
         header.kid = Some(kid.to_owned());
         let token = jsonwebtoken::encode(&header, &claims, key).map_err(IssueError::Signing)?;
         let session = SessionData(Arc::new(SessionInner {
-            key: TokenKey::from_jti(&jti),
+            key: TokenKey::from_session(&session_ref.id),
             user_id: new.user_id,
             email: new.email,
             role: new.role,
@@ -623,8 +698,10 @@ impl SessionManager {
             issued_at_precise: true,
             auth_time,
             token_id: Some(jti),
+            session_id: Some(session_ref.id),
+            generation: session_ref.generation,
         }));
-        tracing::debug!(user_id = %session.user_id(), exp, "session issued");
+        tracing::debug!(user_id = %session.user_id(), exp, generation = session.generation(), "session issued");
         Ok(IssuedToken { token, session })
     }
 
@@ -687,8 +764,23 @@ impl SessionManager {
     }
 
     fn validate_claims(&self, signed: SignedToken<'_>) -> Result<SessionData, VerifyError> {
-        let key = match &signed.claims.jti {
-            Some(jti) if !jti.is_empty() => TokenKey::from_jti(jti),
+        let key = match (&signed.claims.sid, &signed.claims.jti) {
+            (Some(sid), _) => {
+                // A signed `sid` names a key in the store (and in pushed
+                // messages): keep it short and plain.
+                if sid.is_empty()
+                    || sid.len() > MAX_SESSION_ID_LEN
+                    || !sid
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                {
+                    return Err(VerifyError::InvalidClaims(
+                        "sid must be 1 to 64 base64url characters".to_owned(),
+                    ));
+                }
+                TokenKey::from_session(sid)
+            }
+            (None, Some(jti)) if !jti.is_empty() => TokenKey::from_jti(jti),
             _ => signed.digest_key(),
         };
         let c: WireClaims = signed.claims;
@@ -754,6 +846,8 @@ impl SessionManager {
             issued_at_precise,
             auth_time,
             token_id: c.jti,
+            generation: c.generation.unwrap_or(0),
+            session_id: c.sid,
             key,
         })))
     }
@@ -762,6 +856,12 @@ impl SessionManager {
     pub(crate) fn judge(session: &SessionData, lookup: Lookup) -> Result<(), VerifyError> {
         if lookup.revoked {
             return Err(VerifyError::Revoked);
+        }
+        // Only the session's current generation is valid. (A token ahead of
+        // the store, after the store lost its data, is let through: nothing
+        // says it was replaced.)
+        if session.0.session_id.is_some() && session.0.generation < lookup.generation {
+            return Err(VerifyError::Superseded);
         }
         if let Some(mark) = lookup.valid_after_micros {
             let s = &session.0;
@@ -796,19 +896,32 @@ impl SessionManager {
         Ok(session)
     }
 
-    /// Verifies `token`, revokes it, and issues its successor with the same
-    /// user data and a fresh lifetime (capped by the absolute session
-    /// lifetime, if set).
+    /// Verifies `token`, replaces it, and issues its successor: the same
+    /// session (`sid`) at the next generation, with the same user data and a
+    /// fresh lifetime (capped by the absolute session lifetime, if set).
     ///
-    /// The revocation is stored first and only once: of two concurrent
-    /// refreshes of one token, one fails with [`VerifyError::Revoked`].
+    /// The rotation is stored first and only once: of two concurrent
+    /// refreshes of one token, one fails. A token that a refresh already
+    /// replaced is a replay: with reuse detection on (the default) its whole
+    /// session ends and the answer is [`VerifyError::ReuseDetected`]; off, it
+    /// is [`VerifyError::Superseded`]. A token without `sid` (the seed's) is
+    /// revoked once and its successor starts a session.
     ///
     /// # Errors
     ///
     /// [`SessionError::Verify`] for an invalid token, [`SessionError::Blocklist`]
     /// when the revocation could not be stored (no new token is issued then).
     pub async fn refresh(&self, token: &str) -> Result<IssuedToken, SessionError> {
-        let session = self.verify(token).await?;
+        let session = self.decode(token)?;
+        let lookup = self
+            .inner
+            .blocklist
+            .check(session.revocation_key(), session.user_id())
+            .await?;
+        match Self::judge(&session, lookup) {
+            Err(VerifyError::Superseded) => return Err(self.replayed(&session).await),
+            verdict => verdict?,
+        }
         self.refresh_session(&session).await
     }
 
@@ -839,20 +952,36 @@ impl SessionManager {
         // after it, so its watermark is later than this time and ends the
         // successor too; one that lands before is seen and ends the refresh.
         // (The layer's earlier check may be stale by now.)
-        let issued_at = now_micros();
-        if !self.revoke_once(session).await? {
-            return Err(VerifyError::Revoked.into());
-        }
+        let issued_at = self.inner.blocklist.clock_micros();
+        let successor = match session.session_id() {
+            Some(id) => {
+                self.rotate(session, issued_at).await?;
+                SessionRef {
+                    id: id.to_owned(),
+                    generation: session.generation() + 1,
+                }
+            }
+            // A token without a session (the seed's, older versions): revoked
+            // once, and its successor starts a session.
+            None => {
+                if !self.revoke_once(session).await? {
+                    return Err(VerifyError::Revoked.into());
+                }
+                SessionRef::new()?
+            }
+        };
         let lookup = self
             .inner
             .blocklist
             .check(session.revocation_key(), session.user_id())
             .await?;
-        // `revoked` is true now: this call stored it. Only the watermark counts.
+        // The token is revoked or rotated away now, by this call: only the
+        // watermark counts.
         Self::judge(
             session,
             Lookup {
                 revoked: false,
+                generation: 0,
                 ..lookup
             },
         )?;
@@ -865,7 +994,7 @@ impl SessionManager {
             permissions: s.permissions.clone(),
             metadata: s.metadata.clone(),
         };
-        Ok(self.mint(new, issued_at, s.auth_time)?)
+        Ok(self.mint(new, issued_at, s.auth_time, successor)?)
     }
 
     /// Verifies `token` and revokes it until its `exp` plus the leeway.
@@ -891,10 +1020,101 @@ impl SessionManager {
         self.revoke_once(session).await.map(|_| ())
     }
 
+    /// Moves `session` to its next generation, or explains why not. A
+    /// replay of a replaced token ends the session when reuse detection is
+    /// on.
+    async fn rotate(&self, session: &SessionData, issued_at: i64) -> Result<(), SessionError> {
+        let exp = self.expiry(issued_at / MICROS, session.authenticated_at())?;
+        let key = session.revocation_key();
+        let outcome = self
+            .inner
+            .blocklist
+            .rotate(key, session.generation(), self.keep_until(exp))
+            .await?;
+        match outcome {
+            Rotation::Rotated => Ok(()),
+            Rotation::Ended => Err(VerifyError::Revoked.into()),
+            Rotation::Superseded { .. } => Err(self.replayed(session).await),
+        }
+    }
+
+    /// A refresh presented a token that an earlier refresh replaced: with
+    /// reuse detection on, its session ends.
+    async fn replayed(&self, session: &SessionData) -> SessionError {
+        match self.end_replayed(session) {
+            Some(end) => match end.await {
+                Ok(_) => VerifyError::ReuseDetected.into(),
+                Err(e) => e.into(),
+            },
+            None => VerifyError::Superseded.into(),
+        }
+    }
+
+    /// The future that ends the session of a replayed token, counted and
+    /// logged; `None` when reuse detection is off (or the token has no
+    /// session).
+    pub(crate) fn end_replayed(
+        &self,
+        session: &SessionData,
+    ) -> Option<crate::blocklist::BlocklistFuture<bool>> {
+        if !self.inner.reuse_detection || session.session_id().is_none() {
+            return None;
+        }
+        crate::metrics::reuse_detected();
+        tracing::warn!(
+            session = %session.log_id(),
+            user_id = %session.user_id(),
+            generation = session.generation(),
+            "a replaced token was presented to refresh: ending its session (reuse detection)"
+        );
+        Some(
+            self.inner
+                .blocklist
+                .revoke(session.revocation_key(), self.session_end_until()),
+        )
+    }
+
+    /// Ends the session `session_id` (every generation of it), without its
+    /// token: for a "sign out this device" button, or an administrator.
+    /// `Ok` means stored; ending an unknown or already ended session is `Ok`
+    /// too.
+    ///
+    /// ```
+    /// # use tower_jwt_session::{NewSession, SessionManager};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let manager = SessionManager::builder("a secret of at least thirty-two bytes")
+    /// #     .with_issuer("https://auth.example.com").with_audience("example-api").build()?;
+    /// let issued = manager.issue(NewSession::new("u-1", "ada@example.com"))?;
+    /// let sid = issued.session().session_id().unwrap().to_owned(); // e.g. listed on a "devices" page
+    /// manager.end_session(&sid).await?;
+    /// assert!(manager.verify(issued.token()).await.is_err());
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// The [`BlocklistError`] when the blocklist could not store it.
+    pub async fn end_session(&self, session_id: &str) -> Result<(), BlocklistError> {
+        self.inner
+            .blocklist
+            .revoke(
+                &TokenKey::from_session(session_id),
+                self.session_end_until(),
+            )
+            .await?;
+        tracing::debug!("session ended");
+        Ok(())
+    }
+
     async fn revoke_once(&self, session: &SessionData) -> Result<bool, BlocklistError> {
-        let until = session
-            .expires_at()
-            .saturating_add(self.inner.config.leeway.as_secs() as i64 + 1);
+        // A session's "ended" must outlive every generation of it, including
+        // later ones than the presented token.
+        let mut until = self.keep_until(session.expires_at());
+        if session.session_id().is_some() {
+            until = until.max(self.session_end_until());
+        }
         let fresh = self
             .inner
             .blocklist
@@ -908,15 +1128,18 @@ impl SessionManager {
     /// everywhere"). Tokens issued after it, even within the same second, are
     /// accepted. `Ok` means stored.
     ///
-    /// Tokens minted here carry a microsecond issue time; tokens with a
-    /// whole-second `iat` only (the seed's) are refused when issued in the
-    /// same second as the call. Nodes compare their clocks: keep them in sync.
+    /// Tokens minted here carry a microsecond issue time written in the
+    /// blocklist's clock ([`Blocklist::clock_micros`]), and the watermark is
+    /// written in the same clock, so a server whose own clock is off cannot
+    /// mint tokens that survive the call. Tokens with a whole-second `iat`
+    /// only (the seed's) are refused when issued in the same second as the
+    /// call.
     ///
     /// # Errors
     ///
     /// The [`BlocklistError`] when the blocklist could not store it.
     pub async fn revoke_all_for_user(&self, user_id: &str) -> Result<(), BlocklistError> {
-        let now = now_micros();
+        let now = self.inner.blocklist.clock_micros();
         let until =
             (now / MICROS).saturating_add(self.inner.watermark_retention.as_secs() as i64 + 1);
         self.inner

@@ -19,7 +19,8 @@
 //! Configuration comes from the environment (`SESSION_SECRET`,
 //! `SESSION_ISSUER`, `SESSION_AUDIENCE`, `SESSION_TTL_SECS`,
 //! `SESSION_ALGORITHM`, `SESSION_PREVIOUS_SECRETS`, `SESSION_PRIVATE_KEY_FILE`,
-//! `SESSION_PUBLIC_KEY_FILE`, `BIND_ADDR`, `REDIS_URL`);
+//! `SESSION_PUBLIC_KEY_FILE`, `BIND_ADDR`, `REDIS_URL`,
+//! `SESSION_MAX_STALENESS_SECS`);
 //! a bad value stops the
 //! server with one line on stderr and exit code 2. `METRICS=1` adds
 //! `GET /metrics` (the crate's counters in Prometheus text format).
@@ -118,15 +119,31 @@ fn settings() -> Result<Settings, String> {
         .parse()
         .map_err(|_| format!("BIND_ADDR: {bind:?} is not an address such as 127.0.0.1:3000"))?;
     builder = builder.with_ttl(Duration::from_secs(ttl));
+    let staleness = match env("SESSION_MAX_STALENESS_SECS") {
+        None => 0,
+        Some(v) => v.trim().parse::<u64>().map_err(|_| {
+            format!(
+                "SESSION_MAX_STALENESS_SECS: {v:?} is not a whole number of seconds (0 or more)"
+            )
+        })?,
+    };
     let mut shared = None;
     if let Some(url) = env("REDIS_URL") {
-        // The shared blocklist, with a local cache kept current by Redis
-        // pub/sub. Nothing is sent yet: a server started while Redis is down
-        // answers 503 until it is back.
+        // The shared blocklist: every revocation in this process's memory,
+        // loaded from Redis and kept current by following its stream, so
+        // that requests send no command to Redis. Nothing is sent yet: a
+        // server started while Redis is down answers 503 until it is back.
         let redis = RedisBlocklist::builder(url.as_str())
+            // Every live revocation must still be in the stream: the token
+            // lifetime, the leeway, and a margin.
+            .with_retention(Duration::from_secs(ttl + 120))
             .build()
             .map_err(|e| format!("REDIS_URL: {:?}: {e}", redact_url(&url)))?;
-        builder = builder.with_blocklist(redis.into_cached());
+        builder = builder.with_blocklist(
+            redis
+                .into_replica()
+                .with_max_staleness(Duration::from_secs(staleness)),
+        );
         shared = Some(redact_url(&url));
     }
     // The library has no default issuer or audience; the demo keeps those of

@@ -125,12 +125,17 @@ mod cached;
 mod memory;
 #[cfg(feature = "redis")]
 mod redis_blocklist;
+#[cfg(feature = "redis")]
+mod replica;
 
 pub use cached::{CacheConfig, CacheInvalidator, CachedBlocklist};
 pub use memory::MemoryBlocklist;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use redis_blocklist::{RedisBlocklist, RedisBlocklistBuilder};
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use replica::{RedisReplica, ReplicaStats, HEARTBEAT};
 
 /// The future a [`Blocklist`] returns: boxed, `Send` and `'static`, so that
 /// the trait is dyn-compatible (`Arc<dyn Blocklist>`).

@@ -15,6 +15,7 @@ use redis::{aio::ConnectionManager, aio::ConnectionManagerConfig, RedisError};
 
 use super::{
     cached::{CacheConfig, CacheInvalidator, CachedBlocklist},
+    replica::RedisReplica,
     Blocklist, BlocklistError, BlocklistFuture, Lookup, Rotation, TokenKey,
 };
 use crate::{
@@ -24,11 +25,13 @@ use crate::{
 
 const DEFAULT_PREFIX: &str = "tjs:";
 const DEFAULT_TIMEOUT: Duration = Duration::from_millis(500);
+const DEFAULT_RETENTION: Duration = Duration::from_secs(25 * 3600);
 const PING_EVERY: Duration = Duration::from_secs(1);
 const MAX_BACKOFF: Duration = Duration::from_secs(1);
 
 /// Keeps the larger watermark and the later expiry, then publishes.
 /// KEYS[1] = user key; ARGV = micros, until, channel, user id.
+/// KEYS[2] = the stream; ARGV[5] = the oldest id to keep (trimming).
 const RAISE_WATERMARK: &str = r"
 local cur = redis.call('GET', KEYS[1])
 local value = ARGV[1]
@@ -37,14 +40,27 @@ local untl = tonumber(ARGV[2])
 local exp = redis.call('EXPIRETIME', KEYS[1])
 if exp > untl then untl = exp end
 redis.call('SET', KEYS[1], value, 'EXAT', untl)
+redis.call('XADD', KEYS[2], 'MINID', '~', ARGV[5], '*', 'e', 'w ' .. value .. ' ' .. untl .. ' ' .. ARGV[4])
 redis.call('PUBLISH', ARGV[3], 'u ' .. value .. ' ' .. ARGV[4])
 return value
+";
+
+/// Revokes one token (not a session) once: `SET NX`, then the stream and
+/// the channel. KEYS[1] = token key, KEYS[2] = stream; ARGV = until,
+/// channel, event, oldest id to keep. Returns 1 when this call stored it.
+const REVOKE_TOKEN: &str = r"
+if not redis.call('SET', KEYS[1], 1, 'NX', 'EXAT', ARGV[1]) then return 0 end
+redis.call('XADD', KEYS[2], 'MINID', '~', ARGV[4], '*', 'e', ARGV[3])
+redis.call('PUBLISH', ARGV[2], ARGV[3])
+return 1
 ";
 
 /// Moves a session to the next generation if it is at the presented one.
 /// KEYS[1] = session key; ARGV = from, until, channel, event.
 /// Returns -2 when rotated, -1 when the session ended, else the current
 /// generation (past `from`: the presented token was rotated away).
+/// KEYS[2] = the stream; ARGV[5] = the key as text, ARGV[6] = the oldest id
+/// to keep.
 const ROTATE: &str = r"
 local cur = redis.call('GET', KEYS[1])
 if cur == 'e' then return -1 end
@@ -55,6 +71,7 @@ local untl = tonumber(ARGV[2])
 local exp = redis.call('EXPIRETIME', KEYS[1])
 if exp > untl then untl = exp end
 redis.call('SET', KEYS[1], from + 1, 'EXAT', untl)
+redis.call('XADD', KEYS[2], 'MINID', '~', ARGV[6], '*', 'e', 'g ' .. untl .. ' ' .. (from + 1) .. ' ' .. ARGV[5])
 redis.call('PUBLISH', ARGV[3], ARGV[4])
 return -2
 ";
@@ -62,6 +79,8 @@ return -2
 /// Ends a session, whatever its generation; keeps the later expiry.
 /// KEYS[1] = session key; ARGV = until, channel, event.
 /// Returns 1 when this call ended it, 0 when it had ended already.
+/// KEYS[2] = the stream; ARGV[4] = the key as text, ARGV[5] = the oldest id
+/// to keep.
 const END_SESSION: &str = r"
 local cur = redis.call('GET', KEYS[1])
 if cur == 'e' then return 0 end
@@ -69,6 +88,7 @@ local untl = tonumber(ARGV[1])
 local exp = redis.call('EXPIRETIME', KEYS[1])
 if exp > untl then untl = exp end
 redis.call('SET', KEYS[1], 'e', 'EXAT', untl)
+redis.call('XADD', KEYS[2], 'MINID', '~', ARGV[5], '*', 'e', 'r ' .. untl .. ' ' .. ARGV[4])
 redis.call('PUBLISH', ARGV[2], ARGV[3])
 return 1
 ";
@@ -80,12 +100,22 @@ pub struct RedisBlocklistBuilder {
     url: String,
     prefix: String,
     timeout: Duration,
+    retention: Duration,
 }
 
 impl RedisBlocklistBuilder {
     /// The prefix of every key and of the channel. Default: `tjs:`.
     pub fn with_prefix(mut self, prefix: impl Into<String>) -> Self {
         self.prefix = prefix.into();
+        self
+    }
+
+    /// How long revocations stay in the stream that replicas load and
+    /// follow (see [`RedisBlocklist::into_replica`]): at least the longest
+    /// token lifetime plus the leeway, or a replica started later misses
+    /// revocations of tokens still alive. Default: 25 hours.
+    pub fn with_retention(mut self, retention: Duration) -> Self {
+        self.retention = retention;
         self
     }
 
@@ -127,8 +157,10 @@ impl RedisBlocklistBuilder {
                 conn,
                 client,
                 channel: format!("{}events", self.prefix),
+                stream: format!("{}stream", self.prefix),
                 prefix: self.prefix,
                 timeout: self.timeout,
+                retention: self.retention,
                 clock_offset_micros: AtomicI64::new(0),
             }),
         })
@@ -208,7 +240,11 @@ struct Inner {
     client: redis::Client,
     prefix: String,
     channel: String,
+    /// The stream every write is appended to, for replicas.
+    stream: String,
     timeout: Duration,
+    /// How long stream entries are kept.
+    retention: Duration,
     /// Redis's clock minus this process's, measured with `TIME` when the
     /// subscription connects and then every second (0 until measured).
     clock_offset_micros: AtomicI64,
@@ -224,7 +260,7 @@ impl fmt::Debug for RedisBlocklist {
     }
 }
 
-fn map_err(err: RedisError) -> BlocklistError {
+pub(super) fn map_err(err: RedisError) -> BlocklistError {
     if err.is_io_error()
         || err.is_timeout()
         || err.is_connection_dropped()
@@ -243,6 +279,7 @@ impl RedisBlocklist {
             url: url.into(),
             prefix: DEFAULT_PREFIX.to_owned(),
             timeout: DEFAULT_TIMEOUT,
+            retention: DEFAULT_RETENTION,
         }
     }
 
@@ -285,6 +322,63 @@ impl RedisBlocklist {
         cached
     }
 
+    /// A [`RedisReplica`] of this blocklist: every revocation in this
+    /// process's memory, loaded from the stream that every write appends to
+    /// and kept current by following it, so that checks send no command to
+    /// Redis. Starts the follower task (inside a tokio runtime); checks
+    /// answer `503` until the first load is done.
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use tower_jwt_session::blocklist::RedisBlocklist;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), tower_jwt_session::ConfigError> {
+    /// let blocklist = RedisBlocklist::builder("redis://127.0.0.1:6379/0")
+    ///     .with_retention(Duration::from_secs(3600 + 60)) // longest token lifetime + leeway
+    ///     .build()?
+    ///     .into_replica()
+    ///     .with_max_staleness(Duration::from_secs(30)); // keep serving 30 s into an outage
+    /// # let _ = blocklist; Ok(())
+    /// # }
+    /// ```
+    pub fn into_replica(self) -> RedisReplica {
+        RedisReplica::start(self)
+    }
+
+    pub(super) fn timeout(&self) -> Duration {
+        self.inner.timeout
+    }
+
+    pub(super) fn stream_key(&self) -> String {
+        self.inner.stream.clone()
+    }
+
+    /// A connection of its own, for blocking reads (which would hold up
+    /// every other command on the shared one). Bounded by the timeout;
+    /// commands on it are bounded by the caller.
+    pub(super) async fn dedicated_connection(
+        &self,
+    ) -> Result<redis::aio::MultiplexedConnection, BlocklistError> {
+        let config = redis::AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(self.inner.timeout))
+            .set_response_timeout(None);
+        tokio::time::timeout(
+            self.inner.timeout,
+            self.inner
+                .client
+                .get_multiplexed_async_connection_with_config(&config),
+        )
+        .await
+        .map_err(|_| BlocklistError::Timeout(self.inner.timeout))?
+        .map_err(map_err)
+    }
+
+    /// Measures Redis's clock now (see [`Blocklist::clock_micros`]).
+    pub(super) async fn sync_clock_now(&self) -> Result<(), BlocklistError> {
+        sync_clock(&self.inner).await
+    }
+
     /// Starts a task that applies the events published by every server to
     /// the cache behind `invalidator`, reconnecting as needed.
     pub fn subscribe(&self, invalidator: CacheInvalidator) {
@@ -298,6 +392,16 @@ impl RedisBlocklist {
 
     fn user_key(&self, user_id: &str) -> String {
         format!("{}u:{}", self.inner.prefix, user_id)
+    }
+
+    /// The id below which stream entries are trimmed: older than the
+    /// retention, every fact they carry has expired.
+    fn oldest_kept(&self) -> String {
+        let retention = i64::try_from(self.inner.retention.as_millis()).unwrap_or(i64::MAX);
+        format!(
+            "{}-0",
+            (now_micros() / 1000).saturating_sub(retention).max(0)
+        )
     }
 
     /// Runs `fut` within the timeout.
@@ -320,47 +424,46 @@ impl Blocklist for RedisBlocklist {
         if until <= now_secs() {
             return Box::pin(std::future::ready(Ok(true)));
         }
+        let mut cmd = redis::cmd("EVAL");
         if key.is_session() {
-            let mut cmd = redis::cmd("EVAL");
             cmd.arg(END_SESSION)
-                .arg(1)
+                .arg(2)
                 .arg(self.token_key(key))
+                .arg(&self.inner.stream)
                 .arg(until)
                 .arg(&self.inner.channel)
-                .arg(format!("r {until} {}", key.as_str()));
-            let mut conn = self.inner.conn.clone();
-            return self.bounded(async move {
-                let ended: i64 = cmd.query_async(&mut conn).await?;
-                Ok(ended == 1)
-            });
+                .arg(format!("r {until} {}", key.as_str()))
+                .arg(key.as_str())
+                .arg(self.oldest_kept());
+        } else {
+            cmd.arg(REVOKE_TOKEN)
+                .arg(2)
+                .arg(self.token_key(key))
+                .arg(&self.inner.stream)
+                .arg(until)
+                .arg(&self.inner.channel)
+                .arg(format!("r {until} {}", key.as_str()))
+                .arg(self.oldest_kept());
         }
-        let mut pipe = redis::pipe();
-        pipe.cmd("SET")
-            .arg(self.token_key(key))
-            .arg(1)
-            .arg("NX")
-            .arg("EXAT")
-            .arg(until)
-            .cmd("PUBLISH")
-            .arg(&self.inner.channel)
-            .arg(format!("r {until} {}", key.as_str()))
-            .ignore();
         let mut conn = self.inner.conn.clone();
         self.bounded(async move {
-            let (set,): (Option<String>,) = pipe.query_async(&mut conn).await?;
-            Ok(set.is_some())
+            let stored: i64 = cmd.query_async(&mut conn).await?;
+            Ok(stored == 1)
         })
     }
 
     fn rotate(&self, key: &TokenKey, from: u64, until: i64) -> BlocklistFuture<Rotation> {
         let mut cmd = redis::cmd("EVAL");
         cmd.arg(ROTATE)
-            .arg(1)
+            .arg(2)
             .arg(self.token_key(key))
+            .arg(&self.inner.stream)
             .arg(from)
             .arg(until)
             .arg(&self.inner.channel)
-            .arg(format!("g {}", key.as_str()));
+            .arg(format!("g {}", key.as_str()))
+            .arg(key.as_str())
+            .arg(self.oldest_kept());
         let mut conn = self.inner.conn.clone();
         self.bounded(async move {
             let answer: i64 = cmd.query_async(&mut conn).await?;
@@ -386,12 +489,14 @@ impl Blocklist for RedisBlocklist {
     ) -> BlocklistFuture<()> {
         let mut cmd = redis::cmd("EVAL");
         cmd.arg(RAISE_WATERMARK)
-            .arg(1)
+            .arg(2)
             .arg(self.user_key(user_id))
+            .arg(&self.inner.stream)
             .arg(valid_after_micros)
             .arg(until)
             .arg(&self.inner.channel)
-            .arg(user_id);
+            .arg(user_id)
+            .arg(self.oldest_kept());
         let mut conn = self.inner.conn.clone();
         self.bounded(async move {
             let _: redis::Value = cmd.query_async(&mut conn).await?;

@@ -1,0 +1,298 @@
+//! The replicated Redis backend (`RedisBlocklist::into_replica`) against a
+//! real `redis-server` started here: checks answered from memory (0 Redis
+//! commands per request), restarts with the append-only file, cut
+//! connections, bounded staleness, garbage in the stream.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use tower_jwt_session::blocklist::{Blocklist, RedisBlocklist, RedisReplica, TokenKey};
+
+const ADMIN: (&str, &str) = ("admin@example.com", "admin-password");
+
+fn replica(redis: &RedisServer) -> RedisReplica {
+    RedisBlocklist::builder(redis.url())
+        .build()
+        .unwrap()
+        .into_replica()
+}
+
+async fn ready(r: &RedisReplica) {
+    let started = Instant::now();
+    while !r.is_ready() {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "replica not ready"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Polls `cond` every 200 µs for at most `bound`; returns the time taken.
+async fn within(bound: Duration, what: &str, mut cond: impl FnMut() -> bool) -> Duration {
+    let started = Instant::now();
+    while !cond() {
+        assert!(started.elapsed() < bound, "{what}: not within {bound:?}");
+        tokio::time::sleep(Duration::from_micros(200)).await;
+    }
+    started.elapsed()
+}
+
+fn revoked(r: &RedisReplica, key: &TokenKey) -> bool {
+    matches!(r.try_check(key, "u"), Some(Ok(l)) if l.revoked)
+}
+
+/// Calls to each command, from `INFO commandstats`.
+fn command_calls(redis: &RedisServer) -> std::collections::BTreeMap<String, u64> {
+    redis
+        .cli(&["INFO", "commandstats"])
+        .lines()
+        .filter_map(|l| {
+            let (name, rest) = l.strip_prefix("cmdstat_")?.split_once(':')?;
+            let calls = rest
+                .strip_prefix("calls=")?
+                .split(',')
+                .next()?
+                .parse()
+                .ok()?;
+            Some((name.to_owned(), calls))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn requests_send_no_command_to_redis_for_warm_or_first_seen_tokens() {
+    let redis = RedisServer::start();
+    let url = redis.url();
+    let (a, b) = (
+        DemoServer::start(&[("REDIS_URL", &url)]),
+        DemoServer::start(&[("REDIS_URL", &url)]),
+    );
+    let (ha, hb) = (Http::new(&a.addr), Http::new(&b.addr));
+    let mut tokens = Vec::new();
+    for _ in 0..20 {
+        tokens.push(ha.login(ADMIN.0, ADMIN.1).await.0);
+    }
+    let (gone, _) = ha.login(ADMIN.0, ADMIN.1).await;
+    assert_eq!(ha.post("/logout", Some(&gone), "").await.status, 204);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let before = command_calls(&redis);
+    // Each token first seen on b, then again on both.
+    for token in &tokens {
+        for h in [&hb, &ha, &hb] {
+            assert_eq!(h.get("/me", Some(token)).await.status, 200);
+        }
+    }
+    assert_eq!(hb.get("/me", Some(&gone)).await.status, 401);
+    let after = command_calls(&redis);
+    // Only the followers' own traffic: blocking reads, clock readings.
+    let per_request: Vec<_> = after
+        .iter()
+        .filter(|(name, calls)| {
+            !matches!(name.as_str(), "xread" | "time" | "info" | "ping")
+                && before.get(*name) != Some(calls)
+        })
+        .collect();
+    assert!(
+        per_request.is_empty(),
+        "commands sent for requests: {per_request:?}"
+    );
+    eprintln!("61 requests (20 first-seen tokens), commands other than the followers': none");
+}
+
+#[tokio::test]
+async fn a_redis_killed_and_restarted_with_its_aof_loses_no_revocation_and_nodes_resume() {
+    let mut redis = RedisServer::start();
+    let (a, b) = (replica(&redis), replica(&redis));
+    ready(&a).await;
+    ready(&b).await;
+    let until = now() + 600;
+    let keys: Vec<_> = (0..200)
+        .map(|i| TokenKey::from_jti(&format!("t-{i}")))
+        .collect();
+    for key in &keys {
+        assert!(a.revoke(key, until).await.unwrap());
+    }
+    for key in &keys {
+        within(Duration::from_millis(100), "revocation on b", || {
+            revoked(&b, key)
+        })
+        .await;
+    }
+    redis.kill();
+    // During the outage: fail closed (staleness 0), revocations refused.
+    within(Duration::from_secs(2), "503 after the loss", || {
+        matches!(b.try_check(&keys[0], "u"), Some(Err(_)))
+    })
+    .await;
+    assert!(a
+        .revoke(&TokenKey::from_jti("during"), until)
+        .await
+        .is_err());
+    redis.restart();
+    within(Duration::from_secs(5), "back after the restart", || {
+        b.is_ready()
+    })
+    .await;
+    for key in &keys {
+        assert!(revoked(&b, key), "a revocation was lost");
+    }
+    // Resumed from their last id: one full load each, at start.
+    assert_eq!(a.stats().loads, 1, "{:?}", a.stats());
+    assert_eq!(b.stats().loads, 1, "{:?}", b.stats());
+    // And they follow again.
+    let after = TokenKey::from_jti("after");
+    a.revoke(&after, until).await.unwrap();
+    within(Duration::from_millis(100), "new revocation on b", || {
+        revoked(&b, &after)
+    })
+    .await;
+    // A node started now loads everything.
+    let c = replica(&redis);
+    ready(&c).await;
+    for key in keys.iter().chain([&after]) {
+        assert!(revoked(&c, key));
+    }
+}
+
+#[tokio::test]
+async fn with_staleness_a_node_answers_from_its_replica_then_fails_closed() {
+    let mut redis = RedisServer::start();
+    let r = RedisBlocklist::builder(redis.url())
+        .build()
+        .unwrap()
+        .into_replica()
+        .with_max_staleness(Duration::from_secs(2));
+    ready(&r).await;
+    let gone = TokenKey::from_jti("gone");
+    r.revoke(&gone, now() + 600).await.unwrap();
+    let live = TokenKey::from_jti("live");
+    redis.kill();
+    let lost = Instant::now();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Within the staleness: answers as of the last contact.
+    assert!(matches!(r.try_check(&live, "u"), Some(Ok(l)) if !l.revoked));
+    assert!(revoked(&r, &gone));
+    // Writes promise nothing during the outage.
+    assert!(r.revoke(&live, now() + 600).await.is_err());
+    // After it: 503 on every check, within the staleness plus the bound.
+    let took = within(
+        Duration::from_secs(5),
+        "fail closed after the staleness",
+        || matches!(r.try_check(&live, "u"), Some(Err(_))),
+    )
+    .await;
+    let closed_after = lost.elapsed();
+    assert!(
+        closed_after >= Duration::from_millis(1900),
+        "closed too early: {closed_after:?}"
+    );
+    eprintln!(
+        "staleness 2 s: fail closed {:?} after the loss",
+        300 + took.as_millis()
+    );
+    redis.restart();
+    within(Duration::from_secs(5), "back", || r.is_ready()).await;
+    assert!(revoked(&r, &gone));
+}
+
+#[tokio::test]
+async fn a_cut_connection_costs_no_request_and_catches_up_on_reconnect() {
+    let redis = RedisServer::start();
+    let (a, b) = (replica(&redis), replica(&redis));
+    ready(&a).await;
+    ready(&b).await;
+    let key = TokenKey::from_jti("while-cut");
+    let probe = TokenKey::from_jti("probe");
+    let answered = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    // Cut every client connection (both followers and both writers).
+    redis.cli(&["CLIENT", "KILL", "TYPE", "normal"]);
+    // b revokes while a reconnects. (b's own connection was cut too: its
+    // first write may fail, promising nothing; it retries.)
+    let cut = Instant::now();
+    while b.revoke(&key, now() + 600).await.is_err() {
+        assert!(cut.elapsed() < Duration::from_secs(2), "b cannot write");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_millis(500) {
+        if !matches!(a.try_check(&probe, "u"), Some(Ok(_))) {
+            answered.store(false, std::sync::atomic::Ordering::Relaxed);
+        }
+        if revoked(&a, &key) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_micros(200)).await;
+    }
+    assert!(revoked(&a, &key), "not caught up within 500 ms of the write");
+    eprintln!(
+        "revocation made during the cut in force on the other node after {:?}",
+        started.elapsed()
+    );
+    assert!(
+        answered.load(std::sync::atomic::Ordering::Relaxed),
+        "a check was refused because of the cut"
+    );
+}
+
+#[tokio::test]
+async fn garbage_in_the_stream_is_skipped_never_a_panic_never_a_pass() {
+    let redis = RedisServer::start();
+    let r = replica(&redis);
+    ready(&r).await;
+    let gone = TokenKey::from_jti("gone");
+    r.revoke(&gone, now() + 600).await.unwrap();
+    for bad in [
+        vec!["e", "not an event"],
+        vec!["e", "r soon j:x"],
+        vec!["e", "g 1 2 j:not-a-session"],
+        vec!["other", "field"],
+        vec!["e", ""],
+    ] {
+        let mut args = vec!["XADD", "tjs:stream", "*"];
+        args.extend(bad);
+        redis.cli(&args);
+    }
+    let after = TokenKey::from_jti("after");
+    r.revoke(&after, now() + 600).await.unwrap();
+    within(
+        Duration::from_millis(500),
+        "entries after the garbage",
+        || r.stats().skipped >= 5,
+    )
+    .await;
+    assert!(revoked(&r, &gone));
+    assert!(revoked(&r, &after));
+    // A replica started now loads past the garbage too.
+    let fresh = replica(&redis);
+    ready(&fresh).await;
+    assert!(revoked(&fresh, &gone) && revoked(&fresh, &after));
+    assert_eq!(fresh.stats().skipped, 5);
+}
+
+#[tokio::test]
+async fn a_lost_position_reloads_in_full_and_forgets_nothing() {
+    let redis = RedisServer::start();
+    let r = replica(&redis);
+    ready(&r).await;
+    let kept = TokenKey::from_jti("kept");
+    r.revoke(&kept, now() + 600).await.unwrap();
+    // Redis loses its data (FLUSHALL): the position is gone.
+    redis.cli(&["FLUSHALL"]);
+    redis.cli(&["CLIENT", "KILL", "TYPE", "normal"]);
+    let other = replica(&redis);
+    ready(&other).await;
+    let new = TokenKey::from_jti("new");
+    other.revoke(&new, now() + 600).await.unwrap();
+    within(
+        Duration::from_secs(3),
+        "reload after the lost position",
+        || revoked(&r, &new),
+    )
+    .await;
+    assert!(r.stats().loads >= 2, "{:?}", r.stats());
+    // What the replica knew stays in force until its deadline.
+    assert!(revoked(&r, &kept));
+}

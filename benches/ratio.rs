@@ -129,6 +129,21 @@ fn main() {
             .build()
             .unwrap()
     });
+    let replica_manager = rt.block_on(async {
+        let list = RedisBlocklist::builder(server.url())
+            .build()
+            .unwrap()
+            .into_replica();
+        while !list.is_ready() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        SessionManager::builder(SECRET)
+            .with_issuer("atomic-crm")
+            .with_audience("atomic-crm-api")
+            .with_blocklist(list)
+            .build()
+            .unwrap()
+    });
     let bare = ServiceBuilder::new().service_fn(hello);
     let layered = |m: &SessionManager| {
         ServiceBuilder::new()
@@ -136,6 +151,7 @@ fn main() {
             .service_fn(hello)
     };
     let (l_cold, l_cached, l_redis) = (layered(&cold), layered(&cached), layered(&redis_manager));
+    let l_replica = layered(&replica_manager);
     let bare_call = || {
         rt.block_on(async { black_box(bare.oneshot(request(&token)).await.unwrap()) });
     };
@@ -167,6 +183,15 @@ fn main() {
             n,
             || svc_call(&l_cached, &token),
             || svc_call(&l_redis, &token),
+        ),
+    );
+    row(
+        "service: Redis replica",
+        "memory blocklist",
+        compare(
+            n,
+            || svc_call(&l_cached, &token),
+            || svc_call(&l_replica, &token),
         ),
     );
     drop(server);

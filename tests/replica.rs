@@ -226,7 +226,10 @@ async fn a_cut_connection_costs_no_request_and_catches_up_on_reconnect() {
         }
         tokio::time::sleep(Duration::from_micros(200)).await;
     }
-    assert!(revoked(&a, &key), "not caught up within 500 ms of the write");
+    assert!(
+        revoked(&a, &key),
+        "not caught up within 500 ms of the write"
+    );
     eprintln!(
         "revocation made during the cut in force on the other node after {:?}",
         started.elapsed()

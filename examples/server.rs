@@ -20,7 +20,7 @@
 //! `SESSION_ISSUER`, `SESSION_AUDIENCE`, `SESSION_TTL_SECS`,
 //! `SESSION_ALGORITHM`, `SESSION_PREVIOUS_SECRETS`, `SESSION_PRIVATE_KEY_FILE`,
 //! `SESSION_PUBLIC_KEY_FILE`, `BIND_ADDR`, `REDIS_URL`,
-//! `SESSION_MAX_STALENESS_SECS`);
+//! `SESSION_MAX_STALENESS_SECS`, `REDIS_MIN_REPLICAS`);
 //! a bad value stops the
 //! server with one line on stderr and exit code 2. `METRICS=1` adds
 //! `GET /metrics` (the crate's counters in Prometheus text format).
@@ -127,6 +127,35 @@ fn settings() -> Result<Settings, String> {
             )
         })?,
     };
+    let stores = ["REDIS_URL", "REDIS_SENTINEL_URLS", "REDIS_CLUSTER_URLS"]
+        .into_iter()
+        .filter(|v| env(v).is_some())
+        .collect::<Vec<_>>();
+    if stores.len() > 1 {
+        return Err(format!(
+            "{}: set at most one of REDIS_URL, REDIS_SENTINEL_URLS, REDIS_CLUSTER_URLS",
+            stores.join(" and ")
+        ));
+    }
+    if env("REDIS_SENTINEL_URLS").is_some() && env("REDIS_SENTINEL_MASTER").is_none() {
+        return Err(
+            "REDIS_SENTINEL_URLS: needs REDIS_SENTINEL_MASTER (the name of the primary)".into(),
+        );
+    }
+    for var in ["REDIS_SENTINEL_URLS", "REDIS_CLUSTER_URLS"] {
+        if env(var).is_some() {
+            return Err(format!(
+                "{var}: Redis Sentinel and Cluster are not supported by this version; use REDIS_URL"
+            ));
+        }
+    }
+    let min_replicas = match env("REDIS_MIN_REPLICAS") {
+        None => 0,
+        Some(v) => v
+            .trim()
+            .parse::<u32>()
+            .map_err(|_| format!("REDIS_MIN_REPLICAS: {v:?} is not a whole number (0 or more)"))?,
+    };
     let mut shared = None;
     if let Some(url) = env("REDIS_URL") {
         // The shared blocklist: every revocation in this process's memory,
@@ -137,6 +166,7 @@ fn settings() -> Result<Settings, String> {
             // Every live revocation must still be in the stream: the token
             // lifetime, the leeway, and a margin.
             .with_retention(Duration::from_secs(ttl + 120))
+            .with_min_replicas(min_replicas)
             .build()
             .map_err(|e| format!("REDIS_URL: {:?}: {e}", redact_url(&url)))?;
         builder = builder.with_blocklist(

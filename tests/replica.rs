@@ -299,3 +299,43 @@ async fn a_lost_position_reloads_in_full_and_forgets_nothing() {
     // What the replica knew stays in force until its deadline.
     assert!(revoked(&r, &kept));
 }
+
+#[tokio::test]
+async fn with_min_replicas_a_write_is_ok_only_once_a_replica_holds_it() {
+    let primary = RedisServer::start();
+    let list = RedisBlocklist::builder(primary.url())
+        .with_min_replicas(1)
+        .build()
+        .unwrap();
+    let until = now() + 600;
+    // No replica: nothing acknowledged, an error (and nothing promised).
+    let started = Instant::now();
+    assert!(list
+        .revoke(&TokenKey::from_jti("alone"), until)
+        .await
+        .is_err());
+    assert!(started.elapsed() < Duration::from_secs(2));
+    let mut replica = RedisServer::start_replica_of(&primary);
+    let key = TokenKey::from_jti("held");
+    list.revoke(&key, until).await.unwrap();
+    // Acknowledged means the replica has it.
+    assert_eq!(replica.cli(&["EXISTS", "tjs:r:j:held"]).trim(), "1");
+    assert!(list.set_valid_after("u", 1, until).await.is_ok());
+    // The replica gone: writes fail again.
+    replica.kill();
+    let started = Instant::now();
+    loop {
+        if list
+            .revoke(&TokenKey::from_jti("later"), until)
+            .await
+            .is_err()
+        {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "still acknowledged"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -382,6 +382,19 @@ fn bad_configuration_exits_2_with_one_line() {
         &[("REDIS_URL", "::not a url::")],
         &[("SESSION_PRIVATE_KEY_FILE", "/nonexistent/key.pem")],
         &[("SESSION_PUBLIC_KEY_FILE", "/nonexistent/key.pem")],
+        &[("SESSION_MAX_STALENESS_SECS", "-1")],
+        &[("SESSION_MAX_STALENESS_SECS", "ten")],
+        &[("REDIS_MIN_REPLICAS", "one")],
+        &[
+            ("REDIS_URL", "redis://127.0.0.1:1"),
+            ("REDIS_CLUSTER_URLS", "redis://127.0.0.1:7000"),
+        ],
+        &[("REDIS_SENTINEL_URLS", "redis://127.0.0.1:26379")],
+        &[
+            ("REDIS_SENTINEL_URLS", "redis://127.0.0.1:26379"),
+            ("REDIS_SENTINEL_MASTER", "mymaster"),
+        ],
+        &[("REDIS_CLUSTER_URLS", "redis://127.0.0.1:7000")],
     ];
     let long32 = "k".repeat(32);
     let more: Vec<Vec<(&str, &str)>> = vec![

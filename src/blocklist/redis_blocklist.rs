@@ -101,6 +101,7 @@ pub struct RedisBlocklistBuilder {
     prefix: String,
     timeout: Duration,
     retention: Duration,
+    min_replicas: u32,
 }
 
 impl RedisBlocklistBuilder {
@@ -116,6 +117,21 @@ impl RedisBlocklistBuilder {
     /// revocations of tokens still alive. Default: 25 hours.
     pub fn with_retention(mut self, retention: Duration) -> Self {
         self.retention = retention;
+        self
+    }
+
+    /// A write (revocation, rotation, watermark) returns `Ok` only once the
+    /// primary and at least `n` of its replicas hold it (`WAIT`, bounded by
+    /// the timeout); otherwise it is an error and the route answers `503`.
+    /// Default: 0 (the primary alone, as with a single Redis).
+    ///
+    /// # ⚠️ Warning
+    ///
+    /// A write whose acknowledgement times out may still be on the primary:
+    /// nothing is promised, but a refresh that failed this way has replaced
+    /// the presented token, and presenting it again is a replay.
+    pub fn with_min_replicas(mut self, n: u32) -> Self {
+        self.min_replicas = n;
         self
     }
 
@@ -161,6 +177,7 @@ impl RedisBlocklistBuilder {
                 prefix: self.prefix,
                 timeout: self.timeout,
                 retention: self.retention,
+                min_replicas: self.min_replicas,
                 clock_offset_micros: AtomicI64::new(0),
             }),
         })
@@ -245,6 +262,8 @@ struct Inner {
     timeout: Duration,
     /// How long stream entries are kept.
     retention: Duration,
+    /// Replicas that must acknowledge every write.
+    min_replicas: u32,
     /// Redis's clock minus this process's, measured with `TIME` when the
     /// subscription connects and then every second (0 until measured).
     clock_offset_micros: AtomicI64,
@@ -280,6 +299,7 @@ impl RedisBlocklist {
             prefix: DEFAULT_PREFIX.to_owned(),
             timeout: DEFAULT_TIMEOUT,
             retention: DEFAULT_RETENTION,
+            min_replicas: 0,
         }
     }
 
@@ -419,6 +439,34 @@ impl RedisBlocklist {
     }
 }
 
+impl RedisBlocklist {
+    /// Runs a write script, and with `min_replicas` set, `WAIT`s on the same
+    /// connection for that many replicas to hold it.
+    fn write(&self, cmd: redis::Cmd) -> BlocklistFuture<i64> {
+        let mut conn = self.inner.conn.clone();
+        let wanted = self.inner.min_replicas;
+        if wanted == 0 {
+            return self.bounded(async move { cmd.query_async(&mut conn).await });
+        }
+        let wait_ms = u64::try_from(self.inner.timeout.as_millis() / 2)
+            .unwrap_or(u64::MAX)
+            .max(1);
+        let mut pipe = redis::pipe();
+        pipe.add_command(cmd).cmd("WAIT").arg(wanted).arg(wait_ms);
+        self.bounded(async move {
+            let (answer, acked): (i64, i64) = pipe.query_async(&mut conn).await?;
+            if acked < i64::from(wanted) {
+                return Err(RedisError::from((
+                    redis::ErrorKind::Client,
+                    "too few replicas acknowledged the write",
+                    format!("{acked} of {wanted}"),
+                )));
+            }
+            Ok(answer)
+        })
+    }
+}
+
 impl Blocklist for RedisBlocklist {
     fn revoke(&self, key: &TokenKey, until: i64) -> BlocklistFuture<bool> {
         if until <= now_secs() {
@@ -445,11 +493,8 @@ impl Blocklist for RedisBlocklist {
                 .arg(format!("r {until} {}", key.as_str()))
                 .arg(self.oldest_kept());
         }
-        let mut conn = self.inner.conn.clone();
-        self.bounded(async move {
-            let stored: i64 = cmd.query_async(&mut conn).await?;
-            Ok(stored == 1)
-        })
+        let stored = self.write(cmd);
+        Box::pin(async move { Ok(stored.await? == 1) })
     }
 
     fn rotate(&self, key: &TokenKey, from: u64, until: i64) -> BlocklistFuture<Rotation> {
@@ -464,10 +509,9 @@ impl Blocklist for RedisBlocklist {
             .arg(format!("g {}", key.as_str()))
             .arg(key.as_str())
             .arg(self.oldest_kept());
-        let mut conn = self.inner.conn.clone();
-        self.bounded(async move {
-            let answer: i64 = cmd.query_async(&mut conn).await?;
-            Ok(match answer {
+        let answered = self.write(cmd);
+        Box::pin(async move {
+            Ok(match answered.await? {
                 -2 => Rotation::Rotated,
                 -1 => Rotation::Ended,
                 current => Rotation::Superseded {
@@ -497,11 +541,8 @@ impl Blocklist for RedisBlocklist {
             .arg(&self.inner.channel)
             .arg(user_id)
             .arg(self.oldest_kept());
-        let mut conn = self.inner.conn.clone();
-        self.bounded(async move {
-            let _: redis::Value = cmd.query_async(&mut conn).await?;
-            Ok(())
-        })
+        let stored = self.write(cmd);
+        Box::pin(async move { stored.await.map(|_| ()) })
     }
 
     fn check(&self, key: &TokenKey, user_id: &str) -> BlocklistFuture<Lookup> {

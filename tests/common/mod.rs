@@ -350,6 +350,27 @@ impl RedisServer {
         server
     }
 
+    /// A second server, a replica of `primary` (same machine, loopback).
+    pub fn start_replica_of(primary: &RedisServer) -> Self {
+        let server = Self::start();
+        server.cli(&["REPLICAOF", "127.0.0.1", &primary.port.to_string()]);
+        let started = std::time::Instant::now();
+        while !primary
+            .cli(&["INFO", "replication"])
+            .contains("connected_slaves:1")
+            || !server
+                .cli(&["INFO", "replication"])
+                .contains("master_link_status:up")
+        {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "the replica did not connect"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        server
+    }
+
     fn spawn(&mut self) {
         let child = Command::new("redis-server")
             .args([

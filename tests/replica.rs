@@ -305,6 +305,7 @@ async fn with_min_replicas_a_write_is_ok_only_once_a_replica_holds_it() {
     let primary = RedisServer::start();
     let list = RedisBlocklist::builder(primary.url())
         .with_min_replicas(1)
+        .with_timeout(Duration::from_secs(2))
         .build()
         .unwrap();
     let until = now() + 600;

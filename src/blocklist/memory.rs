@@ -161,58 +161,6 @@ impl MemoryBlocklist {
     }
 }
 
-/// Facts learned from elsewhere (a replica following a shared store),
-/// merged so that nothing known is ever forgotten before its deadline:
-/// revocations and ends stay, generations and watermarks only rise.
-impl MemoryBlocklist {
-    /// The token or session under `key` is revoked (ended) until `until`.
-    pub(crate) fn learn_revoked(&self, key: TokenKey, until: i64) {
-        if until <= now_secs() {
-            return;
-        }
-        self.inner
-            .facts
-            .entry(key)
-            .and_compute_with(|old| match old.map(|e| e.into_value()) {
-                Some(old) if old.state == State::Revoked && old.until >= until => Op::Nop,
-                old => Op::Put(Fact {
-                    until: old.map_or(until, |o| o.until.max(until)),
-                    state: State::Revoked,
-                }),
-            });
-    }
-
-    /// The session under `key` is at least at `generation`, until `until`.
-    pub(crate) fn learn_generation(&self, key: TokenKey, generation: u64, until: i64) {
-        if until <= now_secs() {
-            return;
-        }
-        self.inner
-            .facts
-            .entry(key)
-            .and_compute_with(|old| match old.map(|e| e.into_value()) {
-                Some(old) if old.state == State::Revoked => Op::Nop,
-                Some(Fact {
-                    state: State::Generation(g),
-                    until: u,
-                }) if g >= generation && u >= until => Op::Nop,
-                old => Op::Put(Fact {
-                    until: old.map_or(until, |o| o.until.max(until)),
-                    state: State::Generation(match old.map(|o| o.state) {
-                        Some(State::Generation(g)) => g.max(generation),
-                        _ => generation,
-                    }),
-                }),
-            });
-    }
-
-    /// `user_id`'s watermark is at least `micros`, until `until`.
-    pub(crate) fn learn_watermark(&self, user_id: &str, micros: i64, until: i64) {
-        // Same as a local write: it keeps the larger of both.
-        drop(self.set_valid_after(user_id, micros, until));
-    }
-}
-
 impl Default for MemoryBlocklist {
     fn default() -> Self {
         Self::new()

@@ -122,6 +122,8 @@ use std::{fmt, future::Future, pin::Pin, sync::Arc};
 pub use crate::error::BlocklistError;
 
 mod cached;
+#[cfg(feature = "redis")]
+mod facts;
 mod memory;
 #[cfg(feature = "redis")]
 mod redis_blocklist;

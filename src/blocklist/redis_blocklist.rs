@@ -448,7 +448,8 @@ impl RedisBlocklist {
         if wanted == 0 {
             return self.bounded(async move { cmd.query_async(&mut conn).await });
         }
-        let wait_ms = u64::try_from(self.inner.timeout.as_millis() / 2)
+        // Most of the timeout, leaving room for the script itself.
+        let wait_ms = u64::try_from(self.inner.timeout.as_millis() * 3 / 4)
             .unwrap_or(u64::MAX)
             .max(1);
         let mut pipe = redis::pipe();

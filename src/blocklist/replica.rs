@@ -44,13 +44,15 @@ use std::{
 };
 
 use super::{
-    redis_blocklist::RedisBlocklist, Blocklist, BlocklistError, BlocklistFuture, Lookup,
-    MemoryBlocklist, Rotation, TokenKey,
+    facts::Facts, redis_blocklist::RedisBlocklist, Blocklist, BlocklistError, BlocklistFuture,
+    Lookup, Rotation, TokenKey,
 };
 
 /// How long one blocking read waits for new entries before it returns empty
 /// (each answer, empty or not, is a sign of life).
 pub const HEARTBEAT: Duration = Duration::from_secs(1);
+/// How often expired facts are dropped from memory.
+const SWEEP_EVERY: Duration = Duration::from_secs(60);
 /// Entries read per command, while loading and following.
 const BATCH: usize = 10_000;
 
@@ -62,7 +64,7 @@ const BATCH: usize = 10_000;
 #[derive(Clone)]
 pub struct RedisReplica {
     redis: RedisBlocklist,
-    local: MemoryBlocklist,
+    local: Facts,
     state: Arc<State>,
 }
 
@@ -142,7 +144,7 @@ impl RedisReplica {
         let timeout = redis.timeout();
         let replica = Self {
             redis,
-            local: MemoryBlocklist::new(),
+            local: Facts::new(),
             state: Arc::new(State {
                 loaded: AtomicBool::new(false),
                 following: AtomicBool::new(false),
@@ -203,7 +205,7 @@ impl RedisReplica {
 
     /// Facts held in memory (revoked tokens, sessions, watermarks).
     pub fn stored_facts(&self) -> u64 {
-        self.local.stored_facts()
+        self.local.len()
     }
 }
 
@@ -238,7 +240,7 @@ impl Blocklist for RedisReplica {
         let (local, key) = (self.local.clone(), key.clone());
         Box::pin(async move {
             let fresh = stored.await?;
-            local.learn_revoked(key, until);
+            local.learn_revoked(&key, until);
             Ok(fresh)
         })
     }
@@ -249,9 +251,9 @@ impl Blocklist for RedisReplica {
         Box::pin(async move {
             let outcome = rotated.await?;
             match outcome {
-                Rotation::Rotated => local.learn_generation(key, from + 1, until),
-                Rotation::Superseded { current } => local.learn_generation(key, current, until),
-                Rotation::Ended => local.learn_revoked(key, until),
+                Rotation::Rotated => local.learn_generation(&key, from + 1, until),
+                Rotation::Superseded { current } => local.learn_generation(&key, current, until),
+                Rotation::Ended => local.learn_revoked(&key, until),
             }
             Ok(outcome)
         })
@@ -285,7 +287,7 @@ impl Blocklist for RedisReplica {
         Some(
             self.state
                 .answerable()
-                .and_then(|()| self.local.try_check(key, user_id).expect("memory answers")),
+                .map(|()| self.local.lookup(key, user_id)),
         )
     }
 
@@ -350,14 +352,14 @@ impl Event {
         }
     }
 
-    fn apply(self, local: &MemoryBlocklist) {
+    fn apply(self, local: &Facts) {
         match self {
-            Self::Revoked { key, until } => local.learn_revoked(key, until),
+            Self::Revoked { key, until } => local.learn_revoked(&key, until),
             Self::Generation {
                 key,
                 generation,
                 until,
-            } => local.learn_generation(key, generation, until),
+            } => local.learn_generation(&key, generation, until),
             Self::Watermark {
                 user,
                 micros,
@@ -388,7 +390,7 @@ impl fmt::Display for EntryId {
 
 /// Follows the stream while the replica exists: load, then read from the
 /// last id; on any failure, reconnect with backoff and resume.
-async fn follow(redis: RedisBlocklist, local: MemoryBlocklist, state: Weak<State>) {
+async fn follow(redis: RedisBlocklist, local: Facts, state: Weak<State>) {
     let mut last = EntryId::ZERO;
     let mut backoff = Duration::from_millis(20);
     let mut warned_policy = false;
@@ -435,7 +437,7 @@ async fn follow(redis: RedisBlocklist, local: MemoryBlocklist, state: Weak<State
 /// One connection's worth of following. `Ok(())` once the replica is gone.
 async fn follow_once(
     redis: &RedisBlocklist,
-    local: &MemoryBlocklist,
+    local: &Facts,
     weak: &Weak<State>,
     last: &mut EntryId,
     warned_policy: &mut bool,
@@ -475,6 +477,7 @@ async fn follow_once(
     tracing::info!(stream = %stream, "following the revocation stream");
     let block_ms = u64::try_from(HEARTBEAT.as_millis()).unwrap_or(1000);
     let mut clock_synced = Instant::now();
+    let mut swept = Instant::now();
     loop {
         let mut cmd = redis::cmd("XREAD");
         cmd.arg("COUNT")
@@ -496,6 +499,10 @@ async fn follow_once(
         if clock_synced.elapsed() >= HEARTBEAT {
             sync_clock(redis).await;
             clock_synced = Instant::now();
+        }
+        if swept.elapsed() >= SWEEP_EVERY {
+            local.sweep();
+            swept = Instant::now();
         }
     }
 }
@@ -525,7 +532,7 @@ async fn load(
     conn: &mut redis::aio::MultiplexedConnection,
     stream: &str,
     timeout: Duration,
-    local: &MemoryBlocklist,
+    local: &Facts,
     state: &State,
 ) -> Result<EntryId, BlocklistError> {
     let started = Instant::now();
@@ -563,7 +570,7 @@ async fn load(
 /// skipped), if any.
 fn apply_entries(
     entries: Vec<(Option<EntryId>, Option<String>)>,
-    local: &MemoryBlocklist,
+    local: &Facts,
     state: &State,
 ) -> Option<EntryId> {
     let mut last = None;
@@ -606,27 +613,49 @@ fn stream_entries(entries: Option<redis::Value>) -> Vec<(Option<EntryId>, Option
     entries
         .into_iter()
         .map(|entry| {
-            let redis::Value::Array(mut parts) = entry else {
+            let redis::Value::Array(parts) = entry else {
                 return (None, None);
             };
-            if parts.len() != 2 {
+            let mut parts = parts.into_iter();
+            let (Some(id), Some(fields), None) = (parts.next(), parts.next(), parts.next()) else {
                 return (None, None);
-            }
-            let fields = parts.pop();
-            let id = parts
-                .pop()
-                .and_then(|v| text(&v))
-                .and_then(|t| EntryId::parse(&t));
+            };
+            let id = bytes(&id).and_then(|b| EntryId::parse(std::str::from_utf8(b).ok()?));
             let event = match fields {
-                Some(redis::Value::Array(fields)) => fields
-                    .chunks(2)
-                    .find(|kv| kv.len() == 2 && text(&kv[0]).as_deref() == Some("e"))
-                    .and_then(|kv| text(&kv[1])),
+                redis::Value::Array(fields) => {
+                    let mut fields = fields.into_iter();
+                    let mut found = None;
+                    while let (Some(k), Some(v)) = (fields.next(), fields.next()) {
+                        if bytes(&k) == Some(b"e".as_slice()) {
+                            found = into_text(v);
+                            break;
+                        }
+                    }
+                    found
+                }
                 _ => None,
             };
             (id, event)
         })
         .collect()
+}
+
+/// The bytes of a string reply, without copying.
+fn bytes(value: &redis::Value) -> Option<&[u8]> {
+    match value {
+        redis::Value::BulkString(bytes) => Some(bytes),
+        redis::Value::SimpleString(s) => Some(s.as_bytes()),
+        _ => None,
+    }
+}
+
+/// A string reply as text, without copying.
+fn into_text(value: redis::Value) -> Option<String> {
+    match value {
+        redis::Value::BulkString(bytes) => String::from_utf8(bytes).ok(),
+        redis::Value::SimpleString(s) => Some(s),
+        _ => None,
+    }
 }
 
 fn text(value: &redis::Value) -> Option<String> {

@@ -178,9 +178,11 @@ impl<S> SessionService<S> {
 /// [`SessionLayer`]: crate::SessionLayer
 #[derive(Clone)]
 pub(crate) struct PassedAnonymous {
+    #[cfg_attr(not(feature = "axum"), allow(dead_code))]
     pub(crate) respond: crate::http::rejection::SharedResponse,
 }
 
+#[cfg_attr(not(feature = "axum"), allow(dead_code))]
 impl PassedAnonymous {
     /// The layer's refusal for a request without credentials.
     pub(crate) fn challenge(&self, grpc: bool) -> Response<Bytes> {

@@ -77,7 +77,9 @@ async fn requests_send_no_command_to_redis_for_warm_or_first_seen_tokens() {
     }
     let (gone, _) = ha.login(ADMIN.0, ADMIN.1).await;
     assert_eq!(ha.post("/logout", Some(&gone), "").await.status, 204);
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    // Both replicas have loaded the (short) stream by now; until then,
+    // Redis would answer for them.
+    tokio::time::sleep(Duration::from_millis(500)).await;
     let before = command_calls(&redis);
     // Each token first seen on b, then again on both.
     for token in &tokens {

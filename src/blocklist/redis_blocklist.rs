@@ -79,8 +79,8 @@ return -2
 /// Ends a session, whatever its generation; keeps the later expiry.
 /// KEYS[1] = session key; ARGV = until, channel, event.
 /// Returns 1 when this call ended it, 0 when it had ended already.
-/// KEYS[2] = the stream; ARGV[4] = the key as text, ARGV[5] = the oldest id
-/// to keep.
+/// KEYS[2] = the stream; ARGV[4] = the oldest id to keep. The event names
+/// the later deadline, when one was stored already.
 const END_SESSION: &str = r"
 local cur = redis.call('GET', KEYS[1])
 if cur == 'e' then return 0 end
@@ -88,7 +88,8 @@ local untl = tonumber(ARGV[1])
 local exp = redis.call('EXPIRETIME', KEYS[1])
 if exp > untl then untl = exp end
 redis.call('SET', KEYS[1], 'e', 'EXAT', untl)
-redis.call('XADD', KEYS[2], 'MINID', '~', ARGV[5], '*', 'e', 'r ' .. untl .. ' ' .. ARGV[4])
+local key = string.sub(ARGV[3], string.find(ARGV[3], ' ', 3, true) + 1)
+redis.call('XADD', KEYS[2], 'MINID', '~', ARGV[4], '*', 'e', 'r ' .. untl .. ' ' .. key)
 redis.call('PUBLISH', ARGV[2], ARGV[3])
 return 1
 ";
@@ -345,8 +346,8 @@ impl RedisBlocklist {
     /// A [`RedisReplica`] of this blocklist: every revocation in this
     /// process's memory, loaded from the stream that every write appends to
     /// and kept current by following it, so that checks send no command to
-    /// Redis. Starts the follower task (inside a tokio runtime); checks
-    /// answer `503` until the first load is done.
+    /// Redis. Starts the follower task (inside a tokio runtime); until the
+    /// first load is done, checks go to Redis (one round trip each).
     ///
     /// ```no_run
     /// use std::time::Duration;
@@ -473,27 +474,22 @@ impl Blocklist for RedisBlocklist {
         if until <= now_secs() {
             return Box::pin(std::future::ready(Ok(true)));
         }
-        let mut cmd = redis::cmd("EVAL");
-        if key.is_session() {
-            cmd.arg(END_SESSION)
-                .arg(2)
-                .arg(self.token_key(key))
-                .arg(&self.inner.stream)
-                .arg(until)
-                .arg(&self.inner.channel)
-                .arg(format!("r {until} {}", key.as_str()))
-                .arg(key.as_str())
-                .arg(self.oldest_kept());
+        // A session is ended whatever its generation; a token is revoked
+        // once (`NX`). Both scripts take the same arguments.
+        let script = if key.is_session() {
+            END_SESSION
         } else {
-            cmd.arg(REVOKE_TOKEN)
-                .arg(2)
-                .arg(self.token_key(key))
-                .arg(&self.inner.stream)
-                .arg(until)
-                .arg(&self.inner.channel)
-                .arg(format!("r {until} {}", key.as_str()))
-                .arg(self.oldest_kept());
-        }
+            REVOKE_TOKEN
+        };
+        let mut cmd = redis::cmd("EVAL");
+        cmd.arg(script)
+            .arg(2)
+            .arg(self.token_key(key))
+            .arg(&self.inner.stream)
+            .arg(until)
+            .arg(&self.inner.channel)
+            .arg(format!("r {until} {}", key.as_str()))
+            .arg(self.oldest_kept());
         let stored = self.write(cmd);
         Box::pin(async move { Ok(stored.await? == 1) })
     }

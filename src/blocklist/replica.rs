@@ -14,7 +14,9 @@
 //! reload never forgets a revocation.
 //!
 //! Checks are answered from memory: 0 Redis commands per request, for a
-//! token seen before or not. Writes go to Redis (the authority, which also
+//! token seen before or not. (Until the first load is done, Redis answers
+//! them, one round trip each, so that a server is useful from its first
+//! request.) Writes go to Redis (the authority, which also
 //! makes refreshes single-use across servers) and, once acknowledged, into
 //! the local replica at once.
 //!
@@ -61,6 +63,7 @@ const BATCH: usize = 10_000;
 ///
 /// Build it with [`RedisBlocklist::into_replica`] inside a tokio runtime;
 /// the task that follows the stream ends when the replica is dropped.
+/// Until its first load is done, checks go to Redis (one round trip each).
 #[derive(Clone)]
 pub struct RedisReplica {
     redis: RedisBlocklist,
@@ -188,7 +191,8 @@ impl RedisReplica {
         self
     }
 
-    /// Whether the whole stream was loaded once and checks can be answered.
+    /// Whether the whole stream was loaded once and checks are answered
+    /// from memory now.
     pub fn is_ready(&self) -> bool {
         self.state.answerable().is_ok()
     }
@@ -277,13 +281,18 @@ impl Blocklist for RedisReplica {
     }
 
     fn check(&self, key: &TokenKey, user_id: &str) -> BlocklistFuture<Lookup> {
-        let answer = self
-            .try_check(key, user_id)
-            .expect("a replica always answers synchronously");
-        Box::pin(std::future::ready(answer))
+        match self.try_check(key, user_id) {
+            Some(answer) => Box::pin(std::future::ready(answer)),
+            // Still loading: Redis answers (one round trip), so a server is
+            // useful from its first request; with Redis down, that fails.
+            None => self.redis.check(key, user_id),
+        }
     }
 
     fn try_check(&self, key: &TokenKey, user_id: &str) -> Option<Result<Lookup, BlocklistError>> {
+        if !self.state.loaded.load(Ordering::Acquire) {
+            return None;
+        }
         Some(
             self.state
                 .answerable()

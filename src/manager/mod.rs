@@ -887,13 +887,16 @@ impl SessionManager {
     /// [`VerifyError::Backend`] when the blocklist cannot answer.
     pub async fn verify(&self, token: &str) -> Result<SessionData, VerifyError> {
         let session = self.decode(token)?;
-        let lookup = self
-            .inner
+        Self::judge(&session, self.lookup(&session).await?)?;
+        Ok(session)
+    }
+
+    /// What the blocklist says of `session` now.
+    async fn lookup(&self, session: &SessionData) -> Result<Lookup, BlocklistError> {
+        self.inner
             .blocklist
             .check(session.revocation_key(), session.user_id())
-            .await?;
-        Self::judge(&session, lookup)?;
-        Ok(session)
+            .await
     }
 
     /// Verifies `token`, replaces it, and issues its successor: the same
@@ -913,12 +916,7 @@ impl SessionManager {
     /// when the revocation could not be stored (no new token is issued then).
     pub async fn refresh(&self, token: &str) -> Result<IssuedToken, SessionError> {
         let session = self.decode(token)?;
-        let lookup = self
-            .inner
-            .blocklist
-            .check(session.revocation_key(), session.user_id())
-            .await?;
-        match Self::judge(&session, lookup) {
+        match Self::judge(&session, self.lookup(&session).await?) {
             Err(VerifyError::Superseded) => return Err(self.replayed(&session).await),
             verdict => verdict?,
         }
@@ -970,11 +968,7 @@ impl SessionManager {
                 SessionRef::new()?
             }
         };
-        let lookup = self
-            .inner
-            .blocklist
-            .check(session.revocation_key(), session.user_id())
-            .await?;
+        let lookup = self.lookup(session).await?;
         // The token is revoked or rotated away now, by this call: only the
         // watermark counts.
         Self::judge(

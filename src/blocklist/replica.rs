@@ -1,40 +1,5 @@
 //! [`RedisReplica`]: every revocation in this process's memory, kept current
-//! from a Redis stream, so that checks never leave the process.
-//!
-//! Every write of [`RedisBlocklist`] appends an entry to the stream
-//! `{prefix}stream`, in the same atomic step as the write itself. A replica
-//! loads the whole stream when it starts (entries are trimmed by time, past
-//! the longest token lifetime, so the stream holds every live fact), then
-//! follows it with a blocking `XREAD` from the last entry id it applied. A
-//! replica that loses its connection resumes from that id and misses
-//! nothing; when that id is gone (trimmed while it was away, or Redis lost
-//! its data) it loads the whole stream again, merging into what it knows, and
-//! logs a warning. What a replica knows only ever grows (revocations and ends
-//! stay until their deadline, generations and watermarks only rise), so a
-//! reload never forgets a revocation.
-//!
-//! Checks are answered from memory: 0 Redis commands per request, for a
-//! token seen before or not. (Until the first load is done, Redis answers
-//! them, one round trip each, so that a server is useful from its first
-//! request.) Writes go to Redis (the authority, which also
-//! makes refreshes single-use across servers) and, once acknowledged, into
-//! the local replica at once.
-//!
-//! # Outage policy: bounded staleness
-//!
-//! While the replica follows the stream, every check is current. The
-//! follower hears from Redis at least every [`HEARTBEAT`] (1 s: a blocking
-//! read returns empty); a replica that heard nothing for the heartbeat plus
-//! the command timeout (1.5 s by default) counts as having lost Redis,
-//! whatever the cause: a silent partition without FIN included. A connection
-//! that breaks is retried at once: if that fails (Redis refuses or is gone),
-//! the loss counts from then; if it succeeds (a cut connection), it costs no
-//! request.
-//! After the loss it keeps answering from what it knew at its last contact
-//! for at most the configured staleness ([`RedisReplica::with_max_staleness`],
-//! default 0), then refuses every check (`503`, fail closed) until Redis is
-//! back. Writes (logout, refresh, log-out-everywhere) fail during the outage:
-//! nothing is stored, nothing promised.
+//! from a Redis stream (the docs are on the type).
 
 use std::{
     fmt,
@@ -59,7 +24,43 @@ const SWEEP_EVERY: Duration = Duration::from_secs(60);
 const BATCH: usize = 10_000;
 
 /// A [`Blocklist`] answered from a local, complete replica of a
-/// [`RedisBlocklist`]'s revocations. See the [module docs](self).
+/// [`RedisBlocklist`]'s revocations.
+/// from a Redis stream, so that checks never leave the process.
+///
+/// Every write of [`RedisBlocklist`] appends an entry to the stream
+/// `{prefix}stream`, in the same atomic step as the write itself. A replica
+/// loads the whole stream when it starts (entries are trimmed by time, past
+/// the longest token lifetime, so the stream holds every live fact), then
+/// follows it with a blocking `XREAD` from the last entry id it applied. A
+/// replica that loses its connection resumes from that id and misses
+/// nothing; when that id is gone (trimmed while it was away, or Redis lost
+/// its data) it loads the whole stream again, merging into what it knows, and
+/// logs a warning. What a replica knows only ever grows (revocations and ends
+/// stay until their deadline, generations and watermarks only rise), so a
+/// reload never forgets a revocation.
+///
+/// Checks are answered from memory: 0 Redis commands per request, for a
+/// token seen before or not. (Until the first load is done, Redis answers
+/// them, one round trip each, so that a server is useful from its first
+/// request.) Writes go to Redis (the authority, which also
+/// makes refreshes single-use across servers) and, once acknowledged, into
+/// the local replica at once.
+///
+/// # Outage policy: bounded staleness
+///
+/// While the replica follows the stream, every check is current. The
+/// follower hears from Redis at least every [`HEARTBEAT`] (1 s: a blocking
+/// read returns empty); a replica that heard nothing for the heartbeat plus
+/// the command timeout (1.5 s by default) counts as having lost Redis,
+/// whatever the cause: a silent partition without FIN included. A connection
+/// that breaks is retried at once: if that fails (Redis refuses or is gone),
+/// the loss counts from then; if it succeeds (a cut connection), it costs no
+/// request.
+/// After the loss it keeps answering from what it knew at its last contact
+/// for at most the configured staleness ([`RedisReplica::with_max_staleness`],
+/// default 0), then refuses every check (`503`, fail closed) until Redis is
+/// back. Writes (logout, refresh, log-out-everywhere) fail during the outage:
+/// nothing is stored, nothing promised.
 ///
 /// Build it with [`RedisBlocklist::into_replica`] inside a tokio runtime;
 /// the task that follows the stream ends when the replica is dropped.

@@ -119,8 +119,10 @@ async fn serve(variant: String, bind: SocketAddr, redis_url: Option<String>) {
         "layer-cache" => hello.layer(SessionLayer::new(minting.clone())),
         "layer-redis" => {
             let url = redis_url.expect("layer-redis needs a REDIS_URL argument");
-            let list = RedisBlocklist::builder(url).build().expect("redis").into_cached();
-            tokio::time::sleep(Duration::from_millis(200)).await;
+            let list = RedisBlocklist::builder(url).build().expect("redis").into_replica();
+            while !list.is_ready() {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
             let m = SessionManager::builder(SECRET).with_issuer("atomic-crm").with_audience("atomic-crm-api").with_blocklist(list).build().expect("manager");
             hello.layer(SessionLayer::new(m))
         }

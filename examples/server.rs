@@ -142,39 +142,69 @@ fn settings() -> Result<Settings, String> {
             "REDIS_SENTINEL_URLS: needs REDIS_SENTINEL_MASTER (the name of the primary)".into(),
         );
     }
-    for var in ["REDIS_SENTINEL_URLS", "REDIS_CLUSTER_URLS"] {
-        if env(var).is_some() {
-            return Err(format!(
-                "{var}: Redis Sentinel and Cluster are not supported by this version; use REDIS_URL"
-            ));
-        }
+    if env("REDIS_CLUSTER_URLS").is_some() {
+        return Err(
+            "REDIS_CLUSTER_URLS: Redis Cluster is not supported by this version; use REDIS_URL or REDIS_SENTINEL_URLS".into(),
+        );
     }
+    let sentinels = env("REDIS_SENTINEL_URLS").map(|v| {
+        v.split(',')
+            .map(|u| u.trim().to_owned())
+            .filter(|u| !u.is_empty())
+            .collect::<Vec<_>>()
+    });
     let min_replicas = match env("REDIS_MIN_REPLICAS") {
-        None => 0,
+        // One replica must hold a revocation before it is acknowledged when
+        // there are replicas to fail over to.
+        None => u32::from(sentinels.is_some()),
         Some(v) => v
             .trim()
             .parse::<u32>()
             .map_err(|_| format!("REDIS_MIN_REPLICAS: {v:?} is not a whole number (0 or more)"))?,
     };
+    // The shared blocklist: every revocation in this process's memory,
+    // loaded from Redis and kept current by following its stream, so that
+    // requests send no command to Redis. Nothing is sent yet: a server
+    // started while Redis is down answers 503 until it is back.
+    let (redis, var, shown) = match (env("REDIS_URL"), sentinels) {
+        (Some(url), _) => (
+            Some(RedisBlocklist::builder(url.as_str())),
+            "REDIS_URL",
+            redact_url(&url),
+        ),
+        (None, Some(urls)) => {
+            let master = env("REDIS_SENTINEL_MASTER").unwrap_or_default();
+            let shown = format!(
+                "Sentinel {} at {}",
+                master,
+                urls.iter()
+                    .map(|u| redact_url(u))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            );
+            (
+                Some(RedisBlocklist::sentinel_builder(urls, master)),
+                "REDIS_SENTINEL_URLS",
+                shown,
+            )
+        }
+        (None, None) => (None, "", String::new()),
+    };
     let mut shared = None;
-    if let Some(url) = env("REDIS_URL") {
-        // The shared blocklist: every revocation in this process's memory,
-        // loaded from Redis and kept current by following its stream, so
-        // that requests send no command to Redis. Nothing is sent yet: a
-        // server started while Redis is down answers 503 until it is back.
-        let redis = RedisBlocklist::builder(url.as_str())
+    if let Some(redis) = redis {
+        let redis = redis
             // Every live revocation must still be in the stream: the token
             // lifetime, the leeway, and a margin.
             .with_retention(Duration::from_secs(ttl + 120))
             .with_min_replicas(min_replicas)
             .build()
-            .map_err(|e| format!("REDIS_URL: {:?}: {e}", redact_url(&url)))?;
+            .map_err(|e| format!("{var}: {shown:?}: {e}"))?;
         builder = builder.with_blocklist(
             redis
                 .into_replica()
                 .with_max_staleness(Duration::from_secs(staleness)),
         );
-        shared = Some(redact_url(&url));
+        shared = Some(shown);
     }
     // The library has no default issuer or audience; the demo keeps those of
     // the application the TypeScript seed came from (the contract's).

@@ -391,7 +391,7 @@ fn bad_configuration_exits_2_with_one_line() {
         ],
         &[("REDIS_SENTINEL_URLS", "redis://127.0.0.1:26379")],
         &[
-            ("REDIS_SENTINEL_URLS", "redis://127.0.0.1:26379"),
+            ("REDIS_SENTINEL_URLS", "::not a url::"),
             ("REDIS_SENTINEL_MASTER", "mymaster"),
         ],
         &[("REDIS_CLUSTER_URLS", "redis://127.0.0.1:7000")],

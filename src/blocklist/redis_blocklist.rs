@@ -94,11 +94,24 @@ redis.call('PUBLISH', ARGV[2], ARGV[3])
 return 1
 ";
 
+/// Where Redis is.
+#[derive(Debug, Clone)]
+enum TargetSpec {
+    Url(String),
+    Sentinel { urls: Vec<String>, master: String },
+}
+
+/// Where commands go: one server, or the primary that Sentinels name.
+enum Target {
+    Single(redis::Client),
+    Sentinel(tokio::sync::Mutex<redis::sentinel::SentinelClient>),
+}
+
 /// Builds a [`RedisBlocklist`]; see its docs for the layout and behaviour.
 #[derive(Debug, Clone)]
 #[must_use]
 pub struct RedisBlocklistBuilder {
-    url: String,
+    target: TargetSpec,
     prefix: String,
     timeout: Duration,
     retention: Duration,
@@ -124,7 +137,7 @@ impl RedisBlocklistBuilder {
     /// A write (revocation, rotation, watermark) returns `Ok` only once the
     /// primary and at least `n` of its replicas hold it (`WAIT`, bounded by
     /// the timeout); otherwise it is an error and the route answers `503`.
-    /// Default: 0 (the primary alone, as with a single Redis).
+    /// Default: 0 with a single Redis, 1 with Sentinel.
     ///
     /// # ⚠️ Warning
     ///
@@ -156,23 +169,53 @@ impl RedisBlocklistBuilder {
         if self.timeout.is_zero() {
             return Err(ConfigError::InvalidTimeout(self.timeout));
         }
-        let client = redis::Client::open(self.url.as_str())
-            .map_err(|e| ConfigError::InvalidRedisUrl(e.to_string()))?;
-        if tokio::runtime::Handle::try_current().is_err() {
-            return Err(ConfigError::NoRuntime);
-        }
-        let config = ConnectionManagerConfig::new()
+        let conn_config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(self.timeout))
             .set_response_timeout(Some(self.timeout))
             .set_min_delay(Duration::from_millis(20))
             .set_max_delay(MAX_BACKOFF)
             .set_number_of_retries(0);
-        let conn = ConnectionManager::new_lazy_with_config(client.clone(), config)
-            .map_err(|e| ConfigError::InvalidRedisUrl(e.to_string()))?;
+        let (target, conn) = match &self.target {
+            TargetSpec::Url(url) => {
+                let client = redis::Client::open(url.as_str())
+                    .map_err(|e| ConfigError::InvalidRedisUrl(e.to_string()))?;
+                if tokio::runtime::Handle::try_current().is_err() {
+                    return Err(ConfigError::NoRuntime);
+                }
+                let conn =
+                    ConnectionManager::new_lazy_with_config(client.clone(), conn_config.clone())
+                        .map_err(|e| ConfigError::InvalidRedisUrl(e.to_string()))?;
+                (Target::Single(client), Some(conn))
+            }
+            TargetSpec::Sentinel { urls, master } => {
+                if urls.is_empty() {
+                    return Err(ConfigError::InvalidRedisUrl(
+                        "no Sentinel address given".to_owned(),
+                    ));
+                }
+                if master.is_empty() {
+                    return Err(ConfigError::InvalidRedisUrl(
+                        "no Sentinel master name given".to_owned(),
+                    ));
+                }
+                let client = redis::sentinel::SentinelClient::build(
+                    urls.iter().map(String::as_str).collect(),
+                    master.clone(),
+                    None,
+                    redis::sentinel::SentinelServerType::Master,
+                )
+                .map_err(|e| ConfigError::InvalidRedisUrl(e.to_string()))?;
+                if tokio::runtime::Handle::try_current().is_err() {
+                    return Err(ConfigError::NoRuntime);
+                }
+                (Target::Sentinel(tokio::sync::Mutex::new(client)), None)
+            }
+        };
         Ok(RedisBlocklist {
             inner: Arc::new(Inner {
-                conn,
-                client,
+                target,
+                conn: std::sync::Mutex::new(conn),
+                conn_config,
                 channel: format!("{}events", self.prefix),
                 stream: format!("{}stream", self.prefix),
                 prefix: self.prefix,
@@ -254,8 +297,12 @@ pub struct RedisBlocklist {
 }
 
 struct Inner {
-    conn: ConnectionManager,
-    client: redis::Client,
+    target: Target,
+    /// The shared connection to the primary; with Sentinel, made on first
+    /// use and forgotten after an error, so that the next command asks the
+    /// Sentinels again (a failover is followed without a restart).
+    conn: std::sync::Mutex<Option<ConnectionManager>>,
+    conn_config: ConnectionManagerConfig,
     prefix: String,
     channel: String,
     /// The stream every write is appended to, for replicas.
@@ -296,11 +343,48 @@ impl RedisBlocklist {
     /// Starts a builder for `url` (`redis://[:password@]host:port/db`).
     pub fn builder(url: impl Into<String>) -> RedisBlocklistBuilder {
         RedisBlocklistBuilder {
-            url: url.into(),
+            target: TargetSpec::Url(url.into()),
             prefix: DEFAULT_PREFIX.to_owned(),
             timeout: DEFAULT_TIMEOUT,
             retention: DEFAULT_RETENTION,
             min_replicas: 0,
+        }
+    }
+
+    /// Starts a builder for the primary named `master` by the Sentinels at
+    /// `sentinels` (`redis://host:port` each). Commands go to the primary
+    /// the Sentinels name; after an error the next command asks them again,
+    /// so a failover is followed without a restart. Writes wait for one
+    /// replica by default ([`with_min_replicas`](RedisBlocklistBuilder::with_min_replicas)).
+    ///
+    /// ```no_run
+    /// use tower_jwt_session::blocklist::RedisBlocklist;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), tower_jwt_session::ConfigError> {
+    /// let blocklist = RedisBlocklist::sentinel_builder(
+    ///     ["redis://10.0.0.5:26379", "redis://10.0.0.6:26379", "redis://10.0.0.7:26379"],
+    ///     "sessions",
+    /// )
+    /// .build()?
+    /// .into_replica();
+    /// # let _ = blocklist; Ok(())
+    /// # }
+    /// ```
+    pub fn sentinel_builder<I, S>(sentinels: I, master: impl Into<String>) -> RedisBlocklistBuilder
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        RedisBlocklistBuilder {
+            target: TargetSpec::Sentinel {
+                urls: sentinels.into_iter().map(Into::into).collect(),
+                master: master.into(),
+            },
+            prefix: DEFAULT_PREFIX.to_owned(),
+            timeout: DEFAULT_TIMEOUT,
+            retention: DEFAULT_RETENTION,
+            min_replicas: 1,
         }
     }
 
@@ -384,11 +468,10 @@ impl RedisBlocklist {
         let config = redis::AsyncConnectionConfig::new()
             .set_connection_timeout(Some(self.inner.timeout))
             .set_response_timeout(None);
+        let client = self.inner.client().await?;
         tokio::time::timeout(
             self.inner.timeout,
-            self.inner
-                .client
-                .get_multiplexed_async_connection_with_config(&config),
+            client.get_multiplexed_async_connection_with_config(&config),
         )
         .await
         .map_err(|_| BlocklistError::Timeout(self.inner.timeout))?
@@ -425,17 +508,29 @@ impl RedisBlocklist {
         )
     }
 
-    /// Runs `fut` within the timeout.
-    fn bounded<T: Send + 'static>(
-        &self,
-        fut: impl Future<Output = Result<T, RedisError>> + Send + 'static,
-    ) -> BlocklistFuture<T> {
-        let timeout = self.inner.timeout;
+    /// Runs `command` on the shared connection within the timeout.
+    fn run<T, F, Fut>(&self, command: F) -> BlocklistFuture<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(ConnectionManager) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T, RedisError>> + Send,
+    {
+        let inner = self.inner.clone();
         Box::pin(async move {
-            match tokio::time::timeout(timeout, fut).await {
-                Ok(result) => result.map_err(map_err),
+            let timeout = inner.timeout;
+            let result = match tokio::time::timeout(timeout, async {
+                let conn = inner.connection().await?;
+                command(conn).await.map_err(map_err)
+            })
+            .await
+            {
+                Ok(result) => result,
                 Err(_) => Err(BlocklistError::Timeout(timeout)),
+            };
+            if result.is_err() {
+                inner.forget_connection();
             }
+            result
         })
     }
 }
@@ -444,10 +539,9 @@ impl RedisBlocklist {
     /// Runs a write script, and with `min_replicas` set, `WAIT`s on the same
     /// connection for that many replicas to hold it.
     fn write(&self, cmd: redis::Cmd) -> BlocklistFuture<i64> {
-        let mut conn = self.inner.conn.clone();
         let wanted = self.inner.min_replicas;
         if wanted == 0 {
-            return self.bounded(async move { cmd.query_async(&mut conn).await });
+            return self.run(move |mut conn| async move { cmd.query_async(&mut conn).await });
         }
         // Most of the timeout, leaving room for the script itself.
         let wait_ms = u64::try_from(self.inner.timeout.as_millis() * 3 / 4)
@@ -455,7 +549,7 @@ impl RedisBlocklist {
             .max(1);
         let mut pipe = redis::pipe();
         pipe.add_command(cmd).cmd("WAIT").arg(wanted).arg(wait_ms);
-        self.bounded(async move {
+        self.run(move |mut conn| async move {
             let (answer, acked): (i64, i64) = pipe.query_async(&mut conn).await?;
             if acked < i64::from(wanted) {
                 return Err(RedisError::from((
@@ -548,9 +642,8 @@ impl Blocklist for RedisBlocklist {
             .arg(self.token_key(key))
             .cmd("GET")
             .arg(self.user_key(user_id));
-        let mut conn = self.inner.conn.clone();
         let session = key.is_session();
-        self.bounded(async move {
+        self.run(move |mut conn| async move {
             let (fact, mark): (Option<String>, Option<i64>) = pipe.query_async(&mut conn).await?;
             // A token key holds `1`; a session key its generation or `e`.
             let (revoked, generation) = match fact.as_deref() {
@@ -627,7 +720,8 @@ async fn listen(
     invalidator: &CacheInvalidator,
     subscribed: &mut bool,
 ) -> Result<(), BlocklistError> {
-    let mut pubsub = tokio::time::timeout(inner.timeout, inner.client.get_async_pubsub())
+    let client = inner.client().await?;
+    let mut pubsub = tokio::time::timeout(inner.timeout, client.get_async_pubsub())
         .await
         .map_err(|_| BlocklistError::Timeout(inner.timeout))?
         .map_err(map_err)?;
@@ -675,7 +769,7 @@ async fn listen(
 /// is taken at the middle of the round trip, so its error is at most half
 /// of it.
 async fn sync_clock(inner: &Inner) -> Result<(), BlocklistError> {
-    let mut conn = inner.conn.clone();
+    let mut conn = inner.connection().await?;
     let sent = now_micros();
     let (secs, micros): (i64, i64) =
         tokio::time::timeout(inner.timeout, redis::cmd("TIME").query_async(&mut conn))
@@ -689,4 +783,42 @@ async fn sync_clock(inner: &Inner) -> Result<(), BlocklistError> {
         .clock_offset_micros
         .store(redis_now - local_now, Ordering::Relaxed);
     Ok(())
+}
+
+impl Inner {
+    /// A client for the primary: the one server, or whichever the
+    /// Sentinels name now.
+    async fn client(&self) -> Result<redis::Client, BlocklistError> {
+        match &self.target {
+            Target::Single(client) => Ok(client.clone()),
+            Target::Sentinel(sentinel) => {
+                let mut sentinel = sentinel.lock().await;
+                tokio::time::timeout(self.timeout, sentinel.async_get_client())
+                    .await
+                    .map_err(|_| BlocklistError::Timeout(self.timeout))?
+                    .map_err(map_err)
+            }
+        }
+    }
+
+    /// The shared connection, made on first use with Sentinel.
+    async fn connection(&self) -> Result<ConnectionManager, BlocklistError> {
+        if let Some(conn) = self.conn.lock().unwrap_or_else(|e| e.into_inner()).clone() {
+            return Ok(conn);
+        }
+        let client = self.client().await?;
+        let conn = ConnectionManager::new_lazy_with_config(client, self.conn_config.clone())
+            .map_err(map_err)?;
+        *self.conn.lock().unwrap_or_else(|e| e.into_inner()) = Some(conn.clone());
+        Ok(conn)
+    }
+
+    /// After an error, with Sentinel: ask the Sentinels again next time
+    /// (the primary may have changed). A single server keeps its
+    /// connection, which reconnects by itself.
+    fn forget_connection(&self) {
+        if matches!(self.target, Target::Sentinel(_)) {
+            *self.conn.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        }
+    }
 }

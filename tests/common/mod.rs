@@ -355,12 +355,9 @@ impl RedisServer {
         let server = Self::start();
         server.cli(&["REPLICAOF", "127.0.0.1", &primary.port.to_string()]);
         let started = std::time::Instant::now();
-        while !primary
+        while !server
             .cli(&["INFO", "replication"])
-            .contains("connected_slaves:1")
-            || !server
-                .cli(&["INFO", "replication"])
-                .contains("master_link_status:up")
+            .contains("master_link_status:up")
         {
             assert!(
                 started.elapsed() < Duration::from_secs(10),
@@ -451,6 +448,65 @@ impl RedisServer {
 impl Drop for RedisServer {
     fn drop(&mut self) {
         self.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A Redis Sentinel process on loopback, watching `master` at `primary_port`
+/// (quorum 2, down after 1 s); stopped by PID when dropped.
+pub struct Sentinel {
+    child: Child,
+    pub port: u16,
+    dir: PathBuf,
+}
+
+impl Sentinel {
+    pub fn start(master: &str, primary_port: u16) -> Self {
+        let port = free_port();
+        let dir = std::env::temp_dir().join(format!("tjs-sentinel-{}-{port}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let conf = dir.join("sentinel.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "port {port}\nbind 127.0.0.1\ndir {}\n\
+                 sentinel monitor {master} 127.0.0.1 {primary_port} 2\n\
+                 sentinel down-after-milliseconds {master} 1000\n\
+                 sentinel failover-timeout {master} 3000\n\
+                 sentinel parallel-syncs {master} 2\n",
+                dir.display()
+            ),
+        )
+        .unwrap();
+        let child = Command::new("redis-server")
+            .arg(&conf)
+            .arg("--sentinel")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server is required (it runs Sentinels with --sentinel)");
+        let sentinel = Self { child, port, dir };
+        let started = std::time::Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "the Sentinel did not start"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        sentinel
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Sentinel {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

@@ -149,7 +149,7 @@ pub use self::http::{
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub use self::http::{MissingSessionLayer, Session, SessionRejection};
-pub use blocklist::{Blocklist, MemoryBlocklist};
+pub use blocklist::{Blocklist, MemoryBlocklist, TokenKey};
 pub use error::{BlocklistError, ConfigError, IssueError, MalformedToken, VerifyError};
 pub use jwt::{KeyPair, NewSession, PublicKey, SessionData, MAX_RSA_BITS, MIN_RSA_BITS};
 pub use manager::{

@@ -142,21 +142,18 @@ fn settings() -> Result<Settings, String> {
             "REDIS_SENTINEL_URLS: needs REDIS_SENTINEL_MASTER (the name of the primary)".into(),
         );
     }
-    if env("REDIS_CLUSTER_URLS").is_some() {
-        return Err(
-            "REDIS_CLUSTER_URLS: Redis Cluster is not supported by this version; use REDIS_URL or REDIS_SENTINEL_URLS".into(),
-        );
-    }
-    let sentinels = env("REDIS_SENTINEL_URLS").map(|v| {
+    let list = |v: String| {
         v.split(',')
             .map(|u| u.trim().to_owned())
             .filter(|u| !u.is_empty())
             .collect::<Vec<_>>()
-    });
+    };
+    let sentinels = env("REDIS_SENTINEL_URLS").map(list);
+    let cluster = env("REDIS_CLUSTER_URLS").map(list);
     let min_replicas = match env("REDIS_MIN_REPLICAS") {
         // One replica must hold a revocation before it is acknowledged when
         // there are replicas to fail over to.
-        None => u32::from(sentinels.is_some()),
+        None => u32::from(sentinels.is_some() || cluster.is_some()),
         Some(v) => v
             .trim()
             .parse::<u32>()
@@ -166,13 +163,13 @@ fn settings() -> Result<Settings, String> {
     // loaded from Redis and kept current by following its stream, so that
     // requests send no command to Redis. Nothing is sent yet: a server
     // started while Redis is down answers 503 until it is back.
-    let (redis, var, shown) = match (env("REDIS_URL"), sentinels) {
-        (Some(url), _) => (
+    let (redis, var, shown) = match (env("REDIS_URL"), sentinels, cluster) {
+        (Some(url), _, _) => (
             Some(RedisBlocklist::builder(url.as_str())),
             "REDIS_URL",
             redact_url(&url),
         ),
-        (None, Some(urls)) => {
+        (None, Some(urls), _) => {
             let master = env("REDIS_SENTINEL_MASTER").unwrap_or_default();
             let shown = format!(
                 "Sentinel {} at {}",
@@ -188,7 +185,21 @@ fn settings() -> Result<Settings, String> {
                 shown,
             )
         }
-        (None, None) => (None, "", String::new()),
+        (None, None, Some(urls)) => {
+            let shown = format!(
+                "Cluster at {}",
+                urls.iter()
+                    .map(|u| redact_url(u))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            );
+            (
+                Some(RedisBlocklist::cluster_builder(urls)),
+                "REDIS_CLUSTER_URLS",
+                shown,
+            )
+        }
+        (None, None, None) => (None, "", String::new()),
     };
     let mut shared = None;
     if let Some(redis) = redis {

@@ -394,7 +394,8 @@ fn bad_configuration_exits_2_with_one_line() {
             ("REDIS_SENTINEL_URLS", "::not a url::"),
             ("REDIS_SENTINEL_MASTER", "mymaster"),
         ],
-        &[("REDIS_CLUSTER_URLS", "redis://127.0.0.1:7000")],
+        &[("REDIS_CLUSTER_URLS", "::not a url::")],
+        &[("REDIS_CLUSTER_URLS", " , ")],
     ];
     let long32 = "k".repeat(32);
     let more: Vec<Vec<(&str, &str)>> = vec![

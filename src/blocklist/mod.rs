@@ -128,6 +128,8 @@ mod memory;
 #[cfg(feature = "redis")]
 mod redis_blocklist;
 #[cfg(feature = "redis")]
+mod redis_connection;
+#[cfg(feature = "redis")]
 mod replica;
 
 pub use cached::{CacheConfig, CacheInvalidator, CachedBlocklist};

@@ -13,6 +13,8 @@ use std::{
 use futures_util::StreamExt;
 use redis::{aio::ConnectionManager, aio::ConnectionManagerConfig, RedisError};
 
+use super::redis_connection::{has_hash_tag, RedisConnection};
+
 use super::{
     cached::{CacheConfig, CacheInvalidator, CachedBlocklist},
     replica::RedisReplica,
@@ -99,12 +101,27 @@ return 1
 enum TargetSpec {
     Url(String),
     Sentinel { urls: Vec<String>, master: String },
+    Cluster { urls: Vec<String> },
 }
 
-/// Where commands go: one server, or the primary that Sentinels name.
+/// Where commands go: one server, the primary that Sentinels name, or a
+/// Redis Cluster.
 enum Target {
     Single(redis::Client),
     Sentinel(tokio::sync::Mutex<redis::sentinel::SentinelClient>),
+    Cluster(Box<ClusterTarget>),
+}
+
+/// A Redis Cluster's clients.
+struct ClusterTarget {
+    /// Commands bounded by the timeout.
+    client: redis::cluster::ClusterClient,
+    /// Blocking reads, bounded by their caller.
+    blocking: redis::cluster::ClusterClient,
+    /// The seed nodes, for the subscription (Cluster publishes every
+    /// message on every node), tried in turn.
+    seeds: Vec<redis::Client>,
+    next_seed: std::sync::atomic::AtomicUsize,
 }
 
 /// Builds a [`RedisBlocklist`]; see its docs for the layout and behaviour.
@@ -137,7 +154,7 @@ impl RedisBlocklistBuilder {
     /// A write (revocation, rotation, watermark) returns `Ok` only once the
     /// primary and at least `n` of its replicas hold it (`WAIT`, bounded by
     /// the timeout); otherwise it is an error and the route answers `503`.
-    /// Default: 0 with a single Redis, 1 with Sentinel.
+    /// Default: 0 with a single Redis, 1 with Sentinel or Cluster.
     ///
     /// # ⚠️ Warning
     ///
@@ -210,15 +227,64 @@ impl RedisBlocklistBuilder {
                 }
                 (Target::Sentinel(tokio::sync::Mutex::new(client)), None)
             }
+            TargetSpec::Cluster { urls } => {
+                if urls.is_empty() {
+                    return Err(ConfigError::InvalidRedisUrl(
+                        "no Redis Cluster seed node given".to_owned(),
+                    ));
+                }
+                let invalid = |e: RedisError| ConfigError::InvalidRedisUrl(e.to_string());
+                let seeds = urls
+                    .iter()
+                    .map(|url| redis::Client::open(url.as_str()))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(invalid)?;
+                let builder = |response_timeout: Duration| {
+                    redis::cluster::ClusterClientBuilder::new(
+                        seeds.iter().map(|c| c.get_connection_info().clone()),
+                    )
+                    .connection_timeout(self.timeout)
+                    .response_timeout(response_timeout)
+                    .retries(2)
+                    .min_retry_wait(20)
+                    .max_retry_wait(200)
+                    .build()
+                };
+                let client = builder(self.timeout).map_err(invalid)?;
+                let blocking = builder(Duration::from_secs(3600)).map_err(invalid)?;
+                if tokio::runtime::Handle::try_current().is_err() {
+                    return Err(ConfigError::NoRuntime);
+                }
+                (
+                    Target::Cluster(Box::new(ClusterTarget {
+                        client,
+                        blocking,
+                        seeds,
+                        next_seed: std::sync::atomic::AtomicUsize::new(0),
+                    })),
+                    None,
+                )
+            }
         };
+        // In a Cluster, each script touches a fact's key and the stream in
+        // one step: they must share a slot, so the prefix is a hash tag.
+        let prefix =
+            if matches!(self.target, TargetSpec::Cluster { .. }) && !has_hash_tag(&self.prefix) {
+                match self.prefix.strip_suffix(':') {
+                    Some(name) => format!("{{{name}}}:"),
+                    None => format!("{{{}}}", self.prefix),
+                }
+            } else {
+                self.prefix
+            };
         Ok(RedisBlocklist {
             inner: Arc::new(Inner {
                 target,
-                conn: std::sync::Mutex::new(conn),
+                conn: std::sync::Mutex::new(conn.map(RedisConnection::Managed)),
                 conn_config,
-                channel: format!("{}events", self.prefix),
-                stream: format!("{}stream", self.prefix),
-                prefix: self.prefix,
+                channel: format!("{prefix}events"),
+                stream: format!("{prefix}stream"),
+                prefix,
                 timeout: self.timeout,
                 retention: self.retention,
                 min_replicas: self.min_replicas,
@@ -301,7 +367,7 @@ struct Inner {
     /// The shared connection to the primary; with Sentinel, made on first
     /// use and forgotten after an error, so that the next command asks the
     /// Sentinels again (a failover is followed without a restart).
-    conn: std::sync::Mutex<Option<ConnectionManager>>,
+    conn: std::sync::Mutex<Option<RedisConnection>>,
     conn_config: ConnectionManagerConfig,
     prefix: String,
     channel: String,
@@ -388,6 +454,51 @@ impl RedisBlocklist {
         }
     }
 
+    /// Starts a builder for the Redis Cluster reached through `nodes`
+    /// (`redis://host:port` each; any reachable node will do, the rest of
+    /// the cluster is discovered). Each command goes to the node that owns
+    /// its slot, and a failover is followed without a restart (`MOVED`
+    /// answers and the slot map are read again). Writes wait for one
+    /// replica by default
+    /// ([`with_min_replicas`](RedisBlocklistBuilder::with_min_replicas)).
+    ///
+    /// Every script touches a fact's key and the stream in one atomic step,
+    /// so all keys share one slot: a prefix without a hash tag is wrapped in
+    /// one (`tjs:` becomes `{tjs}:`). The revocation set then lives on one
+    /// primary and its replicas; it is small (bounded by live
+    /// revocations), and one slot keeps every write atomic.
+    ///
+    /// ```no_run
+    /// use tower_jwt_session::blocklist::RedisBlocklist;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), tower_jwt_session::ConfigError> {
+    /// let blocklist = RedisBlocklist::cluster_builder([
+    ///     "redis://10.0.0.5:7000",
+    ///     "redis://10.0.0.6:7000",
+    ///     "redis://10.0.0.7:7000",
+    /// ])
+    /// .build()?
+    /// .into_replica();
+    /// # let _ = blocklist; Ok(())
+    /// # }
+    /// ```
+    pub fn cluster_builder<I, S>(nodes: I) -> RedisBlocklistBuilder
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        RedisBlocklistBuilder {
+            target: TargetSpec::Cluster {
+                urls: nodes.into_iter().map(Into::into).collect(),
+            },
+            prefix: DEFAULT_PREFIX.to_owned(),
+            timeout: DEFAULT_TIMEOUT,
+            retention: DEFAULT_RETENTION,
+            min_replicas: 1,
+        }
+    }
+
     /// Puts a [`CachedBlocklist`] in front of this blocklist and starts the
     /// subscriber that pushes every server's revocations into it.
     ///
@@ -462,20 +573,30 @@ impl RedisBlocklist {
     /// A connection of its own, for blocking reads (which would hold up
     /// every other command on the shared one). Bounded by the timeout;
     /// commands on it are bounded by the caller.
-    pub(super) async fn dedicated_connection(
-        &self,
-    ) -> Result<redis::aio::MultiplexedConnection, BlocklistError> {
-        let config = redis::AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(self.inner.timeout))
-            .set_response_timeout(None);
-        let client = self.inner.client().await?;
-        tokio::time::timeout(
-            self.inner.timeout,
-            client.get_multiplexed_async_connection_with_config(&config),
-        )
-        .await
-        .map_err(|_| BlocklistError::Timeout(self.inner.timeout))?
-        .map_err(map_err)
+    pub(super) async fn dedicated_connection(&self) -> Result<RedisConnection, BlocklistError> {
+        let timeout = self.inner.timeout;
+        let conn = async {
+            if let Target::Cluster(cluster) = &self.inner.target {
+                return cluster
+                    .blocking
+                    .get_async_connection()
+                    .await
+                    .map(RedisConnection::Cluster)
+                    .map_err(map_err);
+            }
+            let config = redis::AsyncConnectionConfig::new()
+                .set_connection_timeout(Some(timeout))
+                .set_response_timeout(None);
+            let client = self.inner.client().await?;
+            client
+                .get_multiplexed_async_connection_with_config(&config)
+                .await
+                .map(RedisConnection::Dedicated)
+                .map_err(map_err)
+        };
+        tokio::time::timeout(timeout, conn)
+            .await
+            .map_err(|_| BlocklistError::Timeout(timeout))?
     }
 
     /// Measures Redis's clock now (see [`Blocklist::clock_micros`]).
@@ -512,7 +633,7 @@ impl RedisBlocklist {
     fn run<T, F, Fut>(&self, command: F) -> BlocklistFuture<T>
     where
         T: Send + 'static,
-        F: FnOnce(ConnectionManager) -> Fut + Send + 'static,
+        F: FnOnce(RedisConnection) -> Fut + Send + 'static,
         Fut: Future<Output = Result<T, RedisError>> + Send,
     {
         let inner = self.inner.clone();
@@ -787,7 +908,8 @@ async fn sync_clock(inner: &Inner) -> Result<(), BlocklistError> {
 
 impl Inner {
     /// A client for the primary: the one server, or whichever the
-    /// Sentinels name now.
+    /// Sentinels name now; in a Cluster, the next seed node (for the
+    /// subscription only: Cluster delivers every message on every node).
     async fn client(&self) -> Result<redis::Client, BlocklistError> {
         match &self.target {
             Target::Single(client) => Ok(client.clone()),
@@ -798,26 +920,45 @@ impl Inner {
                     .map_err(|_| BlocklistError::Timeout(self.timeout))?
                     .map_err(map_err)
             }
+            Target::Cluster(cluster) => {
+                let n = cluster.next_seed.fetch_add(1, Ordering::Relaxed);
+                Ok(cluster.seeds[n % cluster.seeds.len()].clone())
+            }
         }
     }
 
-    /// The shared connection, made on first use with Sentinel.
-    async fn connection(&self) -> Result<ConnectionManager, BlocklistError> {
+    /// The shared connection, made on first use with Sentinel and Cluster.
+    async fn connection(&self) -> Result<RedisConnection, BlocklistError> {
         if let Some(conn) = self.conn.lock().unwrap_or_else(|e| e.into_inner()).clone() {
             return Ok(conn);
         }
-        let client = self.client().await?;
-        let conn = ConnectionManager::new_lazy_with_config(client, self.conn_config.clone())
-            .map_err(map_err)?;
+        let conn = match &self.target {
+            Target::Cluster(cluster) => {
+                let conn =
+                    tokio::time::timeout(self.timeout, cluster.client.get_async_connection())
+                        .await
+                        .map_err(|_| BlocklistError::Timeout(self.timeout))?
+                        .map_err(map_err)?;
+                RedisConnection::Cluster(conn)
+            }
+            _ => {
+                let client = self.client().await?;
+                RedisConnection::Managed(
+                    ConnectionManager::new_lazy_with_config(client, self.conn_config.clone())
+                        .map_err(map_err)?,
+                )
+            }
+        };
         *self.conn.lock().unwrap_or_else(|e| e.into_inner()) = Some(conn.clone());
         Ok(conn)
     }
 
     /// After an error, with Sentinel: ask the Sentinels again next time
-    /// (the primary may have changed). A single server keeps its
-    /// connection, which reconnects by itself.
+    /// (the primary may have changed); with Cluster, read the slot map
+    /// again from the seeds. A single server keeps its connection, which
+    /// reconnects by itself.
     fn forget_connection(&self) {
-        if matches!(self.target, Target::Sentinel(_)) {
+        if !matches!(self.target, Target::Single(_)) {
             *self.conn.lock().unwrap_or_else(|e| e.into_inner()) = None;
         }
     }

@@ -539,7 +539,7 @@ async fn bounded<T>(
 /// Reads the whole stream, oldest first, into `local`; returns the last id
 /// (or the one it was already at when the stream is empty).
 async fn load(
-    conn: &mut redis::aio::MultiplexedConnection,
+    conn: &mut super::redis_connection::RedisConnection,
     stream: &str,
     timeout: Duration,
     local: &Facts,
@@ -684,7 +684,7 @@ struct StreamInfo {
 
 /// `None` when the stream does not exist.
 async fn stream_info(
-    conn: &mut redis::aio::MultiplexedConnection,
+    conn: &mut super::redis_connection::RedisConnection,
     stream: &str,
     timeout: Duration,
 ) -> Result<Option<StreamInfo>, BlocklistError> {
@@ -727,7 +727,7 @@ async fn stream_info(
 
 /// A Redis that may evict keys with a TTL can drop revocations silently:
 /// say so, loudly, once. Servers that refuse `CONFIG` are left alone.
-async fn warn_if_evicting(conn: &mut redis::aio::MultiplexedConnection, timeout: Duration) {
+async fn warn_if_evicting(conn: &mut super::redis_connection::RedisConnection, timeout: Duration) {
     let reply: Result<Vec<String>, _> = bounded(
         redis::cmd("CONFIG")
             .arg("GET")

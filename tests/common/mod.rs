@@ -324,6 +324,7 @@ pub struct RedisServer {
     child: Option<Child>,
     pub port: u16,
     dir: PathBuf,
+    extra: Vec<String>,
 }
 
 fn free_port() -> u16 {
@@ -336,6 +337,11 @@ fn free_port() -> u16 {
 
 impl RedisServer {
     pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// A server started with `extra` arguments after the usual ones.
+    pub fn start_with(extra: &[&str]) -> Self {
         static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let dir = std::env::temp_dir().join(format!("tjs-redis-{}-{n}", std::process::id()));
@@ -345,6 +351,7 @@ impl RedisServer {
             child: None,
             port: free_port(),
             dir,
+            extra: extra.iter().map(|a| (*a).to_owned()).collect(),
         };
         server.spawn();
         server
@@ -386,6 +393,7 @@ impl RedisServer {
                 "--dir",
             ])
             .arg(&self.dir)
+            .args(&self.extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -508,5 +516,119 @@ impl Drop for Sentinel {
         let _ = self.child.kill();
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A Redis Cluster on loopback: `primaries` primaries with `replicas`
+/// replicas each, created with `redis-cli --cluster create`; every node
+/// stopped by PID when dropped.
+pub struct RedisCluster {
+    pub nodes: Vec<RedisServer>,
+    replicas: usize,
+}
+
+impl RedisCluster {
+    pub fn start(primaries: usize, replicas: usize) -> Self {
+        let nodes: Vec<RedisServer> = (0..primaries * (1 + replicas))
+            .map(|_| {
+                RedisServer::start_with(&[
+                    "--cluster-enabled",
+                    "yes",
+                    "--cluster-config-file",
+                    "nodes.conf",
+                    "--cluster-node-timeout",
+                    "1000",
+                ])
+            })
+            .collect();
+        let mut create = Command::new("redis-cli");
+        create.arg("--cluster").arg("create");
+        for node in &nodes {
+            create.arg(format!("127.0.0.1:{}", node.port));
+        }
+        let out = create
+            .args(["--cluster-replicas", &replicas.to_string(), "--cluster-yes"])
+            .output()
+            .expect("redis-cli is required (apt-get install redis-server)");
+        assert!(
+            out.status.success(),
+            "redis-cli --cluster create failed: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        let cluster = Self { nodes, replicas };
+        cluster.wait_ok();
+        let started = std::time::Instant::now();
+        // Every primary's replicas linked and in sync.
+        while !cluster.nodes.iter().all(|n| {
+            let info = n.cli(&["INFO", "replication"]);
+            info.contains("role:slave") && info.contains("master_link_status:up")
+                || info.contains(&format!("connected_slaves:{}", cluster.replicas))
+                    && info.matches("state=online").count() == cluster.replicas
+        }) {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "the cluster's replicas did not link"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        cluster
+    }
+
+    /// Waits (bounded) until every live node says the cluster is ok.
+    pub fn wait_ok(&self) {
+        let started = std::time::Instant::now();
+        while !self
+            .nodes
+            .iter()
+            .filter(|n| n.child.is_some())
+            .all(|n| n.cli(&["CLUSTER", "INFO"]).contains("cluster_state:ok"))
+        {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "the cluster did not become ok"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// `REDIS_CLUSTER_URLS` for the demo server: every node.
+    pub fn urls(&self) -> String {
+        self.nodes
+            .iter()
+            .map(|n| format!("redis://127.0.0.1:{}", n.port))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// The index of the live primary that serves `key`'s slot.
+    pub fn primary_for(&self, key: &str) -> usize {
+        let slot: u32 = self.nodes[0]
+            .cli(&["CLUSTER", "KEYSLOT", key])
+            .trim()
+            .parse()
+            .unwrap();
+        self.nodes
+            .iter()
+            .position(|n| {
+                n.child.is_some()
+                    && n.cli(&["CLUSTER", "NODES"]).lines().any(|line| {
+                        let fields: Vec<&str> = line.split(' ').collect();
+                        fields
+                            .get(2)
+                            .is_some_and(|f| f.contains("myself") && f.contains("master"))
+                            && fields.iter().skip(8).any(|range| {
+                                let mut ends = range.split('-');
+                                match (ends.next().and_then(|a| a.parse::<u32>().ok()), ends.next())
+                                {
+                                    (Some(a), Some(b)) => {
+                                        b.parse::<u32>().is_ok_and(|b| a <= slot && slot <= b)
+                                    }
+                                    (Some(a), None) => a == slot,
+                                    _ => false,
+                                }
+                            })
+                    })
+            })
+            .expect("no live primary serves the slot")
     }
 }

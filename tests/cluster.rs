@@ -1,0 +1,171 @@
+//! Redis Cluster, with real processes on loopback: three primaries with one
+//! or two replicas each, created with `redis-cli --cluster create`. Two demo
+//! servers share it through `REDIS_CLUSTER_URLS`: the several-servers
+//! behaviour holds, and a failover of the primary that holds the
+//! revocations loses nothing acknowledged and is followed without restart.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use http::StatusCode;
+
+const ADMIN: (&str, &str) = ("admin@example.com", "admin-password");
+/// Every key of the demo server's blocklist shares this hash tag.
+const STREAM: &str = "{tjs}:stream";
+
+async fn status_until(http: &Http, token: &str, want: u16, bound: Duration) -> Duration {
+    let started = Instant::now();
+    loop {
+        let r = http.get("/me", Some(token)).await;
+        if r.status == want {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < bound,
+            "/me never answered {want} (last {}) within {bound:?}",
+            r.status
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+fn token_of(r: &Reply) -> String {
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    r.json()["token"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn several_servers_share_revocations_through_a_cluster() {
+    let cluster = RedisCluster::start(3, 1);
+    let urls = cluster.urls();
+    let env = [("REDIS_CLUSTER_URLS", urls.as_str())];
+    let (a, b) = (DemoServer::start(&env), DemoServer::start(&env));
+    let (ha, hb) = (Http::new(&a.addr), Http::new(&b.addr));
+    let bound = Duration::from_millis(100);
+
+    // A token from one works on the other.
+    let (token, _) = ha.login(ADMIN.0, ADMIN.1).await;
+    status_until(&hb, &token, 200, Duration::from_secs(5)).await;
+
+    // Logout on a, refused on b within 100 ms (after b has seen it valid).
+    let mut delays = Vec::new();
+    for _ in 0..20 {
+        let (token, _) = ha.login(ADMIN.0, ADMIN.1).await;
+        assert_eq!(hb.get("/me", Some(&token)).await.status, 200);
+        assert_eq!(ha.post("/logout", Some(&token), "").await.status, 204);
+        delays.push(status_until(&hb, &token, 401, bound).await);
+    }
+    delays.sort();
+    eprintln!(
+        "cluster: logout on a, refused on b: median {:?}, worst {:?}",
+        delays[10], delays[19]
+    );
+
+    // Refresh on a rotates: old refused on b, new accepted; a replay of the
+    // old token on b ends the session everywhere.
+    let (old, _) = ha.login(ADMIN.0, ADMIN.1).await;
+    let new = token_of(&ha.post("/refresh", Some(&old), "").await);
+    status_until(&hb, &old, 401, bound).await;
+    assert_eq!(hb.get("/me", Some(&new)).await.status, 200);
+    assert_eq!(hb.post("/refresh", Some(&old), "").await.status, 401);
+    status_until(&ha, &new, 401, bound).await;
+
+    // Logout-all on b ends every earlier token on a; a later login works.
+    let (t1, _) = ha.login(ADMIN.0, ADMIN.1).await;
+    let (t2, _) = hb.login(ADMIN.0, ADMIN.1).await;
+    assert_eq!(hb.post("/logout-all", Some(&t2), "").await.status, 204);
+    status_until(&ha, &t1, 401, bound).await;
+    let (fresh, _) = ha.login(ADMIN.0, ADMIN.1).await;
+    assert_eq!(hb.get("/me", Some(&fresh)).await.status, 200);
+
+    // Every fact went into one slot, with the stream: a third server
+    // started now loads them all.
+    assert!(
+        cluster.nodes[cluster.primary_for(STREAM)]
+            .cli(&["XLEN", STREAM])
+            .trim()
+            .parse::<u64>()
+            .unwrap()
+            > 20
+    );
+    let c = DemoServer::start(&env);
+    let hc = Http::new(&c.addr);
+    status_until(&hc, &fresh, 200, Duration::from_secs(5)).await;
+    for t in [&token, &old, &new, &t1] {
+        assert_eq!(hc.get("/me", Some(t)).await.status, 401);
+    }
+}
+
+#[tokio::test]
+async fn a_cluster_failover_loses_no_acknowledged_revocation() {
+    // Two replicas each: after the failover, the promoted primary still
+    // has one to acknowledge writes (REDIS_MIN_REPLICAS defaults to 1).
+    let mut cluster = RedisCluster::start(3, 2);
+    let urls = cluster.urls();
+    let env = [("REDIS_CLUSTER_URLS", urls.as_str())];
+    let (a, b) = (DemoServer::start(&env), DemoServer::start(&env));
+    let (ha, hb) = (Http::new(&a.addr), Http::new(&b.addr));
+
+    let (live, _) = ha.login(ADMIN.0, ADMIN.1).await;
+    let (gone, _) = ha.login(ADMIN.0, ADMIN.1).await;
+    status_until(&hb, &live, 200, Duration::from_secs(5)).await;
+    // Acknowledged by the primary and its replica (the default with Cluster).
+    assert_eq!(ha.post("/logout", Some(&gone), "").await.status, 204);
+    status_until(&hb, &gone, 401, Duration::from_millis(100)).await;
+
+    // Cut the replicas' links, revoke at once, kill the primary at once.
+    let owner = cluster.primary_for(STREAM);
+    let (racing, _) = ha.login(ADMIN.0, ADMIN.1).await;
+    cluster.nodes[owner].cli(&["CLIENT", "KILL", "TYPE", "replica"]);
+    let logout = ha.post("/logout", Some(&racing), "").await.status.as_u16();
+    cluster.nodes[owner].kill();
+    let killed = Instant::now();
+    assert!(
+        logout == 204 || logout == 503,
+        "the racing logout answered {logout}"
+    );
+    eprintln!("cluster: logout right after the replicas' links were cut: {logout}");
+
+    // The replica is promoted; both servers follow without a restart.
+    let (after, _) = hb.login(ADMIN.0, ADMIN.1).await;
+    loop {
+        assert_ne!(ha.get("/me", Some(&gone)).await.status, 200);
+        match hb.post("/logout", Some(&after), "").await.status.as_u16() {
+            204 => break,
+            503 => {
+                assert!(killed.elapsed() < Duration::from_secs(30), "no failover");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            other => panic!("logout during the failover answered {other}"),
+        }
+    }
+    let failover = killed.elapsed();
+    for h in [&ha, &hb] {
+        status_until(h, &live, 200, Duration::from_secs(10)).await;
+    }
+    eprintln!(
+        "cluster: SIGKILL of the primary to the first acknowledged revocation: {failover:?}, both servers answering 200 after {:?} (cluster-node-timeout 1 s)",
+        killed.elapsed()
+    );
+    for h in [&ha, &hb] {
+        assert_eq!(h.get("/me", Some(&gone)).await.status, 401);
+        if logout == 204 {
+            assert_eq!(
+                h.get("/me", Some(&racing)).await.status,
+                401,
+                "acknowledged and lost"
+            );
+        }
+    }
+    status_until(&ha, &after, 401, Duration::from_millis(500)).await;
+    // A server started after the failover loads the revocations from the
+    // promoted replica.
+    cluster.wait_ok();
+    let c = DemoServer::start(&env);
+    let hc = Http::new(&c.addr);
+    status_until(&hc, &live, 200, Duration::from_secs(10)).await;
+    assert_eq!(hc.get("/me", Some(&gone)).await.status, 401);
+    assert_eq!(hc.get("/me", Some(&after)).await.status, 401);
+}

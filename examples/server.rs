@@ -19,7 +19,9 @@
 //! Configuration comes from the environment (`SESSION_SECRET`,
 //! `SESSION_ISSUER`, `SESSION_AUDIENCE`, `SESSION_TTL_SECS`,
 //! `SESSION_ALGORITHM`, `SESSION_PREVIOUS_SECRETS`, `SESSION_PRIVATE_KEY_FILE`,
-//! `SESSION_PUBLIC_KEY_FILE`, `BIND_ADDR`, `REDIS_URL`,
+//! `SESSION_PUBLIC_KEY_FILE`, `SESSION_JWKS_URL`, `SESSION_JWKS_REFRESH_SECS`,
+//! `SESSION_JWKS_COOLDOWN_SECS`, `BIND_ADDR`, `REDIS_URL`,
+//! `REDIS_SENTINEL_URLS`, `REDIS_SENTINEL_MASTER`, `REDIS_CLUSTER_URLS`,
 //! `SESSION_MAX_STALENESS_SECS`, `REDIS_MIN_REPLICAS`);
 //! a bad value stops the
 //! server with one line on stderr and exit code 2. `METRICS=1` adds
@@ -47,8 +49,8 @@ use serde::Deserialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use tower_jwt_session::{
-    blocklist::RedisBlocklist, Algorithm, IssueError, KeyPair, NewSession, PublicKey,
-    RequirePermissionLayer, SessionData, SessionError, SessionLayer, SessionManager,
+    blocklist::RedisBlocklist, jwks::JwksSource, Algorithm, IssueError, KeyPair, NewSession,
+    PublicKey, RequirePermissionLayer, SessionData, SessionError, SessionLayer, SessionManager,
     SessionManagerBuilder, VerifyError,
 };
 
@@ -81,6 +83,12 @@ fn settings() -> Result<Settings, String> {
         .map(|v| v.split_whitespace().map(str::to_owned).collect())
         .unwrap_or_default();
     let (mut builder, random_secret) = if algorithm.is_hmac() {
+        if env("SESSION_JWKS_URL").is_some() {
+            return Err(format!(
+                "SESSION_JWKS_URL: a JWK Set holds public keys, for RS256, PS256, ES256, \
+                 ES384 and EdDSA; {algorithm} uses SESSION_SECRET"
+            ));
+        }
         for var in ["SESSION_PRIVATE_KEY_FILE", "SESSION_PUBLIC_KEY_FILE"] {
             if key_file(var)?.is_some() {
                 return Err(format!(
@@ -274,6 +282,35 @@ fn key_file(var: &str) -> Result<Option<Vec<u8>>, String> {
 /// A manager for an asymmetric algorithm: with the private key it signs and
 /// verifies; with the public key alone it only verifies.
 fn asymmetric_builder(algorithm: Algorithm) -> Result<SessionManagerBuilder, String> {
+    if let Some(url) = env("SESSION_JWKS_URL") {
+        for var in ["SESSION_PRIVATE_KEY_FILE", "SESSION_PUBLIC_KEY_FILE"] {
+            if env(var).is_some() {
+                return Err(format!(
+                    "SESSION_JWKS_URL: the keys come from the JWKS URL; unset {var}"
+                ));
+            }
+        }
+        let secs = |var: &str, default: u64, min: u64| -> Result<u64, String> {
+            match env(var) {
+                None => Ok(default),
+                Some(v) => match v.trim().parse::<u64>() {
+                    Ok(n) if n >= min => Ok(n),
+                    _ => Err(format!(
+                        "{var}: {v:?} is not a whole number of seconds of at least {min}"
+                    )),
+                },
+            }
+        };
+        // Under 10 s the library fetches every 10 s (the contract's floor).
+        let refresh = secs("SESSION_JWKS_REFRESH_SECS", 300, 1)?;
+        let cooldown = secs("SESSION_JWKS_COOLDOWN_SECS", 10, 1)?;
+        let source = JwksSource::builder(url.as_str(), algorithm)
+            .with_refresh_interval(Duration::from_secs(refresh))
+            .with_cooldown(Duration::from_secs(cooldown))
+            .build()
+            .map_err(|e| format!("SESSION_JWKS_URL: {:?}: {e}", redact_url(&url)))?;
+        return Ok(SessionManager::builder_with_jwks(source));
+    }
     let private = key_file("SESSION_PRIVATE_KEY_FILE")?;
     let public = key_file("SESSION_PUBLIC_KEY_FILE")?
         .map(|pem| {
@@ -295,7 +332,8 @@ fn asymmetric_builder(algorithm: Algorithm) -> Result<SessionManagerBuilder, Str
         (None, Some(public)) => Ok(SessionManager::builder_with_public_key(public)),
         (None, None) => Err(format!(
             "SESSION_PRIVATE_KEY_FILE: {algorithm} needs a key file \
-             (SESSION_PRIVATE_KEY_FILE to sign, or SESSION_PUBLIC_KEY_FILE to verify only)"
+             (SESSION_PRIVATE_KEY_FILE to sign, or SESSION_PUBLIC_KEY_FILE or \
+             SESSION_JWKS_URL to verify only)"
         )),
     }
 }

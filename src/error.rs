@@ -136,6 +136,64 @@ pub enum ConfigError {
     /// A component that needs a tokio runtime was built outside one.
     #[error("this must be built inside a tokio runtime")]
     NoRuntime,
+    /// The JWK Set (or OpenID Connect issuer) URL cannot be used.
+    #[error("the JWKS URL cannot be used: {0}")]
+    InvalidJwksUrl(String),
+    /// A root certificate given for the JWKS client cannot be read.
+    #[error("the root certificate cannot be read: {0}")]
+    InvalidCertificate(String),
+    /// The JWKS source was discovered for one issuer and the manager is
+    /// configured for another: tokens would never verify.
+    #[error("the JWKS source was discovered for issuer {discovered:?}, but the manager's issuer is {configured:?}")]
+    JwksIssuerMismatch {
+        /// The issuer the source reads its keys for.
+        discovered: String,
+        /// The manager's issuer.
+        configured: String,
+    },
+}
+
+/// Why fetching or reading a JWK Set (RFC 7517) failed. A source keeps its
+/// last good set when a fetch fails; these are logged and counted, and
+/// returned by [`JwkSet::parse`](crate::jwks::JwkSet::parse) and
+/// [`JwksSource::refresh_now`](crate::jwks::JwksSource::refresh_now).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum JwksError {
+    /// The request failed: connection, TLS, or reading the body.
+    #[error("the JWKS request failed: {0}")]
+    Request(String),
+    /// No answer within the timeout.
+    #[error("the JWKS request took longer than {0:?}")]
+    Timeout(Duration),
+    /// An answer other than `200 OK` (redirects are not followed).
+    #[error("the JWKS URL answered {0}, not 200")]
+    Status(u16),
+    /// A body over the limit.
+    #[error("the JWKS document is larger than {0} bytes")]
+    TooLarge(usize),
+    /// The body is not a JWK Set (a JSON object with a `keys` array).
+    #[error("the document is not a JWK Set: {0}")]
+    NotAJwkSet(String),
+    /// The set holds no key usable with the configured algorithm.
+    #[error("the JWK Set holds no key usable with {algorithm} ({skipped} skipped)")]
+    NoUsableKey {
+        /// The configured algorithm.
+        algorithm: &'static str,
+        /// Keys in the set that were not usable.
+        skipped: usize,
+    },
+    /// The OpenID Connect discovery document is unusable.
+    #[error("OpenID Connect discovery failed: {0}")]
+    Discovery(String),
+    /// The discovery document names another issuer than the configured one.
+    #[error("the discovery document's issuer is {found:?}, not {expected:?}")]
+    IssuerMismatch {
+        /// The configured issuer.
+        expected: String,
+        /// The issuer the document names.
+        found: String,
+    },
 }
 
 /// A blocklist backend could not answer or could not store.
@@ -263,12 +321,16 @@ pub enum VerifyError {
     /// The blocklist could not answer: the token's state is unknown.
     #[error("the revocation state is unknown")]
     Backend(#[source] BlocklistError),
+    /// The keys to verify with are not available: no JWK Set fetched yet,
+    /// or the last good one is older than its allowed age.
+    #[error("the signing keys are unavailable: {0}")]
+    KeysUnavailable(&'static str),
 }
 
 impl VerifyError {
     /// Returns `true` when the client is at fault (as opposed to a backend failure).
     pub fn is_client_error(&self) -> bool {
-        !matches!(self, Self::Backend(_))
+        !matches!(self, Self::Backend(_) | Self::KeysUnavailable(_))
     }
 }
 

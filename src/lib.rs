@@ -130,6 +130,7 @@
 pub mod blocklist;
 mod error;
 mod http;
+pub mod jwks;
 mod jwt;
 mod manager;
 mod metrics;
@@ -150,7 +151,7 @@ pub use self::http::{
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub use self::http::{MissingSessionLayer, Session, SessionRejection};
 pub use blocklist::{Blocklist, MemoryBlocklist, TokenKey};
-pub use error::{BlocklistError, ConfigError, IssueError, MalformedToken, VerifyError};
+pub use error::{BlocklistError, ConfigError, IssueError, JwksError, MalformedToken, VerifyError};
 pub use jwt::{KeyPair, NewSession, PublicKey, SessionData, MAX_RSA_BITS, MIN_RSA_BITS};
 pub use manager::{
     Algorithm, IssuedToken, SessionError, SessionManager, SessionManagerBuilder, DEFAULT_LEEWAY,

@@ -10,6 +10,7 @@
 //! | `tower_jwt_session_blocklist_seconds` | histogram | `result`: the backend's answer time |
 //! | `tower_jwt_session_outage_admitted_total` | counter | requests admitted unchecked under `OutagePolicy::AdmitUncheckedDangerously` |
 //! | `tower_jwt_session_reuse_detected_total` | counter | refreshes with a rotated-away token, each of which ended its session |
+//! | `tower_jwt_session_jwks_fetches_total` | counter | `result`: `ok`, `error` (fetches of a JWK Set; on `error` the last good set stays in use) |
 
 use crate::RejectionKind;
 
@@ -105,4 +106,19 @@ pub(crate) fn reuse_detected() {
 pub(crate) fn admitted_unchecked() {
     #[cfg(feature = "metrics")]
     metrics::counter!("tower_jwt_session_outage_admitted_total").increment(1);
+}
+
+#[cfg(feature = "jwks")]
+#[inline]
+pub(crate) fn jwks_fetched(ok: bool) {
+    #[cfg(feature = "metrics")]
+    {
+        if ok {
+            inc!("tower_jwt_session_jwks_fetches_total", "result" => "ok");
+        } else {
+            inc!("tower_jwt_session_jwks_fetches_total", "result" => "error");
+        }
+    }
+    #[cfg(not(feature = "metrics"))]
+    let _ = ok;
 }

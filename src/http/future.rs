@@ -12,6 +12,12 @@ use http::{Request, Response};
 use pin_project_lite::pin_project;
 use tower_service::Service;
 
+/// A wait for keys; only the `jwks` feature makes one.
+#[cfg(feature = "jwks")]
+type KeysWait = crate::jwks::KeysWait;
+#[cfg(not(feature = "jwks"))]
+type KeysWait = Pin<Box<dyn Future<Output = ()> + Send>>;
+
 use crate::{
     blocklist::{BlocklistFuture, Lookup},
     http::{
@@ -47,6 +53,13 @@ pin_project! {
             check: BlocklistFuture<Lookup>,
             pending: Option<Pending<S, ReqBody>>,
             started: std::time::Instant,
+        },
+        // A token whose key is not in the JWK Set: waiting for the fetch
+        // that may bring it, then verified again and checked as usual.
+        FetchingKeys {
+            wait: KeysWait,
+            token: String,
+            pending: Option<(S, Request<ReqBody>, Arc<Shared>, bool)>,
         },
         // The inner service is answering.
         Inner { #[pin] fut: S::Future },
@@ -108,6 +121,25 @@ where
                     shared,
                     grpc,
                 }),
+            },
+            span: tracing::Span::none(),
+        }
+    }
+
+    #[cfg_attr(not(feature = "jwks"), allow(dead_code))]
+    pub(crate) fn fetching_keys(
+        wait: KeysWait,
+        token: String,
+        inner: S,
+        req: Request<ReqBody>,
+        shared: Arc<Shared>,
+        grpc: bool,
+    ) -> Self {
+        Self {
+            state: State::FetchingKeys {
+                wait,
+                token,
+                pending: Some((inner, req, shared, grpc)),
             },
             span: tracing::Span::none(),
         }
@@ -175,6 +207,41 @@ where
                                 });
                             }
                         },
+                    }
+                }
+                StateProj::FetchingKeys {
+                    wait,
+                    token,
+                    pending,
+                } => {
+                    ready!(wait.as_mut().poll(cx));
+                    let (inner, req, shared, grpc) =
+                        pending.take().expect("future polled after completion");
+                    match shared.manager.decode_uncached(token) {
+                        Ok(session) => {
+                            let check = shared
+                                .manager
+                                .blocklist()
+                                .check(session.revocation_key(), session.user_id());
+                            this.state.set(State::Checking {
+                                check,
+                                started: std::time::Instant::now(),
+                                pending: Some(Pending {
+                                    inner,
+                                    req,
+                                    session,
+                                    shared,
+                                    grpc,
+                                }),
+                            });
+                        }
+                        Err(err) => {
+                            log_verify_error(&err);
+                            let response = refusal(&*shared.respond, Rejection::from(&err), grpc);
+                            this.state.set(State::Rejected {
+                                response: Some(response),
+                            });
+                        }
                     }
                 }
                 StateProj::Ending { end, shared } => {

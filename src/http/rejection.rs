@@ -184,6 +184,9 @@ impl From<&VerifyError> for Rejection {
             | VerifyError::Superseded
             | VerifyError::ReuseDetected => (Revoked, "the token was revoked"),
             VerifyError::Backend(_) => (BackendUnavailable, "the session store is unavailable"),
+            VerifyError::KeysUnavailable(_) => {
+                (BackendUnavailable, "the signing keys are unavailable")
+            }
         };
         Self::new(kind, description)
     }

@@ -114,6 +114,23 @@ where
                 match shared.manager.decode_uncached(token) {
                     Ok(session) => session,
                     Err(err) => {
+                        // A key the issuer may have just published: wait
+                        // for the one fetch of its JWK Set, then verify.
+                        #[cfg(feature = "jwks")]
+                        if let Some(wait) = shared.manager.keys_wait(&err, token) {
+                            let token = token.to_owned();
+                            let clone = self.inner.clone();
+                            let inner = std::mem::replace(&mut self.inner, clone);
+                            let grpc = is_grpc(req.version(), req.headers());
+                            return ResponseFuture::fetching_keys(
+                                wait,
+                                token,
+                                inner,
+                                req,
+                                self.shared.clone(),
+                                grpc,
+                            );
+                        }
                         tracing::debug!(reason = %err, "token refused");
                         return self
                             .refuse(Rejection::from(&err), is_grpc(req.version(), req.headers()));
@@ -226,7 +243,7 @@ pub(crate) fn log_verify_error(err: &VerifyError) {
     if err.is_client_error() {
         tracing::debug!(reason = %err, "token refused");
     } else {
-        tracing::warn!(error = %err, "blocklist unavailable: refusing the request (fail closed)");
+        tracing::warn!(error = %err, "refusing the request (fail closed)");
     }
 }
 

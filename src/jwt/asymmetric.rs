@@ -397,8 +397,136 @@ impl PublicKey {
         }
     }
 
-    /// The key's identifier: its RFC 7638 JWK thumbprint (SHA-256,
-    /// base64url), written in the `kid` header of tokens it verifies.
+    /// Reads a public key from a JWK (RFC 7517, RFC 7518 §6) for
+    /// `algorithm`: `RSA` (`n`, `e`) for RS256 and PS256, `EC` with `crv`
+    /// `P-256` or `P-384` (`x`, `y`, checked to be on the curve) for ES256
+    /// and ES384, `OKP` with `crv` `Ed25519` (`x`) for EdDSA. The key's
+    /// [`kid`](Self::kid) is the JWK's `kid` member when it has one (the
+    /// name tokens use for it), else its RFC 7638 thumbprint.
+    ///
+    /// A JWK that says it is for something else is refused: an `alg` other
+    /// than `algorithm`, a `use` other than `sig`, a `key_ops` without
+    /// `verify`. Symmetric (`oct`) keys and private members (`d`, `p`, ...)
+    /// are refused too: this reads public keys only.
+    ///
+    /// ```
+    /// # use tower_jwt_session::{Algorithm, PublicKey};
+    /// let pem = PublicKey::from_spki_pem(Algorithm::ES256, include_bytes!("../../tests/keys/p256.pub.pem"))?;
+    /// let jwk = PublicKey::from_jwk(Algorithm::ES256, &pem.to_jwk())?;
+    /// assert_eq!(jwk, pem);
+    /// assert_eq!(jwk.kid(), pem.kid());
+    /// // The same key offered for another algorithm is refused.
+    /// assert!(PublicKey::from_jwk(Algorithm::ES384, &pem.to_jwk()).is_err());
+    /// # Ok::<(), tower_jwt_session::ConfigError>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::InvalidKey`] naming the problem,
+    /// [`ConfigError::WeakRsaKey`] / [`ConfigError::RsaKeyTooLarge`] for an
+    /// RSA modulus outside 2048 to 4096 bits.
+    pub fn from_jwk(algorithm: Algorithm, jwk: &serde_json::Value) -> Result<Self, ConfigError> {
+        let bad = |reason: &str| invalid(algorithm, format!("JWK: {reason}"));
+        let jwk = jwk.as_object().ok_or_else(|| bad("not a JSON object"))?;
+        let member = |name: &str| -> Result<Option<&str>, ConfigError> {
+            match jwk.get(name) {
+                None => Ok(None),
+                Some(serde_json::Value::String(s)) => Ok(Some(s)),
+                Some(_) => Err(bad(&format!("`{name}` is not a string"))),
+            }
+        };
+        let bytes = |name: &str| -> Result<Vec<u8>, ConfigError> {
+            let text = member(name)?.ok_or_else(|| bad(&format!("`{name}` is missing")))?;
+            URL_SAFE_NO_PAD
+                .decode(text)
+                .map_err(|_| bad(&format!("`{name}` is not base64url")))
+        };
+        let kind = KeyKind::for_algorithm(algorithm)
+            .ok_or_else(|| bad("a JWK Set holds public keys: use an asymmetric algorithm"))?;
+        if let Some(alg) = member("alg")? {
+            if alg != algorithm.as_str() {
+                return Err(bad(&format!(
+                    "the key is for {alg}, not {}",
+                    algorithm.as_str()
+                )));
+            }
+        }
+        if let Some(usage) = member("use")? {
+            if usage != "sig" {
+                return Err(bad(&format!("the key is for use {usage:?}, not \"sig\"")));
+            }
+        }
+        if let Some(ops) = jwk.get("key_ops") {
+            let verifies = ops
+                .as_array()
+                .is_some_and(|ops| ops.iter().any(|op| op == "verify"));
+            if !verifies {
+                return Err(bad("the key's key_ops do not include \"verify\""));
+            }
+        }
+        if ["d", "p", "q", "dp", "dq", "qi", "oth", "k"]
+            .iter()
+            .any(|m| jwk.contains_key(*m))
+        {
+            return Err(bad("the JWK holds private or secret members"));
+        }
+        let kty = member("kty")?.ok_or_else(|| bad("`kty` is missing"))?;
+        let crv = member("crv")?;
+        let key = match (kind, kty, crv) {
+            (KeyKind::Rsa, "RSA", _) => {
+                let n = rsa::BigUint::from_bytes_be(&bytes("n")?);
+                let e = rsa::BigUint::from_bytes_be(&bytes("e")?);
+                check_rsa_bits(n.bits())?;
+                let key = rsa::RsaPublicKey::new(n, e)
+                    .map_err(|e| bad(&format!("unusable RSA key: {e}")))?;
+                Self::from_rsa(algorithm, &key)?
+            }
+            (KeyKind::P256, "EC", Some("P-256")) => {
+                let point = ec_point(&bytes("x")?, &bytes("y")?, 32)
+                    .ok_or_else(|| bad("`x` and `y` must be 32 bytes each"))?;
+                let key = p256::PublicKey::from_sec1_bytes(&point)
+                    .map_err(|_| bad("the point is not on P-256"))?;
+                Self::from_p256(algorithm, &key)
+            }
+            (KeyKind::P384, "EC", Some("P-384")) => {
+                let point = ec_point(&bytes("x")?, &bytes("y")?, 48)
+                    .ok_or_else(|| bad("`x` and `y` must be 48 bytes each"))?;
+                let key = p384::PublicKey::from_sec1_bytes(&point)
+                    .map_err(|_| bad("the point is not on P-384"))?;
+                Self::from_p384(algorithm, &key)
+            }
+            (KeyKind::Ed25519, "OKP", Some("Ed25519")) => {
+                let x: [u8; 32] = bytes("x")?
+                    .try_into()
+                    .map_err(|_| bad("`x` must be 32 bytes"))?;
+                let key = ed25519_dalek::VerifyingKey::from_bytes(&x)
+                    .map_err(|_| bad("`x` is not an Ed25519 public key"))?;
+                Self::from_ed25519(algorithm, &key)
+            }
+            (_, kty, crv) => {
+                return Err(bad(&format!(
+                    "{} needs {}; the JWK is kty {kty:?}{}",
+                    algorithm.as_str(),
+                    kind.name(),
+                    crv.map(|c| format!(" crv {c:?}")).unwrap_or_default()
+                )))
+            }
+        };
+        match member("kid")? {
+            Some(kid) => Ok(key.with_kid(kid)),
+            None => Ok(key),
+        }
+    }
+
+    /// The same key under the name `kid` (a JWK Set's own key id).
+    fn with_kid(mut self, kid: &str) -> Self {
+        self.kid = kid.to_owned();
+        self
+    }
+
+    /// The key's identifier, written in the `kid` header of tokens it
+    /// verifies: its RFC 7638 JWK thumbprint (SHA-256, base64url), or the
+    /// `kid` of the JWK it was read from.
     pub fn kid(&self) -> &str {
         &self.kid
     }
@@ -451,6 +579,11 @@ impl PublicKey {
     }
 }
 
+/// `04 || x || y`, the uncompressed SEC1 point, when both are `size` bytes.
+fn ec_point(x: &[u8], y: &[u8], size: usize) -> Option<Vec<u8>> {
+    (x.len() == size && y.len() == size).then(|| [&[4u8][..], x, y].concat())
+}
+
 /// RFC 7638: SHA-256 of the JWK's required members, in lexicographic order
 /// and without whitespace, as base64url.
 fn thumbprint(canonical_jwk: &str) -> String {
@@ -459,8 +592,8 @@ fn thumbprint(canonical_jwk: &str) -> String {
 
 impl PartialEq for PublicKey {
     fn eq(&self, other: &Self) -> bool {
-        // The thumbprint is a collision-resistant digest of the key itself.
-        self.algorithm == other.algorithm && self.kid == other.kid
+        // The same key material for the same algorithm, whatever its name.
+        self.algorithm == other.algorithm && self.jwk == other.jwk
     }
 }
 

@@ -154,6 +154,9 @@ pub(crate) enum KeySet {
         current: PublicKey,
         previous: Vec<PublicKey>,
     },
+    /// Public keys from a JWK Set, kept current by the source; verify only.
+    #[cfg(feature = "jwks")]
+    Jwks(crate::jwks::JwksSource),
 }
 
 impl KeySet {
@@ -162,6 +165,8 @@ impl KeySet {
         match self {
             Self::Hmac { current, .. } => current.algorithm,
             Self::Asymmetric { current, .. } => current.algorithm(),
+            #[cfg(feature = "jwks")]
+            Self::Jwks(source) => source.algorithm(),
         }
     }
 
@@ -172,6 +177,8 @@ impl KeySet {
             Self::Asymmetric { signer, .. } => signer
                 .as_ref()
                 .map(|pair| (pair.encoding_key(), pair.kid())),
+            #[cfg(feature = "jwks")]
+            Self::Jwks(_) => None,
         }
     }
 }

@@ -22,3 +22,5 @@ pub(crate) mod verified;
 
 pub use asymmetric::{KeyPair, PublicKey, MAX_RSA_BITS, MIN_RSA_BITS};
 pub use claims::{NewSession, SessionData};
+#[cfg(feature = "jwks")]
+pub(crate) use token::header_kid;

@@ -176,17 +176,7 @@ pub(crate) fn verify_signature<'t>(
         KeySet::Asymmetric {
             current, previous, ..
         } => {
-            let verify = |key: &PublicKey| -> Result<bool, VerifyError> {
-                // A 4096-bit RSA signature at most (checked at construction).
-                let mut buf = [0u8; crate::MAX_RSA_BITS / 8];
-                let len = key.signature_len();
-                decode_signature(
-                    signature,
-                    buf.get_mut(..len)
-                        .ok_or(VerifyError::Malformed(MalformedToken::SignatureLength))?,
-                )?;
-                Ok(key.verify(signing_input.as_bytes(), signature))
-            };
+            let verify = |key: &PublicKey| verify_with(key, signing_input, signature);
             let verified = match kid {
                 Some(kid) => verify(
                     by_kid(current, previous, kid, PublicKey::kid)
@@ -214,6 +204,25 @@ pub(crate) fn verify_signature<'t>(
             }
             DigestOf::SigningInput(signing_input)
         }
+        // Keys from a JWK Set: by `kid`; without one, the set's only key.
+        #[cfg(feature = "jwks")]
+        KeySet::Jwks(source) => {
+            let verified = source.with_set(|set| {
+                let key = match kid {
+                    Some(kid) => set.get(kid),
+                    None => set.only(),
+                };
+                verify_with(
+                    key.ok_or(VerifyError::UnknownKey)?,
+                    signing_input,
+                    signature,
+                )
+            })??;
+            if !verified {
+                return Err(VerifyError::InvalidSignature);
+            }
+            DigestOf::SigningInput(signing_input)
+        }
     };
 
     let payload = URL_SAFE_NO_PAD
@@ -227,6 +236,29 @@ pub(crate) fn verify_signature<'t>(
     let claims: WireClaims =
         serde_json::from_slice(&payload).map_err(|e| VerifyError::InvalidClaims(e.to_string()))?;
     Ok(SignedToken { claims, digest_of })
+}
+
+/// The `kid` of a token's header, for a token refused for want of its key
+/// (the header was already read once; this is off the hot path).
+#[cfg(feature = "jwks")]
+pub(crate) fn header_kid(token: &str) -> Option<String> {
+    let (header, _) = token.split_once('.')?;
+    let header = URL_SAFE_NO_PAD.decode(header).ok()?;
+    let header: Header<'_> = serde_json::from_slice(&header).ok()?;
+    header.kid.filter(|kid| kid.len() <= MAX_KID_LEN)
+}
+
+/// Checks `signature` over `signing_input` with a public key.
+fn verify_with(key: &PublicKey, signing_input: &str, signature: &str) -> Result<bool, VerifyError> {
+    // A 4096-bit RSA signature at most (checked at construction).
+    let mut buf = [0u8; crate::MAX_RSA_BITS / 8];
+    let len = key.signature_len();
+    decode_signature(
+        signature,
+        buf.get_mut(..len)
+            .ok_or(VerifyError::Malformed(MalformedToken::SignatureLength))?,
+    )?;
+    Ok(key.verify(signing_input.as_bytes(), signature))
 }
 
 /// Decodes a signature of exactly `buf.len()` bytes into `buf`, strictly:

@@ -128,6 +128,8 @@ enum CurrentKey {
     Secret(Zeroizing<Vec<u8>>),
     Pair(KeyPair),
     Public(PublicKey),
+    #[cfg(feature = "jwks")]
+    Jwks(crate::jwks::JwksSource),
 }
 
 /// Default capacity of the verified-token cache.
@@ -139,6 +141,8 @@ impl fmt::Debug for SessionManagerBuilder {
             CurrentKey::Secret(_) => "secret [redacted]".to_owned(),
             CurrentKey::Pair(pair) => format!("key pair {}", pair.kid()),
             CurrentKey::Public(public) => format!("public key {}", public.kid()),
+            #[cfg(feature = "jwks")]
+            CurrentKey::Jwks(source) => format!("{source:?}"),
         };
         f.debug_struct("SessionManagerBuilder")
             .field("key", &key)
@@ -326,6 +330,17 @@ impl SessionManagerBuilder {
         self.config.issuer = self.issuer.take().ok_or(ConfigError::MissingIssuer)?;
         self.config.audience = self.audience.take().ok_or(ConfigError::MissingAudience)?;
         self.config.validate()?;
+        #[cfg(feature = "jwks")]
+        if let CurrentKey::Jwks(source) = &self.key {
+            if let Some(discovered) = source.discovered_issuer() {
+                if discovered != self.config.issuer {
+                    return Err(ConfigError::JwksIssuerMismatch {
+                        discovered: discovered.to_owned(),
+                        configured: self.config.issuer.clone(),
+                    });
+                }
+            }
+        }
         let keys = self.keys()?;
         let config = self.config;
         let watermark_retention = self.watermark_retention.unwrap_or_else(|| {
@@ -352,6 +367,8 @@ impl SessionManagerBuilder {
             CurrentKey::Secret(_) => algorithm,
             CurrentKey::Pair(pair) => pair.algorithm(),
             CurrentKey::Public(public) => public.algorithm(),
+            #[cfg(feature = "jwks")]
+            CurrentKey::Jwks(source) => source.algorithm(),
         };
         if key_algorithm != algorithm {
             return Err(ConfigError::KeyAlgorithmMismatch {
@@ -385,6 +402,13 @@ impl SessionManagerBuilder {
             }
             CurrentKey::Pair(pair) => pair.public_key().clone(),
             CurrentKey::Public(public) => public.clone(),
+            #[cfg(feature = "jwks")]
+            CurrentKey::Jwks(source) => {
+                if !self.previous_secrets.is_empty() || !self.previous_public_keys.is_empty() {
+                    return Err(ConfigError::PreviousKeyKind(algorithm));
+                }
+                return Ok(KeySet::Jwks(source.clone()));
+            }
         };
         if !self.previous_secrets.is_empty() {
             return Err(ConfigError::PreviousKeyKind(algorithm));
@@ -523,6 +547,34 @@ impl SessionManager {
         Self::builder_with(CurrentKey::Public(public), algorithm)
     }
 
+    /// Starts a builder that only verifies, with the keys of an issuer's
+    /// JWK Set, kept current by `source` (feature `jwks`): the issuer's key
+    /// rotations are followed without restarts. As with
+    /// [`builder_with_public_key`](Self::builder_with_public_key),
+    /// [`issue`](Self::issue) and the refreshes fail with
+    /// [`IssueError::VerifyOnly`]; revocations work as usual.
+    ///
+    /// ```no_run
+    /// use tower_jwt_session::{jwks::JwksSource, Algorithm, SessionManager};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), tower_jwt_session::ConfigError> {
+    /// let manager = SessionManager::builder_with_jwks(
+    ///     JwksSource::discover("https://auth.example.com", Algorithm::RS256).build()?,
+    /// )
+    /// .with_issuer("https://auth.example.com")
+    /// .with_audience("example-api")
+    /// .build()?;
+    /// assert!(!manager.can_issue());
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[cfg(feature = "jwks")]
+    pub fn builder_with_jwks(source: crate::jwks::JwksSource) -> SessionManagerBuilder {
+        let algorithm = source.algorithm();
+        Self::builder_with(CurrentKey::Jwks(source), algorithm)
+    }
+
     fn builder_with(key: CurrentKey, algorithm: Algorithm) -> SessionManagerBuilder {
         SessionManagerBuilder {
             key,
@@ -564,7 +616,7 @@ impl SessionManager {
             KeySet::Asymmetric {
                 current, previous, ..
             } => Some(std::iter::once(current).chain(previous)),
-            KeySet::Hmac { .. } => None,
+            _ => None,
         };
         keys.into_iter().flatten()
     }
@@ -886,9 +938,43 @@ impl SessionManager {
     /// The [`VerifyError`] that names why the token is refused;
     /// [`VerifyError::Backend`] when the blocklist cannot answer.
     pub async fn verify(&self, token: &str) -> Result<SessionData, VerifyError> {
-        let session = self.decode(token)?;
+        let session = self.decode_fetching(token).await?;
         Self::judge(&session, self.lookup(&session).await?)?;
         Ok(session)
+    }
+
+    /// [`decode`](Self::decode); with keys from a JWK Set, a token that
+    /// names a key the set lacks waits for the fetch it may cause (see
+    /// [`JwksSource`](crate::jwks::JwksSource)) and is decoded again.
+    pub(crate) async fn decode_fetching(&self, token: &str) -> Result<SessionData, VerifyError> {
+        match self.decode(token) {
+            #[cfg(feature = "jwks")]
+            Err(err) => match self.keys_wait(&err, token) {
+                Some(wait) => {
+                    wait.await;
+                    self.decode(token)
+                }
+                None => Err(err),
+            },
+            result => result,
+        }
+    }
+
+    /// For a token refused for want of its key, a fetch of the JWK Set to
+    /// wait for, when one may bring the key.
+    #[cfg(feature = "jwks")]
+    pub(crate) fn keys_wait(
+        &self,
+        err: &VerifyError,
+        token: &str,
+    ) -> Option<crate::jwks::KeysWait> {
+        let KeySet::Jwks(source) = &self.inner.keys else {
+            return None;
+        };
+        if !matches!(err, VerifyError::UnknownKey) {
+            return None;
+        }
+        source.wait_for_kid(&crate::jwt::header_kid(token)?)
     }
 
     /// What the blocklist says of `session` now.
@@ -915,7 +1001,7 @@ impl SessionManager {
     /// [`SessionError::Verify`] for an invalid token, [`SessionError::Blocklist`]
     /// when the revocation could not be stored (no new token is issued then).
     pub async fn refresh(&self, token: &str) -> Result<IssuedToken, SessionError> {
-        let session = self.decode(token)?;
+        let session = self.decode_fetching(token).await?;
         match Self::judge(&session, self.lookup(&session).await?) {
             Err(VerifyError::Superseded) => return Err(self.replayed(&session).await),
             verdict => verdict?,

@@ -1,0 +1,108 @@
+//! One HTTP GET of a JWK Set or a discovery document: bounded in time and
+//! size, `200` only, no redirects.
+
+use std::time::Duration;
+
+use crate::JwksError;
+
+/// The largest document read: a JWK Set of a few dozen RSA keys is a few
+/// tens of KiB.
+pub const MAX_DOCUMENT_BYTES: usize = 256 * 1024;
+
+/// A fetched document and what its `Cache-Control` says of its freshness.
+pub(super) struct Fetched {
+    pub(super) body: Vec<u8>,
+    pub(super) max_age: Option<Duration>,
+}
+
+/// GETs `url`: the whole exchange within `timeout`, `200 OK` only, at most
+/// [`MAX_DOCUMENT_BYTES`].
+pub(super) async fn get(
+    client: &reqwest::Client,
+    url: &reqwest::Url,
+    timeout: Duration,
+) -> Result<Fetched, JwksError> {
+    tokio::time::timeout(timeout, get_unbounded(client, url))
+        .await
+        .map_err(|_| JwksError::Timeout(timeout))?
+}
+
+async fn get_unbounded(client: &reqwest::Client, url: &reqwest::Url) -> Result<Fetched, JwksError> {
+    let mut response = client
+        .get(url.clone())
+        .header(http::header::ACCEPT, "application/json")
+        .send()
+        .await
+        .map_err(|e| JwksError::Request(describe(e)))?;
+    let status = response.status();
+    if status != http::StatusCode::OK {
+        return Err(JwksError::Status(status.as_u16()));
+    }
+    if response
+        .content_length()
+        .is_some_and(|n| n > MAX_DOCUMENT_BYTES as u64)
+    {
+        return Err(JwksError::TooLarge(MAX_DOCUMENT_BYTES));
+    }
+    let max_age = response
+        .headers()
+        .get_all(http::header::CACHE_CONTROL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(max_age);
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| JwksError::Request(describe(e)))?
+    {
+        if body.len() + chunk.len() > MAX_DOCUMENT_BYTES {
+            return Err(JwksError::TooLarge(MAX_DOCUMENT_BYTES));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Fetched { body, max_age })
+}
+
+/// The error and its causes on one line (reqwest's own display stops at
+/// the outermost), without the URL (it is logged once, by the source).
+fn describe(err: reqwest::Error) -> String {
+    let err = err.without_url();
+    let mut text = err.to_string();
+    let mut source = std::error::Error::source(&err);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// `max-age=N` from one `Cache-Control` value.
+fn max_age(value: &str) -> Option<Duration> {
+    value.split(',').find_map(|directive| {
+        let (name, seconds) = directive.trim().split_once('=')?;
+        if !name.trim().eq_ignore_ascii_case("max-age") {
+            return None;
+        }
+        let seconds = seconds.trim().trim_matches('"').parse::<u64>().ok()?;
+        Some(Duration::from_secs(seconds))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn max_age_is_read_among_other_directives() {
+        assert_eq!(max_age("max-age=600"), Some(Duration::from_secs(600)));
+        assert_eq!(
+            max_age("public, Max-Age = \"42\", must-revalidate"),
+            Some(Duration::from_secs(42))
+        );
+        assert_eq!(max_age("no-cache"), None);
+        assert_eq!(max_age("max-age=-1"), None);
+        assert_eq!(max_age("s-maxage=10"), None);
+    }
+}

@@ -22,27 +22,50 @@ pub(super) async fn get(
     url: &reqwest::Url,
     timeout: Duration,
 ) -> Result<Fetched, JwksError> {
-    tokio::time::timeout(timeout, get_unbounded(client, url))
-        .await
-        .map_err(|_| JwksError::Timeout(timeout))?
+    match tokio::time::timeout(timeout, get_unbounded(client, url)).await {
+        Err(_) => Err(JwksError::Timeout(timeout)),
+        Ok(Err(Failure::TimedOut)) => Err(JwksError::Timeout(timeout)),
+        Ok(Err(Failure::Other(e))) => Err(e),
+        Ok(Ok(fetched)) => Ok(fetched),
+    }
 }
 
-async fn get_unbounded(client: &reqwest::Client, url: &reqwest::Url) -> Result<Fetched, JwksError> {
+enum Failure {
+    TimedOut,
+    Other(JwksError),
+}
+
+impl From<JwksError> for Failure {
+    fn from(e: JwksError) -> Self {
+        Self::Other(e)
+    }
+}
+
+impl From<reqwest::Error> for Failure {
+    fn from(e: reqwest::Error) -> Self {
+        if e.is_timeout() {
+            Self::TimedOut
+        } else {
+            Self::Other(JwksError::Request(describe(e)))
+        }
+    }
+}
+
+async fn get_unbounded(client: &reqwest::Client, url: &reqwest::Url) -> Result<Fetched, Failure> {
     let mut response = client
         .get(url.clone())
         .header(http::header::ACCEPT, "application/json")
         .send()
-        .await
-        .map_err(|e| JwksError::Request(describe(e)))?;
+        .await?;
     let status = response.status();
     if status != http::StatusCode::OK {
-        return Err(JwksError::Status(status.as_u16()));
+        return Err(JwksError::Status(status.as_u16()).into());
     }
     if response
         .content_length()
         .is_some_and(|n| n > MAX_DOCUMENT_BYTES as u64)
     {
-        return Err(JwksError::TooLarge(MAX_DOCUMENT_BYTES));
+        return Err(JwksError::TooLarge(MAX_DOCUMENT_BYTES).into());
     }
     let max_age = response
         .headers()
@@ -51,13 +74,9 @@ async fn get_unbounded(client: &reqwest::Client, url: &reqwest::Url) -> Result<F
         .filter_map(|v| v.to_str().ok())
         .find_map(max_age);
     let mut body = Vec::new();
-    while let Some(chunk) = response
-        .chunk()
-        .await
-        .map_err(|e| JwksError::Request(describe(e)))?
-    {
+    while let Some(chunk) = response.chunk().await? {
         if body.len() + chunk.len() > MAX_DOCUMENT_BYTES {
-            return Err(JwksError::TooLarge(MAX_DOCUMENT_BYTES));
+            return Err(JwksError::TooLarge(MAX_DOCUMENT_BYTES).into());
         }
         body.extend_from_slice(&chunk);
     }

@@ -7,7 +7,7 @@ use std::{
     future::Future,
     pin::Pin,
     sync::{
-        atomic::{AtomicU32, AtomicU64, Ordering},
+        atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering},
         Arc, Mutex, RwLock, Weak,
     },
     time::{Duration, Instant},
@@ -16,7 +16,7 @@ use std::{
 use tokio::sync::watch;
 
 use super::{fetch, JwkSet};
-use crate::{Algorithm, ConfigError, JwksError, VerifyError};
+use crate::{time::now_micros, Algorithm, ConfigError, JwksError, VerifyError};
 
 /// Default interval between two fetches of the set.
 pub const DEFAULT_REFRESH: Duration = Duration::from_secs(300);
@@ -144,7 +144,6 @@ impl JwksSourceBuilder {
         let mut client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(self.timeout)
-            .timeout(self.timeout)
             .no_proxy()
             .user_agent(concat!("tower-jwt-session/", env!("CARGO_PKG_VERSION")));
         for pem in &self.roots {
@@ -181,6 +180,9 @@ impl JwksSourceBuilder {
             consecutive_failures: AtomicU32::new(0),
             last_error: Mutex::new(None),
             max_age_hint: Mutex::new(None),
+            epoch: AtomicU64::new(0),
+            fresh_until_micros: AtomicI64::new(i64::MIN),
+            last_started: Mutex::new(None),
         });
         tokio::spawn(refresher(Arc::downgrade(&state)));
         Ok(JwksSource { state })
@@ -262,6 +264,15 @@ struct State {
     consecutive_failures: AtomicU32,
     last_error: Mutex<Option<JwksError>>,
     max_age_hint: Mutex<Option<Duration>>,
+    /// Bumped each time the set's keys change (0: no set yet). Entries of
+    /// the verified-token cache carry the epoch they were verified in, so
+    /// a key removed from the set stops verifying at once, cached or not.
+    epoch: AtomicU64,
+    /// Until when (Unix microseconds) the set in use may be used: its
+    /// fetch time plus the maximum key age.
+    fresh_until_micros: AtomicI64,
+    /// When the last fetch of any kind started, for the periodic one.
+    last_started: Mutex<Option<Instant>>,
 }
 
 struct Snapshot {
@@ -269,11 +280,12 @@ struct Snapshot {
     fetched_at: Instant,
 }
 
-/// The fetch under way, if any, and when the last one started.
+/// The fetch under way, if any, and when the last one caused by an unknown
+/// `kid` started (the cooldown counts from it).
 #[derive(Default)]
 struct Flight {
     running: Option<watch::Receiver<()>>,
-    last_started: Option<Instant>,
+    last_by_token: Option<Instant>,
 }
 
 /// What a [`JwksSource`] has done so far.
@@ -380,14 +392,20 @@ impl JwksSource {
         let snapshot = current
             .as_ref()
             .ok_or(VerifyError::KeysUnavailable("no JWK Set fetched yet"))?;
-        if let Some(max) = self.state.max_key_age {
-            if snapshot.fetched_at.elapsed() > max {
-                return Err(VerifyError::KeysUnavailable(
-                    "the last JWK Set fetched is older than its maximum age",
-                ));
-            }
+        if self.epoch().is_none() {
+            return Err(VerifyError::KeysUnavailable(
+                "the last JWK Set fetched is older than its maximum age",
+            ));
         }
         Ok(f(&snapshot.set))
+    }
+
+    /// The set's epoch, or `None` while no set may be used (none fetched
+    /// yet, or older than the maximum key age).
+    pub(crate) fn epoch(&self) -> Option<u64> {
+        let epoch = self.state.epoch.load(Ordering::Acquire);
+        let fresh = now_micros() < self.state.fresh_until_micros.load(Ordering::Acquire);
+        (epoch != 0 && fresh).then_some(epoch)
     }
 
     /// For a token naming `kid`, absent from the set: a future that ends
@@ -448,7 +466,7 @@ impl State {
             None => {
                 if by_token
                     && flight
-                        .last_started
+                        .last_by_token
                         .is_some_and(|t| t.elapsed() < self.cooldown)
                 {
                     return None;
@@ -456,7 +474,11 @@ impl State {
                 let runtime = tokio::runtime::Handle::try_current().ok()?;
                 let (tx, rx) = watch::channel(());
                 flight.running = Some(rx.clone());
-                flight.last_started = Some(Instant::now());
+                let now = Instant::now();
+                if by_token {
+                    flight.last_by_token = Some(now);
+                }
+                *self.last_started.lock().unwrap_or_else(|e| e.into_inner()) = Some(now);
                 runtime.spawn(run_fetch(self.clone(), tx));
                 rx
             }
@@ -575,6 +597,17 @@ impl State {
             set,
             fetched_at: Instant::now(),
         });
+        let fresh_until = match self.max_key_age {
+            Some(age) => {
+                now_micros().saturating_add(i64::try_from(age.as_micros()).unwrap_or(i64::MAX))
+            }
+            None => i64::MAX,
+        };
+        self.fresh_until_micros
+            .store(fresh_until, Ordering::Release);
+        if changed {
+            self.epoch.fetch_add(1, Ordering::AcqRel);
+        }
         drop(current);
         if changed {
             self.negative
@@ -622,13 +655,16 @@ async fn run_fetch(state: Arc<State>, done: watch::Sender<()>) {
     drop(done);
 }
 
-/// Fetches at start, then after each delay, until the source is dropped.
+/// Fetches at start, then each time the delay has passed since the last
+/// fetch of any kind (an unknown-`kid` fetch postpones the periodic one),
+/// until the source is dropped.
 async fn refresher(state: Weak<State>) {
+    let mut due = true;
     loop {
         let Some(strong) = state.upgrade() else {
             return;
         };
-        let wait = strong.fetch(false);
+        let wait = if due { strong.fetch(false) } else { None };
         drop(strong);
         if let Some(wait) = wait {
             wait.await;
@@ -637,7 +673,17 @@ async fn refresher(state: Weak<State>) {
             return;
         };
         let delay = strong.next_delay();
+        let since = strong
+            .last_started
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .map_or(delay, |t| t.elapsed());
         drop(strong);
-        tokio::time::sleep(delay).await;
+        // Sleep to the due time; wake early enough to notice a newer fetch.
+        let left = delay.saturating_sub(since);
+        due = left.is_zero();
+        if !due {
+            tokio::time::sleep(left).await;
+        }
     }
 }

@@ -52,6 +52,10 @@ struct Entry {
     token: Box<str>,
     session: SessionData,
     valid_until_micros: i64,
+    /// The key set's epoch when the token was verified (0 for fixed keys):
+    /// a hit needs the same epoch, so a key removed from a JWK Set stops
+    /// verifying its cached tokens too.
+    epoch: u64,
 }
 
 struct UntilExpiry;
@@ -82,8 +86,9 @@ impl VerifiedCache {
         token.rsplit_once('.').map(|(_, sig)| sig)
     }
 
-    /// The cached session for exactly these token bytes, if still valid.
-    pub(crate) fn get(&self, token: &[u8]) -> Option<SessionData> {
+    /// The cached session for exactly these token bytes, if still valid and
+    /// verified with keys of `epoch`.
+    pub(crate) fn get(&self, token: &[u8], epoch: u64) -> Option<SessionData> {
         let dot = token.iter().rposition(|&b| b == b'.')?;
         // A signature that is not text cannot be a key.
         let sig = std::str::from_utf8(&token[dot + 1..]).ok()?;
@@ -94,13 +99,20 @@ impl VerifiedCache {
         crate::metrics::verified_cache(true);
         if !constant_time_eq(entry.token.as_bytes(), token)
             || now_micros() >= entry.valid_until_micros
+            || entry.epoch != epoch
         {
             return None;
         }
         Some(entry.session.clone())
     }
 
-    pub(crate) fn insert(&self, token: &str, session: &SessionData, valid_until_micros: i64) {
+    pub(crate) fn insert(
+        &self,
+        token: &str,
+        session: &SessionData,
+        valid_until_micros: i64,
+        epoch: u64,
+    ) {
         let Some(sig) = Self::signature(token) else {
             return;
         };
@@ -113,6 +125,7 @@ impl VerifiedCache {
                 token: token.into(),
                 session: session.clone(),
                 valid_until_micros,
+                epoch,
             }),
         );
     }

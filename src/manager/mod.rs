@@ -778,7 +778,19 @@ impl SessionManager {
     /// A verified session for exactly these token bytes, from the
     /// verified-token cache.
     pub(crate) fn cached(&self, token: &[u8]) -> Option<SessionData> {
-        self.inner.verified.as_ref()?.get(token)
+        let cache = self.inner.verified.as_ref()?;
+        cache.get(token, self.key_epoch()?)
+    }
+
+    /// The epoch of the keys verifications use now: 0 for fixed keys; for a
+    /// JWK Set, its epoch, or `None` while it may not be used.
+    #[inline]
+    fn key_epoch(&self) -> Option<u64> {
+        match &self.inner.keys {
+            #[cfg(feature = "jwks")]
+            KeySet::Jwks(source) => source.epoch(),
+            _ => Some(0),
+        }
     }
 
     /// [`decode`](Self::decode) after a cache miss.
@@ -786,10 +798,13 @@ impl SessionManager {
         if token.len() > MAX_TOKEN_LEN {
             return Err(VerifyError::TooLong(MAX_TOKEN_LEN));
         }
+        // Read before verifying: a set that changes meanwhile leaves an
+        // entry of the older epoch, which no lookup will match.
+        let epoch = self.key_epoch();
         let signed = verify_signature(token, &self.inner.keys)?;
         let session = self.validate_claims(signed)?;
-        if let Some(cache) = &self.inner.verified {
-            cache.insert(token, &session, self.valid_until_micros(&session));
+        if let (Some(cache), Some(epoch)) = (&self.inner.verified, epoch) {
+            cache.insert(token, &session, self.valid_until_micros(&session), epoch);
         }
         Ok(session)
     }

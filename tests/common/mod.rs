@@ -17,6 +17,8 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::{client::legacy::Client, rt::TokioExecutor};
 use serde_json::{json, Value};
 
+pub mod jwks_server;
+
 pub const SECRET: &str = "test-secret-that-is-long-enough-for-hs256!";
 
 pub fn now() -> i64 {

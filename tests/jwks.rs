@@ -225,7 +225,8 @@ async fn every_kind_of_bad_fetch_keeps_the_last_good_set() {
         jwk_set(&[jwk])
     };
     let p384 = signer_with(pair("p384.pem", Algorithm::ES384), TEST_ISSUER);
-    let cases: Vec<(&str, Mode, fn(&JwksError) -> bool)> = vec![
+    type Expected = fn(&JwksError) -> bool;
+    let cases: Vec<(&str, Mode, Expected)> = vec![
         ("500", Mode::Status(500), |e| {
             matches!(e, JwksError::Status(500))
         }),

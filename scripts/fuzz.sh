@@ -13,7 +13,7 @@ cd "$(dirname "$0")/../fuzz"
 SECS=${1:-60}
 shift || true
 TARGETS=("$@")
-[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(authorization_header token_text signed_claims signed_header)
+[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(authorization_header token_text signed_claims signed_header jwk_set)
 
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked --quiet
 
@@ -81,6 +81,18 @@ seeds = {
     "signed_claims": {"valid": valid, "expired": expired, "array": b"[1,2]", "dup": b'{"exp":1,"exp":2}'},
     "signed_header": {"hs": hs, "none": b'{"alg":"none"}', "crit": b'{"alg":"HS256","crit":[]}',
                       "kid": b'{"alg":"HS256","kid":5}', "typ": b'{"alg":"HS256","typ":"at+jwt"}'},
+}
+# JWK Sets: the public test keys as JWKs (the RFC 7517 and RFC 8037
+# examples), an oct key, and shapes that are not sets.
+seeds["jwk_set"] = {
+    "ec": json.dumps({"keys": [{"kty": "EC", "crv": "P-256", "kid": "1", "alg": "ES256", "use": "sig",
+        "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU", "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}]}).encode(),
+    "okp": json.dumps({"keys": [{"kty": "OKP", "crv": "Ed25519", "kid": "e",
+        "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}).encode(),
+    "rsa": json.dumps({"keys": [{"kty": "RSA", "kid": "r", "e": "AQAB", "n": b64(os.urandom(256))}]}).encode(),
+    "oct": b'{"keys":[{"kty":"oct","kid":"s","k":"c2VjcmV0"}]}',
+    "not_a_set": b'{"keys":"x"}',
+    "array": b"[]",
 }
 for target, files in seeds.items():
     d = os.path.join("corpus", target)

@@ -7,12 +7,7 @@
 
 mod common;
 
-use std::{
-    io::Write,
-    path::PathBuf,
-    process::{Command, Stdio},
-    time::Duration,
-};
+use std::time::Duration;
 
 use common::*;
 use serde_json::{json, Value};
@@ -77,45 +72,9 @@ async fn a_revoked_seed_fixture_stays_revoked() {
         .is_ok());
 }
 
-fn seed_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/seed")
-}
-
 /// Runs the seed's logic under node with one batch of requests.
 fn run_seed(requests: &Value) -> Vec<Value> {
     run_node("seed.mjs", requests)
-}
-
-/// Runs `script` (in `tests/seed`) under node with one batch of requests.
-fn run_node(script: &str, requests: &Value) -> Vec<Value> {
-    let dir = seed_dir();
-    if !dir.join("node_modules/jose").exists() {
-        let status = Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund", "--silent"])
-            .current_dir(&dir)
-            .status()
-            .expect(
-                "`npm` is required for the seed compatibility test (apt-get install nodejs npm)",
-            );
-        assert!(status.success(), "npm ci in tests/seed failed");
-    }
-    let mut child = Command::new("node")
-        .arg(script)
-        .current_dir(&dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("`node` is required for the seed compatibility test");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(requests.to_string().as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "node {script} failed");
-    serde_json::from_slice(&out.stdout).unwrap()
 }
 
 #[tokio::test]

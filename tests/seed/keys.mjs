@@ -4,13 +4,16 @@
 //   {"op":"mint","algorithm","privateKey","issuer","audience","claims"} -> {"token"}
 //   {"op":"thumbprint","algorithm","publicKey"} -> {"thumbprint"}
 //   {"op":"verify_jwk","algorithm","jwk","issuer","audience","token"} -> like verify, with the key from a JWK
-import { SignJWT, calculateJwkThumbprint, exportJWK, importJWK, importPKCS8, importSPKI, jwtVerify } from "jose";
+//   {"op":"verify_remote","algorithm","url","issuer","audience","token"} -> like verify, with createRemoteJWKSet(url)
+import { SignJWT, calculateJwkThumbprint, createRemoteJWKSet, exportJWK, importJWK, importPKCS8, importSPKI, jwtVerify } from "jose";
 
 async function answer(req) {
-  if (req.op === "verify" || req.op === "verify_jwk") {
+  if (req.op === "verify" || req.op === "verify_jwk" || req.op === "verify_remote") {
     const key = req.op === "verify"
       ? await importSPKI(req.publicKey, req.algorithm)
-      : await importJWK(req.jwk, req.algorithm);
+      : req.op === "verify_jwk"
+        ? await importJWK(req.jwk, req.algorithm)
+        : createRemoteJWKSet(new URL(req.url));
     try {
       const { payload, protectedHeader } = await jwtVerify(req.token, key, {
         algorithms: [req.algorithm],

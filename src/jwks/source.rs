@@ -181,6 +181,7 @@ impl JwksSourceBuilder {
             last_error: Mutex::new(None),
             max_age_hint: Mutex::new(None),
             epoch: AtomicU64::new(0),
+            usable_epoch: AtomicU64::new(0),
             fresh_until_micros: AtomicI64::new(i64::MIN),
             last_started: Mutex::new(None),
         });
@@ -264,10 +265,14 @@ struct State {
     consecutive_failures: AtomicU32,
     last_error: Mutex<Option<JwksError>>,
     max_age_hint: Mutex<Option<Duration>>,
-    /// Bumped each time the set's keys change (0: no set yet). Entries of
-    /// the verified-token cache carry the epoch they were verified in, so
-    /// a key removed from the set stops verifying at once, cached or not.
+    /// Bumped each time the set's keys change. Entries of the
+    /// verified-token cache carry the epoch they were verified in, so a key
+    /// removed from the set stops verifying at once, cached or not.
     epoch: AtomicU64,
+    /// The epoch while the set may be used; 0 before the first set and
+    /// once it is older than the maximum key age (the refresher wakes up to
+    /// mark it). One atomic load on the hot path, no clock read.
+    usable_epoch: AtomicU64,
     /// Until when (Unix microseconds) the set in use may be used: its
     /// fetch time plus the maximum key age.
     fresh_until_micros: AtomicI64,
@@ -402,10 +407,10 @@ impl JwksSource {
 
     /// The set's epoch, or `None` while no set may be used (none fetched
     /// yet, or older than the maximum key age).
+    #[inline]
     pub(crate) fn epoch(&self) -> Option<u64> {
-        let epoch = self.state.epoch.load(Ordering::Acquire);
-        let fresh = now_micros() < self.state.fresh_until_micros.load(Ordering::Acquire);
-        (epoch != 0 && fresh).then_some(epoch)
+        let epoch = self.state.usable_epoch.load(Ordering::Acquire);
+        (epoch != 0).then_some(epoch)
     }
 
     /// For a token naming `kid`, absent from the set: a future that ends
@@ -495,17 +500,12 @@ impl State {
 
     /// The delay before the next periodic fetch.
     fn next_delay(&self) -> Duration {
-        match self.consecutive_failures.load(Ordering::Acquire) {
-            0 => {
-                let hint = *self.max_age_hint.lock().unwrap_or_else(|e| e.into_inner());
-                let by_header = hint.map_or(MAX_REFRESH, |h| h.clamp(MIN_REFRESH, MAX_REFRESH));
-                self.refresh.min(by_header).clamp(MIN_REFRESH, MAX_REFRESH)
-            }
-            n => {
-                let backoff = FIRST_RETRY.saturating_mul(1 << (n - 1).min(16));
-                backoff.min(MAX_RETRY).min(self.refresh)
-            }
-        }
+        let hint = *self.max_age_hint.lock().unwrap_or_else(|e| e.into_inner());
+        refresh_delay(
+            self.refresh,
+            hint,
+            self.consecutive_failures.load(Ordering::Acquire),
+        )
     }
 
     /// One fetch: discovery if needed, then the set.
@@ -567,6 +567,30 @@ impl State {
         http_url(member("jwks_uri")?).map_err(|e| JwksError::Discovery(e.to_string()))
     }
 
+    /// Marks the set unusable once it is older than the maximum key age.
+    fn expire_if_stale(&self) {
+        if self.usable_epoch.load(Ordering::Acquire) != 0
+            && now_micros() >= self.fresh_until_micros.load(Ordering::Acquire)
+        {
+            self.usable_epoch.store(0, Ordering::Release);
+            tracing::error!(
+                url = %self.shown_url(),
+                "the JWK Set is older than its maximum age and could not be fetched again: requests answer 503 until a fetch succeeds"
+            );
+        }
+    }
+
+    /// Time left before the set in use becomes too old, if it may.
+    fn until_stale(&self) -> Option<Duration> {
+        if self.usable_epoch.load(Ordering::Acquire) == 0 {
+            return None;
+        }
+        let until = self.fresh_until_micros.load(Ordering::Acquire);
+        (until != i64::MAX).then(|| {
+            Duration::from_micros(u64::try_from(until.saturating_sub(now_micros())).unwrap_or(0))
+        })
+    }
+
     /// The URL fetched (the discovery document's with discovery), without
     /// credentials.
     fn shown_url(&self) -> String {
@@ -605,9 +629,12 @@ impl State {
         };
         self.fresh_until_micros
             .store(fresh_until, Ordering::Release);
-        if changed {
-            self.epoch.fetch_add(1, Ordering::AcqRel);
-        }
+        let epoch = if changed {
+            self.epoch.fetch_add(1, Ordering::AcqRel) + 1
+        } else {
+            self.epoch.load(Ordering::Acquire)
+        };
+        self.usable_epoch.store(epoch, Ordering::Release);
         drop(current);
         if changed {
             self.negative
@@ -617,6 +644,19 @@ impl State {
         }
         *self.max_age_hint.lock().unwrap_or_else(|e| e.into_inner()) = max_age;
     }
+}
+
+/// The delay before the next periodic fetch: the configured interval, or
+/// the answer's `max-age` when shorter, within [10 s, 24 h]; after
+/// failures, a backoff from 1 s doubling up to 60 s (and never beyond the
+/// interval).
+fn refresh_delay(refresh: Duration, max_age: Option<Duration>, failures: u32) -> Duration {
+    if failures == 0 {
+        let by_header = max_age.map_or(MAX_REFRESH, |h| h.clamp(MIN_REFRESH, MAX_REFRESH));
+        return refresh.min(by_header).clamp(MIN_REFRESH, MAX_REFRESH);
+    }
+    let backoff = FIRST_RETRY.saturating_mul(1 << (failures - 1).min(16));
+    backoff.min(MAX_RETRY).min(refresh)
 }
 
 /// Runs one fetch, installs its set or records its failure, then lets the
@@ -656,34 +696,57 @@ async fn run_fetch(state: Arc<State>, done: watch::Sender<()>) {
 }
 
 /// Fetches at start, then each time the delay has passed since the last
-/// fetch of any kind (an unknown-`kid` fetch postpones the periodic one),
-/// until the source is dropped.
+/// fetch of any kind (an unknown-`kid` fetch postpones the periodic one);
+/// wakes up when the set reaches its maximum age to stop its use. Ends when
+/// the source is dropped.
 async fn refresher(state: Weak<State>) {
-    let mut due = true;
     loop {
         let Some(strong) = state.upgrade() else {
             return;
         };
-        let wait = if due { strong.fetch(false) } else { None };
-        drop(strong);
-        if let Some(wait) = wait {
-            wait.await;
-        }
-        let Some(strong) = state.upgrade() else {
-            return;
-        };
+        strong.expire_if_stale();
         let delay = strong.next_delay();
         let since = strong
             .last_started
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .map_or(delay, |t| t.elapsed());
-        drop(strong);
-        // Sleep to the due time; wake early enough to notice a newer fetch.
-        let left = delay.saturating_sub(since);
-        due = left.is_zero();
-        if !due {
-            tokio::time::sleep(left).await;
+        if since >= delay {
+            let wait = strong.fetch(false);
+            drop(strong);
+            if let Some(wait) = wait {
+                wait.await;
+            }
+            continue;
         }
+        let mut sleep = delay - since;
+        if let Some(stale) = strong.until_stale() {
+            sleep = sleep.min(stale);
+        }
+        drop(strong);
+        // At least a millisecond: the clock may lag the deadline slightly.
+        tokio::time::sleep(sleep.max(Duration::from_millis(1))).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_refresh_delay_honours_max_age_within_bounds_and_backs_off() {
+        let s = Duration::from_secs;
+        assert_eq!(refresh_delay(s(300), None, 0), s(300));
+        // A shorter max-age wins; a longer one does not stretch the interval.
+        assert_eq!(refresh_delay(s(300), Some(s(60)), 0), s(60));
+        assert_eq!(refresh_delay(s(300), Some(s(3600)), 0), s(300));
+        // Never more often than every 10 s, never less than every 24 h.
+        assert_eq!(refresh_delay(s(300), Some(s(1)), 0), s(10));
+        assert_eq!(refresh_delay(s(1), None, 0), s(10));
+        assert_eq!(refresh_delay(s(7 * 24 * 3600), None, 0), s(24 * 3600));
+        // Failures: 1 s, 2 s, 4 s ... up to 60 s.
+        assert_eq!(refresh_delay(s(300), None, 1), s(1));
+        assert_eq!(refresh_delay(s(300), None, 3), s(4));
+        assert_eq!(refresh_delay(s(300), None, 30), s(60));
     }
 }

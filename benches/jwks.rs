@@ -172,7 +172,7 @@ fn main() {
             let token = format!("{header}.{payload}.{sig}");
             assert!(verifier.verify(&token).await.is_err());
             sent += 1;
-            if sent % 1000 == 0 {
+            if sent.is_multiple_of(1000) {
                 tokio::task::yield_now().await;
             }
         }

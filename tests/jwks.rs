@@ -186,7 +186,7 @@ async fn a_thousand_random_kids_cause_at_most_one_fetch_per_cooldown() {
             StatusCode::UNAUTHORIZED
         );
         sent += 1;
-        if sent % 50 == 0 {
+        if sent.is_multiple_of(50) {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }

@@ -178,7 +178,7 @@ async fn a_thousand_random_kids_cause_at_most_one_fetch_per_cooldown() {
     // A flood of 3 s, in waves: at most one fetch per cooldown.
     let before = server.hits(KEYS);
     let started = Instant::now();
-    let mut sent = 0;
+    let mut sent: u32 = 0;
     while started.elapsed() < Duration::from_secs(3) {
         let forged = with_kid(&valid, &format!("flood-{sent}-{}", rand_hex()));
         assert_eq!(

@@ -7,7 +7,9 @@
 //! was revoked, and puts the [`SessionData`] in the request's extensions.
 //! Refusals follow RFC 6750 (`WWW-Authenticate`, JSON body). A
 //! [`SessionManager`] issues, verifies, refreshes (rotating) and revokes
-//! tokens, and logs a user out everywhere.
+//! tokens, and logs a user out everywhere. Services that only verify can
+//! take their keys from the issuer's JWKS URL and follow its key rotations
+//! (feature `jwks`, `jwks::JwksSource`).
 //!
 //! # Example
 //!

@@ -489,8 +489,9 @@ impl State {
             }
         };
         drop(flight);
-        // The fetch is bounded by the timeout; the margin covers parsing.
-        let bound = self.timeout + Duration::from_secs(1);
+        // No request waits longer than one fetch's timeout, whatever the
+        // fetch does (with discovery it makes two requests).
+        let bound = self.timeout;
         Some(Box::pin(async move {
             let mut rx = rx;
             let _ =

@@ -490,8 +490,13 @@ impl State {
         };
         drop(flight);
         // No request waits longer than one fetch's timeout, whatever the
-        // fetch does (with discovery it makes two requests).
-        let bound = self.timeout;
+        // fetch does (with discovery it makes two requests); the others
+        // wait for the fetch to end (it is bounded by two timeouts).
+        let bound = if by_token {
+            self.timeout
+        } else {
+            self.timeout * 2 + Duration::from_secs(1)
+        };
         Some(Box::pin(async move {
             let mut rx = rx;
             let _ =

@@ -505,8 +505,22 @@ async fn login(State(manager): State<SessionManager>, body: Bytes) -> Response {
     }
 }
 
-async fn me(Extension(session): Extension<SessionData>) -> Json<SessionData> {
-    Json(session)
+/// The session as JSON. Serialized straight into a buffer sized for a
+/// typical session (`Json` writes through `io::Write` into a 128-byte
+/// buffer and grows it).
+async fn me(Extension(session): Extension<SessionData>) -> Response {
+    let mut body = Vec::with_capacity(512);
+    match serde_json::to_writer(&mut body, &session) {
+        Ok(()) => (
+            [(
+                axum::http::header::CONTENT_TYPE,
+                axum::http::HeaderValue::from_static("application/json"),
+            )],
+            body,
+        )
+            .into_response(),
+        Err(_) => error(StatusCode::INTERNAL_SERVER_ERROR, "server_error"),
+    }
 }
 
 /// Maps a failed refresh or revocation to a response: never a 2xx.

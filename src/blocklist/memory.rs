@@ -102,8 +102,9 @@ pub struct MemoryBlocklist {
 
 struct Inner {
     /// Revoked tokens and sessions' states.
-    facts: Cache<TokenKey, Fact>,
-    watermarks: Cache<String, Watermark>,
+    // foldhash, seeded per process: keys come from verified tokens only.
+    facts: Cache<TokenKey, Fact, foldhash::fast::RandomState>,
+    watermarks: Cache<String, Watermark, foldhash::fast::RandomState>,
     /// Whether any watermark was ever set: until then, checks skip that map.
     any_watermark: std::sync::atomic::AtomicBool,
 }
@@ -113,8 +114,12 @@ impl MemoryBlocklist {
     pub fn new() -> Self {
         Self {
             inner: Arc::new(Inner {
-                facts: Cache::builder().expire_after(UntilExpiry).build(),
-                watermarks: Cache::builder().expire_after(UntilExpiry).build(),
+                facts: Cache::builder()
+                    .expire_after(UntilExpiry)
+                    .build_with_hasher(foldhash::fast::RandomState::default()),
+                watermarks: Cache::builder()
+                    .expire_after(UntilExpiry)
+                    .build_with_hasher(foldhash::fast::RandomState::default()),
                 any_watermark: std::sync::atomic::AtomicBool::new(false),
             }),
         }

@@ -295,10 +295,19 @@ impl DefaultRejectionResponse {
     }
 
     fn body(&self, rejection: &Rejection) -> Bytes {
-        let error = rejection.kind.body_error();
         if !self.descriptions {
-            return Bytes::from(format!("{{\"error\":\"{error}\"}}"));
+            // Constant per kind: no allocation, no formatting.
+            return Bytes::from_static(match rejection.kind {
+                RejectionKind::MissingCredentials => br#"{"error":"unauthorized"}"#,
+                RejectionKind::InvalidRequest => br#"{"error":"invalid_request"}"#,
+                RejectionKind::InvalidToken | RejectionKind::Expired | RejectionKind::Revoked => {
+                    br#"{"error":"invalid_token"}"#
+                }
+                RejectionKind::InsufficientScope => br#"{"error":"insufficient_scope"}"#,
+                RejectionKind::BackendUnavailable => br#"{"error":"temporarily_unavailable"}"#,
+            });
         }
+        let error = rejection.kind.body_error();
         Bytes::from(
             serde_json::json!({"error": error, "error_description": rejection.description})
                 .to_string(),

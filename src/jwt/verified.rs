@@ -27,23 +27,21 @@ use moka::{sync::Cache, Expiry};
 use crate::{time::now_micros, SessionData};
 
 /// Compares two byte strings without an early exit: the time depends on the
-/// length only. Words are XORed and ORed together; the result is read once.
+/// length only. 16-byte words are XORed and ORed together; the result is
+/// read once.
 pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
     }
-    let (a_words, a_rest) = a.split_at(a.len() - a.len() % 8);
-    let (b_words, b_rest) = b.split_at(b.len() - b.len() % 8);
-    let mut diff =
-        a_words
-            .chunks_exact(8)
-            .zip(b_words.chunks_exact(8))
-            .fold(0u64, |acc, (x, y)| {
-                acc | (u64::from_ne_bytes(x.try_into().unwrap_or_default())
-                    ^ u64::from_ne_bytes(y.try_into().unwrap_or_default()))
-            });
+    let word = |c: &[u8]| u128::from_ne_bytes(c.try_into().unwrap_or_default());
+    let a_words = a.chunks_exact(16);
+    let b_words = b.chunks_exact(16);
+    let (a_rest, b_rest) = (a_words.remainder(), b_words.remainder());
+    let mut diff = a_words
+        .zip(b_words)
+        .fold(0u128, |acc, (x, y)| acc | (word(x) ^ word(y)));
     for (x, y) in a_rest.iter().zip(b_rest) {
-        diff |= u64::from(x ^ y);
+        diff |= u128::from(x ^ y);
     }
     std::hint::black_box(diff) == 0
 }
@@ -69,7 +67,10 @@ impl Expiry<Arc<str>, Arc<Entry>> for UntilExpiry {
 
 #[derive(Clone)]
 pub(crate) struct VerifiedCache {
-    cache: Cache<Arc<str>, Arc<Entry>>,
+    // foldhash, seeded per process: only verified tokens are inserted, so
+    // nobody can choose the keys that share a bucket, and the signature is
+    // hashed in a few dozen instructions (SipHash took ~200).
+    cache: Cache<Arc<str>, Arc<Entry>, foldhash::fast::RandomState>,
 }
 
 impl VerifiedCache {
@@ -78,7 +79,7 @@ impl VerifiedCache {
             cache: Cache::builder()
                 .max_capacity(capacity)
                 .expire_after(UntilExpiry)
-                .build(),
+                .build_with_hasher(foldhash::fast::RandomState::default()),
         }
     }
 

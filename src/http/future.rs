@@ -58,7 +58,7 @@ pin_project! {
         // that may bring it, then verified again and checked as usual.
         FetchingKeys {
             wait: KeysWait,
-            token: String,
+            token: Box<[u8]>,
             pending: Option<(S, Request<ReqBody>, Arc<Shared>, bool)>,
         },
         // The inner service is answering.
@@ -129,7 +129,7 @@ where
     #[cfg_attr(not(feature = "jwks"), allow(dead_code))]
     pub(crate) fn fetching_keys(
         wait: KeysWait,
-        token: String,
+        token: Box<[u8]>,
         inner: S,
         req: Request<ReqBody>,
         shared: Arc<Shared>,

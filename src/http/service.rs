@@ -100,43 +100,45 @@ where
         };
         let session = match shared.manager.cached(raw) {
             Some(session) => session,
-            None => {
-                let token = match token68(raw) {
-                    Ok(token) => token,
-                    Err(err) => {
-                        tracing::debug!(
-                            reason = err.description(),
-                            "malformed Authorization header"
-                        );
-                        return self.refuse(err.into(), is_grpc(req.version(), req.headers()));
-                    }
-                };
-                match shared.manager.decode_uncached(token) {
-                    Ok(session) => session,
-                    Err(err) => {
-                        // A key the issuer may have just published: wait
-                        // for the one fetch of its JWK Set, then verify.
-                        #[cfg(feature = "jwks")]
-                        if let Some(wait) = shared.manager.keys_wait(&err, token) {
-                            let token = token.to_owned();
-                            let clone = self.inner.clone();
-                            let inner = std::mem::replace(&mut self.inner, clone);
-                            let grpc = is_grpc(req.version(), req.headers());
-                            return ResponseFuture::fetching_keys(
-                                wait,
-                                token,
-                                inner,
-                                req,
-                                self.shared.clone(),
-                                grpc,
+            // Verified on its bytes. Credentials outside `token68` never
+            // verify; a token that fails for its shape is checked for them
+            // then, so that they are a malformed request (400). A token of
+            // the right shape with a bad signature is `invalid_token` at
+            // once: its text is never scanned.
+            None => match shared.manager.decode_uncached(raw) {
+                Ok(session) => session,
+                Err(err) => {
+                    if matches!(err, VerifyError::Malformed(_) | VerifyError::TooLong(_)) {
+                        if let Err(bad) = token68(raw) {
+                            tracing::debug!(
+                                reason = bad.description(),
+                                "malformed Authorization header"
                             );
+                            return self.refuse(bad.into(), is_grpc(req.version(), req.headers()));
                         }
-                        tracing::debug!(reason = %err, "token refused");
-                        return self
-                            .refuse(Rejection::from(&err), is_grpc(req.version(), req.headers()));
                     }
+                    // A key the issuer may have just published: wait
+                    // for the one fetch of its JWK Set, then verify.
+                    #[cfg(feature = "jwks")]
+                    if let Some(wait) = shared.manager.keys_wait(&err, raw) {
+                        let token: Box<[u8]> = raw.into();
+                        let clone = self.inner.clone();
+                        let inner = std::mem::replace(&mut self.inner, clone);
+                        let grpc = is_grpc(req.version(), req.headers());
+                        return ResponseFuture::fetching_keys(
+                            wait,
+                            token,
+                            inner,
+                            req,
+                            self.shared.clone(),
+                            grpc,
+                        );
+                    }
+                    tracing::debug!(reason = %err, "token refused");
+                    return self
+                        .refuse(Rejection::from(&err), is_grpc(req.version(), req.headers()));
                 }
-            }
+            },
         };
         let span = request_span(&session);
         let blocklist = shared.manager.blocklist();

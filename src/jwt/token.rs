@@ -92,7 +92,7 @@ pub(crate) struct SignedToken<'t> {
 /// so the signing input itself is hashed.
 enum DigestOf<'t> {
     Tag([u8; 64], usize),
-    SigningInput(&'t str),
+    SigningInput(&'t [u8]),
 }
 
 impl SignedToken<'_> {
@@ -100,66 +100,109 @@ impl SignedToken<'_> {
     pub(crate) fn digest_key(&self) -> TokenKey {
         match &self.digest_of {
             DigestOf::Tag(tag, len) => TokenKey::from_tag_digest(&Sha256::digest(&tag[..*len])),
-            DigestOf::SigningInput(input) => {
-                TokenKey::from_tag_digest(&Sha256::digest(input.as_bytes()))
-            }
+            DigestOf::SigningInput(input) => TokenKey::from_tag_digest(&Sha256::digest(input)),
         }
     }
 }
 
+/// The headers of tokens this manager mints (one per key) and the seed's
+/// (`{"alg":"HS256"}`), as their exact base64url text, with the `kid` each
+/// names: a token whose header is one of them skips decoding and parsing
+/// it. The answer is the one the full check would give (the configured
+/// `alg`, no `crit`, an accepted `typ`, a short `kid`).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct KnownHeaders(Vec<(Box<[u8]>, Option<String>)>);
+
+impl KnownHeaders {
+    pub(crate) fn for_keys(keys: &KeySet) -> Self {
+        let algorithm = keys.algorithm();
+        let encode = |kid: Option<&str>| {
+            let mut header = jsonwebtoken::Header::new(algorithm.to_jsonwebtoken());
+            if let Some(kid) = kid {
+                header.typ = Some(SESSION_TYP.to_owned());
+                header.kid = Some(kid.to_owned());
+            } else {
+                header.typ = None;
+            }
+            let json = serde_json::to_vec(&header).unwrap_or_default();
+            (
+                URL_SAFE_NO_PAD.encode(json).into_bytes().into_boxed_slice(),
+                kid.map(str::to_owned),
+            )
+        };
+        let mut known = vec![encode(None)];
+        let kids: Vec<&str> = match keys {
+            KeySet::Hmac { current, previous } => std::iter::once(current)
+                .chain(previous)
+                .map(HmacKey::kid)
+                .collect(),
+            KeySet::Asymmetric {
+                current, previous, ..
+            } => std::iter::once(current)
+                .chain(previous)
+                .map(PublicKey::kid)
+                .collect(),
+            #[cfg(feature = "jwks")]
+            KeySet::Jwks(_) => Vec::new(),
+        };
+        known.extend(
+            kids.into_iter()
+                .filter(|kid| kid.len() <= MAX_KID_LEN)
+                .map(|kid| encode(Some(kid))),
+        );
+        Self(known)
+    }
+
+    /// The `kid` of `header` (`Some(None)`: none), if it is a known header.
+    #[inline]
+    pub(crate) fn find(&self, header: &[u8]) -> Option<Option<&str>> {
+        self.0
+            .iter()
+            .find(|(text, _)| **text == *header)
+            .map(|(_, kid)| kid.as_deref())
+    }
+}
+
 /// Checks the shape, the header and the signature, and parses the claims.
+/// Works on the token's bytes: a token is ASCII once its segments decode,
+/// and nothing here needs it as text before that.
 pub(crate) fn verify_signature<'t>(
-    token: &'t str,
+    token: &'t [u8],
     keys: &KeySet,
+    known: &KnownHeaders,
 ) -> Result<SignedToken<'t>, VerifyError> {
     if token.len() > MAX_TOKEN_LEN {
         return Err(VerifyError::TooLong(MAX_TOKEN_LEN));
     }
     let malformed = VerifyError::Malformed;
-    let (signing_input, signature) = token
-        .rsplit_once('.')
+    let last_dot = token
+        .iter()
+        .rposition(|&b| b == b'.')
         .ok_or(malformed(MalformedToken::SegmentCount))?;
-    let (header, payload) = signing_input
-        .split_once('.')
+    let (signing_input, signature) = (&token[..last_dot], &token[last_dot + 1..]);
+    let first_dot = signing_input
+        .iter()
+        .position(|&b| b == b'.')
         .ok_or(malformed(MalformedToken::SegmentCount))?;
-    if payload.contains('.') {
-        return Err(malformed(MalformedToken::SegmentCount));
-    }
+    let (header, payload) = (&signing_input[..first_dot], &signing_input[first_dot + 1..]);
+    // (A dot inside the payload is looked for once the signature holds: a
+    // forged token costs no scan of its payload.)
 
-    let header = URL_SAFE_NO_PAD
-        .decode(header)
-        .map_err(|_| malformed(MalformedToken::Base64))?;
-    if !is_object(&header) {
-        return Err(malformed(MalformedToken::Header));
-    }
-    let header: Header<'_> =
-        serde_json::from_slice(&header).map_err(|_| malformed(MalformedToken::Header))?;
-    // Exact `alg` first: an HMAC token never reaches a public key, nor an
-    // RS256 token a secret.
-    if header.alg != keys.algorithm().as_str() {
-        return Err(VerifyError::AlgorithmMismatch);
-    }
-    if header.crit {
-        return Err(VerifyError::CriticalHeader);
-    }
-    if !accepted_typ(header.typ.as_deref()) {
-        return Err(VerifyError::WrongType);
-    }
-    if header
-        .kid
-        .as_ref()
-        .is_some_and(|kid| kid.len() > MAX_KID_LEN)
-    {
-        return Err(VerifyError::UnknownKey);
-    }
-    let kid = header.kid.as_deref();
+    let parsed_kid;
+    let kid = match known.find(header) {
+        Some(kid) => kid,
+        None => {
+            parsed_kid = check_header(header, keys)?;
+            parsed_kid.as_deref()
+        }
+    };
 
     let digest_of = match keys {
         KeySet::Hmac { current, previous } => {
             let tag_len = current.tag_len();
             let mut tag = [0u8; 64];
             decode_signature(signature, &mut tag[..tag_len])?;
-            let verify = |key: &HmacKey| key.verify(signing_input.as_bytes(), &tag[..tag_len]);
+            let verify = |key: &HmacKey| key.verify(signing_input, &tag[..tag_len]);
             let verified = match kid {
                 // A token that names its key is checked against that key alone.
                 Some(kid) => verify(
@@ -225,6 +268,9 @@ pub(crate) fn verify_signature<'t>(
         }
     };
 
+    if payload.contains(&b'.') {
+        return Err(malformed(MalformedToken::SegmentCount));
+    }
     let payload = URL_SAFE_NO_PAD
         .decode(payload)
         .map_err(|_| malformed(MalformedToken::Base64))?;
@@ -238,18 +284,55 @@ pub(crate) fn verify_signature<'t>(
     Ok(SignedToken { claims, digest_of })
 }
 
+/// Decodes and checks a header that is not a known one; returns its `kid`.
+fn check_header(header: &[u8], keys: &KeySet) -> Result<Option<String>, VerifyError> {
+    let malformed = VerifyError::Malformed;
+    let header = URL_SAFE_NO_PAD
+        .decode(header)
+        .map_err(|_| malformed(MalformedToken::Base64))?;
+    if !is_object(&header) {
+        return Err(malformed(MalformedToken::Header));
+    }
+    let header: Header<'_> =
+        serde_json::from_slice(&header).map_err(|_| malformed(MalformedToken::Header))?;
+    // Exact `alg` first: an HMAC token never reaches a public key, nor an
+    // RS256 token a secret.
+    if header.alg != keys.algorithm().as_str() {
+        return Err(VerifyError::AlgorithmMismatch);
+    }
+    if header.crit {
+        return Err(VerifyError::CriticalHeader);
+    }
+    if !accepted_typ(header.typ.as_deref()) {
+        return Err(VerifyError::WrongType);
+    }
+    if header
+        .kid
+        .as_ref()
+        .is_some_and(|kid| kid.len() > MAX_KID_LEN)
+    {
+        return Err(VerifyError::UnknownKey);
+    }
+    Ok(header.kid)
+}
+
 /// The `kid` of a token's header, for a token refused for want of its key
 /// (the header was already read once; this is off the hot path).
 #[cfg(feature = "jwks")]
-pub(crate) fn header_kid(token: &str) -> Option<String> {
-    let (header, _) = token.split_once('.')?;
+pub(crate) fn header_kid(token: &[u8]) -> Option<String> {
+    let dot = token.iter().position(|&b| b == b'.')?;
+    let header = &token[..dot];
     let header = URL_SAFE_NO_PAD.decode(header).ok()?;
     let header: Header<'_> = serde_json::from_slice(&header).ok()?;
     header.kid.filter(|kid| kid.len() <= MAX_KID_LEN)
 }
 
 /// Checks `signature` over `signing_input` with a public key.
-fn verify_with(key: &PublicKey, signing_input: &str, signature: &str) -> Result<bool, VerifyError> {
+fn verify_with(
+    key: &PublicKey,
+    signing_input: &[u8],
+    signature: &[u8],
+) -> Result<bool, VerifyError> {
     // A 4096-bit RSA signature at most (checked at construction).
     let mut buf = [0u8; crate::MAX_RSA_BITS / 8];
     let len = key.signature_len();
@@ -258,12 +341,15 @@ fn verify_with(key: &PublicKey, signing_input: &str, signature: &str) -> Result<
         buf.get_mut(..len)
             .ok_or(VerifyError::Malformed(MalformedToken::SignatureLength))?,
     )?;
-    Ok(key.verify(signing_input.as_bytes(), signature))
+    // Decoded as base64url just above: ASCII.
+    let signature = std::str::from_utf8(signature)
+        .map_err(|_| VerifyError::Malformed(MalformedToken::Base64))?;
+    Ok(key.verify(signing_input, signature))
 }
 
 /// Decodes a signature of exactly `buf.len()` bytes into `buf`, strictly:
 /// canonical unpadded base64url, so that a signature has one text.
-fn decode_signature(signature: &str, buf: &mut [u8]) -> Result<(), VerifyError> {
+fn decode_signature(signature: &[u8], buf: &mut [u8]) -> Result<(), VerifyError> {
     let malformed = VerifyError::Malformed;
     // The encoded length is fixed by the signature length; checking it first
     // keeps `decode_slice` from ever seeing an oversized input.
@@ -304,7 +390,7 @@ mod tests {
     }
 
     fn err(token: &str) -> VerifyError {
-        match verify_signature(token, &key()) {
+        match verify_signature(token.as_bytes(), &key(), &KnownHeaders::default()) {
             Ok(_) => panic!("accepted {token}"),
             Err(e) => e,
         }
@@ -313,7 +399,7 @@ mod tests {
     #[test]
     fn a_well_formed_token_verifies() {
         let t = sign(r#"{"alg":"HS256"}"#, r#"{"exp":1}"#);
-        let signed = verify_signature(&t, &key()).unwrap();
+        let signed = verify_signature(t.as_bytes(), &key(), &KnownHeaders::default()).unwrap();
         assert!(signed.digest_key().as_str().starts_with("d:"));
     }
 
@@ -400,7 +486,10 @@ mod tests {
                 &format!(r#"{{"alg":"HS256","typ":"{typ}"}}"#),
                 r#"{"exp":1}"#,
             );
-            assert!(verify_signature(&t, &key()).is_ok(), "{typ}");
+            assert!(
+                verify_signature(t.as_bytes(), &key(), &KnownHeaders::default()).is_ok(),
+                "{typ}"
+            );
         }
         for typ in ["email-link+jwt", "at+jwt", "", "JWS"] {
             let t = sign(

@@ -47,7 +47,7 @@ pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 struct Entry {
-    token: Box<str>,
+    token: Box<[u8]>,
     session: SessionData,
     valid_until_micros: i64,
     /// The key set's epoch when the token was verified (0 for fixed keys):
@@ -58,8 +58,8 @@ struct Entry {
 
 struct UntilExpiry;
 
-impl Expiry<Arc<str>, Arc<Entry>> for UntilExpiry {
-    fn expire_after_create(&self, _: &Arc<str>, e: &Arc<Entry>, _: Instant) -> Option<Duration> {
+impl Expiry<Arc<[u8]>, Arc<Entry>> for UntilExpiry {
+    fn expire_after_create(&self, _: &Arc<[u8]>, e: &Arc<Entry>, _: Instant) -> Option<Duration> {
         let left = e.valid_until_micros.saturating_sub(now_micros()).max(0);
         Some(Duration::from_micros(left as u64))
     }
@@ -70,7 +70,7 @@ pub(crate) struct VerifiedCache {
     // foldhash, seeded per process: only verified tokens are inserted, so
     // nobody can choose the keys that share a bucket, and the signature is
     // hashed in a few dozen instructions (SipHash took ~200).
-    cache: Cache<Arc<str>, Arc<Entry>, foldhash::fast::RandomState>,
+    cache: Cache<Arc<[u8]>, Arc<Entry>, foldhash::fast::RandomState>,
 }
 
 impl VerifiedCache {
@@ -83,22 +83,22 @@ impl VerifiedCache {
         }
     }
 
-    fn signature(token: &str) -> Option<&str> {
-        token.rsplit_once('.').map(|(_, sig)| sig)
+    /// The signature segment: the lookup key.
+    fn signature(token: &[u8]) -> Option<&[u8]> {
+        let dot = token.iter().rposition(|&b| b == b'.')?;
+        Some(&token[dot + 1..])
     }
 
     /// The cached session for exactly these token bytes, if still valid and
     /// verified with keys of `epoch`.
     pub(crate) fn get(&self, token: &[u8], epoch: u64) -> Option<SessionData> {
-        let dot = token.iter().rposition(|&b| b == b'.')?;
-        // A signature that is not text cannot be a key.
-        let sig = std::str::from_utf8(&token[dot + 1..]).ok()?;
+        let sig = Self::signature(token)?;
         let Some(entry) = self.cache.get(sig) else {
             crate::metrics::verified_cache(false);
             return None;
         };
         crate::metrics::verified_cache(true);
-        if !constant_time_eq(entry.token.as_bytes(), token)
+        if !constant_time_eq(&entry.token, token)
             || now_micros() >= entry.valid_until_micros
             || entry.epoch != epoch
         {
@@ -109,7 +109,7 @@ impl VerifiedCache {
 
     pub(crate) fn insert(
         &self,
-        token: &str,
+        token: &[u8],
         session: &SessionData,
         valid_until_micros: i64,
         epoch: u64,

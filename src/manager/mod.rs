@@ -10,7 +10,7 @@ use crate::{
     jwt::{
         claims::{MintClaims, SessionData, SessionInner, WireClaims},
         key::{HmacKey, KeySet},
-        token::{verify_signature, SignedToken, MAX_TOKEN_LEN, SESSION_TYP},
+        token::{verify_signature, KnownHeaders, SignedToken, MAX_TOKEN_LEN, SESSION_TYP},
         verified::VerifiedCache,
     },
     time::{now_micros, now_secs},
@@ -75,6 +75,8 @@ pub struct SessionManager {
 struct Inner {
     config: SessionConfig,
     keys: KeySet,
+    /// The headers of tokens minted here, read without parsing them.
+    known_headers: KnownHeaders,
     blocklist: Arc<dyn Blocklist>,
     watermark_retention: Duration,
     verified: Option<VerifiedCache>,
@@ -348,6 +350,7 @@ impl SessionManagerBuilder {
         });
         Ok(SessionManager {
             inner: Arc::new(Inner {
+                known_headers: KnownHeaders::for_keys(&keys),
                 keys,
                 blocklist: self
                     .blocklist
@@ -772,7 +775,7 @@ impl SessionManager {
         if let Some(session) = self.cached(token.as_bytes()) {
             return Ok(session);
         }
-        self.decode_uncached(token)
+        self.decode_uncached(token.as_bytes())
     }
 
     /// A verified session for exactly these token bytes, from the
@@ -794,14 +797,14 @@ impl SessionManager {
     }
 
     /// [`decode`](Self::decode) after a cache miss.
-    pub(crate) fn decode_uncached(&self, token: &str) -> Result<SessionData, VerifyError> {
+    pub(crate) fn decode_uncached(&self, token: &[u8]) -> Result<SessionData, VerifyError> {
         if token.len() > MAX_TOKEN_LEN {
             return Err(VerifyError::TooLong(MAX_TOKEN_LEN));
         }
         // Read before verifying: a set that changes meanwhile leaves an
         // entry of the older epoch, which no lookup will match.
         let epoch = self.key_epoch();
-        let signed = verify_signature(token, &self.inner.keys)?;
+        let signed = verify_signature(token, &self.inner.keys, &self.inner.known_headers)?;
         let session = self.validate_claims(signed)?;
         if let (Some(cache), Some(epoch)) = (&self.inner.verified, epoch) {
             cache.insert(token, &session, self.valid_until_micros(&session), epoch);
@@ -964,7 +967,7 @@ impl SessionManager {
     pub(crate) async fn decode_fetching(&self, token: &str) -> Result<SessionData, VerifyError> {
         match self.decode(token) {
             #[cfg(feature = "jwks")]
-            Err(err) => match self.keys_wait(&err, token) {
+            Err(err) => match self.keys_wait(&err, token.as_bytes()) {
                 Some(wait) => {
                     wait.await;
                     self.decode(token)
@@ -981,7 +984,7 @@ impl SessionManager {
     pub(crate) fn keys_wait(
         &self,
         err: &VerifyError,
-        token: &str,
+        token: &[u8],
     ) -> Option<crate::jwks::KeysWait> {
         let KeySet::Jwks(source) = &self.inner.keys else {
             return None;
@@ -1253,5 +1256,33 @@ impl fmt::Debug for SessionManager {
             .field("keys", &self.inner.keys)
             .field("blocklist", &self.inner.blocklist)
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The fast path must see exactly the headers minted here: if the
+    /// encoding of a header ever changed, tokens would still verify through
+    /// the full check, only slower; this catches it.
+    #[test]
+    fn minted_headers_are_known_headers() {
+        let manager = SessionManager::builder("a secret of at least thirty-two bytes")
+            .with_issuer("i")
+            .with_audience("a")
+            .build()
+            .unwrap();
+        let token = manager
+            .issue(NewSession::new("u", "u@example.com"))
+            .unwrap()
+            .into_token();
+        let header = token.split('.').next().unwrap();
+        let kid = manager.inner.keys.signer().unwrap().1.to_owned();
+        let known = &manager.inner.known_headers;
+        assert_eq!(known.find(header.as_bytes()), Some(Some(kid.as_str())));
+        // The seed's header, without `kid`.
+        assert_eq!(known.find(b"eyJhbGciOiJIUzI1NiJ9"), Some(None));
+        assert_eq!(known.find(b"eyJhbGciOiJIUzM4NCJ9"), None);
     }
 }

@@ -15,41 +15,16 @@ use std::{
     time::{Duration, Instant},
 };
 
+mod common;
+
+use common::compare;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tower_jwt_session::{
     jwks::JwksSource, Algorithm, KeyPair, NewSession, PublicKey, SessionManager,
 };
 
-const ROUNDS: usize = 10;
 const ISSUER: &str = "https://auth.example.com";
 const AUDIENCE: &str = "example-api";
-
-fn time(n: u32, mut f: impl FnMut()) -> f64 {
-    let t = Instant::now();
-    for _ in 0..n {
-        f();
-    }
-    t.elapsed().as_secs_f64() / f64::from(n)
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
-fn compare(n: u32, mut base: impl FnMut(), mut variant: impl FnMut()) -> (f64, f64, f64) {
-    let (mut b, mut v, mut r) = (Vec::new(), Vec::new(), Vec::new());
-    time(n / 4, &mut base);
-    time(n / 4, &mut variant);
-    for _ in 0..ROUNDS {
-        let tb = time(n, &mut base);
-        let tv = time(n, &mut variant);
-        b.push(tb);
-        v.push(tv);
-        r.push(tv / tb);
-    }
-    (median(b) * 1e6, median(v) * 1e6, median(r))
-}
 
 /// Serves `body` at every path on loopback and counts requests.
 async fn jwks_server(body: String) -> (String, Arc<AtomicUsize>) {

@@ -7,45 +7,13 @@
 
 mod common;
 
-use std::{
-    hint::black_box,
-    time::{Duration, Instant},
-};
+use std::{hint::black_box, time::Duration};
 
-use common::{floor, hello, keyed, request, seed_shaped, Claims, Redis, SECRET};
+use common::{compare, floor, hello, keyed, request, seed_shaped, Claims, Redis, SECRET};
 use tower::{ServiceBuilder, ServiceExt};
 use tower_jwt_session::{blocklist::RedisBlocklist, SessionLayer, SessionManager};
 
-const ROUNDS: usize = 10;
-
-/// Mean time per call of `f` over `n` calls.
-fn time(n: u32, mut f: impl FnMut()) -> f64 {
-    let t = Instant::now();
-    for _ in 0..n {
-        f();
-    }
-    t.elapsed().as_secs_f64() / f64::from(n)
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
-/// Runs `base` and `variant` alternately; returns (base µs, variant µs, ratio).
-fn compare(n: u32, mut base: impl FnMut(), mut variant: impl FnMut()) -> (f64, f64, f64) {
-    let (mut b, mut v, mut r) = (Vec::new(), Vec::new(), Vec::new());
-    time(n / 4, &mut base);
-    time(n / 4, &mut variant);
-    for _ in 0..ROUNDS {
-        let tb = time(n, &mut base);
-        let tv = time(n, &mut variant);
-        b.push(tb);
-        v.push(tv);
-        r.push(tv / tb);
-    }
-    (median(b) * 1e6, median(v) * 1e6, median(r))
-}
+use common::ROUNDS;
 
 fn row(name: &str, base: &str, (b, v, r): (f64, f64, f64)) {
     println!("| {name} | {base} | {v:.2} µs | {b:.2} µs | {r:.2}x |");

@@ -15,22 +15,6 @@ const ADMIN: (&str, &str) = ("admin@example.com", "admin-password");
 /// Every key of the demo server's blocklist shares this hash tag.
 const STREAM: &str = "{tjs}:stream";
 
-async fn status_until(http: &Http, token: &str, want: u16, bound: Duration) -> Duration {
-    let started = Instant::now();
-    loop {
-        let r = http.get("/me", Some(token)).await;
-        if r.status == want {
-            return started.elapsed();
-        }
-        assert!(
-            started.elapsed() < bound,
-            "/me never answered {want} (last {}) within {bound:?}",
-            r.status
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-}
-
 fn token_of(r: &Reply) -> String {
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     r.json()["token"].as_str().unwrap().to_owned()

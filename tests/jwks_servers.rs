@@ -27,14 +27,6 @@ fn key(file: &str) -> String {
     format!("{}/tests/keys/{file}", env!("CARGO_MANIFEST_DIR"))
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// An ES256 signer on `port` with `tests/keys/<file>`.
 fn signer(port: u16, file: &str, redis: &str) -> DemoServer {
     let bind = format!("127.0.0.1:{port}");
@@ -45,24 +37,6 @@ fn signer(port: u16, file: &str, redis: &str) -> DemoServer {
         ("SESSION_PRIVATE_KEY_FILE", &key),
         ("REDIS_URL", redis),
     ])
-}
-
-/// Polls `/me` until it answers `want`.
-async fn until(http: &Http, token: &str, want: u16, bound: Duration) -> Duration {
-    let started = Instant::now();
-    loop {
-        let r = http.get("/me", Some(token)).await;
-        if r.status == want {
-            return started.elapsed();
-        }
-        assert!(
-            started.elapsed() < bound,
-            "/me answered {} (not {want}) for {bound:?}: {:?}",
-            r.status,
-            r.body
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 #[tokio::test]
@@ -82,7 +56,7 @@ async fn a_verifier_follows_its_signers_jwks_and_shares_revocations_through_redi
     );
 
     let (token, _) = hs.login(ADMIN.0, ADMIN.1).await;
-    until(&hv, &token, 200, Duration::from_secs(5)).await;
+    status_until(&hv, &token, 200, Duration::from_secs(5)).await;
     assert_eq!(hv.get("/admin", Some(&token)).await.status, 200);
 
     // Verify only: no login, no refresh, no key set of its own.
@@ -107,7 +81,7 @@ async fn a_verifier_follows_its_signers_jwks_and_shares_revocations_through_redi
     let (gone, _) = hs.login(ADMIN.0, ADMIN.1).await;
     assert_eq!(hv.get("/me", Some(&gone)).await.status, 200);
     assert_eq!(hv.post("/logout", Some(&gone), "").await.status, 204);
-    until(&hs, &gone, 401, Duration::from_millis(500)).await;
+    status_until(&hs, &gone, 401, Duration::from_millis(500)).await;
     assert_eq!(hv.get("/me", Some(&gone)).await.status, 401);
 
     // The issuer restarts with a new key. Its first new token costs the
@@ -132,7 +106,7 @@ async fn a_verifier_follows_its_signers_jwks_and_shares_revocations_through_redi
 
     // Logout-all on the verifier ends the new session on the signer too.
     assert_eq!(hv.post("/logout-all", Some(&rotated), "").await.status, 204);
-    until(&hs, &rotated, 401, Duration::from_millis(500)).await;
+    status_until(&hs, &rotated, 401, Duration::from_millis(500)).await;
 }
 
 #[tokio::test]
@@ -166,7 +140,7 @@ async fn a_verifier_started_before_its_issuer_answers_503_until_it_has_keys() {
         ("SESSION_ALGORITHM", "ES256"),
         ("SESSION_PRIVATE_KEY_FILE", &key),
     ]);
-    let waited = until(&hv, &token, 200, Duration::from_secs(10)).await;
+    let waited = status_until(&hv, &token, 200, Duration::from_secs(10)).await;
     eprintln!("keys fetched {waited:?} after the issuer started (retries back off from 1 s)");
 }
 
@@ -189,7 +163,7 @@ async fn a_thousand_random_kids_cost_at_most_one_fetch_per_cooldown() {
     let verifier = DemoServer::start(&[("SESSION_ALGORITHM", "ES256"), ("SESSION_JWKS_URL", &url)]);
     let hv = Http::new(&verifier.addr);
     let (token, _) = hs.login(ADMIN.0, ADMIN.1).await;
-    until(&hv, &token, 200, Duration::from_secs(5)).await;
+    status_until(&hv, &token, 200, Duration::from_secs(5)).await;
     let before = server.hits("/jwks.json");
 
     let body = token.split_once('.').unwrap().1.to_owned();
@@ -322,7 +296,7 @@ async fn tokens_minted_by_jose_are_accepted_with_the_keys_its_node_server_publis
             DemoServer::start(&[("SESSION_ALGORITHM", alg), ("SESSION_JWKS_URL", &jose.url)]);
         let hv = Http::new(&verifier.addr);
         let token = jose.tokens[alg].as_str().unwrap();
-        until(&hv, token, 200, Duration::from_secs(5)).await;
+        status_until(&hv, token, 200, Duration::from_secs(5)).await;
         let me = hv.get("/me", Some(token)).await.json();
         assert_eq!(me["userId"], "u-jose", "{alg}");
         assert_eq!(hv.get("/admin", Some(token)).await.status, 200, "{alg}");

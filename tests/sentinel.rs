@@ -13,22 +13,6 @@ use common::*;
 const ADMIN: (&str, &str) = ("admin@example.com", "admin-password");
 const MASTER: &str = "sessions";
 
-async fn status_until(http: &Http, token: &str, want: u16, bound: Duration) -> Duration {
-    let started = Instant::now();
-    loop {
-        let r = http.get("/me", Some(token)).await;
-        if r.status == want {
-            return started.elapsed();
-        }
-        assert!(
-            started.elapsed() < bound,
-            "/me never answered {want} (last {}) within {bound:?}",
-            r.status
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 #[tokio::test]
 async fn a_failover_loses_no_acknowledged_revocation_and_is_followed_without_restart() {
     let mut primary = RedisServer::start();

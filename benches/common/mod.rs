@@ -130,3 +130,35 @@ pub fn request(token: &str) -> Request<()> {
         .body(())
         .unwrap()
 }
+
+/// Alternating rounds per comparison.
+pub const ROUNDS: usize = 10;
+
+/// Mean time per call of `f` over `n` calls.
+pub fn time(n: u32, mut f: impl FnMut()) -> f64 {
+    let t = std::time::Instant::now();
+    for _ in 0..n {
+        f();
+    }
+    t.elapsed().as_secs_f64() / f64::from(n)
+}
+
+pub fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// Runs `base` and `variant` alternately; returns (base µs, variant µs, ratio).
+pub fn compare(n: u32, mut base: impl FnMut(), mut variant: impl FnMut()) -> (f64, f64, f64) {
+    let (mut b, mut v, mut r) = (Vec::new(), Vec::new(), Vec::new());
+    time(n / 4, &mut base);
+    time(n / 4, &mut variant);
+    for _ in 0..ROUNDS {
+        let tb = time(n, &mut base);
+        let tv = time(n, &mut variant);
+        b.push(tb);
+        v.push(tv);
+        r.push(tv / tb);
+    }
+    (median(b) * 1e6, median(v) * 1e6, median(r))
+}

@@ -74,6 +74,20 @@ pin_project! {
     }
 }
 
+impl<S, ReqBody> State<S, ReqBody>
+where
+    S: Service<Request<ReqBody>>,
+{
+    /// Waiting for the blocklist's answer on `pending`'s session.
+    fn checking(check: BlocklistFuture<Lookup>, pending: Pending<S, ReqBody>) -> Self {
+        Self::Checking {
+            check,
+            started: std::time::Instant::now(),
+            pending: Some(pending),
+        }
+    }
+}
+
 struct Pending<S, ReqBody> {
     inner: S,
     req: Request<ReqBody>,
@@ -111,17 +125,16 @@ where
         grpc: bool,
     ) -> Self {
         Self {
-            state: State::Checking {
+            state: State::checking(
                 check,
-                started: std::time::Instant::now(),
-                pending: Some(Pending {
+                Pending {
                     inner,
                     req,
                     session,
                     shared,
                     grpc,
-                }),
-            },
+                },
+            ),
             span: tracing::Span::none(),
         }
     }
@@ -223,17 +236,16 @@ where
                                 .manager
                                 .blocklist()
                                 .check(session.revocation_key(), session.user_id());
-                            this.state.set(State::Checking {
+                            this.state.set(State::checking(
                                 check,
-                                started: std::time::Instant::now(),
-                                pending: Some(Pending {
+                                Pending {
                                     inner,
                                     req,
                                     session,
                                     shared,
                                     grpc,
-                                }),
-                            });
+                                },
+                            ));
                         }
                         Err(err) => {
                             log_verify_error(&err);

@@ -329,7 +329,8 @@ pub struct RedisServer {
     extra: Vec<String>,
 }
 
-fn free_port() -> u16 {
+/// A free TCP port on loopback (bound, read, released).
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -675,4 +676,23 @@ pub fn run_node(script: &str, requests: &Value) -> Vec<Value> {
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "node {script} failed");
     serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// Polls `GET /me` with `token` until it answers `want`, and returns how
+/// long that took; fails the test after `bound`.
+pub async fn status_until(http: &Http, token: &str, want: u16, bound: Duration) -> Duration {
+    let started = std::time::Instant::now();
+    loop {
+        let r = http.get("/me", Some(token)).await;
+        if r.status == want {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < bound,
+            "/me never answered {want} (last {}: {:?}) within {bound:?}",
+            r.status,
+            r.body
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
 }

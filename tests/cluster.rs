@@ -153,3 +153,58 @@ async fn a_cluster_failover_loses_no_acknowledged_revocation() {
     assert_eq!(hc.get("/me", Some(&gone)).await.status, 401);
     assert_eq!(hc.get("/me", Some(&after)).await.status, 401);
 }
+
+#[tokio::test]
+async fn cached_blocklists_on_a_cluster_share_revocations_and_watermarks() {
+    use tower_jwt_session::{
+        blocklist::{Blocklist, RedisBlocklist},
+        TokenKey,
+    };
+    let cluster = RedisCluster::start(3, 1);
+    let urls: Vec<String> = cluster.urls().split(',').map(str::to_owned).collect();
+    let a = RedisBlocklist::cluster_builder(urls.clone())
+        .build()
+        .unwrap()
+        .into_cached();
+    let b = RedisBlocklist::cluster_builder(urls)
+        .build()
+        .unwrap()
+        .into_cached();
+    let until = now() + 600;
+    let key = TokenKey::from_jti("cluster-cached-1");
+    // Bounded wait for both to reach the cluster.
+    let started = Instant::now();
+    while b.check(&key, "u-1").await.is_err() || a.check(&key, "u-1").await.is_err() {
+        assert!(started.elapsed() < Duration::from_secs(10), "no cluster");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(!b.check(&key, "u-1").await.unwrap().revoked);
+    // Acknowledged by the slot's primary and its replica (the default).
+    assert!(a.revoke(&key, until).await.unwrap());
+    assert!(
+        !a.revoke(&key, until).await.unwrap(),
+        "a second revoke stores nothing"
+    );
+    let started = Instant::now();
+    while !b.check(&key, "u-1").await.unwrap().revoked {
+        assert!(started.elapsed() < Duration::from_millis(100), "not pushed");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    // A per-user watermark written through one is read through the other.
+    let mark = a.clock_micros();
+    a.set_valid_after("u-1", mark, until).await.unwrap();
+    let started = Instant::now();
+    while b
+        .check(&TokenKey::from_jti("other"), "u-1")
+        .await
+        .unwrap()
+        .valid_after_micros
+        != Some(mark)
+    {
+        assert!(
+            started.elapsed() < Duration::from_millis(100),
+            "watermark not seen"
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}

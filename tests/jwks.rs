@@ -555,3 +555,32 @@ fn a_source_needs_a_runtime() {
         .unwrap_err();
     assert_eq!(err, ConfigError::NoRuntime);
 }
+
+#[tokio::test]
+async fn a_kid_missed_by_a_fetch_that_predates_it_is_fetched_again() {
+    let (a, b) = (signer("p256.pem"), signer("p256-other.pem"));
+    let server = JwksServer::start().await;
+    server.set(KEYS, Mode::Json(jwks_of(&[&a]), None));
+    let source = builder(&server).build().unwrap();
+    let manager = verifier(source.clone());
+    ready(&source).await;
+    // A periodic-like fetch is under way, answering with the old set...
+    server.set(KEYS, Mode::Slow(Duration::from_millis(800), jwks_of(&[&a])));
+    let under_way = {
+        let source = source.clone();
+        tokio::spawn(async move { source.refresh_now().await })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // ...when the issuer rotates and a token of the new key arrives: it
+    // shares that fetch, which does not have its key.
+    server.set(KEYS, Mode::Json(jwks_of(&[&b]), None));
+    let new = token(&b);
+    assert!(matches!(
+        manager.verify(&new).await,
+        Err(VerifyError::UnknownKey)
+    ));
+    under_way.await.unwrap().unwrap();
+    // That fetch began before the token: the kid is not written off, and
+    // the next token with it causes a fetch of its own and passes.
+    assert_eq!(through_layer(&manager, &new).await.status(), StatusCode::OK);
+}

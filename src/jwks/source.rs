@@ -426,11 +426,17 @@ impl JwksSource {
         {
             return None;
         }
-        let wait = self.state.fetch(true)?;
+        let (wait, started) = self.state.fetch_started(true)?;
         let state = self.state.clone();
         let kid = kid.to_owned();
         Some(Box::pin(async move {
             wait.await;
+            // Only a fetch that began after this token arrived says the
+            // issuer does not publish its key: one already under way may
+            // predate a rotation.
+            if !started {
+                return;
+            }
             let known = state
                 .current
                 .read()
@@ -465,7 +471,14 @@ impl State {
     /// cooldown since the last start has passed. `None` when no fetch is
     /// under way and none may start (or there is no runtime).
     fn fetch(self: &Arc<Self>, by_token: bool) -> Option<KeysWait> {
+        self.fetch_started(by_token).map(|(wait, _)| wait)
+    }
+
+    /// [`fetch`](Self::fetch), and whether this call started the fetch
+    /// (rather than joining one that began earlier).
+    fn fetch_started(self: &Arc<Self>, by_token: bool) -> Option<(KeysWait, bool)> {
         let mut flight = self.flight.lock().unwrap_or_else(|e| e.into_inner());
+        let started = flight.running.is_none();
         let rx = match &flight.running {
             Some(rx) => rx.clone(),
             None => {
@@ -497,11 +510,12 @@ impl State {
         } else {
             self.timeout * 2 + Duration::from_secs(1)
         };
-        Some(Box::pin(async move {
+        let wait: KeysWait = Box::pin(async move {
             let mut rx = rx;
             let _ =
                 tokio::time::timeout(bound, async { while rx.changed().await.is_ok() {} }).await;
-        }))
+        });
+        Some((wait, started))
     }
 
     /// The delay before the next periodic fetch.

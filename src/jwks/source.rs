@@ -215,7 +215,7 @@ fn http_url(text: &str) -> Result<reqwest::Url, ConfigError> {
 /// - **Unknown `kid`**: a token naming a key that is not in the set causes
 ///   one fetch, at most one per [cooldown](JwksSourceBuilder::with_cooldown),
 ///   shared by every request that needs it (they wait for that one fetch,
-///   never longer than its timeout). A `kid` still unknown after a fetch is
+///   never longer than its timeout). A `kid` still unknown after a fetch that began after its token arrived is
 ///   remembered (up to 1 024) and refused without a fetch until the set
 ///   changes. A token whose `kid` is known but whose signature is wrong
 ///   never causes a fetch.

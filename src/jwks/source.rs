@@ -183,7 +183,6 @@ impl JwksSourceBuilder {
             epoch: AtomicU64::new(0),
             usable_epoch: AtomicU64::new(0),
             fresh_until_micros: AtomicI64::new(i64::MIN),
-            last_started: Mutex::new(None),
         });
         tokio::spawn(refresher(Arc::downgrade(&state)));
         Ok(JwksSource { state })
@@ -276,8 +275,6 @@ struct State {
     /// Until when (Unix microseconds) the set in use may be used: its
     /// fetch time plus the maximum key age.
     fresh_until_micros: AtomicI64,
-    /// When the last fetch of any kind started, for the periodic one.
-    last_started: Mutex<Option<Instant>>,
 }
 
 struct Snapshot {
@@ -285,11 +282,13 @@ struct Snapshot {
     fetched_at: Instant,
 }
 
-/// The fetch under way, if any, and when the last one caused by an unknown
-/// `kid` started (the cooldown counts from it).
+/// The fetch under way, if any; when the last one started (the periodic
+/// fetch counts from it) and when the last one caused by an unknown `kid`
+/// started (the cooldown counts from it).
 #[derive(Default)]
 struct Flight {
     running: Option<watch::Receiver<()>>,
+    last_started: Option<Instant>,
     last_by_token: Option<Instant>,
 }
 
@@ -496,7 +495,7 @@ impl State {
                 if by_token {
                     flight.last_by_token = Some(now);
                 }
-                *self.last_started.lock().unwrap_or_else(|e| e.into_inner()) = Some(now);
+                flight.last_started = Some(now);
                 runtime.spawn(run_fetch(self.clone(), tx));
                 rx
             }
@@ -727,9 +726,10 @@ async fn refresher(state: Weak<State>) {
         strong.expire_if_stale();
         let delay = strong.next_delay();
         let since = strong
-            .last_started
+            .flight
             .lock()
             .unwrap_or_else(|e| e.into_inner())
+            .last_started
             .map_or(delay, |t| t.elapsed());
         if since >= delay {
             let wait = strong.fetch(false);

@@ -92,58 +92,18 @@ async fn a_cluster_failover_loses_no_acknowledged_revocation() {
     let (a, b) = (DemoServer::start(&env), DemoServer::start(&env));
     let (ha, hb) = (Http::new(&a.addr), Http::new(&b.addr));
 
-    let (live, _) = ha.login(ADMIN.0, ADMIN.1).await;
-    let (gone, _) = ha.login(ADMIN.0, ADMIN.1).await;
-    status_until(&hb, &live, 200, Duration::from_secs(5)).await;
-    // Acknowledged by the primary and its replica (the default with Cluster).
-    assert_eq!(ha.post("/logout", Some(&gone), "").await.status, 204);
-    status_until(&hb, &gone, 401, Duration::from_millis(100)).await;
-
-    // Cut the replicas' links, revoke at once, kill the primary at once.
     let owner = cluster.primary_for(STREAM);
-    let (racing, _) = ha.login(ADMIN.0, ADMIN.1).await;
-    cluster.nodes[owner].cli(&["CLIENT", "KILL", "TYPE", "replica"]);
-    let logout = ha.post("/logout", Some(&racing), "").await.status.as_u16();
-    cluster.nodes[owner].kill();
-    let killed = Instant::now();
-    assert!(
-        logout == 204 || logout == 503,
-        "the racing logout answered {logout}"
-    );
-    eprintln!("cluster: logout right after the replicas' links were cut: {logout}");
-
-    // The replica is promoted; both servers follow without a restart.
-    let (after, _) = hb.login(ADMIN.0, ADMIN.1).await;
-    loop {
-        assert_ne!(ha.get("/me", Some(&gone)).await.status, 200);
-        match hb.post("/logout", Some(&after), "").await.status.as_u16() {
-            204 => break,
-            503 => {
-                assert!(killed.elapsed() < Duration::from_secs(30), "no failover");
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-            other => panic!("logout during the failover answered {other}"),
-        }
-    }
-    let failover = killed.elapsed();
-    for h in [&ha, &hb] {
-        status_until(h, &live, 200, Duration::from_secs(10)).await;
-    }
-    eprintln!(
-        "cluster: SIGKILL of the primary to the first acknowledged revocation: {failover:?}, both servers answering 200 after {:?} (cluster-node-timeout 1 s)",
-        killed.elapsed()
-    );
-    for h in [&ha, &hb] {
-        assert_eq!(h.get("/me", Some(&gone)).await.status, 401);
-        if logout == 204 {
-            assert_eq!(
-                h.get("/me", Some(&racing)).await.status,
-                401,
-                "acknowledged and lost"
-            );
-        }
-    }
-    status_until(&ha, &after, 401, Duration::from_millis(500)).await;
+    let primary = std::cell::RefCell::new(&mut cluster.nodes[owner]);
+    let Failover { live, gone, after } = failover_scenario(
+        "cluster (cluster-node-timeout 1 s)",
+        &ha,
+        &hb,
+        || {
+            primary.borrow().cli(&["CLIENT", "KILL", "TYPE", "replica"]);
+        },
+        || primary.borrow_mut().kill(),
+    )
+    .await;
     // A server started after the failover loads the revocations from the
     // promoted replica.
     cluster.wait_ok();

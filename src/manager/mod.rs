@@ -332,17 +332,6 @@ impl SessionManagerBuilder {
         self.config.issuer = self.issuer.take().ok_or(ConfigError::MissingIssuer)?;
         self.config.audience = self.audience.take().ok_or(ConfigError::MissingAudience)?;
         self.config.validate()?;
-        #[cfg(feature = "jwks")]
-        if let CurrentKey::Jwks(source) = &self.key {
-            if let Some(discovered) = source.discovered_issuer() {
-                if discovered != self.config.issuer {
-                    return Err(ConfigError::JwksIssuerMismatch {
-                        discovered: discovered.to_owned(),
-                        configured: self.config.issuer.clone(),
-                    });
-                }
-            }
-        }
         let keys = self.keys()?;
         let config = self.config;
         let watermark_retention = self.watermark_retention.unwrap_or_else(|| {
@@ -409,6 +398,15 @@ impl SessionManagerBuilder {
             CurrentKey::Jwks(source) => {
                 if !self.previous_secrets.is_empty() || !self.previous_public_keys.is_empty() {
                     return Err(ConfigError::PreviousKeyKind(algorithm));
+                }
+                // Keys found for another issuer would never verify a token.
+                if let Some(discovered) = source.discovered_issuer() {
+                    if discovered != self.config.issuer {
+                        return Err(ConfigError::JwksIssuerMismatch {
+                            discovered: discovered.to_owned(),
+                            configured: self.config.issuer.clone(),
+                        });
+                    }
                 }
                 return Ok(KeySet::Jwks(source.clone()));
             }

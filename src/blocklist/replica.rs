@@ -16,8 +16,16 @@ use super::{
 };
 
 /// How long one blocking read waits for new entries before it returns empty
-/// (each answer, empty or not, is a sign of life).
-pub const HEARTBEAT: Duration = Duration::from_secs(1);
+/// (each answer, empty or not, is a sign of life): the follower hears from
+/// Redis at least this often, so its last contact is never older than this
+/// when an outage begins (10 cheap commands a second per node).
+pub const HEARTBEAT: Duration = Duration::from_millis(100);
+/// How often Redis's clock is measured again while following.
+const CLOCK_EVERY: Duration = Duration::from_secs(1);
+/// The longest wait between two attempts to reach Redis again: a server
+/// answers again at most this long after Redis is reachable (plus the
+/// catch-up).
+const MAX_BACKOFF: Duration = Duration::from_millis(50);
 /// How often expired facts are dropped from memory.
 const SWEEP_EVERY: Duration = Duration::from_secs(60);
 /// Entries read per command, while loading and following.
@@ -94,9 +102,11 @@ struct State {
 }
 
 impl State {
-    fn touch(&self) {
-        let ms = u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
-        self.last_contact_ms.store(ms, Ordering::Release);
+    /// Records that the replica was current at `at`.
+    fn touch_at(&self, at: Instant) {
+        let ms =
+            u64::try_from(at.saturating_duration_since(self.epoch).as_millis()).unwrap_or(u64::MAX);
+        self.last_contact_ms.fetch_max(ms, Ordering::AcqRel);
     }
 
     fn since_contact(&self) -> Duration {
@@ -111,17 +121,20 @@ impl State {
                 "the replica has not loaded the revocations yet",
             )));
         }
-        // A follower hears from Redis at least every HEARTBEAT (an empty
-        // blocking read); silence beyond it plus the command timeout means
-        // the store is lost, whether by an error or a silent partition. A
-        // cut connection that comes back within that bound costs nothing.
+        // `last_contact` is the last time the replica knew it was caught up
+        // with the stream. A follower hears from Redis at least every
+        // HEARTBEAT (an empty blocking read), so while it follows, silence
+        // up to the heartbeat plus the command timeout is normal. A loss it
+        // has noticed (an error, a refused reconnection) leaves exactly the
+        // allowed staleness from that last contact; unnoticed silence (a
+        // silent partition) is a loss once it passes the normal bound.
         let max_staleness = Duration::from_millis(self.max_staleness_ms.load(Ordering::Relaxed));
-        let noticed = if self.lost.load(Ordering::Acquire) {
-            Duration::ZERO
+        let allowed = if self.lost.load(Ordering::Acquire) {
+            max_staleness
         } else {
-            HEARTBEAT + self.timeout
+            max_staleness.max(HEARTBEAT + self.timeout)
         };
-        if self.since_contact() <= noticed + max_staleness {
+        if self.since_contact() <= allowed {
             Ok(())
         } else {
             Err(BlocklistError::unavailable(ReplicaError(
@@ -402,7 +415,7 @@ impl fmt::Display for EntryId {
 /// last id; on any failure, reconnect with backoff and resume.
 async fn follow(redis: RedisBlocklist, local: Facts, state: Weak<State>) {
     let mut last = EntryId::ZERO;
-    let mut backoff = Duration::from_millis(20);
+    let mut backoff = Duration::from_millis(5);
     let mut warned_policy = false;
     let mut quiet = false;
     while state.strong_count() > 0 {
@@ -426,7 +439,7 @@ async fn follow(redis: RedisBlocklist, local: Facts, state: Weak<State>) {
         }
         if followed {
             quiet = false;
-            backoff = Duration::from_millis(20);
+            backoff = Duration::from_millis(5);
             if result.is_err() {
                 continue;
             }
@@ -440,11 +453,17 @@ async fn follow(redis: RedisBlocklist, local: Facts, state: Weak<State>) {
             }
         }
         tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(Duration::from_secs(1));
+        backoff = (backoff * 2).min(MAX_BACKOFF);
     }
 }
 
 /// One connection's worth of following. `Ok(())` once the replica is gone.
+///
+/// The replica counts as current again only once it has read the stream to
+/// its end on this connection: a node that comes back from a partition
+/// keeps failing closed (or within its staleness) until every revocation
+/// made meanwhile is applied, never answering from state it has not brought
+/// up to date.
 async fn follow_once(
     redis: &RedisBlocklist,
     local: &Facts,
@@ -460,32 +479,39 @@ async fn follow_once(
         *warned_policy = true;
         warn_if_evicting(&mut conn, timeout).await;
     }
-    sync_clock(redis).await;
     let Some(state) = weak.upgrade() else {
         return Ok(());
     };
-    // Where are we against the stream? Load again when our position is gone.
+    // Where are we against the stream? Read from the start when the stream
+    // was reset (Redis lost its data: ids start again below ours); else
+    // from our position. Entries missing between our position and the
+    // stream's first entry were trimmed (their facts expired) or compacted
+    // (superseded by a later entry of the same session), so reading on from
+    // our position misses nothing that counts.
     let info = stream_info(&mut conn, &stream, timeout).await?;
     let loaded = state.loaded.load(Ordering::Acquire);
-    let lost = match &info {
-        Some(info) => info.max_deleted > *last || info.last_generated < *last,
+    let reset = match &info {
+        Some(info) => info.last_generated < *last,
         None => *last != EntryId::ZERO,
     };
-    if !loaded || lost {
-        if loaded {
-            tracing::warn!(last = %last, "the replica's position in the revocation stream is gone (trimmed, or Redis lost its data): loading the whole stream again");
-        }
-        *last = load(&mut conn, &stream, timeout, local, &state).await?;
-        state.loads.fetch_add(1, Ordering::Relaxed);
-        state.loaded.store(true, Ordering::Release);
+    if reset {
+        tracing::warn!(last = %last, "the revocation stream starts again below the replica's position (Redis lost its data): loading the whole stream again");
+        *last = EntryId::ZERO;
     }
-    state.touch();
+    // Read to the end as of now, before answering from memory again.
+    let contact = Instant::now();
+    *last = load(&mut conn, &stream, *last, timeout, local, &state).await?;
+    if !loaded || reset {
+        state.loads.fetch_add(1, Ordering::Relaxed);
+    }
+    state.touch_at(contact);
+    state.loaded.store(true, Ordering::Release);
     state.following.store(true, Ordering::Release);
     state.lost.store(false, Ordering::Release);
     *followed = true;
     drop(state);
     tracing::info!(stream = %stream, "following the revocation stream");
-    let block_ms = u64::try_from(HEARTBEAT.as_millis()).unwrap_or(1000);
+    let block_ms = u64::try_from(HEARTBEAT.as_millis()).unwrap_or(100);
     let mut clock_synced = Instant::now();
     let mut swept = Instant::now();
     loop {
@@ -497,16 +523,24 @@ async fn follow_once(
             .arg("STREAMS")
             .arg(&stream)
             .arg(last.to_string());
+        let asked = Instant::now();
         let reply = bounded(cmd.query_async(&mut conn), HEARTBEAT + timeout).await?;
         let Some(state) = weak.upgrade() else {
             return Ok(());
         };
-        state.touch();
-        if let Some(next) = apply_entries(stream_entries(xread_stream(reply)), local, &state) {
+        let entries = stream_entries(xread_stream(reply));
+        // A full batch may leave more behind: current only once a read
+        // comes back short, and then as of when it was sent (Redis read
+        // the stream after that).
+        let caught_up = entries.len() < BATCH;
+        if let Some(next) = apply_entries(entries, local, &state) {
             *last = next;
         }
+        if caught_up {
+            state.touch_at(asked);
+        }
         drop(state);
-        if clock_synced.elapsed() >= HEARTBEAT {
+        if clock_synced.elapsed() >= CLOCK_EVERY {
             sync_clock(redis).await;
             clock_synced = Instant::now();
         }
@@ -541,13 +575,18 @@ async fn bounded<T>(
 async fn load(
     conn: &mut super::redis_connection::RedisConnection,
     stream: &str,
+    after: EntryId,
     timeout: Duration,
     local: &Facts,
     state: &State,
 ) -> Result<EntryId, BlocklistError> {
     let started = Instant::now();
-    let mut from = "-".to_owned();
-    let mut last = EntryId::ZERO;
+    let mut from = if after == EntryId::ZERO {
+        "-".to_owned()
+    } else {
+        format!("({after}")
+    };
+    let mut last = after;
     let mut count = 0usize;
     loop {
         let mut cmd = redis::cmd("XRANGE");
@@ -571,7 +610,8 @@ async fn load(
     tracing::info!(
         entries = count,
         took_ms = started.elapsed().as_millis() as u64,
-        "revocation stream loaded"
+        from_start = after == EntryId::ZERO,
+        "revocation stream read up to its end"
     );
     Ok(last)
 }
@@ -679,7 +719,6 @@ fn text(value: &redis::Value) -> Option<String> {
 /// What `XINFO STREAM` says of our position.
 struct StreamInfo {
     last_generated: EntryId,
-    max_deleted: EntryId,
 }
 
 /// `None` when the stream does not exist.
@@ -721,7 +760,6 @@ async fn stream_info(
     };
     Ok(Some(StreamInfo {
         last_generated: id("last-generated-id"),
-        max_deleted: id("max-deleted-entry-id"),
     }))
 }
 

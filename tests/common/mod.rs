@@ -18,6 +18,7 @@ use hyper_util::{client::legacy::Client, rt::TokioExecutor};
 use serde_json::{json, Value};
 
 pub mod jwks_server;
+pub mod proxy;
 
 pub const SECRET: &str = "test-secret-that-is-long-enough-for-hs256!";
 

@@ -451,3 +451,50 @@ async fn a_configured_cache_stays_wired_to_its_subscriber() {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
+
+/// A bounded cache may evict revocations to make room; an acknowledged
+/// logout must still be refused afterwards (asked of Redis again), never
+/// answered "not revoked" from an older cached answer.
+#[tokio::test]
+async fn a_full_cache_never_forgets_an_acknowledged_revocation() {
+    use tower_jwt_session::blocklist::CacheConfig;
+    let server = RedisServer::start();
+    let capacity = 1_000;
+    let cached = RedisBlocklist::builder(server.url())
+        .build()
+        .unwrap()
+        .into_cached_with(CacheConfig::new().with_max_capacity(capacity));
+    // Wait for the push channel: "not revoked" answers are cached then.
+    let victim = TokenKey::from_jti("victim");
+    let started = std::time::Instant::now();
+    loop {
+        cached.check(&victim, "v").await.unwrap();
+        if cached.try_check(&victim, "v").is_some() {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "no push channel"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Enough other logouts to fill the cache, then the victim's, then more.
+    for i in 0..capacity + 500 {
+        let key = TokenKey::from_jti(&format!("other-{i}"));
+        cached.check(&key, "o").await.unwrap();
+        cached.revoke(&key, now() + 600).await.unwrap();
+    }
+    cached.revoke(&victim, now() + 600).await.unwrap();
+    for i in 0..capacity + 200 {
+        let key = TokenKey::from_jti(&format!("after-{i}"));
+        cached.check(&key, "o").await.unwrap();
+        cached.revoke(&key, now() + 600).await.unwrap();
+    }
+    assert!(
+        cached.check(&victim, "v").await.unwrap().revoked,
+        "an acknowledged revocation answered \"not revoked\" from the cache"
+    );
+    if let Some(answer) = cached.try_check(&victim, "v") {
+        assert!(answer.unwrap().revoked);
+    }
+}

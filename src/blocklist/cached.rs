@@ -62,8 +62,12 @@ struct State {
     /// Users' watermarks (pushed mode only).
     marks: Cache<String, i64>,
     /// Tokens not revoked whose user had no watermark, with their session's
-    /// current generation (pushed mode only).
-    fast: Cache<TokenKey, u64>,
+    /// current generation and a keyed hash of that user (pushed mode only):
+    /// two users whose tokens share a key (the same `jti` from two issuers)
+    /// never answer for each other.
+    fast: Cache<TokenKey, (u64, u64)>,
+    /// The key of the user hash in `fast` (SipHash, random per cache).
+    users: std::collections::hash_map::RandomState,
     /// Bumped by every revocation and watermark the cache learns.
     epoch: AtomicU64,
     /// Whether `marks` may hold anything: until then, lookups skip it.
@@ -105,6 +109,7 @@ impl State {
             unmarked: short_lived(capacity, negative_ttl),
             marks: short_lived(capacity, negative_ttl),
             fast: short_lived(capacity, negative_ttl),
+            users: std::collections::hash_map::RandomState::new(),
             epoch: AtomicU64::new(0),
             any_mark: AtomicBool::new(false),
             generation: AtomicU64::new(0),
@@ -127,7 +132,12 @@ impl State {
     fn lookup(&self, key: &TokenKey, user_id: &str) -> Option<Lookup> {
         let pushed = self.pushed.load(Ordering::Acquire);
         if pushed {
-            if let Some(generation) = Self::current(&self.fast, key) {
+            let user = std::hash::BuildHasher::hash_one(&self.users, user_id);
+            if let Some(generation) = self
+                .fast
+                .get(key)
+                .and_then(|(generation, of)| (of == user).then_some(generation))
+            {
                 return Some(Lookup {
                     revoked: false,
                     generation,
@@ -176,7 +186,12 @@ impl State {
         }
         self.revoked.insert(key.clone(), until);
         self.epoch.fetch_add(1, Ordering::AcqRel);
+        // `revoked` is bounded: this entry may be evicted (or not even
+        // admitted) to make room. What must never remain is an answer "not
+        // revoked" for the key: without one, an evicted revocation is asked
+        // of the backend again, which holds it.
         self.fast.invalidate(&key);
+        self.clear.invalidate(&key);
     }
 
     /// Records a user's watermark, never lowering a known one.
@@ -213,10 +228,12 @@ impl State {
         // `revoked` first. For a session, a rotation pushed meanwhile moved
         // the epoch: the generation in this answer may be stale, so it is
         // kept only if the epoch did not move.
-        let session = key.is_session();
-        if !lookup.revoked && (!session || epoch == self.epoch.load(Ordering::Acquire)) {
+        if !lookup.revoked && epoch == self.epoch.load(Ordering::Acquire) {
             self.clear.insert(key.clone(), lookup.generation);
-            if session && epoch != self.epoch.load(Ordering::Acquire) {
+            // A revocation or rotation that came in between: take it out
+            // again (a revocation evicted from `revoked` later must not
+            // leave this answer behind).
+            if epoch != self.epoch.load(Ordering::Acquire) {
                 self.clear.invalidate(key);
             }
         }
@@ -231,7 +248,8 @@ impl State {
             && !known_mark
             && epoch == self.epoch.load(Ordering::Acquire)
         {
-            self.fast.insert(key.clone(), lookup.generation);
+            let user = std::hash::BuildHasher::hash_one(&self.users, user_id);
+            self.fast.insert(key.clone(), (lookup.generation, user));
             // A revocation, watermark or reconnection that came in between
             // the check above and the insertion: take the entry out again.
             // (One that comes after the insertion removes it itself.)
@@ -311,7 +329,11 @@ impl CacheConfig {
 ///
 /// - **"revoked"** is cached until the revocation's own deadline (or an hour
 ///   when the backend does not say): a revocation is never undone, so this is
-///   always safe.
+///   always safe. The cache is bounded ([`CacheConfig::with_max_capacity`]):
+///   when a revocation is evicted to make room, no "not revoked" answer for
+///   its key is left behind (each revocation removes them), so the next
+///   check asks the backend, which holds it. A full cache costs round trips,
+///   never a forgotten revocation.
 /// - **"not revoked"** and a user's **watermark** are cached only while a
 ///   push channel is connected (see [`CacheInvalidator`]), and at most for a
 ///   short ceiling ([`CacheConfig::with_negative_ttl`]).
@@ -655,14 +677,11 @@ mod tests {
         cache
             .state
             .fill(&key, "u", Lookup::default(), generation, epoch);
-        assert_eq!(
-            cache
-                .try_check(&key, "u")
-                .unwrap()
-                .unwrap()
-                .valid_after_micros,
-            Some(42)
-        );
+        // Either the backend is asked again, or the watermark is answered.
+        if let Some(answer) = cache.try_check(&key, "u") {
+            assert_eq!(answer.unwrap().valid_after_micros, Some(42));
+        }
+        assert!(!cache.state.fast.contains_key(&key));
     }
 
     #[tokio::test]
@@ -689,6 +708,31 @@ mod tests {
         );
         inv.revoked(b.clone(), later());
         assert!(cache.try_check(&b, "v").unwrap().unwrap().revoked);
+    }
+
+    #[tokio::test]
+    async fn the_one_lookup_path_never_answers_for_another_user_with_the_same_key() {
+        let cache = CachedBlocklist::new(MemoryBlocklist::new());
+        let inv = cache.invalidator();
+        inv.connected();
+        let shared = TokenKey::from_jti("same-jti");
+        cache.check(&shared, "alice").await.unwrap();
+        assert!(cache.state.fast.contains_key(&shared));
+        // bob is logged out everywhere; his token shares alice's key.
+        cache
+            .backend()
+            .set_valid_after("bob", 42, later())
+            .await
+            .unwrap();
+        assert!(cache.try_check(&shared, "bob").is_none());
+        assert_eq!(
+            cache
+                .check(&shared, "bob")
+                .await
+                .unwrap()
+                .valid_after_micros,
+            Some(42)
+        );
     }
 
     #[test]

@@ -584,3 +584,95 @@ async fn a_kid_missed_by_a_fetch_that_predates_it_is_fetched_again() {
     // the next token with it causes a fetch of its own and passes.
     assert_eq!(through_layer(&manager, &new).await.status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn a_key_replaced_under_its_kid_stops_verifying_the_tokens_it_verified() {
+    let (a, b) = (signer("p256.pem"), signer("p256-other.pem"));
+    let server = JwksServer::start().await;
+    server.set(KEYS, Mode::Json(jwks_of(&[&a]), None));
+    let source = builder(&server).build().unwrap();
+    let manager = verifier(source.clone());
+    ready(&source).await;
+    let old = token(&a);
+    // Verified once: the verified-token cache holds it.
+    assert_eq!(through_layer(&manager, &old).await.status(), StatusCode::OK);
+    assert_eq!(through_layer(&manager, &old).await.status(), StatusCode::OK);
+    // The issuer withdraws a's key and publishes b's under the same kid.
+    let a_kid = a.public_keys().next().unwrap().kid().to_owned();
+    let mut swapped = b.public_keys().next().unwrap().to_jwk();
+    swapped["kid"] = serde_json::Value::String(a_kid);
+    server.set(KEYS, Mode::Json(jwk_set(&[swapped]), None));
+    source.refresh_now().await.unwrap();
+    assert_eq!(
+        through_layer(&manager, &old).await.status(),
+        StatusCode::UNAUTHORIZED,
+        "a token of the withdrawn key is still served from the cache"
+    );
+    assert!(manager.verify(&old).await.is_err());
+}
+
+#[tokio::test]
+async fn an_https_discovery_document_naming_an_http_jwks_uri_is_refused() {
+    let plain = JwksServer::start().await;
+    let tls = JwksServer::start_tls().await;
+    let issuer = tls.url("");
+    let a = signer_with(pair("p256.pem", Algorithm::ES256), &issuer);
+    plain.set("/keys", Mode::Json(jwks_of(&[&a]), None));
+    tls.set(
+        "/.well-known/openid-configuration",
+        Mode::Json(
+            serde_json::json!({"issuer": issuer, "jwks_uri": plain.url("/keys")}).to_string(),
+            None,
+        ),
+    );
+    let ca = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/keys/test-ca.pem"
+    ))
+    .unwrap();
+    let source = JwksSource::discover(&issuer, Algorithm::ES256)
+        .with_root_certificate_pem(&ca)
+        .build()
+        .unwrap();
+    let err = source.refresh_now().await.unwrap_err();
+    assert!(matches!(err, JwksError::Discovery(_)), "{err:?}");
+    assert!(err.to_string().contains("downgrade"), "{err}");
+    assert!(!source.is_ready());
+    assert_eq!(plain.hits("/keys"), 0, "the http:// set was fetched");
+}
+
+#[tokio::test]
+async fn a_kid_guessed_ahead_of_a_rotation_delays_its_key_by_one_cooldown_at_most() {
+    let (a, b) = (signer("p256.pem"), signer("p256-other.pem"));
+    let server = JwksServer::start().await;
+    server.set(KEYS, Mode::Json(jwks_of(&[&a]), None));
+    let cooldown = Duration::from_secs(1);
+    let source = builder(&server)
+        .with_cooldown(cooldown)
+        .with_refresh_interval(Duration::from_secs(3600))
+        .build()
+        .unwrap();
+    let manager = verifier(source.clone());
+    ready(&source).await;
+    // An attacker presents the issuer's next kid before the rotation: one
+    // fetch, which does not have it, writes it off.
+    let b_kid = b.public_keys().next().unwrap().kid().to_owned();
+    tokio::time::sleep(cooldown).await;
+    let guessed = with_kid(&token(&a), &b_kid);
+    assert!(manager.verify(&guessed).await.is_err());
+    assert_eq!(server.hits(KEYS), 2);
+    // The issuer rotates to that kid; its first tokens are refused within
+    // the cooldown, then one fetch brings the key.
+    server.set(KEYS, Mode::Json(jwks_of(&[&b]), None));
+    let new = token(&b);
+    let started = Instant::now();
+    while through_layer(&manager, &new).await.status() != StatusCode::OK {
+        assert!(
+            started.elapsed() < cooldown + Duration::from_secs(2),
+            "the guessed kid is still written off"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(started.elapsed() <= cooldown + Duration::from_millis(500));
+    assert_eq!(server.hits(KEYS), 3);
+}

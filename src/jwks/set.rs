@@ -90,6 +90,12 @@ impl JwkSet {
         })
     }
 
+    /// Whether `other` holds exactly these keys under exactly these ids (a
+    /// key replaced under its `kid` is a change).
+    pub(crate) fn same_keys(&self, other: &Self) -> bool {
+        self.algorithm == other.algorithm && self.keys == other.keys
+    }
+
     /// The key named `kid`.
     pub fn get(&self, kid: &str) -> Option<&PublicKey> {
         self.keys.get(kid)

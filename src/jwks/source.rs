@@ -2,7 +2,7 @@
 //! Connect discovery), kept current in the background.
 
 use std::{
-    collections::HashSet,
+    collections::HashMap,
     fmt,
     future::Future,
     pin::Pin,
@@ -174,7 +174,7 @@ impl JwksSourceBuilder {
             max_key_age: self.max_key_age,
             current: RwLock::new(None),
             flight: Mutex::new(Flight::default()),
-            negative: Mutex::new(HashSet::new()),
+            negative: Mutex::new(HashMap::new()),
             attempts: AtomicU64::new(0),
             failures: AtomicU64::new(0),
             consecutive_failures: AtomicU32::new(0),
@@ -215,8 +215,9 @@ fn http_url(text: &str) -> Result<reqwest::Url, ConfigError> {
 ///   one fetch, at most one per [cooldown](JwksSourceBuilder::with_cooldown),
 ///   shared by every request that needs it (they wait for that one fetch,
 ///   never longer than its timeout). A `kid` still unknown after a fetch that began after its token arrived is
-///   remembered (up to 1 024) and refused without a fetch until the set
-///   changes. A token whose `kid` is known but whose signature is wrong
+///   remembered (up to 1 024) and refused without a fetch for one cooldown
+///   (or until the set changes): a kid guessed ahead of the issuer's next
+///   rotation delays that key by one cooldown at most. A token whose `kid` is known but whose signature is wrong
 ///   never causes a fetch.
 /// - **Failures** (no answer within 5 s, a status other than 200, a
 ///   redirect, a body over 256 KiB, a document that is not a JWK Set or has
@@ -258,7 +259,10 @@ struct State {
     max_key_age: Option<Duration>,
     current: RwLock<Option<Snapshot>>,
     flight: Mutex<Flight>,
-    negative: Mutex<HashSet<String>>,
+    /// Kids written off, with when: each only for one cooldown, so a kid
+    /// an attacker guessed ahead of a rotation (the issuer's predictable
+    /// next kid) is refused without a fetch for one cooldown at most.
+    negative: Mutex<HashMap<String, Instant>>,
     attempts: AtomicU64,
     failures: AtomicU64,
     consecutive_failures: AtomicU32,
@@ -421,7 +425,8 @@ impl JwksSource {
             .negative
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .contains(kid)
+            .get(kid)
+            .is_some_and(|at| at.elapsed() < self.state.cooldown)
         {
             return None;
         }
@@ -446,9 +451,13 @@ impl JwksSource {
             if fetched && !known {
                 let mut negative = state.negative.lock().unwrap_or_else(|e| e.into_inner());
                 if negative.len() >= NEGATIVE_CAPACITY {
-                    negative.clear();
+                    let cooldown = state.cooldown;
+                    negative.retain(|_, at| at.elapsed() < cooldown);
+                    if negative.len() >= NEGATIVE_CAPACITY {
+                        negative.clear();
+                    }
                 }
-                negative.insert(kid);
+                negative.insert(kid, Instant::now());
             }
         }))
     }
@@ -583,7 +592,17 @@ impl State {
                 found: found.to_owned(),
             });
         }
-        http_url(member("jwks_uri")?).map_err(|e| JwksError::Discovery(e.to_string()))
+        let jwks_uri =
+            http_url(member("jwks_uri")?).map_err(|e| JwksError::Discovery(e.to_string()))?;
+        // A document fetched over TLS names keys fetched over TLS: an
+        // `http://` `jwks_uri` there is a downgrade nobody chose.
+        if configuration.scheme() == "https" && jwks_uri.scheme() != "https" {
+            return Err(JwksError::Discovery(
+                "the https discovery document names an http:// jwks_uri (a downgrade): refused"
+                    .to_owned(),
+            ));
+        }
+        Ok(jwks_uri)
     }
 
     /// Marks the set unusable once it is older than the maximum key age.
@@ -624,13 +643,10 @@ impl State {
 
     fn install(&self, set: JwkSet, max_age: Option<Duration>) {
         let mut current = self.current.write().unwrap_or_else(|e| e.into_inner());
-        let changed = current.as_ref().is_none_or(|old| {
-            let mut a: Vec<&str> = old.set.kids().collect();
-            let mut b: Vec<&str> = set.kids().collect();
-            a.sort_unstable();
-            b.sort_unstable();
-            a != b
-        });
+        // A new epoch for any change: a kid added or removed, or a key
+        // replaced under its kid (tokens the withdrawn key verified must stop
+        // being served from the verified-token cache).
+        let changed = current.as_ref().is_none_or(|old| !old.set.same_keys(&set));
         if changed {
             let mut kids: Vec<&str> = set.kids().collect();
             kids.sort_unstable();

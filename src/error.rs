@@ -213,8 +213,20 @@ pub enum BlocklistError {
     /// The backend answered with something this crate cannot read.
     #[error("the blocklist backend gave an unexpected answer: {0}")]
     Protocol(String),
+    /// The primary stored the write but too few of its replicas confirmed
+    /// it in time (`WAIT`): nothing is promised. A Sentinel or Cluster
+    /// setup refuses every write this way until its replicas are online.
+    #[error("only {acknowledged} of {wanted} replicas acknowledged the write within {waited:?} (the minimum set by `with_min_replicas`, REDIS_MIN_REPLICAS in the demo server)")]
+    TooFewReplicas {
+        /// Replicas that confirmed the write.
+        acknowledged: u32,
+        /// Replicas that must confirm it.
+        wanted: u32,
+        /// How long the primary waited for them.
+        waited: Duration,
+    },
     /// Any other backend failure.
-    #[error("the blocklist backend failed")]
+    #[error("the blocklist backend failed: {0}")]
     Backend(#[source] Box<dyn StdError + Send + Sync>),
 }
 

@@ -582,15 +582,17 @@ impl tower_jwt_session::Blocklist for Switchable {
         key: &tower_jwt_session::blocklist::TokenKey,
         from: u64,
         until: i64,
+        user: &str,
+        issued_at_micros: i64,
     ) -> tower_jwt_session::blocklist::BlocklistFuture<tower_jwt_session::blocklist::Rotation> {
-        self.memory.rotate(key, from, until)
+        self.memory.rotate(key, from, until, user, issued_at_micros)
     }
     fn set_valid_after(
         &self,
         user: &str,
         micros: i64,
         until: i64,
-    ) -> tower_jwt_session::blocklist::BlocklistFuture<()> {
+    ) -> tower_jwt_session::blocklist::BlocklistFuture<i64> {
         self.memory.set_valid_after(user, micros, until)
     }
     fn check(

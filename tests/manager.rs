@@ -300,8 +300,12 @@ impl tower_jwt_session::Blocklist for GatedBlocklist {
         key: &tower_jwt_session::blocklist::TokenKey,
         from: u64,
         until: i64,
+        user_id: &str,
+        issued_at_micros: i64,
     ) -> tower_jwt_session::blocklist::BlocklistFuture<tower_jwt_session::blocklist::Rotation> {
-        let rotated = self.inner.rotate(key, from, until);
+        let rotated = self
+            .inner
+            .rotate(key, from, until, user_id, issued_at_micros);
         let (entered, release) = (self.entered.clone(), self.release.clone());
         Box::pin(async move {
             entered.notify_one();
@@ -315,7 +319,7 @@ impl tower_jwt_session::Blocklist for GatedBlocklist {
         user_id: &str,
         micros: i64,
         until: i64,
-    ) -> tower_jwt_session::blocklist::BlocklistFuture<()> {
+    ) -> tower_jwt_session::blocklist::BlocklistFuture<i64> {
         self.inner.set_valid_after(user_id, micros, until)
     }
 

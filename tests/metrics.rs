@@ -123,16 +123,22 @@ impl tower_jwt_session::Blocklist for Remote {
         _: &tower_jwt_session::blocklist::TokenKey,
         _: u64,
         _: i64,
+        _: &str,
+        _: i64,
     ) -> tower_jwt_session::blocklist::BlocklistFuture<tower_jwt_session::blocklist::Rotation> {
-        Box::pin(async { Ok(tower_jwt_session::blocklist::Rotation::Rotated) })
+        Box::pin(async {
+            Ok(tower_jwt_session::blocklist::Rotation::Rotated {
+                issued_at_micros: tower_jwt_session::blocklist::now_micros(),
+            })
+        })
     }
     fn set_valid_after(
         &self,
         _: &str,
+        micros: i64,
         _: i64,
-        _: i64,
-    ) -> tower_jwt_session::blocklist::BlocklistFuture<()> {
-        Box::pin(async { Ok(()) })
+    ) -> tower_jwt_session::blocklist::BlocklistFuture<i64> {
+        Box::pin(async move { Ok(micros) })
     }
     fn check(
         &self,

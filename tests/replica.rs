@@ -451,3 +451,113 @@ async fn in_a_silent_partition_the_staleness_counts_from_a_fresh_contact() {
     );
     assert!(healed.elapsed() < Duration::from_millis(300));
 }
+
+fn manager_on(blocklist: RedisReplica) -> tower_jwt_session::SessionManager {
+    tower_jwt_session::SessionManager::builder(SECRET)
+        .with_issuer("https://auth.example.com")
+        .with_audience("api")
+        .with_blocklist(blocklist)
+        .build()
+        .unwrap()
+}
+
+/// A thief refreshes a stolen session in a loop on one server while the
+/// user logs out everywhere on another: the thief's chain must end, and
+/// every token it got must be refused on both servers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refresh_loop_never_outlives_log_out_everywhere() {
+    let redis = RedisServer::start();
+    let (ra, rb) = (replica(&redis), replica(&redis));
+    ready(&ra).await;
+    ready(&rb).await;
+    let (user_side, thief_side) = (manager_on(ra), manager_on(rb));
+    for round in 0..5 {
+        let user = format!("u-{round}");
+        let stolen = thief_side
+            .issue(tower_jwt_session::NewSession::new(&user, "ada@example.com"))
+            .unwrap()
+            .into_token();
+        let thief = {
+            let thief_side = thief_side.clone();
+            tokio::spawn(async move {
+                let mut current = stolen;
+                let mut issued = vec![current.clone()];
+                let started = Instant::now();
+                while started.elapsed() < Duration::from_secs(3) {
+                    match thief_side.refresh(&current).await {
+                        Ok(next) => {
+                            current = next.into_token();
+                            issued.push(current.clone());
+                        }
+                        Err(_) => return (issued, true),
+                    }
+                }
+                (issued, false)
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(20 + 7 * round)).await;
+        user_side.revoke_all_for_user(&user).await.unwrap();
+        let (issued, stopped) = thief.await.unwrap();
+        assert!(
+            stopped,
+            "round {round}: the thief kept refreshing for 3 s after log-out-everywhere"
+        );
+        // Give the last write time to reach the other replica.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        for (i, token) in issued.iter().enumerate() {
+            assert!(
+                user_side.verify(token).await.is_err() && thief_side.verify(token).await.is_err(),
+                "round {round}: token {i} of {} survived log-out-everywhere",
+                issued.len()
+            );
+        }
+        eprintln!(
+            "round {round}: {} refreshes before the chain ended",
+            issued.len() - 1
+        );
+    }
+}
+
+/// A client looping on refresh must not grow the stream: superseded
+/// rotations are compacted, one entry per session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refreshes_keep_one_stream_entry_per_session() {
+    let redis = RedisServer::start();
+    let r = replica(&redis);
+    ready(&r).await;
+    let manager = manager_on(r);
+    let first = manager
+        .issue(tower_jwt_session::NewSession::new("u-1", "ada@example.com"))
+        .unwrap()
+        .into_token();
+    let mut current = first.clone();
+    let refreshes = 5_000;
+    for _ in 0..refreshes {
+        current = manager.refresh(&current).await.unwrap().into_token();
+    }
+    let xlen: u64 = redis.cli(&["XLEN", "tjs:stream"]).trim().parse().unwrap();
+    let bytes = redis.cli(&["MEMORY", "USAGE", "tjs:stream"]);
+    eprintln!(
+        "{refreshes} refreshes of one session: {xlen} stream entries, {} bytes",
+        bytes.trim()
+    );
+    assert_eq!(xlen, 1, "one entry per session");
+    // A server started afterwards knows the session's generation.
+    let late = manager_on(replica(&redis));
+    let started = Instant::now();
+    while late.verify(&first).await.is_ok() {
+        assert!(started.elapsed() < Duration::from_secs(5));
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(late.verify(&current).await.is_ok());
+    // Ending the session replaces its entry too.
+    manager.revoke(&current).await.unwrap();
+    let xlen: u64 = redis.cli(&["XLEN", "tjs:stream"]).trim().parse().unwrap();
+    assert_eq!(xlen, 1);
+    let later = manager_on(replica(&redis));
+    let started = Instant::now();
+    while later.verify(&current).await.is_ok() {
+        assert!(started.elapsed() < Duration::from_secs(5));
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}

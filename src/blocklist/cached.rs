@@ -445,15 +445,28 @@ impl<Backend: Blocklist> Blocklist for CachedBlocklist<Backend> {
         })
     }
 
-    fn rotate(&self, key: &TokenKey, from: u64, until: i64) -> BlocklistFuture<Rotation> {
-        let rotated = self.backend.rotate(key, from, until);
+    fn rotate(
+        &self,
+        key: &TokenKey,
+        from: u64,
+        until: i64,
+        user_id: &str,
+        issued_at_micros: i64,
+    ) -> BlocklistFuture<Rotation> {
+        let rotated = self
+            .backend
+            .rotate(key, from, until, user_id, issued_at_micros);
         let state = self.state.clone();
         let key = key.clone();
+        let user = user_id.to_owned();
         Box::pin(async move {
             let outcome = rotated.await?;
             match outcome {
                 Rotation::Ended => state.mark_revoked(key, None),
-                Rotation::Rotated | Rotation::Superseded { .. } => state.mark_rotated(&key),
+                Rotation::Rotated { .. } | Rotation::Superseded { .. } => state.mark_rotated(&key),
+                Rotation::LoggedOut { valid_after_micros } => {
+                    state.raise_watermark(&user, valid_after_micros)
+                }
             }
             Ok(outcome)
         })
@@ -468,16 +481,16 @@ impl<Backend: Blocklist> Blocklist for CachedBlocklist<Backend> {
         user_id: &str,
         valid_after_micros: i64,
         until: i64,
-    ) -> BlocklistFuture<()> {
+    ) -> BlocklistFuture<i64> {
         let stored = self
             .backend
             .set_valid_after(user_id, valid_after_micros, until);
         let state = self.state.clone();
         let user = user_id.to_owned();
         Box::pin(async move {
-            stored.await?;
-            state.raise_watermark(&user, valid_after_micros);
-            Ok(())
+            let mark = stored.await?;
+            state.raise_watermark(&user, mark);
+            Ok(mark)
         })
     }
 

@@ -107,6 +107,9 @@ struct Inner {
     watermarks: Cache<String, Watermark, foldhash::fast::RandomState>,
     /// Whether any watermark was ever set: until then, checks skip that map.
     any_watermark: std::sync::atomic::AtomicBool,
+    /// The last issue time a rotation handed out. Rotations and watermark
+    /// writes hold this lock, which orders them (contract point 7).
+    order: std::sync::Mutex<i64>,
 }
 
 impl MemoryBlocklist {
@@ -121,6 +124,7 @@ impl MemoryBlocklist {
                     .expire_after(UntilExpiry)
                     .build_with_hasher(foldhash::fast::RandomState::default()),
                 any_watermark: std::sync::atomic::AtomicBool::new(false),
+                order: std::sync::Mutex::new(0),
             }),
         }
     }
@@ -204,8 +208,26 @@ impl Blocklist for MemoryBlocklist {
         Box::pin(std::future::ready(Ok(fresh)))
     }
 
-    fn rotate(&self, key: &TokenKey, from: u64, until: i64) -> BlocklistFuture<Rotation> {
-        let mut outcome = Rotation::Rotated;
+    fn rotate(
+        &self,
+        key: &TokenKey,
+        from: u64,
+        until: i64,
+        user_id: &str,
+        issued_at_micros: i64,
+    ) -> BlocklistFuture<Rotation> {
+        let mut last = self.inner.order.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(mark) = self.inner.watermarks.get(user_id) {
+            if issued_at_micros < mark.micros {
+                return Box::pin(std::future::ready(Ok(Rotation::LoggedOut {
+                    valid_after_micros: mark.micros,
+                })));
+            }
+        }
+        let issued_at = crate::time::now_micros().max(last.saturating_add(1));
+        let mut outcome = Rotation::Rotated {
+            issued_at_micros: issued_at,
+        };
         self.inner.facts.entry(key.clone()).and_compute_with(|old| {
             let old = old.map(|e| e.into_value());
             match old.map(|o| o.state) {
@@ -223,6 +245,9 @@ impl Blocklist for MemoryBlocklist {
                 }),
             }
         });
+        if matches!(outcome, Rotation::Rotated { .. }) {
+            *last = issued_at;
+        }
         Box::pin(std::future::ready(Ok(outcome)))
     }
 
@@ -231,17 +256,22 @@ impl Blocklist for MemoryBlocklist {
         user_id: &str,
         valid_after_micros: i64,
         until: i64,
-    ) -> BlocklistFuture<()> {
+    ) -> BlocklistFuture<i64> {
+        let last = self.inner.order.lock().unwrap_or_else(|e| e.into_inner());
+        // Past every issue time a rotation handed out before this write.
+        let floor = valid_after_micros.max(last.saturating_add(1));
+        let mut stored = floor;
         if until > now_secs() {
             self.inner
                 .any_watermark
                 .store(true, std::sync::atomic::Ordering::Release);
-            self.inner
+            let entry = self
+                .inner
                 .watermarks
                 .entry(user_id.to_owned())
                 .and_upsert_with(|old| {
                     let new = Watermark {
-                        micros: valid_after_micros,
+                        micros: floor,
                         until,
                     };
                     match old.map(|e| e.into_value()) {
@@ -252,8 +282,10 @@ impl Blocklist for MemoryBlocklist {
                         None => new,
                     }
                 });
+            stored = entry.into_value().micros;
         }
-        Box::pin(std::future::ready(Ok(())))
+        drop(last);
+        Box::pin(std::future::ready(Ok(stored)))
     }
 
     fn check(&self, key: &TokenKey, user_id: &str) -> BlocklistFuture<Lookup> {
@@ -297,35 +329,61 @@ mod tests {
         let key = TokenKey::from_session("s");
         let until = now_secs() + 60;
         assert_eq!(list.lookup(&key, "u").generation, 0);
+        assert!(matches!(
+            list.rotate(&key, 0, until, "u", 0).await.unwrap(),
+            Rotation::Rotated { .. }
+        ));
         assert_eq!(
-            list.rotate(&key, 0, until).await.unwrap(),
-            Rotation::Rotated
-        );
-        assert_eq!(
-            list.rotate(&key, 0, until).await.unwrap(),
+            list.rotate(&key, 0, until, "u", 0).await.unwrap(),
             Rotation::Superseded { current: 1 }
         );
-        assert_eq!(
-            list.rotate(&key, 1, until).await.unwrap(),
-            Rotation::Rotated
-        );
+        assert!(matches!(
+            list.rotate(&key, 1, until, "u", 0).await.unwrap(),
+            Rotation::Rotated { .. }
+        ));
         assert_eq!(list.lookup(&key, "u").generation, 2);
         // A hundred rotations, one fact.
         for g in 2..102 {
-            assert_eq!(
-                list.rotate(&key, g, until).await.unwrap(),
-                Rotation::Rotated
-            );
+            assert!(matches!(
+                list.rotate(&key, g, until, "u", 0).await.unwrap(),
+                Rotation::Rotated { .. }
+            ));
         }
         assert_eq!(list.revoked_count(), 1);
         assert!(list.revoke(&key, until).await.unwrap());
         assert!(!list.revoke(&key, until).await.unwrap());
         assert!(list.lookup(&key, "u").revoked);
         assert_eq!(
-            list.rotate(&key, 102, until).await.unwrap(),
+            list.rotate(&key, 102, until, "u", 0).await.unwrap(),
             Rotation::Ended
         );
         assert_eq!(list.revoked_count(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_watermark_covers_every_rotation_answered_before_it_and_refuses_older_tokens() {
+        let list = MemoryBlocklist::new();
+        let key = TokenKey::from_session("s");
+        let until = now_secs() + 60;
+        let token_iat = crate::time::now_micros();
+        let Rotation::Rotated { issued_at_micros } =
+            list.rotate(&key, 0, until, "u", token_iat).await.unwrap()
+        else {
+            panic!("not rotated");
+        };
+        // The watermark's time was read before the rotation (a slow write).
+        let mark = list.set_valid_after("u", token_iat, until).await.unwrap();
+        assert!(mark > issued_at_micros, "{mark} <= {issued_at_micros}");
+        // The successor cannot be refreshed: it is covered.
+        assert_eq!(
+            list.rotate(&key, 1, until, "u", issued_at_micros)
+                .await
+                .unwrap(),
+            Rotation::LoggedOut {
+                valid_after_micros: mark
+            }
+        );
+        assert_eq!(list.lookup(&key, "u").generation, 1);
     }
 
     #[tokio::test]

@@ -42,8 +42,15 @@
 //!    A session that was ended stays ended (`revoke` on its key).
 //! 6. **One clock.** `clock_micros` is the backend's time as this node
 //!    knows it (the default, this process's clock, is right for a backend
-//!    that lives in one process). Every node writes issue times and
-//!    watermarks with it.
+//!    that lives in one process). Every node writes issue times with it.
+//! 7. **Rotations and watermarks are ordered by the store.** `rotate` reads
+//!    the user's watermark in the same atomic step and refuses a token
+//!    issued before it ([`Rotation::LoggedOut`]); the issue time it returns
+//!    for the successor is the store's own time at that step; and
+//!    `set_valid_after` raises the watermark past every issue time a
+//!    rotation returned before it. So a refresh racing a "log out
+//!    everywhere" either sees the watermark or is covered by it, however
+//!    long the watermark's write took to reach the store.
 //!
 //! [`Blocklist::try_check`] is an optional synchronous fast path: a backend
 //! that can answer without waiting (memory, a warm cache) returns `Some`, and
@@ -62,7 +69,9 @@
 //! struct MapBlocklist {
 //!     revoked: Mutex<HashMap<TokenKey, i64>>,
 //!     generations: Mutex<HashMap<TokenKey, u64>>,
-//!     watermarks: Mutex<HashMap<String, i64>>,
+//!     /// Watermarks, and the last issue time a rotation handed out: one
+//!     /// lock orders rotations and watermarks.
+//!     watermarks: Mutex<(HashMap<String, i64>, i64)>,
 //! }
 //!
 //! impl Blocklist for MapBlocklist {
@@ -71,34 +80,48 @@
 //!         Box::pin(async move { Ok(fresh) })
 //!     }
 //!
-//!     fn rotate(&self, key: &TokenKey, from: u64, _until: i64) -> BlocklistFuture<Rotation> {
-//!         let outcome = if self.revoked.lock().unwrap().contains_key(key) {
-//!             Rotation::Ended
-//!         } else {
-//!             let mut generations = self.generations.lock().unwrap();
-//!             let current = generations.entry(key.clone()).or_insert(0);
-//!             if *current > from {
-//!                 Rotation::Superseded { current: *current }
-//!             } else {
-//!                 *current = from + 1;
-//!                 Rotation::Rotated
+//!     fn rotate(
+//!         &self,
+//!         key: &TokenKey,
+//!         from: u64,
+//!         _until: i64,
+//!         user_id: &str,
+//!         issued_at_micros: i64,
+//!     ) -> BlocklistFuture<Rotation> {
+//!         let mut order = self.watermarks.lock().unwrap();
+//!         let outcome = match order.0.get(user_id) {
+//!             Some(&mark) if issued_at_micros < mark => Rotation::LoggedOut { valid_after_micros: mark },
+//!             _ if self.revoked.lock().unwrap().contains_key(key) => Rotation::Ended,
+//!             _ => {
+//!                 let mut generations = self.generations.lock().unwrap();
+//!                 let current = generations.entry(key.clone()).or_insert(0);
+//!                 if *current > from {
+//!                     Rotation::Superseded { current: *current }
+//!                 } else {
+//!                     *current = from + 1;
+//!                     order.1 = tower_jwt_session::blocklist::now_micros().max(order.1 + 1);
+//!                     Rotation::Rotated { issued_at_micros: order.1 }
+//!                 }
 //!             }
 //!         };
 //!         Box::pin(async move { Ok(outcome) })
 //!     }
 //!
-//!     fn set_valid_after(&self, user_id: &str, micros: i64, _until: i64) -> BlocklistFuture<()> {
-//!         let mut marks = self.watermarks.lock().unwrap();
-//!         let mark = marks.entry(user_id.to_owned()).or_insert(micros);
-//!         *mark = (*mark).max(micros);
-//!         Box::pin(async { Ok(()) })
+//!     fn set_valid_after(&self, user_id: &str, micros: i64, _until: i64) -> BlocklistFuture<i64> {
+//!         let mut order = self.watermarks.lock().unwrap();
+//!         // Past every issue time a rotation handed out so far.
+//!         let floor = micros.max(order.1 + 1);
+//!         let mark = order.0.entry(user_id.to_owned()).or_insert(floor);
+//!         *mark = (*mark).max(floor);
+//!         let stored = *mark;
+//!         Box::pin(async move { Ok(stored) })
 //!     }
 //!
 //!     fn check(&self, key: &TokenKey, user_id: &str) -> BlocklistFuture<Lookup> {
 //!         let lookup = Lookup {
 //!             revoked: self.revoked.lock().unwrap().contains_key(key),
 //!             generation: self.generations.lock().unwrap().get(key).copied().unwrap_or(0),
-//!             valid_after_micros: self.watermarks.lock().unwrap().get(user_id).copied(),
+//!             valid_after_micros: self.watermarks.lock().unwrap().0.get(user_id).copied(),
 //!         };
 //!         Box::pin(async move { Ok(lookup) })
 //!     }
@@ -111,9 +134,14 @@
 //! list.revoke(&key, i64::MAX).await.unwrap();
 //! assert!(list.check(&key, "u-1").await.unwrap().revoked);
 //! let session = TokenKey::from_session("s-1");
-//! assert_eq!(list.rotate(&session, 0, i64::MAX).await.unwrap(), Rotation::Rotated);
-//! assert_eq!(list.rotate(&session, 0, i64::MAX).await.unwrap(), Rotation::Superseded { current: 1 });
+//! let t0 = tower_jwt_session::blocklist::now_micros();
+//! assert!(matches!(list.rotate(&session, 0, i64::MAX, "u-1", t0).await.unwrap(), Rotation::Rotated { .. }));
+//! assert_eq!(list.rotate(&session, 0, i64::MAX, "u-1", t0).await.unwrap(), Rotation::Superseded { current: 1 });
 //! assert_eq!(list.check(&session, "u-1").await.unwrap().generation, 1);
+//! // Logged out everywhere: a token issued before cannot be refreshed.
+//! let mark = list.set_valid_after("u-1", t0 + 1, i64::MAX).await.unwrap();
+//! assert!(matches!(list.rotate(&session, 1, i64::MAX, "u-1", t0).await.unwrap(), Rotation::LoggedOut { .. }));
+//! assert!(mark > t0);
 //! # }
 //! ```
 
@@ -127,6 +155,8 @@ mod facts;
 mod memory;
 #[cfg(feature = "redis")]
 mod redis_blocklist;
+#[cfg(feature = "redis")]
+mod redis_clock;
 #[cfg(feature = "redis")]
 mod redis_connection;
 #[cfg(feature = "redis")]
@@ -162,22 +192,34 @@ pub trait Blocklist: fmt::Debug + Send + Sync + 'static {
 
     /// Moves the session under `key` from generation `from` to `from + 1`,
     /// atomically, and keeps the fact until `until` (seconds; a later
-    /// deadline already stored is kept): [`Rotation::Rotated`]. When the
-    /// session's current generation is already past `from`, nothing changes
-    /// and the answer is [`Rotation::Superseded`] (the presented token was
-    /// rotated away: a replay); when the session was ended,
+    /// deadline already stored is kept): [`Rotation::Rotated`], with the
+    /// successor's issue time in the store's clock. In the same atomic
+    /// step: when `user_id`'s watermark is past `issued_at_micros` (the
+    /// presented token's issue time), nothing changes and the answer is
+    /// [`Rotation::LoggedOut`]; when the session's current generation is
+    /// already past `from`, [`Rotation::Superseded`] (the presented token
+    /// was rotated away: a replay); when the session was ended,
     /// [`Rotation::Ended`]. No stored fact counts as generation 0.
-    fn rotate(&self, key: &TokenKey, from: u64, until: i64) -> BlocklistFuture<Rotation>;
+    fn rotate(
+        &self,
+        key: &TokenKey,
+        from: u64,
+        until: i64,
+        user_id: &str,
+        issued_at_micros: i64,
+    ) -> BlocklistFuture<Rotation>;
 
-    /// Raises `user_id`'s watermark to `valid_after_micros` (never lowers it),
-    /// kept until the Unix time `until` (seconds). Tokens of the user issued
-    /// before the watermark are refused.
+    /// Raises `user_id`'s watermark to at least `valid_after_micros` and
+    /// past every issue time that a [`rotate`](Blocklist::rotate) answered
+    /// before this write (never lowers it), kept until the Unix time `until`
+    /// (seconds). Tokens of the user issued before the watermark are
+    /// refused. Returns the watermark now stored.
     fn set_valid_after(
         &self,
         user_id: &str,
         valid_after_micros: i64,
         until: i64,
-    ) -> BlocklistFuture<()>;
+    ) -> BlocklistFuture<i64>;
 
     /// Whether `key` is revoked (or its session ended), the session's
     /// current generation, and `user_id`'s watermark, in one answer.
@@ -208,8 +250,15 @@ impl<T: Blocklist + ?Sized> Blocklist for Arc<T> {
         (**self).revoke(key, until)
     }
 
-    fn rotate(&self, key: &TokenKey, from: u64, until: i64) -> BlocklistFuture<Rotation> {
-        (**self).rotate(key, from, until)
+    fn rotate(
+        &self,
+        key: &TokenKey,
+        from: u64,
+        until: i64,
+        user_id: &str,
+        issued_at_micros: i64,
+    ) -> BlocklistFuture<Rotation> {
+        (**self).rotate(key, from, until, user_id, issued_at_micros)
     }
 
     fn clock_micros(&self) -> i64 {
@@ -221,7 +270,7 @@ impl<T: Blocklist + ?Sized> Blocklist for Arc<T> {
         user_id: &str,
         valid_after_micros: i64,
         until: i64,
-    ) -> BlocklistFuture<()> {
+    ) -> BlocklistFuture<i64> {
         (**self).set_valid_after(user_id, valid_after_micros, until)
     }
 
@@ -249,8 +298,19 @@ pub struct Lookup {
 /// The outcome of [`Blocklist::rotate`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Rotation {
-    /// The session moved to the next generation: the caller may mint it.
-    Rotated,
+    /// The session moved to the next generation: the caller may mint it,
+    /// issued at `issued_at_micros`.
+    Rotated {
+        /// The successor's issue time, Unix microseconds in the store's
+        /// clock, taken in the rotation's atomic step.
+        issued_at_micros: i64,
+    },
+    /// The user was logged out everywhere after the presented token was
+    /// issued: nothing changed.
+    LoggedOut {
+        /// The user's watermark.
+        valid_after_micros: i64,
+    },
     /// The session is already past the presented generation: that token was
     /// rotated away (by a concurrent refresh, or it is being replayed).
     Superseded {
@@ -339,6 +399,16 @@ impl std::borrow::Borrow<str> for TokenKey {
     fn borrow(&self) -> &str {
         &self.0
     }
+}
+
+/// This process's clock in Unix microseconds (what [`Blocklist::clock_micros`]
+/// returns by default).
+///
+/// ```
+/// assert!(tower_jwt_session::blocklist::now_micros() > 1_700_000_000_000_000);
+/// ```
+pub fn now_micros() -> i64 {
+    crate::time::now_micros()
 }
 
 /// Seconds from now until `until`, or `None` when `until` has passed.

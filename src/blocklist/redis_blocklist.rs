@@ -3,16 +3,14 @@
 use std::{
     fmt,
     future::Future,
-    sync::{
-        atomic::{AtomicI64, Ordering},
-        Arc,
-    },
+    sync::{atomic::Ordering, Arc},
     time::Duration,
 };
 
 use futures_util::StreamExt;
 use redis::{aio::ConnectionManager, aio::ConnectionManagerConfig, RedisError};
 
+use super::redis_clock::StoreClock;
 use super::redis_connection::{has_hash_tag, RedisConnection};
 
 use super::{
@@ -30,59 +28,89 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_millis(500);
 const DEFAULT_RETENTION: Duration = Duration::from_secs(25 * 3600);
 const PING_EVERY: Duration = Duration::from_secs(1);
 const MAX_BACKOFF: Duration = Duration::from_secs(1);
+/// How often Redis's clock is measured.
+const CLOCK_EVERY: Duration = Duration::from_secs(1);
 
-/// Keeps the larger watermark and the later expiry, then publishes.
-/// KEYS[1] = user key; ARGV = micros, until, channel, user id.
-/// KEYS[2] = the stream; ARGV[5] = the oldest id to keep (trimming).
+// Every write script appends its fact to the stream (trimmed by the store's
+// own clock: entries older than the retention go), and a script that
+// supersedes an earlier entry of the same session or user deletes that
+// entry (its id is kept under `{prefix}x:...`): the stream holds one entry
+// per live session or user however often it is refreshed. Times that order
+// facts (watermarks, successors' issue times) come from the store's `TIME`.
+
+/// Raises a watermark past the store's clock and past the given value,
+/// keeps the later expiry, appends it (replacing the user's previous
+/// entry), publishes it. KEYS: user key, stream, user's entry key. ARGV:
+/// micros, until, channel, user id, retention (ms). Returns the watermark.
 const RAISE_WATERMARK: &str = r"
-local cur = redis.call('GET', KEYS[1])
-local value = ARGV[1]
-if cur and tonumber(cur) >= tonumber(value) then value = cur end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local value = tonumber(ARGV[1])
+if now + 1 > value then value = now + 1 end
+local cur = tonumber(redis.call('GET', KEYS[1]) or '0') or 0
+if cur > value then value = cur end
+local text = string.format('%d', value)
 local untl = tonumber(ARGV[2])
 local exp = redis.call('EXPIRETIME', KEYS[1])
 if exp > untl then untl = exp end
-redis.call('SET', KEYS[1], value, 'EXAT', untl)
-redis.call('XADD', KEYS[2], 'MINID', '~', ARGV[5], '*', 'e', 'w ' .. value .. ' ' .. untl .. ' ' .. ARGV[4])
-redis.call('PUBLISH', ARGV[3], 'u ' .. value .. ' ' .. ARGV[4])
+redis.call('SET', KEYS[1], text, 'EXAT', untl)
+local minid = string.format('%d-0', math.max(0, tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) - tonumber(ARGV[5])))
+local prev = redis.call('GET', KEYS[3])
+local id = redis.call('XADD', KEYS[2], 'MINID', '~', minid, '*', 'e', 'w ' .. text .. ' ' .. untl .. ' ' .. ARGV[4])
+if prev then redis.call('XDEL', KEYS[2], prev) end
+redis.call('SET', KEYS[3], id, 'EXAT', untl)
+redis.call('PUBLISH', ARGV[3], 'u ' .. text .. ' ' .. ARGV[4])
 return value
 ";
 
 /// Revokes one token (not a session) once: `SET NX`, then the stream and
-/// the channel. KEYS[1] = token key, KEYS[2] = stream; ARGV = until,
-/// channel, event, oldest id to keep. Returns 1 when this call stored it.
+/// the channel. KEYS: token key, stream. ARGV: until, channel, event,
+/// retention (ms). Returns 1 when this call stored it.
 const REVOKE_TOKEN: &str = r"
 if not redis.call('SET', KEYS[1], 1, 'NX', 'EXAT', ARGV[1]) then return 0 end
-redis.call('XADD', KEYS[2], 'MINID', '~', ARGV[4], '*', 'e', ARGV[3])
+local t = redis.call('TIME')
+local minid = string.format('%d-0', math.max(0, tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) - tonumber(ARGV[4])))
+redis.call('XADD', KEYS[2], 'MINID', '~', minid, '*', 'e', ARGV[3])
 redis.call('PUBLISH', ARGV[2], ARGV[3])
 return 1
 ";
 
-/// Moves a session to the next generation if it is at the presented one.
-/// KEYS[1] = session key; ARGV = from, until, channel, event.
-/// Returns -2 when rotated, -1 when the session ended, else the current
-/// generation (past `from`: the presented token was rotated away).
-/// KEYS[2] = the stream; ARGV[5] = the key as text, ARGV[6] = the oldest id
-/// to keep.
+/// Moves a session to the next generation if it is at the presented one
+/// and its user's watermark does not cover the presented token, in one
+/// step. KEYS: session key, stream, user key, session's entry key. ARGV:
+/// from, until, channel, event, key as text, retention (ms), the presented
+/// token's issue time (µs). Returns `{1, issue time}` when rotated (the
+/// store's clock), `{2, 0}` when the session ended, `{3, current}` when it
+/// is past `from`, `{4, watermark}` when the user was logged out after the
+/// presented token was issued.
 const ROTATE: &str = r"
+local mark = tonumber(redis.call('GET', KEYS[3]) or '0') or 0
+if mark > tonumber(ARGV[7]) then return {4, mark} end
 local cur = redis.call('GET', KEYS[1])
-if cur == 'e' then return -1 end
+if cur == 'e' then return {2, 0} end
 local g = tonumber(cur or '0') or 0
 local from = tonumber(ARGV[1])
-if g > from then return g end
+if g > from then return {3, g} end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local untl = tonumber(ARGV[2])
 local exp = redis.call('EXPIRETIME', KEYS[1])
 if exp > untl then untl = exp end
 redis.call('SET', KEYS[1], from + 1, 'EXAT', untl)
-redis.call('XADD', KEYS[2], 'MINID', '~', ARGV[6], '*', 'e', 'g ' .. untl .. ' ' .. (from + 1) .. ' ' .. ARGV[5])
+local minid = string.format('%d-0', math.max(0, tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) - tonumber(ARGV[6])))
+local prev = redis.call('GET', KEYS[4])
+local id = redis.call('XADD', KEYS[2], 'MINID', '~', minid, '*', 'e', 'g ' .. untl .. ' ' .. (from + 1) .. ' ' .. ARGV[5])
+if prev then redis.call('XDEL', KEYS[2], prev) end
+redis.call('SET', KEYS[4], id, 'EXAT', untl)
 redis.call('PUBLISH', ARGV[3], ARGV[4])
-return -2
+return {1, now}
 ";
 
-/// Ends a session, whatever its generation; keeps the later expiry.
-/// KEYS[1] = session key; ARGV = until, channel, event.
-/// Returns 1 when this call ended it, 0 when it had ended already.
-/// KEYS[2] = the stream; ARGV[4] = the oldest id to keep. The event names
-/// the later deadline, when one was stored already.
+/// Ends a session, whatever its generation; keeps the later expiry; its
+/// entry replaces the session's last rotation in the stream. KEYS: session
+/// key, stream, session's entry key. ARGV: until, channel, event, retention
+/// (ms). Returns 1 when this call ended it, 0 when it had ended already.
+/// The stream entry names the later deadline, when one was stored already.
 const END_SESSION: &str = r"
 local cur = redis.call('GET', KEYS[1])
 if cur == 'e' then return 0 end
@@ -91,7 +119,12 @@ local exp = redis.call('EXPIRETIME', KEYS[1])
 if exp > untl then untl = exp end
 redis.call('SET', KEYS[1], 'e', 'EXAT', untl)
 local key = string.sub(ARGV[3], string.find(ARGV[3], ' ', 3, true) + 1)
-redis.call('XADD', KEYS[2], 'MINID', '~', ARGV[4], '*', 'e', 'r ' .. untl .. ' ' .. key)
+local t = redis.call('TIME')
+local minid = string.format('%d-0', math.max(0, tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) - tonumber(ARGV[4])))
+local prev = redis.call('GET', KEYS[3])
+local id = redis.call('XADD', KEYS[2], 'MINID', '~', minid, '*', 'e', 'r ' .. untl .. ' ' .. key)
+if prev then redis.call('XDEL', KEYS[2], prev) end
+redis.call('SET', KEYS[3], id, 'EXAT', untl)
 redis.call('PUBLISH', ARGV[2], ARGV[3])
 return 1
 ";
@@ -277,7 +310,7 @@ impl RedisBlocklistBuilder {
             } else {
                 self.prefix
             };
-        Ok(RedisBlocklist {
+        let blocklist = RedisBlocklist {
             inner: Arc::new(Inner {
                 target,
                 conn: std::sync::Mutex::new(conn.map(RedisConnection::Managed)),
@@ -288,9 +321,11 @@ impl RedisBlocklistBuilder {
                 timeout: self.timeout,
                 retention: self.retention,
                 min_replicas: self.min_replicas,
-                clock_offset_micros: AtomicI64::new(0),
+                clock: StoreClock::new(),
             }),
-        })
+        };
+        blocklist.spawn_clock();
+        Ok(blocklist)
     }
 }
 
@@ -378,9 +413,10 @@ struct Inner {
     retention: Duration,
     /// Replicas that must acknowledge every write.
     min_replicas: u32,
-    /// Redis's clock minus this process's, measured with `TIME` when the
-    /// subscription connects and then every second (0 until measured).
-    clock_offset_micros: AtomicI64,
+    /// Redis's clock as this process knows it: measured with `TIME` right
+    /// after the blocklist is built and then every second, by a task of its
+    /// own (and by the subscriber and the replica's follower).
+    clock: StoreClock,
 }
 
 impl fmt::Debug for RedisBlocklist {
@@ -599,6 +635,10 @@ impl RedisBlocklist {
             .map_err(|_| BlocklistError::Timeout(timeout))?
     }
 
+    fn spawn_clock(&self) {
+        tokio::spawn(clock_keeper(Arc::downgrade(&self.inner)));
+    }
+
     /// Measures Redis's clock now (see [`Blocklist::clock_micros`]).
     pub(super) async fn sync_clock_now(&self) -> Result<(), BlocklistError> {
         sync_clock(&self.inner).await
@@ -619,14 +659,15 @@ impl RedisBlocklist {
         format!("{}u:{}", self.inner.prefix, user_id)
     }
 
-    /// The id below which stream entries are trimmed: older than the
-    /// retention, every fact they carry has expired.
-    fn oldest_kept(&self) -> String {
-        let retention = i64::try_from(self.inner.retention.as_millis()).unwrap_or(i64::MAX);
-        format!(
-            "{}-0",
-            (now_micros() / 1000).saturating_sub(retention).max(0)
-        )
+    /// Where the stream id of a session's or user's latest entry is kept.
+    fn entry_key(&self, of: &str) -> String {
+        format!("{}x:{}", self.inner.prefix, of)
+    }
+
+    /// The stream's retention in milliseconds: the scripts trim entries
+    /// older than this, by the store's clock.
+    fn retention_ms(&self) -> i64 {
+        i64::try_from(self.inner.retention.as_millis()).unwrap_or(i64::MAX)
     }
 
     /// Runs `command` on the shared connection within the timeout.
@@ -659,7 +700,10 @@ impl RedisBlocklist {
 impl RedisBlocklist {
     /// Runs a write script, and with `min_replicas` set, `WAIT`s on the same
     /// connection for that many replicas to hold it.
-    fn write(&self, cmd: redis::Cmd) -> BlocklistFuture<i64> {
+    fn write<T>(&self, cmd: redis::Cmd) -> BlocklistFuture<T>
+    where
+        T: redis::FromRedisValue + Send + 'static,
+    {
         let wanted = self.inner.min_replicas;
         if wanted == 0 {
             return self.run(move |mut conn| async move { cmd.query_async(&mut conn).await });
@@ -670,14 +714,32 @@ impl RedisBlocklist {
             .max(1);
         let mut pipe = redis::pipe();
         pipe.add_command(cmd).cmd("WAIT").arg(wanted).arg(wait_ms);
-        self.run(move |mut conn| async move {
-            let (answer, acked): (i64, i64) = pipe.query_async(&mut conn).await?;
+        let inner = self.inner.clone();
+        Box::pin(async move {
+            let timeout = inner.timeout;
+            let answered = tokio::time::timeout(timeout, async {
+                let mut conn = inner.connection().await?;
+                pipe.query_async::<(T, i64)>(&mut conn)
+                    .await
+                    .map_err(map_err)
+            })
+            .await
+            .unwrap_or(Err(BlocklistError::Timeout(timeout)));
+            let (answer, acked) = match answered {
+                Ok(answered) => answered,
+                Err(e) => {
+                    inner.forget_connection();
+                    return Err(e);
+                }
+            };
             if acked < i64::from(wanted) {
-                return Err(RedisError::from((
-                    redis::ErrorKind::Client,
-                    "too few replicas acknowledged the write",
-                    format!("{acked} of {wanted}"),
-                )));
+                let err = BlocklistError::TooFewReplicas {
+                    acknowledged: u32::try_from(acked).unwrap_or(0),
+                    wanted,
+                    waited: Duration::from_millis(wait_ms),
+                };
+                tracing::warn!(error = %err, "a write was not confirmed by enough replicas: answered as failed (503)");
+                return Err(err);
             }
             Ok(answer)
         })
@@ -689,52 +751,73 @@ impl Blocklist for RedisBlocklist {
         if until <= now_secs() {
             return Box::pin(std::future::ready(Ok(true)));
         }
-        // A session is ended whatever its generation; a token is revoked
-        // once (`NX`). Both scripts take the same arguments.
-        let script = if key.is_session() {
-            END_SESSION
-        } else {
-            REVOKE_TOKEN
-        };
+        let event = format!("r {until} {}", key.as_str());
         let mut cmd = redis::cmd("EVAL");
-        cmd.arg(script)
-            .arg(2)
-            .arg(self.token_key(key))
-            .arg(&self.inner.stream)
-            .arg(until)
+        if key.is_session() {
+            // A session is ended whatever its generation; its entry replaces
+            // the session's last rotation in the stream.
+            cmd.arg(END_SESSION)
+                .arg(3)
+                .arg(self.token_key(key))
+                .arg(&self.inner.stream)
+                .arg(self.entry_key(key.as_str()));
+        } else {
+            // A token is revoked once (`NX`).
+            cmd.arg(REVOKE_TOKEN)
+                .arg(2)
+                .arg(self.token_key(key))
+                .arg(&self.inner.stream);
+        }
+        cmd.arg(until)
             .arg(&self.inner.channel)
-            .arg(format!("r {until} {}", key.as_str()))
-            .arg(self.oldest_kept());
-        let stored = self.write(cmd);
+            .arg(event)
+            .arg(self.retention_ms());
+        let stored = self.write::<i64>(cmd);
         Box::pin(async move { Ok(stored.await? == 1) })
     }
 
-    fn rotate(&self, key: &TokenKey, from: u64, until: i64) -> BlocklistFuture<Rotation> {
+    fn rotate(
+        &self,
+        key: &TokenKey,
+        from: u64,
+        until: i64,
+        user_id: &str,
+        issued_at_micros: i64,
+    ) -> BlocklistFuture<Rotation> {
         let mut cmd = redis::cmd("EVAL");
         cmd.arg(ROTATE)
-            .arg(2)
+            .arg(4)
             .arg(self.token_key(key))
             .arg(&self.inner.stream)
+            .arg(self.user_key(user_id))
+            .arg(self.entry_key(key.as_str()))
             .arg(from)
             .arg(until)
             .arg(&self.inner.channel)
             .arg(format!("g {}", key.as_str()))
             .arg(key.as_str())
-            .arg(self.oldest_kept());
-        let answered = self.write(cmd);
+            .arg(self.retention_ms())
+            .arg(issued_at_micros);
+        let answered = self.write::<(i64, i64)>(cmd);
         Box::pin(async move {
             Ok(match answered.await? {
-                -2 => Rotation::Rotated,
-                -1 => Rotation::Ended,
-                current => Rotation::Superseded {
+                (1, issued_at_micros) => Rotation::Rotated { issued_at_micros },
+                (2, _) => Rotation::Ended,
+                (3, current) => Rotation::Superseded {
                     current: u64::try_from(current).unwrap_or(0),
                 },
+                (4, valid_after_micros) => Rotation::LoggedOut { valid_after_micros },
+                (kind, _) => {
+                    return Err(BlocklistError::Protocol(format!(
+                        "the rotation script answered kind {kind}"
+                    )))
+                }
             })
         })
     }
 
     fn clock_micros(&self) -> i64 {
-        now_micros().saturating_add(self.inner.clock_offset_micros.load(Ordering::Relaxed))
+        self.inner.clock.now_micros()
     }
 
     fn set_valid_after(
@@ -742,19 +825,19 @@ impl Blocklist for RedisBlocklist {
         user_id: &str,
         valid_after_micros: i64,
         until: i64,
-    ) -> BlocklistFuture<()> {
+    ) -> BlocklistFuture<i64> {
         let mut cmd = redis::cmd("EVAL");
         cmd.arg(RAISE_WATERMARK)
-            .arg(2)
+            .arg(3)
             .arg(self.user_key(user_id))
             .arg(&self.inner.stream)
+            .arg(self.entry_key(&format!("u:{user_id}")))
             .arg(valid_after_micros)
             .arg(until)
             .arg(&self.inner.channel)
             .arg(user_id)
-            .arg(self.oldest_kept());
-        let stored = self.write(cmd);
-        Box::pin(async move { stored.await.map(|_| ()) })
+            .arg(self.retention_ms());
+        self.write::<i64>(cmd)
     }
 
     fn check(&self, key: &TokenKey, user_id: &str) -> BlocklistFuture<Lookup> {
@@ -888,7 +971,8 @@ async fn listen(
 
 /// Measures Redis's clock against this process's with `TIME`: the offset
 /// is taken at the middle of the round trip, so its error is at most half
-/// of it.
+/// of it; of recent samples, the fastest round trip counts
+/// ([`StoreClock`]).
 async fn sync_clock(inner: &Inner) -> Result<(), BlocklistError> {
     let mut conn = inner.connection().await?;
     let sent = now_micros();
@@ -899,11 +983,32 @@ async fn sync_clock(inner: &Inner) -> Result<(), BlocklistError> {
             .map_err(map_err)?;
     let received = now_micros();
     let redis_now = secs.saturating_mul(1_000_000).saturating_add(micros);
-    let local_now = sent + (received - sent) / 2;
-    inner
-        .clock_offset_micros
-        .store(redis_now - local_now, Ordering::Relaxed);
+    inner.clock.record(sent, received, redis_now);
     Ok(())
+}
+
+/// Keeps `inner.clock` measured while the blocklist exists: a few samples
+/// at start (the first may include the connection's handshake), then one
+/// a second. A failure only delays the next sample.
+async fn clock_keeper(inner: std::sync::Weak<Inner>) {
+    let mut taken = 0u32;
+    loop {
+        let Some(strong) = inner.upgrade() else {
+            return;
+        };
+        if let Err(e) = sync_clock(&strong).await {
+            tracing::debug!(error = %e, "could not read Redis's clock this time");
+        } else {
+            taken = taken.saturating_add(1);
+        }
+        drop(strong);
+        let pause = if taken < 4 {
+            Duration::from_millis(50)
+        } else {
+            CLOCK_EVERY
+        };
+        tokio::time::sleep(pause).await;
+    }
 }
 
 impl Inner {

@@ -263,15 +263,29 @@ impl Blocklist for RedisReplica {
         })
     }
 
-    fn rotate(&self, key: &TokenKey, from: u64, until: i64) -> BlocklistFuture<Rotation> {
-        let rotated = self.redis.rotate(key, from, until);
-        let (local, key) = (self.local.clone(), key.clone());
+    fn rotate(
+        &self,
+        key: &TokenKey,
+        from: u64,
+        until: i64,
+        user_id: &str,
+        issued_at_micros: i64,
+    ) -> BlocklistFuture<Rotation> {
+        let rotated = self
+            .redis
+            .rotate(key, from, until, user_id, issued_at_micros);
+        let (local, key, user) = (self.local.clone(), key.clone(), user_id.to_owned());
         Box::pin(async move {
             let outcome = rotated.await?;
             match outcome {
-                Rotation::Rotated => local.learn_generation(&key, from + 1, until),
+                Rotation::Rotated { .. } => local.learn_generation(&key, from + 1, until),
                 Rotation::Superseded { current } => local.learn_generation(&key, current, until),
                 Rotation::Ended => local.learn_revoked(&key, until),
+                // The deadline is the stream's to tell; until it arrives,
+                // the token's own is a lower bound.
+                Rotation::LoggedOut { valid_after_micros } => {
+                    local.learn_watermark(&user, valid_after_micros, until)
+                }
             }
             Ok(outcome)
         })
@@ -282,15 +296,15 @@ impl Blocklist for RedisReplica {
         user_id: &str,
         valid_after_micros: i64,
         until: i64,
-    ) -> BlocklistFuture<()> {
+    ) -> BlocklistFuture<i64> {
         let stored = self
             .redis
             .set_valid_after(user_id, valid_after_micros, until);
         let (local, user) = (self.local.clone(), user_id.to_owned());
         Box::pin(async move {
-            stored.await?;
-            local.learn_watermark(&user, valid_after_micros, until);
-            Ok(())
+            let mark = stored.await?;
+            local.learn_watermark(&user, mark, until);
+            Ok(mark)
         })
     }
 

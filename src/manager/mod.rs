@@ -1047,40 +1047,6 @@ impl SessionManager {
                 return Err(IssueError::SessionLifetimeExceeded.into());
             }
         }
-        // The successor's issue time is taken before the blocklist is asked
-        // again below. A "log out everywhere" that the check misses lands
-        // after it, so its watermark is later than this time and ends the
-        // successor too; one that lands before is seen and ends the refresh.
-        // (The layer's earlier check may be stale by now.)
-        let issued_at = self.inner.blocklist.clock_micros();
-        let successor = match session.session_id() {
-            Some(id) => {
-                self.rotate(session, issued_at).await?;
-                SessionRef {
-                    id: id.to_owned(),
-                    generation: session.generation() + 1,
-                }
-            }
-            // A token without a session (the seed's, older versions): revoked
-            // once, and its successor starts a session.
-            None => {
-                if !self.revoke_once(session).await? {
-                    return Err(VerifyError::Revoked.into());
-                }
-                SessionRef::new()?
-            }
-        };
-        let lookup = self.lookup(session).await?;
-        // The token is revoked or rotated away now, by this call: only the
-        // watermark counts.
-        Self::judge(
-            session,
-            Lookup {
-                revoked: false,
-                generation: 0,
-                ..lookup
-            },
-        )?;
         let s = &session.0;
         let new = NewSession {
             user_id: s.user_id.clone(),
@@ -1090,7 +1056,41 @@ impl SessionManager {
             permissions: s.permissions.clone(),
             metadata: s.metadata.clone(),
         };
-        Ok(self.mint(new, issued_at, s.auth_time, successor)?)
+        match session.session_id() {
+            Some(id) => {
+                // The rotation reads the user's watermark in the same atomic
+                // step and hands back the successor's issue time in the
+                // store's clock, so a "log out everywhere" racing this
+                // refresh either refuses it or covers the successor (the
+                // layer's earlier check may be stale by now).
+                let issued_at = self.rotate(session).await?;
+                let successor = SessionRef {
+                    id: id.to_owned(),
+                    generation: session.generation() + 1,
+                };
+                Ok(self.mint(new, issued_at, s.auth_time, successor)?)
+            }
+            // A token without a session (the seed's, older versions): revoked
+            // once, and its successor starts a session.
+            None => {
+                let issued_at = self.inner.blocklist.clock_micros();
+                if !self.revoke_once(session).await? {
+                    return Err(VerifyError::Revoked.into());
+                }
+                let lookup = self.lookup(session).await?;
+                // The token is revoked now, by this call: only the
+                // watermark counts.
+                Self::judge(
+                    session,
+                    Lookup {
+                        revoked: false,
+                        generation: 0,
+                        ..lookup
+                    },
+                )?;
+                Ok(self.mint(new, issued_at, s.auth_time, SessionRef::new()?)?)
+            }
+        }
     }
 
     /// Verifies `token` and revokes it until its `exp` plus the leeway.
@@ -1119,17 +1119,37 @@ impl SessionManager {
     /// Moves `session` to its next generation, or explains why not. A
     /// replay of a replaced token ends the session when reuse detection is
     /// on.
-    async fn rotate(&self, session: &SessionData, issued_at: i64) -> Result<(), SessionError> {
-        let exp = self.expiry(issued_at / MICROS, session.authenticated_at())?;
-        let key = session.revocation_key();
+    /// Moves `session` to its next generation and returns the successor's
+    /// issue time (the store's clock), or explains why not. A replay of a
+    /// replaced token ends the session when reuse detection is on.
+    async fn rotate(&self, session: &SessionData) -> Result<i64, SessionError> {
+        // The fact must outlive the successor: its lifetime counts from about
+        // now (the store's time, as this node knows it).
+        let estimate = self.inner.blocklist.clock_micros();
+        let exp = self.expiry(estimate / MICROS, session.authenticated_at())?;
+        let s = &session.0;
+        // A whole-second `iat` counts from the start of its second: a
+        // watermark within that second covers it, as in `judge`.
+        let presented_iat = if s.issued_at_precise {
+            s.issued_at_micros
+        } else {
+            s.issued_at_micros.div_euclid(MICROS).saturating_mul(MICROS)
+        };
         let outcome = self
             .inner
             .blocklist
-            .rotate(key, session.generation(), self.keep_until(exp))
+            .rotate(
+                session.revocation_key(),
+                session.generation(),
+                self.keep_until(exp).saturating_add(1),
+                session.user_id(),
+                presented_iat,
+            )
             .await?;
         match outcome {
-            Rotation::Rotated => Ok(()),
+            Rotation::Rotated { issued_at_micros } => Ok(issued_at_micros),
             Rotation::Ended => Err(VerifyError::Revoked.into()),
+            Rotation::LoggedOut { .. } => Err(VerifyError::RevokedForUser.into()),
             Rotation::Superseded { .. } => Err(self.replayed(session).await),
         }
     }
@@ -1238,6 +1258,8 @@ impl SessionManager {
         let now = self.inner.blocklist.clock_micros();
         let until =
             (now / MICROS).saturating_add(self.inner.watermark_retention.as_secs() as i64 + 1);
+        // The store raises the watermark past every refresh it answered
+        // before this write (contract point 7), however long the write took.
         self.inner
             .blocklist
             .set_valid_after(user_id, now, until)

@@ -103,12 +103,14 @@ macro_rules! conformance {
             async fn watermarks_are_per_user_and_only_rise() {
                 let s = $make;
                 let key = TokenKey::from_jti("k");
+                // Watermarks ahead of the store's clock are kept as given.
+                let t = (now() + 100) * 1_000_000;
                 s.list
-                    .set_valid_after("alice", 2_000, now() + 600)
+                    .set_valid_after("alice", t + 2_000, now() + 600)
                     .await
                     .unwrap();
                 s.list
-                    .set_valid_after("alice", 1_000, now() + 600)
+                    .set_valid_after("alice", t + 1_000, now() + 600)
                     .await
                     .unwrap();
                 assert_eq!(
@@ -117,14 +119,14 @@ macro_rules! conformance {
                         .await
                         .unwrap()
                         .valid_after_micros,
-                    Some(2_000)
+                    Some(t + 2_000)
                 );
                 assert_eq!(
                     s.list.check(&key, "bob").await.unwrap().valid_after_micros,
                     None
                 );
                 s.list
-                    .set_valid_after("alice", 3_000, now() + 600)
+                    .set_valid_after("alice", t + 3_000, now() + 600)
                     .await
                     .unwrap();
                 assert_eq!(
@@ -133,11 +135,11 @@ macro_rules! conformance {
                         .await
                         .unwrap()
                         .valid_after_micros,
-                    Some(3_000)
+                    Some(t + 3_000)
                 );
                 // User ids with spaces and odd characters are kept whole.
                 s.list
-                    .set_valid_after("a b:c", 7, now() + 600)
+                    .set_valid_after("a b:c", t + 7, now() + 600)
                     .await
                     .unwrap();
                 assert_eq!(
@@ -146,7 +148,24 @@ macro_rules! conformance {
                         .await
                         .unwrap()
                         .valid_after_micros,
-                    Some(7)
+                    Some(t + 7)
+                );
+                // One in the past is raised past the store's clock (so past every
+                // refresh it answered before).
+                let before = now() * 1_000_000;
+                let mark = s
+                    .list
+                    .set_valid_after("carol", 1, now() + 600)
+                    .await
+                    .unwrap();
+                assert!(mark >= before, "{mark} < {before}");
+                assert_eq!(
+                    s.list
+                        .check(&key, "carol")
+                        .await
+                        .unwrap()
+                        .valid_after_micros,
+                    Some(mark)
                 );
             }
 
@@ -175,12 +194,16 @@ async fn redis_keys_carry_the_prefix_and_expire_with_the_token() {
         .unwrap();
     let until = now() + 600;
     list.revoke(&TokenKey::from_jti("x"), until).await.unwrap();
-    list.set_valid_after("u-1", 5, now() + 300).await.unwrap();
+    let mark = list.set_valid_after("u-1", 5, now() + 300).await.unwrap();
     assert_eq!(
         server.cli(&["EXPIRETIME", "app1:r:j:x"]).trim(),
         until.to_string()
     );
-    assert_eq!(server.cli(&["GET", "app1:u:u-1"]).trim(), "5");
+    assert!(
+        mark > now() * 1_000_000 - 2_000_000,
+        "raised past Redis's clock"
+    );
+    assert_eq!(server.cli(&["GET", "app1:u:u-1"]).trim(), mark.to_string());
     let exp: i64 = server
         .cli(&["EXPIRETIME", "app1:u:u-1"])
         .trim()
@@ -318,11 +341,11 @@ async fn revocations_reach_the_other_nodes_cache_by_push() {
     // Watermarks travel the same way.
     let key = TokenKey::from_jti("w");
     b.check(&key, "carol").await.unwrap();
-    a.set_valid_after("carol", 99, now() + 600).await.unwrap();
+    let mark = a.set_valid_after("carol", 99, now() + 600).await.unwrap();
     let started = std::time::Instant::now();
     loop {
         if let Some(Ok(l)) = b.try_check(&key, "carol") {
-            if l.valid_after_micros == Some(99) {
+            if l.valid_after_micros == Some(mark) {
                 break;
             }
         }

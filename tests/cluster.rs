@@ -151,8 +151,10 @@ async fn cached_blocklists_on_a_cluster_share_revocations_and_watermarks() {
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
     // A per-user watermark written through one is read through the other.
-    let mark = a.clock_micros();
-    a.set_valid_after("u-1", mark, until).await.unwrap();
+    let mark = a
+        .set_valid_after("u-1", a.clock_micros(), until)
+        .await
+        .unwrap();
     let started = Instant::now();
     while b
         .check(&TokenKey::from_jti("other"), "u-1")

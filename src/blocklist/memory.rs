@@ -258,8 +258,11 @@ impl Blocklist for MemoryBlocklist {
         until: i64,
     ) -> BlocklistFuture<i64> {
         let last = self.inner.order.lock().unwrap_or_else(|e| e.into_inner());
-        // Past every issue time a rotation handed out before this write.
-        let floor = valid_after_micros.max(last.saturating_add(1));
+        // Past the clock, and so past every issue time a rotation handed
+        // out before this write.
+        let floor = valid_after_micros
+            .max(last.saturating_add(1))
+            .max(crate::time::now_micros().saturating_add(1));
         let mut stored = floor;
         if until > now_secs() {
             self.inner
@@ -390,12 +393,13 @@ mod tests {
     async fn watermarks_never_move_back() {
         let list = MemoryBlocklist::new();
         let until = now_secs() + 60;
-        list.set_valid_after("u", 200, until).await.unwrap();
-        list.set_valid_after("u", 100, until).await.unwrap();
+        let t = (now_secs() + 100) * 1_000_000;
+        list.set_valid_after("u", t + 200, until).await.unwrap();
+        list.set_valid_after("u", t + 100, until).await.unwrap();
         assert_eq!(
             list.lookup(&TokenKey::from_jti("x"), "u")
                 .valid_after_micros,
-            Some(200)
+            Some(t + 200)
         );
         assert_eq!(
             list.lookup(&TokenKey::from_jti("x"), "other")

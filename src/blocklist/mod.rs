@@ -109,8 +109,9 @@
 //!
 //!     fn set_valid_after(&self, user_id: &str, micros: i64, _until: i64) -> BlocklistFuture<i64> {
 //!         let mut order = self.watermarks.lock().unwrap();
-//!         // Past every issue time a rotation handed out so far.
-//!         let floor = micros.max(order.1 + 1);
+//!         // Past the clock and every issue time a rotation handed out so far.
+//!         let now = tower_jwt_session::blocklist::now_micros();
+//!         let floor = micros.max(order.1 + 1).max(now + 1);
 //!         let mark = order.0.entry(user_id.to_owned()).or_insert(floor);
 //!         *mark = (*mark).max(floor);
 //!         let stored = *mark;
@@ -210,8 +211,9 @@ pub trait Blocklist: fmt::Debug + Send + Sync + 'static {
     ) -> BlocklistFuture<Rotation>;
 
     /// Raises `user_id`'s watermark to at least `valid_after_micros` and
-    /// past every issue time that a [`rotate`](Blocklist::rotate) answered
-    /// before this write (never lowers it), kept until the Unix time `until`
+    /// past the store's clock, so past every issue time that a
+    /// [`rotate`](Blocklist::rotate) answered before this write (never
+    /// lowers it), kept until the Unix time `until`
     /// (seconds). Tokens of the user issued before the watermark are
     /// refused. Returns the watermark now stored.
     fn set_valid_after(

@@ -27,7 +27,10 @@ const DEFAULT_PREFIX: &str = "tjs:";
 const DEFAULT_TIMEOUT: Duration = Duration::from_millis(500);
 const DEFAULT_RETENTION: Duration = Duration::from_secs(25 * 3600);
 const PING_EVERY: Duration = Duration::from_secs(1);
-const MAX_BACKOFF: Duration = Duration::from_secs(1);
+/// The longest wait between reconnection attempts (the shared connection,
+/// the subscription): a server writes again at most this long after Redis
+/// is reachable.
+const MAX_BACKOFF: Duration = Duration::from_millis(100);
 /// How often Redis's clock is measured.
 const CLOCK_EVERY: Duration = Duration::from_secs(1);
 
@@ -313,7 +316,9 @@ impl RedisBlocklistBuilder {
         let blocklist = RedisBlocklist {
             inner: Arc::new(Inner {
                 target,
-                conn: std::sync::Mutex::new(conn.map(RedisConnection::Managed)),
+                conn: std::sync::Mutex::new(conn.map(|c| (0, RedisConnection::Managed(c)))),
+                connecting: tokio::sync::Mutex::new(()),
+                connections_made: std::sync::atomic::AtomicU64::new(0),
                 conn_config,
                 channel: format!("{prefix}events"),
                 stream: format!("{prefix}stream"),
@@ -343,18 +348,26 @@ impl RedisBlocklistBuilder {
 /// The default prefix is `tjs:`. No command scans keys (`KEYS`, `SCAN`):
 /// every operation names its keys.
 ///
-/// - `revoke` is one pipeline: `SET .. NX EXAT` and `PUBLISH`; `NX` tells
-///   whether this call stored it, which makes refreshes single-use across
-///   servers. A deadline already past stores nothing.
-/// - `set_valid_after` is one `EVAL` that keeps the larger watermark and the
-///   later expiry, and publishes it.
-/// - `rotate` is one `EVAL` that moves a session from the presented
-///   generation to the next, or says it is past it or ended, and publishes
-///   the rotation; `revoke` of a session key is one `EVAL` that ends it.
+/// | `{prefix}x:{session key}`, `{prefix}x:u:{user id}` | the stream id of the session's or user's latest entry | as the fact |
+///
+/// Every write is one `EVAL` that stores the fact, appends it to the stream
+/// `{prefix}stream` (deleting the entry it supersedes, and trimming entries
+/// older than the retention by Redis's own clock) and publishes it:
+///
+/// - `revoke` of a token: `SET .. NX EXAT`; `NX` tells whether this call
+///   stored it. Of a session key: ends the session whatever its
+///   generation. A deadline already past stores nothing.
+/// - `rotate` moves a session from the presented generation to the next,
+///   or says it is past it, ended, or covered by the user's watermark; the
+///   successor's issue time is Redis's `TIME` in that same step.
+/// - `set_valid_after` raises the watermark to at least the given value and
+///   past Redis's `TIME` (so past every rotation answered before it), keeps
+///   the later expiry.
 /// - `check` is one pipeline of two `GET`s: one round trip.
 /// - `clock_micros` is this process's clock corrected by Redis's (`TIME`,
-///   measured at each subscription and every second), so that issue times
-///   and watermarks written by every server share one clock.
+///   sampled by a task of the blocklist's own every second; of the last 8
+///   samples the fastest round trip counts; readings never run backwards),
+///   so that tokens issued at login on every server share one clock.
 ///
 /// Every command is bounded by a timeout (default 500 ms); a timeout or a
 /// connection failure is a [`BlocklistError`], so the layer answers `503`.
@@ -402,7 +415,14 @@ struct Inner {
     /// The shared connection to the primary; with Sentinel, made on first
     /// use and forgotten after an error, so that the next command asks the
     /// Sentinels again (a failover is followed without a restart).
-    conn: std::sync::Mutex<Option<RedisConnection>>,
+    conn: std::sync::Mutex<Option<(u64, RedisConnection)>>,
+    /// Held while a new shared connection is made: of the requests that
+    /// find none (every failing request during a failover), one makes it
+    /// and the others wait for it.
+    connecting: tokio::sync::Mutex<()>,
+    /// Shared connections made so far; each one's number tells a failure on
+    /// it from a failure on an older one.
+    connections_made: std::sync::atomic::AtomicU64,
     conn_config: ConnectionManagerConfig,
     prefix: String,
     channel: String,
@@ -639,6 +659,13 @@ impl RedisBlocklist {
         tokio::spawn(clock_keeper(Arc::downgrade(&self.inner)));
     }
 
+    /// Sends `PING` on the shared connection (the one writes use), so that
+    /// after an outage it is made again before the first write needs it.
+    pub(super) async fn ping_shared(&self) -> Result<(), BlocklistError> {
+        self.run(|mut conn| async move { redis::cmd("PING").query_async::<()>(&mut conn).await })
+            .await
+    }
+
     /// Measures Redis's clock now (see [`Blocklist::clock_micros`]).
     pub(super) async fn sync_clock_now(&self) -> Result<(), BlocklistError> {
         sync_clock(&self.inner).await
@@ -680,8 +707,10 @@ impl RedisBlocklist {
         let inner = self.inner.clone();
         Box::pin(async move {
             let timeout = inner.timeout;
+            let used = std::sync::Mutex::new(None);
             let result = match tokio::time::timeout(timeout, async {
-                let conn = inner.connection().await?;
+                let (id, conn) = inner.connection().await?;
+                *used.lock().unwrap_or_else(|e| e.into_inner()) = Some(id);
                 command(conn).await.map_err(map_err)
             })
             .await
@@ -690,7 +719,9 @@ impl RedisBlocklist {
                 Err(_) => Err(BlocklistError::Timeout(timeout)),
             };
             if result.is_err() {
-                inner.forget_connection();
+                if let Some(id) = *used.lock().unwrap_or_else(|e| e.into_inner()) {
+                    inner.forget_connection(id);
+                }
             }
             result
         })
@@ -717,8 +748,10 @@ impl RedisBlocklist {
         let inner = self.inner.clone();
         Box::pin(async move {
             let timeout = inner.timeout;
+            let used = std::sync::Mutex::new(None);
             let answered = tokio::time::timeout(timeout, async {
-                let mut conn = inner.connection().await?;
+                let (id, mut conn) = inner.connection().await?;
+                *used.lock().unwrap_or_else(|e| e.into_inner()) = Some(id);
                 pipe.query_async::<(T, i64)>(&mut conn)
                     .await
                     .map_err(map_err)
@@ -728,7 +761,9 @@ impl RedisBlocklist {
             let (answer, acked) = match answered {
                 Ok(answered) => answered,
                 Err(e) => {
-                    inner.forget_connection();
+                    if let Some(id) = *used.lock().unwrap_or_else(|e| e.into_inner()) {
+                        inner.forget_connection(id);
+                    }
                     return Err(e);
                 }
             };
@@ -974,7 +1009,7 @@ async fn listen(
 /// of it; of recent samples, the fastest round trip counts
 /// ([`StoreClock`]).
 async fn sync_clock(inner: &Inner) -> Result<(), BlocklistError> {
-    let mut conn = inner.connection().await?;
+    let (_, mut conn) = inner.connection().await?;
     let sent = now_micros();
     let (secs, micros): (i64, i64) =
         tokio::time::timeout(inner.timeout, redis::cmd("TIME").query_async(&mut conn))
@@ -1032,8 +1067,14 @@ impl Inner {
         }
     }
 
-    /// The shared connection, made on first use with Sentinel and Cluster.
-    async fn connection(&self) -> Result<RedisConnection, BlocklistError> {
+    /// The shared connection and its number, made on first use with
+    /// Sentinel and Cluster (by one request at a time: the others wait for
+    /// it, bounded by their own timeout).
+    async fn connection(&self) -> Result<(u64, RedisConnection), BlocklistError> {
+        if let Some(conn) = self.conn.lock().unwrap_or_else(|e| e.into_inner()).clone() {
+            return Ok(conn);
+        }
+        let _making = self.connecting.lock().await;
         if let Some(conn) = self.conn.lock().unwrap_or_else(|e| e.into_inner()).clone() {
             return Ok(conn);
         }
@@ -1054,17 +1095,23 @@ impl Inner {
                 )
             }
         };
-        *self.conn.lock().unwrap_or_else(|e| e.into_inner()) = Some(conn.clone());
-        Ok(conn)
+        let id = self.connections_made.fetch_add(1, Ordering::Relaxed) + 1;
+        *self.conn.lock().unwrap_or_else(|e| e.into_inner()) = Some((id, conn.clone()));
+        Ok((id, conn))
     }
 
-    /// After an error, with Sentinel: ask the Sentinels again next time
-    /// (the primary may have changed); with Cluster, read the slot map
-    /// again from the seeds. A single server keeps its connection, which
-    /// reconnects by itself.
-    fn forget_connection(&self) {
-        if !matches!(self.target, Target::Single(_)) {
-            *self.conn.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    /// After an error on connection `id`, with Sentinel: ask the Sentinels
+    /// again next time (the primary may have changed); with Cluster, read
+    /// the slot map again from the seeds. A connection made since is kept
+    /// (a failure on an older one says nothing of it). A single server keeps
+    /// its connection, which reconnects by itself.
+    fn forget_connection(&self, id: u64) {
+        if matches!(self.target, Target::Single(_)) {
+            return;
+        }
+        let mut conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        if conn.as_ref().is_some_and(|(current, _)| *current == id) {
+            *conn = None;
         }
     }
 }

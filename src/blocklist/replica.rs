@@ -32,8 +32,8 @@ const SWEEP_EVERY: Duration = Duration::from_secs(60);
 const BATCH: usize = 10_000;
 
 /// A [`Blocklist`] answered from a local, complete replica of a
-/// [`RedisBlocklist`]'s revocations.
-/// from a Redis stream, so that checks never leave the process.
+/// [`RedisBlocklist`]'s revocations, kept current from a Redis stream, so
+/// that checks never leave the process.
 ///
 /// Every write of [`RedisBlocklist`] appends an entry to the stream
 /// `{prefix}stream`, in the same atomic step as the write itself. A replica
@@ -41,9 +41,10 @@ const BATCH: usize = 10_000;
 /// the longest token lifetime, so the stream holds every live fact), then
 /// follows it with a blocking `XREAD` from the last entry id it applied. A
 /// replica that loses its connection resumes from that id and misses
-/// nothing; when that id is gone (trimmed while it was away, or Redis lost
-/// its data) it loads the whole stream again, merging into what it knows, and
-/// logs a warning. What a replica knows only ever grows (revocations and ends
+/// nothing (entries removed meanwhile were expired, or superseded by a later
+/// entry of the same session or user); when Redis lost its data (the stream
+/// starts again below that id) it loads the whole stream again, merging
+/// into what it knows, and logs a warning. What a replica knows only ever grows (revocations and ends
 /// stay until their deadline, generations and watermarks only rise), so a
 /// reload never forgets a revocation.
 ///
@@ -57,18 +58,23 @@ const BATCH: usize = 10_000;
 /// # Outage policy: bounded staleness
 ///
 /// While the replica follows the stream, every check is current. The
-/// follower hears from Redis at least every [`HEARTBEAT`] (1 s: a blocking
-/// read returns empty); a replica that heard nothing for the heartbeat plus
-/// the command timeout (1.5 s by default) counts as having lost Redis,
-/// whatever the cause: a silent partition without FIN included. A connection
-/// that breaks is retried at once: if that fails (Redis refuses or is gone),
-/// the loss counts from then; if it succeeds (a cut connection), it costs no
-/// request.
+/// follower hears from Redis at least every [`HEARTBEAT`] (100 ms: a
+/// blocking read returns empty), and its *last contact* is the last time a
+/// read brought it to the end of the stream. A replica that heard nothing
+/// for the heartbeat plus the command timeout (0.6 s by default) counts as
+/// having lost Redis, whatever the cause: a silent partition without FIN
+/// included. A connection that breaks is retried at once: if that fails
+/// (Redis refuses or is gone), the loss counts from then; if it succeeds (a
+/// cut connection), it costs no request.
 /// After the loss it keeps answering from what it knew at its last contact
-/// for at most the configured staleness ([`RedisReplica::with_max_staleness`],
-/// default 0), then refuses every check (`503`, fail closed) until Redis is
-/// back. Writes (logout, refresh, log-out-everywhere) fail during the outage:
-/// nothing is stored, nothing promised.
+/// until the configured staleness has passed since that contact
+/// ([`RedisReplica::with_max_staleness`], default 0), then refuses every
+/// check (`503`, fail closed) until Redis is back. Writes (logout, refresh,
+/// log-out-everywhere) fail during the outage: nothing is stored, nothing
+/// promised. Reconnection is retried every 50 ms at most; once connected,
+/// the replica reads the stream to its end before it answers from memory
+/// again, so a node back from a partition never answers from state it has
+/// not brought up to date.
 ///
 /// Build it with [`RedisBlocklist::into_replica`] inside a tokio runtime;
 /// the task that follows the stream ends when the replica is dropped.
@@ -187,10 +193,12 @@ impl RedisReplica {
         ));
     }
 
-    /// After losing Redis (noticed at most [`HEARTBEAT`] plus the command
-    /// timeout after the last contact), keep answering from the replica for
-    /// `staleness` more, then refuse every check (`503`) until Redis is back.
-    /// Default: 0 (fail closed as soon as the loss is noticed).
+    /// After losing Redis, keep answering from the replica until `staleness`
+    /// has passed since the last contact (at most [`HEARTBEAT`] old when the
+    /// outage begins), then refuse every check (`503`) until Redis is back
+    /// and caught up. Default: 0 (fail closed as soon as the loss is
+    /// noticed: at once after an error, at most [`HEARTBEAT`] plus the
+    /// command timeout after the last contact in a silent partition).
     ///
     /// # ⚠️ Warning
     ///
@@ -517,6 +525,18 @@ async fn follow_once(
     *last = load(&mut conn, &stream, *last, timeout, local, &state).await?;
     if !loaded || reset {
         state.loads.fetch_add(1, Ordering::Relaxed);
+    }
+    // Writes go through the shared connection: once Redis is back, make
+    // sure it is up again too, so a server that answers checks again also
+    // stores logouts (its first command after an outage may meet the
+    // failure of a reconnection attempt made while Redis was down).
+    let mut tries = 0;
+    while let Err(e) = redis.ping_shared().await {
+        tries += 1;
+        if tries >= 5 {
+            return Err(e);
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
     state.touch_at(contact);
     state.loaded.store(true, Ordering::Release);

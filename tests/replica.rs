@@ -312,11 +312,25 @@ async fn with_min_replicas_a_write_is_ok_only_once_a_replica_holds_it() {
     let until = now() + 600;
     // No replica: nothing acknowledged, an error (and nothing promised).
     let started = Instant::now();
-    assert!(list
+    let err = list
         .revoke(&TokenKey::from_jti("alone"), until)
         .await
-        .is_err());
+        .unwrap_err();
     assert!(started.elapsed() < Duration::from_secs(2));
+    // The error says why, and which setting decides it.
+    assert!(
+        matches!(
+            err,
+            tower_jwt_session::BlocklistError::TooFewReplicas {
+                acknowledged: 0,
+                wanted: 1,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("0 of 1 replicas"), "{err}");
+    assert!(err.to_string().contains("REDIS_MIN_REPLICAS"), "{err}");
     let mut replica = RedisServer::start_replica_of(&primary);
     let key = TokenKey::from_jti("held");
     list.revoke(&key, until).await.unwrap();

@@ -151,26 +151,17 @@ use std::{fmt, future::Future, pin::Pin, sync::Arc};
 pub use crate::error::BlocklistError;
 
 mod cached;
-#[cfg(feature = "redis")]
-mod facts;
 mod memory;
 #[cfg(feature = "redis")]
-mod redis_blocklist;
-#[cfg(feature = "redis")]
-mod redis_clock;
-#[cfg(feature = "redis")]
-mod redis_connection;
-#[cfg(feature = "redis")]
-mod replica;
+mod redis;
 
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use self::redis::{
+    RedisBlocklist, RedisBlocklistBuilder, RedisReplica, ReplicaStats, HEARTBEAT,
+};
 pub use cached::{CacheConfig, CacheInvalidator, CachedBlocklist};
 pub use memory::MemoryBlocklist;
-#[cfg(feature = "redis")]
-#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
-pub use redis_blocklist::{RedisBlocklist, RedisBlocklistBuilder};
-#[cfg(feature = "redis")]
-#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
-pub use replica::{RedisReplica, ReplicaStats, HEARTBEAT};
 
 /// The future a [`Blocklist`] returns: boxed, `Send` and `'static`, so that
 /// the trait is dyn-compatible (`Arc<dyn Blocklist>`).

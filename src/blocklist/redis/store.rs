@@ -7,16 +7,17 @@ use std::{
     time::Duration,
 };
 
-use futures_util::StreamExt;
 use redis::{aio::ConnectionManager, aio::ConnectionManagerConfig, RedisError};
 
-use super::redis_clock::StoreClock;
-use super::redis_connection::{has_hash_tag, RedisConnection};
-
 use super::{
-    cached::{CacheConfig, CacheInvalidator, CachedBlocklist},
-    replica::RedisReplica,
-    Blocklist, BlocklistError, BlocklistFuture, Lookup, Rotation, TokenKey,
+    clock::StoreClock,
+    connection::{has_hash_tag, map_err, RedisConnection},
+    scripts::{END_SESSION, RAISE_WATERMARK, REVOKE_TOKEN, ROTATE},
+    subscriber::subscriber,
+};
+use crate::blocklist::{
+    Blocklist, BlocklistError, BlocklistFuture, CacheConfig, CacheInvalidator, CachedBlocklist,
+    Lookup, Rotation, TokenKey,
 };
 use crate::{
     time::{now_micros, now_secs},
@@ -26,111 +27,13 @@ use crate::{
 const DEFAULT_PREFIX: &str = "tjs:";
 const DEFAULT_TIMEOUT: Duration = Duration::from_millis(500);
 const DEFAULT_RETENTION: Duration = Duration::from_secs(25 * 3600);
-const PING_EVERY: Duration = Duration::from_secs(1);
+pub(super) const PING_EVERY: Duration = Duration::from_secs(1);
 /// The longest wait between reconnection attempts (the shared connection,
 /// the subscription): a server writes again at most this long after Redis
 /// is reachable.
-const MAX_BACKOFF: Duration = Duration::from_millis(100);
+pub(super) const MAX_BACKOFF: Duration = Duration::from_millis(100);
 /// How often Redis's clock is measured.
 const CLOCK_EVERY: Duration = Duration::from_secs(1);
-
-// Every write script appends its fact to the stream (trimmed by the store's
-// own clock: entries older than the retention go), and a script that
-// supersedes an earlier entry of the same session or user deletes that
-// entry (its id is kept under `{prefix}x:...`): the stream holds one entry
-// per live session or user however often it is refreshed. Times that order
-// facts (watermarks, successors' issue times) come from the store's `TIME`.
-
-/// Raises a watermark past the store's clock and past the given value,
-/// keeps the later expiry, appends it (replacing the user's previous
-/// entry), publishes it. KEYS: user key, stream, user's entry key. ARGV:
-/// micros, until, channel, user id, retention (ms). Returns the watermark.
-const RAISE_WATERMARK: &str = r"
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local value = tonumber(ARGV[1])
-if now + 1 > value then value = now + 1 end
-local cur = tonumber(redis.call('GET', KEYS[1]) or '0') or 0
-if cur > value then value = cur end
-local text = string.format('%d', value)
-local untl = tonumber(ARGV[2])
-local exp = redis.call('EXPIRETIME', KEYS[1])
-if exp > untl then untl = exp end
-redis.call('SET', KEYS[1], text, 'EXAT', untl)
-local minid = string.format('%d-0', math.max(0, tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) - tonumber(ARGV[5])))
-local prev = redis.call('GET', KEYS[3])
-local id = redis.call('XADD', KEYS[2], 'MINID', '~', minid, '*', 'e', 'w ' .. text .. ' ' .. untl .. ' ' .. ARGV[4])
-if prev then redis.call('XDEL', KEYS[2], prev) end
-redis.call('SET', KEYS[3], id, 'EXAT', untl)
-redis.call('PUBLISH', ARGV[3], 'u ' .. text .. ' ' .. ARGV[4])
-return value
-";
-
-/// Revokes one token (not a session) once: `SET NX`, then the stream and
-/// the channel. KEYS: token key, stream. ARGV: until, channel, event,
-/// retention (ms). Returns 1 when this call stored it.
-const REVOKE_TOKEN: &str = r"
-if not redis.call('SET', KEYS[1], 1, 'NX', 'EXAT', ARGV[1]) then return 0 end
-local t = redis.call('TIME')
-local minid = string.format('%d-0', math.max(0, tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) - tonumber(ARGV[4])))
-redis.call('XADD', KEYS[2], 'MINID', '~', minid, '*', 'e', ARGV[3])
-redis.call('PUBLISH', ARGV[2], ARGV[3])
-return 1
-";
-
-/// Moves a session to the next generation if it is at the presented one
-/// and its user's watermark does not cover the presented token, in one
-/// step. KEYS: session key, stream, user key, session's entry key. ARGV:
-/// from, until, channel, event, key as text, retention (ms), the presented
-/// token's issue time (µs). Returns `{1, issue time}` when rotated (the
-/// store's clock), `{2, 0}` when the session ended, `{3, current}` when it
-/// is past `from`, `{4, watermark}` when the user was logged out after the
-/// presented token was issued.
-const ROTATE: &str = r"
-local mark = tonumber(redis.call('GET', KEYS[3]) or '0') or 0
-if mark > tonumber(ARGV[7]) then return {4, mark} end
-local cur = redis.call('GET', KEYS[1])
-if cur == 'e' then return {2, 0} end
-local g = tonumber(cur or '0') or 0
-local from = tonumber(ARGV[1])
-if g > from then return {3, g} end
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local untl = tonumber(ARGV[2])
-local exp = redis.call('EXPIRETIME', KEYS[1])
-if exp > untl then untl = exp end
-redis.call('SET', KEYS[1], from + 1, 'EXAT', untl)
-local minid = string.format('%d-0', math.max(0, tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) - tonumber(ARGV[6])))
-local prev = redis.call('GET', KEYS[4])
-local id = redis.call('XADD', KEYS[2], 'MINID', '~', minid, '*', 'e', 'g ' .. untl .. ' ' .. (from + 1) .. ' ' .. ARGV[5])
-if prev then redis.call('XDEL', KEYS[2], prev) end
-redis.call('SET', KEYS[4], id, 'EXAT', untl)
-redis.call('PUBLISH', ARGV[3], ARGV[4])
-return {1, now}
-";
-
-/// Ends a session, whatever its generation; keeps the later expiry; its
-/// entry replaces the session's last rotation in the stream. KEYS: session
-/// key, stream, session's entry key. ARGV: until, channel, event, retention
-/// (ms). Returns 1 when this call ended it, 0 when it had ended already.
-/// The stream entry names the later deadline, when one was stored already.
-const END_SESSION: &str = r"
-local cur = redis.call('GET', KEYS[1])
-if cur == 'e' then return 0 end
-local untl = tonumber(ARGV[1])
-local exp = redis.call('EXPIRETIME', KEYS[1])
-if exp > untl then untl = exp end
-redis.call('SET', KEYS[1], 'e', 'EXAT', untl)
-local key = string.sub(ARGV[3], string.find(ARGV[3], ' ', 3, true) + 1)
-local t = redis.call('TIME')
-local minid = string.format('%d-0', math.max(0, tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) - tonumber(ARGV[4])))
-local prev = redis.call('GET', KEYS[3])
-local id = redis.call('XADD', KEYS[2], 'MINID', '~', minid, '*', 'e', 'r ' .. untl .. ' ' .. key)
-if prev then redis.call('XDEL', KEYS[2], prev) end
-redis.call('SET', KEYS[3], id, 'EXAT', untl)
-redis.call('PUBLISH', ARGV[2], ARGV[3])
-return 1
-";
 
 /// Where Redis is.
 #[derive(Debug, Clone)]
@@ -410,7 +313,7 @@ pub struct RedisBlocklist {
     inner: Arc<Inner>,
 }
 
-struct Inner {
+pub(super) struct Inner {
     target: Target,
     /// The shared connection to the primary; with Sentinel, made on first
     /// use and forgotten after an error, so that the next command asks the
@@ -425,10 +328,10 @@ struct Inner {
     connections_made: std::sync::atomic::AtomicU64,
     conn_config: ConnectionManagerConfig,
     prefix: String,
-    channel: String,
+    pub(super) channel: String,
     /// The stream every write is appended to, for replicas.
     stream: String,
-    timeout: Duration,
+    pub(super) timeout: Duration,
     /// How long stream entries are kept.
     retention: Duration,
     /// Replicas that must acknowledge every write.
@@ -446,18 +349,6 @@ impl fmt::Debug for RedisBlocklist {
             .field("prefix", &self.inner.prefix)
             .field("timeout", &self.inner.timeout)
             .finish_non_exhaustive()
-    }
-}
-
-pub(super) fn map_err(err: RedisError) -> BlocklistError {
-    if err.is_io_error()
-        || err.is_timeout()
-        || err.is_connection_dropped()
-        || err.is_connection_refusal()
-    {
-        BlocklistError::unavailable(err)
-    } else {
-        BlocklistError::backend(err)
     }
 }
 
@@ -592,30 +483,6 @@ impl RedisBlocklist {
         let cached = CachedBlocklist::with_config(self.clone(), config);
         self.subscribe(cached.invalidator());
         cached
-    }
-
-    /// A [`RedisReplica`] of this blocklist: every revocation in this
-    /// process's memory, loaded from the stream that every write appends to
-    /// and kept current by following it, so that checks send no command to
-    /// Redis. Starts the follower task (inside a tokio runtime); until the
-    /// first load is done, checks go to Redis (one round trip each).
-    ///
-    /// ```no_run
-    /// use std::time::Duration;
-    /// use tower_jwt_session::blocklist::RedisBlocklist;
-    ///
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), tower_jwt_session::ConfigError> {
-    /// let blocklist = RedisBlocklist::builder("redis://127.0.0.1:6379/0")
-    ///     .with_retention(Duration::from_secs(3600 + 60)) // longest token lifetime + leeway
-    ///     .build()?
-    ///     .into_replica()
-    ///     .with_max_staleness(Duration::from_secs(30)); // keep serving 30 s into an outage
-    /// # let _ = blocklist; Ok(())
-    /// # }
-    /// ```
-    pub fn into_replica(self) -> RedisReplica {
-        RedisReplica::start(self)
     }
 
     pub(super) fn timeout(&self) -> Duration {
@@ -908,107 +775,11 @@ impl Blocklist for RedisBlocklist {
     }
 }
 
-/// Applies one published event; `false` when the message is not ours.
-fn apply(invalidator: &CacheInvalidator, payload: &str) -> bool {
-    let mut parts = payload.splitn(3, ' ');
-    match (parts.next(), parts.next(), parts.next()) {
-        (Some("r"), Some(until), Some(key)) => match (until.parse(), TokenKey::from_stored(key)) {
-            (Ok(until), Some(key)) => invalidator.revoked(key, until),
-            _ => false,
-        },
-        (Some("g"), Some(key), None) => match TokenKey::from_stored(key) {
-            Some(key) => invalidator.rotated(&key),
-            None => false,
-        },
-        (Some("u"), Some(micros), Some(user)) => match micros.parse() {
-            Ok(micros) => invalidator.valid_after(user, micros),
-            Err(_) => false,
-        },
-        _ => false,
-    }
-}
-
-async fn subscriber(inner: Arc<Inner>, invalidator: CacheInvalidator) {
-    let mut backoff = Duration::from_millis(20);
-    // Warn once per outage, not at every retry.
-    let mut quiet = false;
-    while invalidator.is_alive() {
-        let mut subscribed = false;
-        let result = listen(&inner, &invalidator, &mut subscribed).await;
-        invalidator.disconnected();
-        if subscribed {
-            quiet = false;
-            backoff = Duration::from_millis(20);
-        }
-        if let Err(e) = result {
-            if quiet {
-                tracing::debug!(error = %e, "Redis subscription still down");
-            } else {
-                tracing::warn!(error = %e, "Redis subscription down: the cache answers revocations only until it is back");
-                quiet = true;
-            }
-        }
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(MAX_BACKOFF);
-    }
-}
-
-/// Subscribes and applies messages until the connection fails.
-async fn listen(
-    inner: &Inner,
-    invalidator: &CacheInvalidator,
-    subscribed: &mut bool,
-) -> Result<(), BlocklistError> {
-    let client = inner.client().await?;
-    let mut pubsub = tokio::time::timeout(inner.timeout, client.get_async_pubsub())
-        .await
-        .map_err(|_| BlocklistError::Timeout(inner.timeout))?
-        .map_err(map_err)?;
-    tokio::time::timeout(inner.timeout, pubsub.subscribe(&inner.channel))
-        .await
-        .map_err(|_| BlocklistError::Timeout(inner.timeout))?
-        .map_err(map_err)?;
-    let (mut sink, mut stream) = pubsub.split();
-    if !invalidator.connected() {
-        return Ok(());
-    }
-    *subscribed = true;
-    tracing::info!(channel = %inner.channel, "subscribed to revocations");
-    sync_clock(inner).await?;
-    let mut ping = tokio::time::interval(PING_EVERY);
-    ping.tick().await;
-    loop {
-        tokio::select! {
-            msg = stream.next() => {
-                let Some(msg) = msg else {
-                    return Err(BlocklistError::Protocol("the subscription closed".into()));
-                };
-                let applied = std::str::from_utf8(msg.get_payload_bytes())
-                    .is_ok_and(|payload| apply(invalidator, payload));
-                if !applied && !invalidator.is_alive() {
-                    return Ok(());
-                }
-            }
-            _ = ping.tick() => {
-                if !invalidator.is_alive() {
-                    return Ok(());
-                }
-                match tokio::time::timeout(inner.timeout, sink.ping::<redis::Value>()).await {
-                    Ok(Ok(_)) => {}
-                    Ok(Err(e)) => return Err(map_err(e)),
-                    Err(_) => return Err(BlocklistError::Timeout(inner.timeout)),
-                }
-                sync_clock(inner).await?;
-            }
-        }
-    }
-}
-
 /// Measures Redis's clock against this process's with `TIME`: the offset
 /// is taken at the middle of the round trip, so its error is at most half
 /// of it; of recent samples, the fastest round trip counts
 /// ([`StoreClock`]).
-async fn sync_clock(inner: &Inner) -> Result<(), BlocklistError> {
+pub(super) async fn sync_clock(inner: &Inner) -> Result<(), BlocklistError> {
     let (_, mut conn) = inner.connection().await?;
     let sent = now_micros();
     let (secs, micros): (i64, i64) =
@@ -1050,7 +821,7 @@ impl Inner {
     /// A client for the primary: the one server, or whichever the
     /// Sentinels name now; in a Cluster, the next seed node (for the
     /// subscription only: Cluster delivers every message on every node).
-    async fn client(&self) -> Result<redis::Client, BlocklistError> {
+    pub(super) async fn client(&self) -> Result<redis::Client, BlocklistError> {
         match &self.target {
             Target::Single(client) => Ok(client.clone()),
             Target::Sentinel(sentinel) => {

@@ -17,7 +17,7 @@ use std::{
     },
 };
 
-use super::{Lookup, TokenKey};
+use crate::blocklist::{Lookup, TokenKey};
 use crate::time::now_secs;
 
 const SHARDS: usize = 16;

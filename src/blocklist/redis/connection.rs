@@ -4,10 +4,11 @@
 //! Cluster (redis-rs `ClusterConnection`, which routes each command to the
 //! node that owns its slot and follows failovers through `MOVED`).
 
+use crate::blocklist::BlocklistError;
 use redis::{
     aio::{ConnectionLike, ConnectionManager, MultiplexedConnection},
     cluster_async::ClusterConnection,
-    Cmd, Pipeline, RedisFuture, Value,
+    Cmd, Pipeline, RedisError, RedisFuture, Value,
 };
 
 /// A connection to wherever the blocklist's keys live.
@@ -60,6 +61,20 @@ pub(super) fn has_hash_tag(prefix: &str) -> bool {
         .find('{')
         .and_then(|open| prefix[open + 1..].find('}'))
         .is_some_and(|len| len > 0)
+}
+
+/// A redis-rs error as a [`BlocklistError`]: unreachable (connection
+/// refused, reset, closed, timed out) or any other failure.
+pub(crate) fn map_err(err: RedisError) -> BlocklistError {
+    if err.is_io_error()
+        || err.is_timeout()
+        || err.is_connection_dropped()
+        || err.is_connection_refusal()
+    {
+        BlocklistError::unavailable(err)
+    } else {
+        BlocklistError::backend(err)
+    }
 }
 
 #[cfg(test)]

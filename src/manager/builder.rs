@@ -1,0 +1,329 @@
+//! [`SessionManagerBuilder`]: the configuration of a manager, every value
+//! checked at [`build`](SessionManagerBuilder::build), and its keys.
+
+use super::*;
+
+/// Builds a [`SessionManager`]; every value is checked in
+/// [`build`](SessionManagerBuilder::build).
+pub struct SessionManagerBuilder {
+    pub(super) key: CurrentKey,
+    pub(super) config: SessionConfig,
+    pub(super) issuer: Option<String>,
+    pub(super) audience: Option<String>,
+    pub(super) blocklist: Option<Arc<dyn Blocklist>>,
+    pub(super) watermark_retention: Option<Duration>,
+    pub(super) verified_capacity: u64,
+    pub(super) reuse_detection: bool,
+    pub(super) previous_secrets: Vec<Zeroizing<Vec<u8>>>,
+    pub(super) previous_public_keys: Vec<PublicKey>,
+}
+
+/// The key a builder was started with.
+pub(super) enum CurrentKey {
+    Secret(Zeroizing<Vec<u8>>),
+    Pair(KeyPair),
+    Public(PublicKey),
+    #[cfg(feature = "jwks")]
+    Jwks(crate::jwks::JwksSource),
+}
+
+/// Default capacity of the verified-token cache.
+pub const DEFAULT_VERIFIED_CACHE_CAPACITY: u64 = 10_000;
+
+impl fmt::Debug for SessionManagerBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let key = match &self.key {
+            CurrentKey::Secret(_) => "secret [redacted]".to_owned(),
+            CurrentKey::Pair(pair) => format!("key pair {}", pair.kid()),
+            CurrentKey::Public(public) => format!("public key {}", public.kid()),
+            #[cfg(feature = "jwks")]
+            CurrentKey::Jwks(source) => format!("{source:?}"),
+        };
+        f.debug_struct("SessionManagerBuilder")
+            .field("key", &key)
+            .field("config", &self.config)
+            .field("blocklist", &self.blocklist)
+            .finish()
+    }
+}
+
+impl SessionManagerBuilder {
+    /// The signing algorithm, and the only one accepted. Default: HS256 with
+    /// a secret; the key's own algorithm with a key pair or public key (giving
+    /// another one here is a [`ConfigError::KeyAlgorithmMismatch`]).
+    #[must_use]
+    pub fn with_algorithm(mut self, algorithm: Algorithm) -> Self {
+        self.config.algorithm = algorithm;
+        self
+    }
+
+    /// The issuer written to and required in `iss`: who mints the tokens,
+    /// e.g. `https://auth.example.com`. Required: [`build`](Self::build)
+    /// fails with [`ConfigError::MissingIssuer`] without it (RFC 8725 §3.8:
+    /// a verifier must check who issued a token).
+    #[must_use]
+    pub fn with_issuer(mut self, issuer: impl Into<String>) -> Self {
+        self.issuer = Some(issuer.into());
+        self
+    }
+
+    /// The audience written to and required in `aud`: the service (or group
+    /// of services) the tokens are for, e.g. `orders-api`. Required:
+    /// [`build`](Self::build) fails with [`ConfigError::MissingAudience`]
+    /// without it (RFC 8725 §3.9: a token minted for one service must not be
+    /// accepted by another).
+    #[must_use]
+    pub fn with_audience(mut self, audience: impl Into<String>) -> Self {
+        self.audience = Some(audience.into());
+        self
+    }
+
+    /// The lifetime of an issued token, 1 s to 366 days. Default: 3600 s.
+    #[must_use]
+    pub fn with_ttl(mut self, ttl: Duration) -> Self {
+        self.config.ttl = ttl;
+        self
+    }
+
+    /// Clock leeway applied to `exp` and `nbf`, at most 300 s. Default: 10 s.
+    #[must_use]
+    pub fn with_leeway(mut self, leeway: Duration) -> Self {
+        self.config.leeway = leeway;
+        self
+    }
+
+    /// An absolute session lifetime, counted from login, that refreshes cannot
+    /// extend. Default: none (refreshes may go on while the user is active).
+    #[must_use]
+    pub fn with_max_session_lifetime(mut self, max: Duration) -> Self {
+        self.config.max_lifetime = Some(max);
+        self
+    }
+
+    /// Older secrets still accepted for verification, never used to sign:
+    /// the key rotation window. Each must meet the same length rule. Tokens
+    /// signed here name their key (`kid`) and are checked against it alone;
+    /// tokens without `kid` (the seed's) are tried against the current
+    /// secret, then each previous one. Default: none.
+    ///
+    /// ```
+    /// # use tower_jwt_session::{NewSession, SessionManager};
+    /// let old = SessionManager::builder("the old secret, thirty-two bytes long")
+    ///     .with_issuer("https://auth.example.com")
+    ///     .with_audience("example-api")
+    ///     .build()?;
+    /// let token = old.issue(NewSession::new("u-1", "ada@example.com")).unwrap().into_token();
+    /// let new = SessionManager::builder("the new secret, thirty-two bytes long")
+    ///     .with_issuer("https://auth.example.com")
+    ///     .with_audience("example-api")
+    ///     .with_previous_secrets(["the old secret, thirty-two bytes long"])
+    ///     .build()?;
+    /// assert!(new.decode(&token).is_ok());
+    /// # Ok::<(), tower_jwt_session::ConfigError>(())
+    /// ```
+    #[must_use]
+    pub fn with_previous_secrets<I, S>(mut self, secrets: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<[u8]>,
+    {
+        self.previous_secrets = secrets
+            .into_iter()
+            .map(|s| Zeroizing::new(s.as_ref().to_vec()))
+            .collect();
+        self
+    }
+
+    /// Older public keys still accepted for verification: the rotation
+    /// window of an asymmetric setup. Each must be for the same algorithm.
+    /// Tokens name their key (`kid`, the RFC 7638 thumbprint); tokens
+    /// without `kid` are tried against the current key, then each of these.
+    /// Default: none.
+    ///
+    /// ```
+    /// # use tower_jwt_session::{Algorithm, KeyPair, NewSession, PublicKey, SessionManager};
+    /// let old = KeyPair::from_pkcs8_pem(Algorithm::ES256, include_bytes!("../../tests/keys/p256-other.pem"))?;
+    /// let token = SessionManager::builder_with_key_pair(old.clone())
+    ///     .with_issuer("https://auth.example.com")
+    ///     .with_audience("example-api")
+    ///     .build()?
+    ///     .issue(NewSession::new("u-1", "ada@example.com")).unwrap().into_token();
+    /// let new = KeyPair::from_pkcs8_pem(Algorithm::ES256, include_bytes!("../../tests/keys/p256.pem"))?;
+    /// let manager = SessionManager::builder_with_key_pair(new)
+    ///     .with_issuer("https://auth.example.com")
+    ///     .with_audience("example-api")
+    ///     .with_previous_public_keys([old.public_key().clone()])
+    ///     .build()?;
+    /// assert!(manager.decode(&token).is_ok());
+    /// # Ok::<(), tower_jwt_session::ConfigError>(())
+    /// ```
+    #[must_use]
+    pub fn with_previous_public_keys(mut self, keys: impl IntoIterator<Item = PublicKey>) -> Self {
+        self.previous_public_keys = keys.into_iter().collect();
+        self
+    }
+
+    /// The revocation store. Default: a new [`MemoryBlocklist`].
+    #[must_use]
+    pub fn with_blocklist(mut self, blocklist: impl Blocklist) -> Self {
+        self.blocklist = Some(Arc::new(blocklist));
+        self
+    }
+
+    /// How long a log-out-everywhere watermark is kept. It must outlast every
+    /// token it refuses. Default: the token lifetime (or the absolute session
+    /// lifetime, when larger) plus the leeway. Raise it when tokens with longer
+    /// lifetimes are minted elsewhere with the same secret.
+    #[must_use]
+    pub fn with_watermark_retention(mut self, retention: Duration) -> Self {
+        self.watermark_retention = Some(retention);
+        self
+    }
+
+    /// How many verified tokens to remember, so that a token seen before skips
+    /// the signature check and the JSON parse. `0` turns the cache off.
+    /// Default: 10 000.
+    ///
+    /// A hit needs the whole token text to match (compared in constant time);
+    /// entries die at the token's `exp`; revocation is still checked on every
+    /// request. See the README for the trade-off.
+    #[must_use]
+    pub fn with_verified_cache(mut self, capacity: u64) -> Self {
+        self.verified_capacity = capacity;
+        self
+    }
+
+    /// Whether presenting a token that a refresh already replaced to
+    /// [`refresh`](SessionManager::refresh) ends its whole session (refresh
+    /// token reuse detection, RFC 9700 §4.14.2). Default: on.
+    ///
+    /// Only a refresh counts: on other routes such a token is refused with
+    /// `401` and nothing else happens, so that a second browser tab still
+    /// holding the previous token does not end the session by reading a page.
+    ///
+    /// # ⚠️ Warning
+    ///
+    /// With detection on there is no grace: a client that sends the same
+    /// refresh twice (a retry after a lost answer, two tabs refreshing at
+    /// once) ends its own session, exactly as a thief replaying a stolen
+    /// token would; see SECURITY.md for why. Off, such a replay is only
+    /// refused ([`VerifyError::Superseded`]).
+    #[must_use]
+    pub fn with_reuse_detection(mut self, on: bool) -> Self {
+        self.reuse_detection = on;
+        self
+    }
+
+    /// Checks every value and builds the manager.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] naming the first problem: an empty or short secret
+    /// (RFC 7518 §3.2), an empty issuer or audience, a lifetime out of range,
+    /// a leeway over 300 s.
+    pub fn build(mut self) -> Result<SessionManager, ConfigError> {
+        self.config.issuer = self.issuer.take().ok_or(ConfigError::MissingIssuer)?;
+        self.config.audience = self.audience.take().ok_or(ConfigError::MissingAudience)?;
+        self.config.validate()?;
+        let keys = self.keys()?;
+        let config = self.config;
+        let watermark_retention = self.watermark_retention.unwrap_or_else(|| {
+            config.ttl.max(config.max_lifetime.unwrap_or_default()) + config.leeway
+        });
+        Ok(SessionManager {
+            inner: Arc::new(Inner {
+                known_headers: KnownHeaders::for_keys(&keys),
+                keys,
+                blocklist: self
+                    .blocklist
+                    .unwrap_or_else(|| Arc::new(MemoryBlocklist::new())),
+                config,
+                watermark_retention,
+                verified: (self.verified_capacity > 0)
+                    .then(|| VerifiedCache::new(self.verified_capacity)),
+                reuse_detection: self.reuse_detection,
+            }),
+        })
+    }
+
+    pub(super) fn keys(&self) -> Result<KeySet, ConfigError> {
+        let algorithm = self.config.algorithm;
+        let key_algorithm = match &self.key {
+            CurrentKey::Secret(_) => algorithm,
+            CurrentKey::Pair(pair) => pair.algorithm(),
+            CurrentKey::Public(public) => public.algorithm(),
+            #[cfg(feature = "jwks")]
+            CurrentKey::Jwks(source) => source.algorithm(),
+        };
+        if key_algorithm != algorithm {
+            return Err(ConfigError::KeyAlgorithmMismatch {
+                key: key_algorithm,
+                configured: algorithm,
+            });
+        }
+        let current = match &self.key {
+            CurrentKey::Secret(secret) => {
+                self.config.validate_secret(secret)?;
+                if !self.previous_public_keys.is_empty() {
+                    return Err(ConfigError::PreviousKeyKind(algorithm));
+                }
+                let required = algorithm.min_secret_len().unwrap_or(0);
+                let mut previous = Vec::with_capacity(self.previous_secrets.len());
+                for (i, secret) in self.previous_secrets.iter().enumerate() {
+                    if secret.len() < required {
+                        return Err(ConfigError::PreviousSecretTooShort {
+                            index: i + 1,
+                            algorithm,
+                            required,
+                            actual: secret.len(),
+                        });
+                    }
+                    previous.push(HmacKey::new(algorithm, secret)?);
+                }
+                return Ok(KeySet::Hmac {
+                    current: HmacKey::new(algorithm, secret)?,
+                    previous,
+                });
+            }
+            CurrentKey::Pair(pair) => pair.public_key().clone(),
+            CurrentKey::Public(public) => public.clone(),
+            #[cfg(feature = "jwks")]
+            CurrentKey::Jwks(source) => {
+                if !self.previous_secrets.is_empty() || !self.previous_public_keys.is_empty() {
+                    return Err(ConfigError::PreviousKeyKind(algorithm));
+                }
+                // Keys found for another issuer would never verify a token.
+                if let Some(discovered) = source.discovered_issuer() {
+                    if discovered != self.config.issuer {
+                        return Err(ConfigError::JwksIssuerMismatch {
+                            discovered: discovered.to_owned(),
+                            configured: self.config.issuer.clone(),
+                        });
+                    }
+                }
+                return Ok(KeySet::Jwks(source.clone()));
+            }
+        };
+        if !self.previous_secrets.is_empty() {
+            return Err(ConfigError::PreviousKeyKind(algorithm));
+        }
+        if let Some(other) = self
+            .previous_public_keys
+            .iter()
+            .find(|k| k.algorithm() != algorithm)
+        {
+            return Err(ConfigError::KeyAlgorithmMismatch {
+                key: other.algorithm(),
+                configured: algorithm,
+            });
+        }
+        Ok(KeySet::Asymmetric {
+            signer: match &self.key {
+                CurrentKey::Pair(pair) => Some(pair.clone()),
+                _ => None,
+            },
+            current,
+            previous: self.previous_public_keys.clone(),
+        })
+    }
+}

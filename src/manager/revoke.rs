@@ -1,0 +1,120 @@
+//! Revocation: one token, one session, every session of a user
+//! (log out everywhere), and how long each fact is kept.
+
+use super::*;
+
+impl SessionManager {
+    /// Verifies `token` and revokes it until its `exp` plus the leeway.
+    ///
+    /// # Errors
+    ///
+    /// [`SessionError::Verify`] for an invalid token (an already revoked one
+    /// included), [`SessionError::Blocklist`] when the revocation could not be
+    /// stored.
+    pub async fn revoke(&self, token: &str) -> Result<(), SessionError> {
+        let session = self.verify(token).await?;
+        self.revoke_session(&session).await?;
+        Ok(())
+    }
+
+    /// Revokes a verified session's token until its `exp` plus the leeway.
+    /// `Ok` means stored.
+    ///
+    /// # Errors
+    ///
+    /// The [`BlocklistError`] when the blocklist could not store it.
+    pub async fn revoke_session(&self, session: &SessionData) -> Result<(), BlocklistError> {
+        self.revoke_once(session).await.map(|_| ())
+    }
+
+    /// Ends the session `session_id` (every generation of it), without its
+    /// token: for a "sign out this device" button, or an administrator.
+    /// `Ok` means stored; ending an unknown or already ended session is `Ok`
+    /// too.
+    ///
+    /// ```
+    /// # use tower_jwt_session::{NewSession, SessionManager};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let manager = SessionManager::builder("a secret of at least thirty-two bytes")
+    /// #     .with_issuer("https://auth.example.com").with_audience("example-api").build()?;
+    /// let issued = manager.issue(NewSession::new("u-1", "ada@example.com"))?;
+    /// let sid = issued.session().session_id().unwrap().to_owned(); // e.g. listed on a "devices" page
+    /// manager.end_session(&sid).await?;
+    /// assert!(manager.verify(issued.token()).await.is_err());
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// The [`BlocklistError`] when the blocklist could not store it.
+    pub async fn end_session(&self, session_id: &str) -> Result<(), BlocklistError> {
+        self.inner
+            .blocklist
+            .revoke(
+                &TokenKey::from_session(session_id),
+                self.session_end_until(),
+            )
+            .await?;
+        tracing::debug!("session ended");
+        Ok(())
+    }
+
+    pub(super) async fn revoke_once(&self, session: &SessionData) -> Result<bool, BlocklistError> {
+        // A session's "ended" must outlive every generation of it, including
+        // later ones than the presented token.
+        let mut until = self.keep_until(session.expires_at());
+        if session.session_id().is_some() {
+            until = until.max(self.session_end_until());
+        }
+        let fresh = self
+            .inner
+            .blocklist
+            .revoke(session.revocation_key(), until)
+            .await?;
+        tracing::debug!(user_id = %session.user_id(), "session revoked");
+        Ok(fresh)
+    }
+
+    /// Refuses every token of `user_id` issued before this call ("log out
+    /// everywhere"). Tokens issued after it, even within the same second, are
+    /// accepted. `Ok` means stored.
+    ///
+    /// Tokens minted here carry a microsecond issue time written in the
+    /// blocklist's clock ([`Blocklist::clock_micros`]), and the watermark is
+    /// written in the same clock, so a server whose own clock is off cannot
+    /// mint tokens that survive the call. Tokens with a whole-second `iat`
+    /// only (the seed's) are refused when issued in the same second as the
+    /// call.
+    ///
+    /// # Errors
+    ///
+    /// The [`BlocklistError`] when the blocklist could not store it.
+    pub async fn revoke_all_for_user(&self, user_id: &str) -> Result<(), BlocklistError> {
+        let now = self.inner.blocklist.clock_micros();
+        let until =
+            (now / MICROS).saturating_add(self.inner.watermark_retention.as_secs() as i64 + 1);
+        // The store raises the watermark past every refresh it answered
+        // before this write (contract point 7), however long the write took.
+        self.inner
+            .blocklist
+            .set_valid_after(user_id, now, until)
+            .await?;
+        tracing::debug!(user_id = %user_id, "all sessions of the user revoked");
+        Ok(())
+    }
+
+    /// Until when a stored fact about a token expiring at `exp` must be
+    /// kept: past `exp` and the leeway, the token is refused anyway.
+    pub(super) fn keep_until(&self, exp: i64) -> i64 {
+        exp.saturating_add(self.inner.config.leeway.as_secs() as i64 + 1)
+    }
+
+    /// Until when a session's "ended" must be kept: past every token of it
+    /// that can still exist, the latest of which was minted at most now.
+    pub(super) fn session_end_until(&self) -> i64 {
+        let now = self.inner.blocklist.clock_micros() / MICROS;
+        self.keep_until(now.saturating_add(self.inner.config.ttl.as_secs() as i64))
+    }
+}

@@ -1,0 +1,308 @@
+//! The demo server's settings: every environment variable of the contract,
+//! read and checked at start (a bad value stops the server with exit code
+//! 2 and one line).
+
+use super::*;
+
+/// Everything read from the environment, checked before anything starts.
+pub(crate) struct Settings {
+    pub(crate) manager: SessionManager,
+    pub(crate) bind: SocketAddr,
+    pub(crate) random_secret: bool,
+    /// The (redacted) Redis URL when the blocklist is shared.
+    pub(crate) shared: Option<String>,
+}
+
+/// `SESSION_ISSUER` when unset.
+pub(crate) const DEMO_ISSUER: &str = "atomic-crm";
+/// `SESSION_AUDIENCE` when unset.
+pub(crate) const DEMO_AUDIENCE: &str = "atomic-crm-api";
+
+pub(crate) fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+pub(crate) fn settings() -> Result<Settings, String> {
+    let algorithm: Algorithm = env("SESSION_ALGORITHM")
+        .as_deref()
+        .unwrap_or("HS256")
+        .parse()
+        .map_err(|e| format!("SESSION_ALGORITHM: {e}"))?;
+    // Older secrets still accepted for verification, never used to sign.
+    let previous: Vec<String> = env("SESSION_PREVIOUS_SECRETS")
+        .map(|v| v.split_whitespace().map(str::to_owned).collect())
+        .unwrap_or_default();
+    let (mut builder, random_secret) = if algorithm.is_hmac() {
+        if env("SESSION_JWKS_URL").is_some() {
+            return Err(format!(
+                "SESSION_JWKS_URL: a JWK Set holds public keys, for RS256, PS256, ES256, \
+                 ES384 and EdDSA; {algorithm} uses SESSION_SECRET"
+            ));
+        }
+        for var in ["SESSION_PRIVATE_KEY_FILE", "SESSION_PUBLIC_KEY_FILE"] {
+            if key_file(var)?.is_some() {
+                return Err(format!(
+                    "{var}: key files are for RS256, PS256, ES256, ES384 and EdDSA; \
+                     {algorithm} uses SESSION_SECRET"
+                ));
+            }
+        }
+        let (secret, random_secret) = hmac_secret(algorithm)?;
+        let mut builder = SessionManager::builder(&secret).with_algorithm(algorithm);
+        if !previous.is_empty() {
+            builder = builder.with_previous_secrets(&previous);
+        }
+        (builder, random_secret)
+    } else {
+        if !previous.is_empty() {
+            return Err(format!(
+                "SESSION_PREVIOUS_SECRETS: secrets are not used with {algorithm}; unset it"
+            ));
+        }
+        (asymmetric_builder(algorithm)?, false)
+    };
+    let ttl = match env("SESSION_TTL_SECS") {
+        None => 3600,
+        Some(v) => match v.parse::<u64>() {
+            Ok(n) if n >= 1 => n,
+            _ => {
+                return Err(format!(
+                    "SESSION_TTL_SECS: {v:?} is not a whole number of at least 1"
+                ))
+            }
+        },
+    };
+    let bind = env("BIND_ADDR").unwrap_or_else(|| "127.0.0.1:3000".into());
+    let bind: SocketAddr = bind
+        .parse()
+        .map_err(|_| format!("BIND_ADDR: {bind:?} is not an address such as 127.0.0.1:3000"))?;
+    builder = builder.with_ttl(Duration::from_secs(ttl));
+    let staleness = match env("SESSION_MAX_STALENESS_SECS") {
+        None => 0,
+        Some(v) => v.trim().parse::<u64>().map_err(|_| {
+            format!(
+                "SESSION_MAX_STALENESS_SECS: {v:?} is not a whole number of seconds (0 or more)"
+            )
+        })?,
+    };
+    let stores = ["REDIS_URL", "REDIS_SENTINEL_URLS", "REDIS_CLUSTER_URLS"]
+        .into_iter()
+        .filter(|v| env(v).is_some())
+        .collect::<Vec<_>>();
+    if stores.len() > 1 {
+        return Err(format!(
+            "{}: set at most one of REDIS_URL, REDIS_SENTINEL_URLS, REDIS_CLUSTER_URLS",
+            stores.join(" and ")
+        ));
+    }
+    if env("REDIS_SENTINEL_URLS").is_some() && env("REDIS_SENTINEL_MASTER").is_none() {
+        return Err(
+            "REDIS_SENTINEL_URLS: needs REDIS_SENTINEL_MASTER (the name of the primary)".into(),
+        );
+    }
+    let list = |v: String| {
+        v.split(',')
+            .map(|u| u.trim().to_owned())
+            .filter(|u| !u.is_empty())
+            .collect::<Vec<_>>()
+    };
+    let sentinels = env("REDIS_SENTINEL_URLS").map(list);
+    let cluster = env("REDIS_CLUSTER_URLS").map(list);
+    let min_replicas = match env("REDIS_MIN_REPLICAS") {
+        // One replica must hold a revocation before it is acknowledged when
+        // there are replicas to fail over to.
+        None => u32::from(sentinels.is_some() || cluster.is_some()),
+        Some(v) => v
+            .trim()
+            .parse::<u32>()
+            .map_err(|_| format!("REDIS_MIN_REPLICAS: {v:?} is not a whole number (0 or more)"))?,
+    };
+    // The shared blocklist: every revocation in this process's memory,
+    // loaded from Redis and kept current by following its stream, so that
+    // requests send no command to Redis. Nothing is sent yet: a server
+    // started while Redis is down answers 503 until it is back.
+    let (redis, var, shown) = match (env("REDIS_URL"), sentinels, cluster) {
+        (Some(url), _, _) => (
+            Some(RedisBlocklist::builder(url.as_str())),
+            "REDIS_URL",
+            redact_url(&url),
+        ),
+        (None, Some(urls), _) => {
+            let master = env("REDIS_SENTINEL_MASTER").unwrap_or_default();
+            let shown = format!(
+                "Sentinel {} at {}",
+                master,
+                urls.iter()
+                    .map(|u| redact_url(u))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            );
+            (
+                Some(RedisBlocklist::sentinel_builder(urls, master)),
+                "REDIS_SENTINEL_URLS",
+                shown,
+            )
+        }
+        (None, None, Some(urls)) => {
+            let shown = format!(
+                "Cluster at {}",
+                urls.iter()
+                    .map(|u| redact_url(u))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            );
+            (
+                Some(RedisBlocklist::cluster_builder(urls)),
+                "REDIS_CLUSTER_URLS",
+                shown,
+            )
+        }
+        (None, None, None) => (None, "", String::new()),
+    };
+    let mut shared = None;
+    if let Some(redis) = redis {
+        let redis = redis
+            // Every live revocation must still be in the stream: the token
+            // lifetime, the leeway, and a margin.
+            .with_retention(Duration::from_secs(ttl + 120))
+            .with_min_replicas(min_replicas)
+            .build()
+            .map_err(|e| format!("{var}: {shown:?}: {e}"))?;
+        builder = builder.with_blocklist(
+            redis
+                .into_replica()
+                .with_max_staleness(Duration::from_secs(staleness)),
+        );
+        shared = Some(shown);
+    }
+    // The library has no default issuer or audience; the demo keeps those of
+    // the application the TypeScript seed came from (the contract's).
+    builder = builder
+        .with_issuer(env("SESSION_ISSUER").unwrap_or_else(|| DEMO_ISSUER.into()))
+        .with_audience(env("SESSION_AUDIENCE").unwrap_or_else(|| DEMO_AUDIENCE.into()));
+    let name = |e: &tower_jwt_session::ConfigError| match e {
+        tower_jwt_session::ConfigError::EmptySecret
+        | tower_jwt_session::ConfigError::SecretTooShort { .. } => "SESSION_SECRET",
+        tower_jwt_session::ConfigError::PreviousSecretTooShort { .. } => "SESSION_PREVIOUS_SECRETS",
+        tower_jwt_session::ConfigError::EmptyIssuer => "SESSION_ISSUER",
+        tower_jwt_session::ConfigError::EmptyAudience => "SESSION_AUDIENCE",
+        tower_jwt_session::ConfigError::TtlOutOfRange(_) => "SESSION_TTL_SECS",
+        _ => "configuration",
+    };
+    let manager = builder.build().map_err(|e| format!("{}: {e}", name(&e)))?;
+    Ok(Settings {
+        manager,
+        bind,
+        random_secret,
+        shared,
+    })
+}
+
+/// The HMAC secret from `SESSION_SECRET`, or a random one.
+pub(crate) fn hmac_secret(algorithm: Algorithm) -> Result<(Vec<u8>, bool), String> {
+    match std::env::var_os("SESSION_SECRET") {
+        Some(s) => {
+            let s = s
+                .into_string()
+                .map_err(|_| "SESSION_SECRET: not valid UTF-8".to_owned())?;
+            Ok((s.into_bytes(), false))
+        }
+        None => {
+            let mut bytes = vec![0u8; algorithm.min_secret_len().unwrap_or(64)];
+            getrandom::getrandom(&mut bytes)
+                .map_err(|e| format!("SESSION_SECRET: cannot generate a random secret: {e}"))?;
+            Ok((bytes, true))
+        }
+    }
+}
+
+/// The contents of the key file named by `var`; `None` when unset or empty.
+/// The value is only ever a path given by the operator, never anything
+/// from a token.
+pub(crate) fn key_file(var: &str) -> Result<Option<Vec<u8>>, String> {
+    match std::env::var_os(var) {
+        None => Ok(None),
+        Some(path) if path.is_empty() => Ok(None),
+        Some(path) => std::fs::read(&path)
+            .map(Some)
+            .map_err(|e| format!("{var}: cannot read {}: {e}", path.to_string_lossy())),
+    }
+}
+
+/// A manager for an asymmetric algorithm: with the private key it signs and
+/// verifies; with the public key alone it only verifies.
+pub(crate) fn asymmetric_builder(algorithm: Algorithm) -> Result<SessionManagerBuilder, String> {
+    if let Some(url) = env("SESSION_JWKS_URL") {
+        for var in ["SESSION_PRIVATE_KEY_FILE", "SESSION_PUBLIC_KEY_FILE"] {
+            if env(var).is_some() {
+                return Err(format!(
+                    "SESSION_JWKS_URL: the keys come from the JWKS URL; unset {var}"
+                ));
+            }
+        }
+        let secs = |var: &str, default: u64, min: u64| -> Result<u64, String> {
+            match env(var) {
+                None => Ok(default),
+                Some(v) => match v.trim().parse::<u64>() {
+                    Ok(n) if n >= min => Ok(n),
+                    _ => Err(format!(
+                        "{var}: {v:?} is not a whole number of seconds of at least {min}"
+                    )),
+                },
+            }
+        };
+        // Under 10 s the library fetches every 10 s (the contract's floor).
+        let refresh = secs("SESSION_JWKS_REFRESH_SECS", 300, 1)?;
+        let cooldown = secs("SESSION_JWKS_COOLDOWN_SECS", 10, 1)?;
+        let source = JwksSource::builder(url.as_str(), algorithm)
+            .with_refresh_interval(Duration::from_secs(refresh))
+            .with_cooldown(Duration::from_secs(cooldown))
+            .build()
+            .map_err(|e| format!("SESSION_JWKS_URL: {:?}: {e}", redact_url(&url)))?;
+        return Ok(SessionManager::builder_with_jwks(source));
+    }
+    let private = key_file("SESSION_PRIVATE_KEY_FILE")?;
+    let public = key_file("SESSION_PUBLIC_KEY_FILE")?
+        .map(|pem| {
+            PublicKey::from_spki_pem(algorithm, &pem)
+                .map_err(|e| format!("SESSION_PUBLIC_KEY_FILE: {e}"))
+        })
+        .transpose()?;
+    match (private, public) {
+        (Some(pem), public) => {
+            let pair = KeyPair::from_pkcs8_pem(algorithm, &pem)
+                .map_err(|e| format!("SESSION_PRIVATE_KEY_FILE: {e}"))?;
+            if public.is_some_and(|p| &p != pair.public_key()) {
+                return Err("SESSION_PUBLIC_KEY_FILE: not the public key of \
+                     SESSION_PRIVATE_KEY_FILE (both files must be one pair)"
+                    .to_owned());
+            }
+            Ok(SessionManager::builder_with_key_pair(pair))
+        }
+        (None, Some(public)) => Ok(SessionManager::builder_with_public_key(public)),
+        (None, None) => Err(format!(
+            "SESSION_PRIVATE_KEY_FILE: {algorithm} needs a key file \
+             (SESSION_PRIVATE_KEY_FILE to sign, or SESSION_PUBLIC_KEY_FILE or \
+             SESSION_JWKS_URL to verify only)"
+        )),
+    }
+}
+
+/// A Redis URL for messages: scheme, host, port and database, never the
+/// credentials. The userinfo is found by a URL parser (the last `@` of the
+/// authority), so a password holding `@`, `:` or `/` does not leak; a URL
+/// that does not parse is not shown at all.
+pub(crate) fn redact_url(raw: &str) -> String {
+    let Ok(mut url) = url::Url::parse(raw) else {
+        return "<unparsable URL, not shown>".to_owned();
+    };
+    let had_credentials = !url.username().is_empty() || url.password().is_some();
+    // Both fail only for URLs that cannot have credentials at all.
+    let _ = url.set_password(None);
+    let _ = url.set_username("");
+    let shown = url.to_string();
+    match shown.split_once("://") {
+        Some((scheme, rest)) if had_credentials => format!("{scheme}://<redacted>@{rest}"),
+        _ => shown,
+    }
+}

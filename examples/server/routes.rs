@@ -1,0 +1,173 @@
+//! The axum side of the demo: its routes, each a few lines over the
+//! library, and the app that puts the session layers in front of them.
+
+use super::*;
+
+pub(crate) fn error(status: StatusCode, error: &str) -> Response {
+    (status, Json(json!({ "error": error }))).into_response()
+}
+
+/// The public keys as a JWKS, for verifiers in other languages; 404 with an
+/// HMAC secret (a secret is never published).
+pub(crate) async fn jwks(State(manager): State<SessionManager>) -> Response {
+    let keys: Vec<_> = manager.public_keys().map(PublicKey::to_jwk).collect();
+    if keys.is_empty() {
+        return error(StatusCode::NOT_FOUND, "not_found");
+    }
+    Json(json!({ "keys": keys })).into_response()
+}
+
+pub(crate) async fn health() -> Json<serde_json::Value> {
+    Json(json!({"status": "ok"}))
+}
+
+/// 501 on a server that holds a public key only.
+pub(crate) fn verify_only() -> Response {
+    (
+        StatusCode::NOT_IMPLEMENTED,
+        Json(json!({
+            "error": "not_implemented",
+            "error_description": "this server only verifies tokens: it has no private key",
+        })),
+    )
+        .into_response()
+}
+
+pub(crate) async fn login(State(manager): State<SessionManager>, body: Bytes) -> Response {
+    if !manager.can_issue() {
+        return verify_only();
+    }
+    let login = match Login::parse(&body) {
+        Ok(login) => login,
+        Err((status, why)) => {
+            return (
+                status,
+                Json(json!({"error": "invalid_request", "error_description": why})),
+            )
+                .into_response()
+        }
+    };
+    let Some(user) = login.user() else {
+        return error(StatusCode::UNAUTHORIZED, "invalid_credentials");
+    };
+    let new = NewSession::new(user.user_id, user.email)
+        .with_role(user.role)
+        .with_company_id("acme")
+        .with_permissions(user.permissions.iter().copied())
+        .with_metadata(json!({"name": user.name}));
+    match manager.issue(new) {
+        Ok(issued) => {
+            Json(json!({"token": issued.token(), "expiresAt": issued.expires_at()})).into_response()
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "issuing a token failed");
+            error(StatusCode::INTERNAL_SERVER_ERROR, "server_error")
+        }
+    }
+}
+
+/// The session as JSON. Serialized straight into a buffer sized for a
+/// typical session (`Json` writes through `io::Write` into a 128-byte
+/// buffer and grows it).
+pub(crate) async fn me(Extension(session): Extension<SessionData>) -> Response {
+    let mut body = Vec::with_capacity(512);
+    match serde_json::to_writer(&mut body, &session) {
+        Ok(()) => (
+            [(
+                axum::http::header::CONTENT_TYPE,
+                axum::http::HeaderValue::from_static("application/json"),
+            )],
+            body,
+        )
+            .into_response(),
+        Err(_) => error(StatusCode::INTERNAL_SERVER_ERROR, "server_error"),
+    }
+}
+
+/// Maps a failed refresh or revocation to a response: never a 2xx.
+pub(crate) fn session_failure(err: SessionError) -> Response {
+    match err {
+        SessionError::Blocklist(e) | SessionError::Verify(VerifyError::Backend(e)) => {
+            tracing::warn!(error = %e, "blocklist unavailable");
+            error(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable")
+        }
+        SessionError::Issue(IssueError::VerifyOnly) => verify_only(),
+        SessionError::Verify(_) | SessionError::Issue(IssueError::SessionLifetimeExceeded) => (
+            StatusCode::UNAUTHORIZED,
+            [("www-authenticate", "Bearer error=\"invalid_token\"")],
+            Json(json!({"error": "invalid_token"})),
+        )
+            .into_response(),
+        SessionError::Issue(e) => {
+            tracing::error!(error = %e, "issuing a token failed");
+            error(StatusCode::INTERNAL_SERVER_ERROR, "server_error")
+        }
+        _ => error(StatusCode::INTERNAL_SERVER_ERROR, "server_error"),
+    }
+}
+
+pub(crate) async fn refresh(
+    State(manager): State<SessionManager>,
+    Extension(session): Extension<SessionData>,
+) -> Response {
+    match manager.refresh_session(&session).await {
+        Ok(issued) => {
+            Json(json!({"token": issued.token(), "expiresAt": issued.expires_at()})).into_response()
+        }
+        Err(e) => session_failure(e),
+    }
+}
+
+pub(crate) async fn logout(
+    State(manager): State<SessionManager>,
+    Extension(session): Extension<SessionData>,
+) -> Response {
+    match manager.revoke_session(&session).await {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => session_failure(e.into()),
+    }
+}
+
+pub(crate) async fn logout_all(
+    State(manager): State<SessionManager>,
+    Extension(session): Extension<SessionData>,
+) -> Response {
+    match manager.revoke_all_for_user(session.user_id()).await {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => session_failure(e.into()),
+    }
+}
+
+pub(crate) async fn admin() -> Json<serde_json::Value> {
+    Json(json!({"ok": true}))
+}
+
+pub(crate) fn app(manager: SessionManager) -> Router {
+    // `/refresh` has its own layer: there, a token that a refresh already
+    // replaced is a replay and ends its session (reuse detection); on the
+    // other routes it is only refused.
+    let refresh_route = Router::new()
+        .route("/refresh", post(refresh))
+        .route_layer(SessionLayer::new(manager.clone()).for_refresh());
+    let protected = Router::new()
+        .route("/me", get(me))
+        .route("/logout", post(logout))
+        .route("/logout-all", post(logout_all))
+        .route(
+            "/admin",
+            get(admin).route_layer(RequirePermissionLayer::permission("admin")),
+        )
+        .route_layer(SessionLayer::new(manager.clone()));
+    Router::new()
+        .route("/health", get(health))
+        .route("/.well-known/jwks.json", get(jwks))
+        .route("/login", post(login))
+        .merge(protected)
+        .merge(refresh_route)
+        .merge(metrics_route())
+        .fallback(|| async { error(StatusCode::NOT_FOUND, "not_found") })
+        .method_not_allowed_fallback(|| async {
+            error(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed")
+        })
+        .with_state(manager)
+}

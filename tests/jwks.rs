@@ -102,6 +102,15 @@ async fn through_layer(
     svc.oneshot(req).await.unwrap()
 }
 
+/// The certificate authority of the tests' TLS server.
+fn test_ca() -> Vec<u8> {
+    std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/keys/test-ca.pem"
+    ))
+    .unwrap()
+}
+
 fn builder(server: &JwksServer) -> JwksSourceBuilder {
     JwksSource::builder(server.url(KEYS), Algorithm::ES256)
 }
@@ -428,11 +437,7 @@ async fn https_with_a_private_certificate_authority() {
     let server = JwksServer::start_tls().await;
     server.set(KEYS, Mode::Json(jwks_of(&[&a]), None));
     assert!(server.url(KEYS).starts_with("https://"));
-    let ca = std::fs::read(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/keys/test-ca.pem"
-    ))
-    .unwrap();
+    let ca = test_ca();
     let source = builder(&server)
         .with_root_certificate_pem(&ca)
         .build()
@@ -625,11 +630,7 @@ async fn an_https_discovery_document_naming_an_http_jwks_uri_is_refused() {
             None,
         ),
     );
-    let ca = std::fs::read(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/keys/test-ca.pem"
-    ))
-    .unwrap();
+    let ca = test_ca();
     let source = JwksSource::discover(&issuer, Algorithm::ES256)
         .with_root_certificate_pem(&ca)
         .build()

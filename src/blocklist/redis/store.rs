@@ -612,28 +612,12 @@ impl RedisBlocklist {
             .max(1);
         let mut pipe = redis::pipe();
         pipe.add_command(cmd).cmd("WAIT").arg(wanted).arg(wait_ms);
-        let inner = self.inner.clone();
+        // The shared connection's timeout, error mapping and reconnection
+        // are `run`'s; a WAIT shortfall is not a connection failure.
+        let answered =
+            self.run(move |mut conn| async move { pipe.query_async::<(T, i64)>(&mut conn).await });
         Box::pin(async move {
-            let timeout = inner.timeout;
-            let used = std::sync::Mutex::new(None);
-            let answered = tokio::time::timeout(timeout, async {
-                let (id, mut conn) = inner.connection().await?;
-                *used.lock().unwrap_or_else(|e| e.into_inner()) = Some(id);
-                pipe.query_async::<(T, i64)>(&mut conn)
-                    .await
-                    .map_err(map_err)
-            })
-            .await
-            .unwrap_or(Err(BlocklistError::Timeout(timeout)));
-            let (answer, acked) = match answered {
-                Ok(answered) => answered,
-                Err(e) => {
-                    if let Some(id) = *used.lock().unwrap_or_else(|e| e.into_inner()) {
-                        inner.forget_connection(id);
-                    }
-                    return Err(e);
-                }
-            };
+            let (answer, acked) = answered.await?;
             if acked < i64::from(wanted) {
                 let err = BlocklistError::TooFewReplicas {
                     acknowledged: u32::try_from(acked).unwrap_or(0),

@@ -151,6 +151,20 @@ pub enum ConfigError {
         /// The manager's issuer.
         configured: String,
     },
+    /// A trusted issuer cannot be used as configured.
+    #[error("trusted issuer {issuer:?}: {reason}")]
+    TrustedIssuer {
+        /// The issuer, as configured.
+        issuer: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A permission claim path cannot be used.
+    #[error("the permission claim {0:?} cannot be used: a claim name or a dotted path of names, none empty")]
+    InvalidPermissionClaim(String),
+    /// A permission cannot be named in a `WWW-Authenticate` `scope` (RFC 6750 §3).
+    #[error("the permission {0:?} is empty or has a character RFC 6750 forbids in a scope (space, quote, backslash, control)")]
+    InvalidPermission(String),
 }
 
 /// Why fetching or reading a JWK Set (RFC 7517) failed. A source keeps its
@@ -264,6 +278,10 @@ pub enum IssueError {
     /// The manager holds a public key only: it verifies but cannot sign.
     #[error("this session manager only verifies tokens: it has no private key")]
     VerifyOnly,
+    /// The token was minted by another issuer (a trusted identity
+    /// provider): only tokens minted here are refreshed.
+    #[error("only tokens minted here are refreshed; this one is from a trusted issuer")]
+    NotMintedHere,
 }
 
 /// Why a token was not accepted.

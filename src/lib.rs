@@ -132,6 +132,7 @@
 pub mod blocklist;
 mod error;
 mod http;
+pub mod issuers;
 pub mod jwks;
 mod jwt;
 mod manager;
@@ -142,6 +143,7 @@ pub mod testing;
 mod time;
 
 pub use self::http::{
+    claims::Claims,
     future, rejection,
     rejection::{DefaultRejectionResponse, Rejection, RejectionKind, RejectionResponse},
     source,

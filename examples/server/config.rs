@@ -180,6 +180,9 @@ pub(crate) fn settings() -> Result<Settings, String> {
     builder = builder
         .with_issuer(env("SESSION_ISSUER").unwrap_or_else(|| DEMO_ISSUER.into()))
         .with_audience(env("SESSION_AUDIENCE").unwrap_or_else(|| DEMO_AUDIENCE.into()));
+    for issuer in trusted_issuers()? {
+        builder = builder.with_trusted_issuer(issuer);
+    }
     let name = |e: &tower_jwt_session::ConfigError| match e {
         tower_jwt_session::ConfigError::EmptySecret
         | tower_jwt_session::ConfigError::SecretTooShort { .. } => "SESSION_SECRET",
@@ -187,6 +190,7 @@ pub(crate) fn settings() -> Result<Settings, String> {
         tower_jwt_session::ConfigError::EmptyIssuer => "SESSION_ISSUER",
         tower_jwt_session::ConfigError::EmptyAudience => "SESSION_AUDIENCE",
         tower_jwt_session::ConfigError::TtlOutOfRange(_) => "SESSION_TTL_SECS",
+        tower_jwt_session::ConfigError::TrustedIssuer { .. } => "SESSION_TRUSTED_ISSUERS",
         _ => "configuration",
     };
     let manager = builder.build().map_err(|e| format!("{}: {e}", name(&e)))?;
@@ -229,6 +233,83 @@ pub(crate) fn key_file(var: &str) -> Result<Option<Vec<u8>>, String> {
     }
 }
 
+/// `SESSION_JWKS_REFRESH_SECS` and `SESSION_JWKS_COOLDOWN_SECS`. Under 10 s
+/// the library fetches every 10 s (the contract's floor).
+pub(crate) fn jwks_timing() -> Result<(u64, u64), String> {
+    let secs = |var: &str, default: u64, min: u64| -> Result<u64, String> {
+        match env(var) {
+            None => Ok(default),
+            Some(v) => match v.trim().parse::<u64>() {
+                Ok(n) if n >= min => Ok(n),
+                _ => Err(format!(
+                    "{var}: {v:?} is not a whole number of seconds of at least {min}"
+                )),
+            },
+        }
+    };
+    Ok((
+        secs("SESSION_JWKS_REFRESH_SECS", 300, 1)?,
+        secs("SESSION_JWKS_COOLDOWN_SECS", 10, 1)?,
+    ))
+}
+
+/// The identity providers of `SESSION_TRUSTED_ISSUERS`, each with its keys
+/// from OpenID Connect discovery, the trusted audience, the permission
+/// claims and the `typ` rule.
+pub(crate) fn trusted_issuers() -> Result<Vec<TrustedIssuer>, String> {
+    let Some(list) = env("SESSION_TRUSTED_ISSUERS") else {
+        return Ok(Vec::new());
+    };
+    let issuers: Vec<&str> = list
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|s| !s.is_empty())
+        .collect();
+    if issuers.is_empty() {
+        return Err("SESSION_TRUSTED_ISSUERS: empty; list issuer URLs (or unset it)".to_owned());
+    }
+    let audience = env("SESSION_TRUSTED_AUDIENCE")
+        .or_else(|| env("SESSION_AUDIENCE"))
+        .unwrap_or_else(|| DEMO_AUDIENCE.into());
+    if audience.is_empty() {
+        return Err("SESSION_TRUSTED_AUDIENCE: empty".to_owned());
+    }
+    let permissions = match env("SESSION_PERMISSION_CLAIMS") {
+        None => PermissionClaims::default(),
+        Some(v) => {
+            PermissionClaims::parse(&v).map_err(|e| format!("SESSION_PERMISSION_CLAIMS: {e}"))?
+        }
+    };
+    let require_at_jwt = match env("SESSION_REQUIRE_AT_JWT").as_deref().map(str::trim) {
+        None | Some("0") | Some("") => false,
+        Some("1") => true,
+        Some(v) => return Err(format!("SESSION_REQUIRE_AT_JWT: {v:?} is neither 0 nor 1")),
+    };
+    let (refresh, cooldown) = jwks_timing()?;
+    let mut out = Vec::with_capacity(issuers.len());
+    for issuer in issuers {
+        let parsed = url::Url::parse(issuer).ok().filter(|u| {
+            matches!(u.scheme(), "http" | "https") && u.host().is_some()
+        });
+        if parsed.is_none() {
+            return Err(format!(
+                "SESSION_TRUSTED_ISSUERS: {issuer:?} is not an http:// or https:// URL"
+            ));
+        }
+        let source = JwksSource::discover_any(issuer)
+            .with_refresh_interval(Duration::from_secs(refresh))
+            .with_cooldown(Duration::from_secs(cooldown))
+            .build()
+            .map_err(|e| format!("SESSION_TRUSTED_ISSUERS: {issuer:?}: {e}"))?;
+        out.push(
+            TrustedIssuer::with_jwks(issuer, source)
+                .with_audience(audience.clone())
+                .with_permission_claims(permissions.clone())
+                .require_access_token_type(require_at_jwt),
+        );
+    }
+    Ok(out)
+}
+
 /// A manager for an asymmetric algorithm: with the private key it signs and
 /// verifies; with the public key alone it only verifies.
 pub(crate) fn asymmetric_builder(algorithm: Algorithm) -> Result<SessionManagerBuilder, String> {
@@ -240,20 +321,7 @@ pub(crate) fn asymmetric_builder(algorithm: Algorithm) -> Result<SessionManagerB
                 ));
             }
         }
-        let secs = |var: &str, default: u64, min: u64| -> Result<u64, String> {
-            match env(var) {
-                None => Ok(default),
-                Some(v) => match v.trim().parse::<u64>() {
-                    Ok(n) if n >= min => Ok(n),
-                    _ => Err(format!(
-                        "{var}: {v:?} is not a whole number of seconds of at least {min}"
-                    )),
-                },
-            }
-        };
-        // Under 10 s the library fetches every 10 s (the contract's floor).
-        let refresh = secs("SESSION_JWKS_REFRESH_SECS", 300, 1)?;
-        let cooldown = secs("SESSION_JWKS_COOLDOWN_SECS", 10, 1)?;
+        let (refresh, cooldown) = jwks_timing()?;
         let source = JwksSource::builder(url.as_str(), algorithm)
             .with_refresh_interval(Duration::from_secs(refresh))
             .with_cooldown(Duration::from_secs(cooldown))

@@ -20,7 +20,9 @@
 //! `SESSION_ISSUER`, `SESSION_AUDIENCE`, `SESSION_TTL_SECS`,
 //! `SESSION_ALGORITHM`, `SESSION_PREVIOUS_SECRETS`, `SESSION_PRIVATE_KEY_FILE`,
 //! `SESSION_PUBLIC_KEY_FILE`, `SESSION_JWKS_URL`, `SESSION_JWKS_REFRESH_SECS`,
-//! `SESSION_JWKS_COOLDOWN_SECS`, `BIND_ADDR`, `REDIS_URL`,
+//! `SESSION_JWKS_COOLDOWN_SECS`, `SESSION_TRUSTED_ISSUERS`,
+//! `SESSION_TRUSTED_AUDIENCE`, `SESSION_PERMISSION_CLAIMS`,
+//! `SESSION_REQUIRE_AT_JWT`, `BIND_ADDR`, `REDIS_URL`,
 //! `REDIS_SENTINEL_URLS`, `REDIS_SENTINEL_MASTER`, `REDIS_CLUSTER_URLS`,
 //! `SESSION_MAX_STALENESS_SECS`, `REDIS_MIN_REPLICAS`);
 //! a bad value stops the
@@ -53,7 +55,10 @@ use serde::Deserialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use tower_jwt_session::{
-    blocklist::RedisBlocklist, jwks::JwksSource, Algorithm, IssueError, KeyPair, NewSession,
+    blocklist::RedisBlocklist,
+    issuers::{PermissionClaims, TrustedIssuer},
+    jwks::JwksSource,
+    Algorithm, IssueError, KeyPair, NewSession,
     PublicKey, RequirePermissionLayer, SessionData, SessionError, SessionLayer, SessionManager,
     SessionManagerBuilder, VerifyError,
 };

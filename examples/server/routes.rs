@@ -110,6 +110,19 @@ pub(crate) async fn refresh(
     State(manager): State<SessionManager>,
     Extension(session): Extension<SessionData>,
 ) -> Response {
+    if !manager.can_issue() {
+        return verify_only();
+    }
+    if session.trusted_issuer().is_some() {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({
+                "error": "invalid_request",
+                "error_description": "only tokens minted here are refreshed",
+            })),
+        )
+            .into_response();
+    }
     match manager.refresh_session(&session).await {
         Ok(issued) => {
             Json(json!({"token": issued.token(), "expiresAt": issued.expires_at()})).into_response()
@@ -132,7 +145,8 @@ pub(crate) async fn logout_all(
     State(manager): State<SessionManager>,
     Extension(session): Extension<SessionData>,
 ) -> Response {
-    match manager.revoke_all_for_user(session.user_id()).await {
+    // For a trusted issuer's token: every token of that issuer and subject.
+    match manager.revoke_all_of(&session).await {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => session_failure(e.into()),
     }
@@ -155,7 +169,11 @@ pub(crate) fn app(manager: SessionManager) -> Router {
         .route("/logout-all", post(logout_all))
         .route(
             "/admin",
-            get(admin).route_layer(RequirePermissionLayer::permission("admin")),
+            // The contract's challenge is `Bearer error="insufficient_scope"`
+            // exactly: the missing permission is not named in it.
+            get(admin).route_layer(
+                RequirePermissionLayer::permission("admin").with_scope_in_challenge(false),
+            ),
         )
         .route_layer(SessionLayer::new(manager.clone()));
     Router::new()

@@ -202,6 +202,7 @@ where
                     } = pending.take().expect("future polled after completion");
                     match verdict(&shared, &session, answer) {
                         Ok(()) => {
+                            shared.manager.insert_claims(&session, req.extensions_mut());
                             req.extensions_mut().insert(session);
                             let fut = inner.call(req);
                             this.state.set(State::Inner { fut });
@@ -235,7 +236,7 @@ where
                             let check = shared
                                 .manager
                                 .blocklist()
-                                .check(session.revocation_key(), session.user_id());
+                                .check(session.revocation_key(), session.watermark_user());
                             this.state.set(State::checking(
                                 check,
                                 Pending {

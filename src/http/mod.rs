@@ -18,6 +18,7 @@
 
 pub(crate) mod bearer;
 mod body;
+pub(crate) mod claims;
 #[cfg(feature = "axum")]
 mod extract;
 pub mod future;

@@ -102,12 +102,44 @@ impl RejectionKind {
 pub struct Rejection {
     kind: RejectionKind,
     description: &'static str,
+    scope: Option<Arc<str>>,
+    /// Whether the challenge names `scope`.
+    show_scope: bool,
 }
 
 impl Rejection {
     /// A rejection of `kind`, with a short description for clients.
     pub fn new(kind: RejectionKind, description: &'static str) -> Self {
-        Self { kind, description }
+        Self {
+            kind,
+            description,
+            scope: None,
+            show_scope: false,
+        }
+    }
+
+    /// The permissions a `403 insufficient_scope` names (space-separated,
+    /// RFC 6750 §3's `scope` attribute), when known.
+    pub fn scope(&self) -> Option<&str> {
+        self.scope.as_deref()
+    }
+
+    /// Names the missing permissions of an `insufficient_scope` refusal.
+    pub(crate) fn with_scope(mut self, scope: Option<Arc<str>>) -> Self {
+        self.scope = scope;
+        self.show_scope = true;
+        self
+    }
+
+    /// Names them for the extensions only, not in the challenge.
+    pub(crate) fn with_scope_unshown(mut self, scope: Option<Arc<str>>) -> Self {
+        self.scope = scope;
+        self.show_scope = false;
+        self
+    }
+
+    fn shown_scope(&self) -> Option<&str> {
+        self.scope.as_deref().filter(|_| self.show_scope)
     }
 
     /// The kind of refusal.
@@ -266,7 +298,7 @@ impl DefaultRejectionResponse {
         if rejection.kind == RejectionKind::BackendUnavailable {
             return None;
         }
-        if self.realm.is_none() && !self.descriptions {
+        if self.realm.is_none() && !self.descriptions && rejection.shown_scope().is_none() {
             // The common case, without allocating.
             return Some(HeaderValue::from_static(match code {
                 None => "Bearer",
@@ -283,6 +315,10 @@ impl DefaultRejectionResponse {
             params.push(format!("error=\"{code}\""));
             if self.descriptions {
                 params.push(format!("error_description=\"{}\"", rejection.description));
+            }
+            // Permissions are checked at construction to be scope tokens.
+            if let (true, Some(scope)) = (code == "insufficient_scope", rejection.shown_scope()) {
+                params.push(format!("scope=\"{scope}\""));
             }
         }
         let value = if params.is_empty() {

@@ -25,6 +25,8 @@ type Predicate = Arc<dyn Fn(&SessionData) -> bool + Send + Sync>;
 #[derive(Clone)]
 enum Requirement {
     Permission(Arc<str>),
+    AnyOf(Arc<[String]>),
+    AllOf(Arc<[String]>),
     Role(Arc<str>),
     Check(Predicate),
 }
@@ -33,9 +35,35 @@ impl Requirement {
     fn is_met(&self, session: &SessionData) -> bool {
         match self {
             Self::Permission(p) => session.has_permission(p),
+            Self::AnyOf(all) => all.iter().any(|p| session.has_permission(p)),
+            Self::AllOf(all) => all.iter().all(|p| session.has_permission(p)),
             Self::Role(r) => session.role() == &**r,
             Self::Check(f) => f(session),
         }
+    }
+
+    /// What a refusal names in `WWW-Authenticate`'s `scope` (RFC 6750 §3):
+    /// the permission, every permission of an any-of, the missing ones of an
+    /// all-of; nothing for a role or a check, or when a permission cannot be
+    /// written as a scope token.
+    fn scope(&self, session: &SessionData) -> Option<Arc<str>> {
+        let scope = match self {
+            Self::Permission(p) => p.to_string(),
+            Self::AnyOf(all) => all.join(" "),
+            Self::AllOf(all) => all
+                .iter()
+                .filter(|p| !session.has_permission(p))
+                .map(String::as_str)
+                .collect::<Vec<_>>()
+                .join(" "),
+            Self::Role(_) | Self::Check(_) => return None,
+        };
+        let token_char = |b: u8| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b);
+        let valid = !scope.is_empty()
+            && scope
+                .split(' ')
+                .all(|t| !t.is_empty() && t.bytes().all(token_char));
+        valid.then(|| scope.into())
     }
 }
 
@@ -43,6 +71,8 @@ impl fmt::Debug for Requirement {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Permission(p) => f.debug_tuple("Permission").field(p).finish(),
+            Self::AnyOf(all) => f.debug_tuple("AnyOf").field(all).finish(),
+            Self::AllOf(all) => f.debug_tuple("AllOf").field(all).finish(),
             Self::Role(r) => f.debug_tuple("Role").field(r).finish(),
             Self::Check(_) => f.write_str("Check(..)"),
         }
@@ -101,7 +131,7 @@ impl fmt::Debug for Requirement {
 ///     .body(String::new())?;
 /// let res = admin.clone().oneshot(req).await?;
 /// assert_eq!(res.status(), StatusCode::FORBIDDEN);
-/// assert_eq!(res.headers()["www-authenticate"], r#"Bearer error="insufficient_scope""#);
+/// assert_eq!(res.headers()["www-authenticate"], r#"Bearer error="insufficient_scope", scope="admin""#);
 /// # Ok(())
 /// # }
 /// ```
@@ -110,12 +140,47 @@ impl fmt::Debug for Requirement {
 pub struct RequirePermissionLayer {
     requirement: Requirement,
     respond: SharedResponse,
+    scope_in_challenge: bool,
 }
 
 impl RequirePermissionLayer {
     /// Requires `permission` in the session's `permissions`.
     pub fn permission(permission: impl Into<String>) -> Self {
         Self::with(Requirement::Permission(permission.into().into()))
+    }
+
+    /// Requires at least one of `permissions`. A refusal names them all in
+    /// `WWW-Authenticate` (`scope="a b"`).
+    ///
+    /// ```
+    /// use tower_jwt_session::RequirePermissionLayer;
+    /// let layer = RequirePermissionLayer::any_of(["orders:read", "admin"]);
+    /// ```
+    pub fn any_of<I, P>(permissions: I) -> Self
+    where
+        I: IntoIterator<Item = P>,
+        P: Into<String>,
+    {
+        Self::with(Requirement::AnyOf(
+            permissions.into_iter().map(Into::into).collect(),
+        ))
+    }
+
+    /// Requires every one of `permissions`. A refusal names the missing
+    /// ones in `WWW-Authenticate` (`scope="..."`).
+    ///
+    /// ```
+    /// use tower_jwt_session::RequirePermissionLayer;
+    /// let layer = RequirePermissionLayer::all_of(["orders:read", "orders:write"]);
+    /// ```
+    pub fn all_of<I, P>(permissions: I) -> Self
+    where
+        I: IntoIterator<Item = P>,
+        P: Into<String>,
+    {
+        Self::with(Requirement::AllOf(
+            permissions.into_iter().map(Into::into).collect(),
+        ))
     }
 
     /// Requires the session's `role` to be `role`.
@@ -135,7 +200,18 @@ impl RequirePermissionLayer {
         Self {
             requirement,
             respond: Arc::new(DefaultRejectionResponse::new()),
+            scope_in_challenge: true,
         }
+    }
+
+    /// Whether a `403` names the missing permissions in its challenge
+    /// (`Bearer error="insufficient_scope", scope="admin"`, RFC 6750 §3).
+    /// Default: on. Off, the challenge is `Bearer error="insufficient_scope"`
+    /// alone (for clients that compare it as a fixed string); the
+    /// [`Rejection`] in the response's extensions still names them.
+    pub fn with_scope_in_challenge(mut self, on: bool) -> Self {
+        self.scope_in_challenge = on;
+        self
     }
 
     /// Replaces the refusal response. Default: [`DefaultRejectionResponse`].
@@ -216,7 +292,12 @@ where
             }
             Some(session) => {
                 tracing::debug!(user_id = %session.user_id(), requirement = ?self.layer.requirement, "permission refused");
-                Rejection::insufficient_scope()
+                let scope = self.layer.requirement.scope(session);
+                if self.layer.scope_in_challenge {
+                    Rejection::insufficient_scope().with_scope(scope)
+                } else {
+                    Rejection::insufficient_scope().with_scope_unshown(scope)
+                }
             }
             None if req.extensions().get::<PassedAnonymous>().is_some() => Rejection::missing(),
             None => return ResponseFuture::rejected(no_session_layer()),

@@ -143,9 +143,10 @@ where
         let span = request_span(&session);
         let blocklist = shared.manager.blocklist();
         let key = session.revocation_key();
-        if let Some(answer) = blocklist.try_check(key, session.user_id()) {
+        if let Some(answer) = blocklist.try_check(key, session.watermark_user()) {
             return match verdict(shared, &session, answer) {
                 Ok(()) => {
+                    shared.manager.insert_claims(&session, req.extensions_mut());
                     req.extensions_mut().insert(session);
                     let _entered = span.enter();
                     ResponseFuture::inner(self.inner.call(req)).in_span(span.clone())
@@ -159,7 +160,7 @@ where
                 }
             };
         }
-        let check = blocklist.check(key, session.user_id());
+        let check = blocklist.check(key, session.watermark_user());
         // The ready service is the one that must be called: keep it and leave
         // a clone in its place. See "Be careful when cloning inner services"
         // in the tower-service docs.

@@ -31,9 +31,15 @@ use crate::{Algorithm, JwksError, PublicKey};
 /// assert_eq!(set.skipped(), 2);
 /// # Ok::<(), tower_jwt_session::JwksError>(())
 /// ```
+///
+/// A set read with [`parse_any`](Self::parse_any) keeps keys of every
+/// supported asymmetric algorithm instead, each for the algorithm its JWK
+/// names (`alg`) or, without `alg`, the one its type implies: the keys of
+/// an identity provider that signs with several algorithms.
 #[derive(Clone)]
 pub struct JwkSet {
-    algorithm: Algorithm,
+    /// `None`: each key for its own algorithm.
+    algorithm: Option<Algorithm>,
     keys: HashMap<String, PublicKey>,
     skipped: usize,
 }
@@ -46,6 +52,43 @@ impl JwkSet {
     /// [`JwksError::NotAJwkSet`] for a document that is not a JSON object
     /// with a `keys` array, [`JwksError::NoUsableKey`] when no key counts.
     pub fn parse(algorithm: Algorithm, document: &[u8]) -> Result<Self, JwksError> {
+        Self::parse_for(Some(algorithm), document)
+    }
+
+    /// Reads a JWK Set document and keeps every key usable with a supported
+    /// asymmetric algorithm, each for the algorithm its `alg` names or,
+    /// without `alg`, the one its type implies (`EC` P-256: ES256, P-384:
+    /// ES384, `OKP` Ed25519: EdDSA, `RSA`: RS256). A token is then verified
+    /// with a key only when its header's `alg` is that key's algorithm.
+    ///
+    /// ```
+    /// use tower_jwt_session::{jwks::JwkSet, Algorithm};
+    ///
+    /// let doc = br#"{"keys": [
+    ///     {"kty": "OKP", "crv": "Ed25519", "kid": "k1",
+    ///      "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"},
+    ///     {"kty": "EC", "crv": "P-256", "kid": "k2",
+    ///      "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+    ///      "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}
+    /// ]}"#;
+    /// let set = JwkSet::parse_any(doc)?;
+    /// assert_eq!(set.get("k1").unwrap().algorithm(), Algorithm::EdDSA);
+    /// assert_eq!(set.get("k2").unwrap().algorithm(), Algorithm::ES256);
+    /// assert_eq!(set.algorithm(), None);
+    /// # Ok::<(), tower_jwt_session::JwksError>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`parse`](Self::parse).
+    pub fn parse_any(document: &[u8]) -> Result<Self, JwksError> {
+        Self::parse_for(None, document)
+    }
+
+    pub(crate) fn parse_for(
+        algorithm: Option<Algorithm>,
+        document: &[u8],
+    ) -> Result<Self, JwksError> {
         let doc: serde_json::Value = serde_json::from_slice(document)
             .map_err(|e| JwksError::NotAJwkSet(format!("not JSON: {e}")))?;
         let entries = doc
@@ -67,7 +110,12 @@ impl JwkSet {
                 skipped += 1;
                 continue;
             }
-            match PublicKey::from_jwk(algorithm, entry) {
+            let Some(for_alg) = algorithm.or_else(|| PublicKey::algorithm_of_jwk(entry)) else {
+                tracing::debug!(kid = %kid, "JWK for no supported algorithm skipped");
+                skipped += 1;
+                continue;
+            };
+            match PublicKey::from_jwk(for_alg, entry) {
                 Ok(key) => {
                     keys.insert(kid.to_owned(), key);
                 }
@@ -79,7 +127,7 @@ impl JwkSet {
         }
         if keys.is_empty() {
             return Err(JwksError::NoUsableKey {
-                algorithm: algorithm.as_str(),
+                algorithm: algorithm.map_or("any supported algorithm", Algorithm::as_str),
                 skipped,
             });
         }
@@ -131,8 +179,9 @@ impl JwkSet {
         self.skipped
     }
 
-    /// The algorithm every key verifies.
-    pub fn algorithm(&self) -> Algorithm {
+    /// The algorithm every key verifies; `None` for a set read with
+    /// [`parse_any`](Self::parse_any), whose keys each have their own.
+    pub fn algorithm(&self) -> Option<Algorithm> {
         self.algorithm
     }
 }

@@ -60,7 +60,7 @@ enum Target {
 #[must_use]
 pub struct JwksSourceBuilder {
     target: TargetSpec,
-    algorithm: Algorithm,
+    algorithm: Option<Algorithm>,
     refresh: Duration,
     cooldown: Duration,
     timeout: Duration,
@@ -250,7 +250,7 @@ pub struct JwksSource {
 }
 
 struct State {
-    algorithm: Algorithm,
+    algorithm: Option<Algorithm>,
     target: Target,
     client: reqwest::Client,
     refresh: Duration,
@@ -317,7 +317,22 @@ impl JwksSource {
     /// Starts a builder for the JWK Set at `url` (`https://` or `http://`),
     /// keeping the keys usable with `algorithm`.
     pub fn builder(url: impl Into<String>, algorithm: Algorithm) -> JwksSourceBuilder {
-        Self::builder_for(TargetSpec::Jwks(url.into()), algorithm)
+        Self::builder_for(TargetSpec::Jwks(url.into()), Some(algorithm))
+    }
+
+    /// Starts a builder for the JWK Set at `url`, keeping every key usable
+    /// with a supported asymmetric algorithm, each for its own (see
+    /// [`JwkSet::parse_any`]): an identity provider's keys, for a
+    /// [`TrustedIssuer`](crate::issuers::TrustedIssuer).
+    pub fn builder_any(url: impl Into<String>) -> JwksSourceBuilder {
+        Self::builder_for(TargetSpec::Jwks(url.into()), None)
+    }
+
+    /// [`discover`](Self::discover), keeping every key usable with a
+    /// supported asymmetric algorithm, each for its own (see
+    /// [`JwkSet::parse_any`]).
+    pub fn discover_any(issuer: impl Into<String>) -> JwksSourceBuilder {
+        Self::builder_for(TargetSpec::Issuer(issuer.into()), None)
     }
 
     /// Starts a builder that finds the JWK Set through OpenID Connect
@@ -326,10 +341,10 @@ impl JwksSource {
     /// manager built on it must be configured with the same issuer
     /// ([`ConfigError::JwksIssuerMismatch`] otherwise).
     pub fn discover(issuer: impl Into<String>, algorithm: Algorithm) -> JwksSourceBuilder {
-        Self::builder_for(TargetSpec::Issuer(issuer.into()), algorithm)
+        Self::builder_for(TargetSpec::Issuer(issuer.into()), Some(algorithm))
     }
 
-    fn builder_for(target: TargetSpec, algorithm: Algorithm) -> JwksSourceBuilder {
+    fn builder_for(target: TargetSpec, algorithm: Option<Algorithm>) -> JwksSourceBuilder {
         JwksSourceBuilder {
             target,
             algorithm,
@@ -341,8 +356,9 @@ impl JwksSource {
         }
     }
 
-    /// The algorithm every key verifies.
-    pub fn algorithm(&self) -> Algorithm {
+    /// The algorithm every key verifies; `None` when each key has its own
+    /// ([`builder_any`](Self::builder_any), [`discover_any`](Self::discover_any)).
+    pub fn algorithm(&self) -> Option<Algorithm> {
         self.state.algorithm
     }
 
@@ -558,7 +574,7 @@ impl State {
         };
         let result = async {
             let fetched = fetch::get(&self.client, &url, self.timeout).await?;
-            let set = JwkSet::parse(self.algorithm, &fetched.body)?;
+            let set = JwkSet::parse_for(self.algorithm, &fetched.body)?;
             Ok((set, fetched.max_age))
         }
         .await;

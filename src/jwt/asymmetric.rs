@@ -397,6 +397,37 @@ impl PublicKey {
         }
     }
 
+    /// The algorithm a JWK is for: the one its `alg` names (when it is one
+    /// of the supported asymmetric algorithms), else the one its type
+    /// implies: `EC` P-256 ES256, P-384 ES384, `OKP` Ed25519 EdDSA, `RSA`
+    /// RS256. `None` for any other key (`oct` included).
+    ///
+    /// ```
+    /// use tower_jwt_session::{Algorithm, PublicKey};
+    ///
+    /// let jwk = serde_json::json!({"kty": "EC", "crv": "P-384"});
+    /// assert_eq!(PublicKey::algorithm_of_jwk(&jwk), Some(Algorithm::ES384));
+    /// let jwk = serde_json::json!({"kty": "RSA", "alg": "PS256"});
+    /// assert_eq!(PublicKey::algorithm_of_jwk(&jwk), Some(Algorithm::PS256));
+    /// assert_eq!(PublicKey::algorithm_of_jwk(&serde_json::json!({"kty": "oct"})), None);
+    /// ```
+    pub fn algorithm_of_jwk(jwk: &serde_json::Value) -> Option<Algorithm> {
+        let member = |name: &str| jwk.get(name).and_then(serde_json::Value::as_str);
+        if let Some(alg) = jwk.get("alg") {
+            return alg
+                .as_str()
+                .and_then(|a| a.parse::<Algorithm>().ok())
+                .filter(|a| !a.is_hmac());
+        }
+        match (member("kty")?, member("crv")) {
+            ("RSA", _) => Some(Algorithm::RS256),
+            ("EC", Some("P-256")) => Some(Algorithm::ES256),
+            ("EC", Some("P-384")) => Some(Algorithm::ES384),
+            ("OKP", Some("Ed25519")) => Some(Algorithm::EdDSA),
+            _ => None,
+        }
+    }
+
     /// Reads a public key from a JWK (RFC 7517, RFC 7518 §6) for
     /// `algorithm`: `RSA` (`n`, `e`) for RS256 and PS256, `EC` with `crv`
     /// `P-256` or `P-384` (`x`, `y`, checked to be on the curve) for ES256

@@ -12,7 +12,11 @@
 //! ignores claims it does not know, so both sides keep accepting each other's
 //! tokens.
 
-use std::{fmt, sync::Arc};
+use std::{
+    any::Any,
+    fmt,
+    sync::{Arc, OnceLock},
+};
 
 use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
@@ -258,6 +262,27 @@ pub(crate) struct SessionInner {
     /// `gen`: the session's generation this token was minted at.
     pub(crate) generation: u64,
     pub(crate) key: TokenKey,
+    /// The claims set's JSON as verified, parsed into `claims` when first
+    /// asked for (tokens minted with the manager's own keys).
+    pub(crate) payload: Option<Box<[u8]>>,
+    /// Every claim of the token.
+    pub(crate) claims: OnceLock<Map<String, Value>>,
+    /// Set for a token of a trusted issuer.
+    pub(crate) foreign: Option<Box<Foreign>>,
+    /// The application's own claims type, parsed at verification.
+    pub(crate) custom: Option<Arc<dyn Any + Send + Sync>>,
+}
+
+/// What a trusted issuer's token adds to a session.
+#[derive(Debug)]
+pub(crate) struct Foreign {
+    pub(crate) issuer: Arc<str>,
+    pub(crate) client_id: Option<String>,
+    pub(crate) sid: Option<String>,
+    pub(crate) has_email: bool,
+    /// The subject namespaced by its issuer: the key of its
+    /// log-out-everywhere watermark (`sub` is unique within one issuer only).
+    pub(crate) watermark_user: String,
 }
 
 impl SessionData {
@@ -336,6 +361,78 @@ impl SessionData {
         &self.0.key
     }
 
+    /// `sub`: whom the token is about (for tokens minted here, the user id).
+    pub fn subject(&self) -> &str {
+        &self.0.user_id
+    }
+
+    /// The trusted issuer (its exact `iss`) whose token this is; `None` for
+    /// tokens verified with the manager's own keys.
+    pub fn trusted_issuer(&self) -> Option<&str> {
+        self.0.foreign.as_ref().map(|f| &*f.issuer)
+    }
+
+    /// `client_id` of a trusted issuer's access token (RFC 9068 §2.2): the
+    /// OAuth client the token was issued to.
+    pub fn client_id(&self) -> Option<&str> {
+        self.0.foreign.as_ref()?.client_id.as_deref()
+    }
+
+    /// `sid` of a trusted issuer's token: the identity provider's session.
+    pub fn provider_session_id(&self) -> Option<&str> {
+        self.0.foreign.as_ref()?.sid.as_deref()
+    }
+
+    /// Every claim of the token, as verified, including the ones no type
+    /// declares.
+    ///
+    /// ```
+    /// # use tower_jwt_session::{NewSession, SessionManager};
+    /// # let manager = SessionManager::builder("an example secret of at least 32 bytes!")
+    /// #     .with_issuer("https://auth.example.com").with_audience("example-api").build().unwrap();
+    /// let session = manager.issue(NewSession::new("u-1", "ada@example.com"))?.session().clone();
+    /// assert_eq!(session.claims()["iss"], "https://auth.example.com");
+    /// assert_eq!(session.claims()["sub"], "u-1");
+    /// # Ok::<(), tower_jwt_session::IssueError>(())
+    /// ```
+    pub fn claims(&self) -> &Map<String, Value> {
+        self.0.claims.get_or_init(|| {
+            self.0
+                .payload
+                .as_deref()
+                .and_then(|json| serde_json::from_slice(json).ok())
+                .unwrap_or_default()
+        })
+    }
+
+    /// The application's claims type `C`, as parsed when the token was
+    /// verified, when the manager was built with
+    /// [`with_claims::<C>()`](crate::SessionManagerBuilder::with_claims).
+    pub fn claims_as<C: Send + Sync + 'static>(&self) -> Option<Arc<C>> {
+        self.0.custom.clone()?.downcast::<C>().ok()
+    }
+
+    /// Parses every claim of the token into `C` now (without
+    /// [`with_claims`](crate::SessionManagerBuilder::with_claims), or for a
+    /// second type).
+    ///
+    /// # Errors
+    ///
+    /// serde's error when the claims do not fit `C`.
+    pub fn deserialize_claims<C: serde::de::DeserializeOwned>(
+        &self,
+    ) -> Result<C, serde_json::Error> {
+        C::deserialize(Value::Object(self.claims().clone()))
+    }
+
+    /// The key of the user's log-out-everywhere watermark.
+    pub(crate) fn watermark_user(&self) -> &str {
+        match &self.0.foreign {
+            Some(f) => &f.watermark_user,
+            None => &self.0.user_id,
+        }
+    }
+
     /// A short id for logs: the first 8 bytes of SHA-256 of the revocation
     /// key, in hex. It names the session without revealing the token or its
     /// `jti`.
@@ -374,6 +471,37 @@ impl Serialize for SessionData {
             expires_at: i64,
         }
         let s = &self.0;
+        if let Some(foreign) = &s.foreign {
+            // A trusted issuer's token: its registered claims and every
+            // claim as verified, beside the seed's names.
+            #[derive(Serialize)]
+            #[serde(rename_all = "camelCase")]
+            struct Trusted<'a> {
+                iss: &'a str,
+                sub: &'a str,
+                user_id: &'a str,
+                #[serde(skip_serializing_if = "Option::is_none")]
+                email: Option<&'a str>,
+                #[serde(skip_serializing_if = "Option::is_none")]
+                client_id: Option<&'a str>,
+                permissions: &'a [String],
+                created_at: i64,
+                expires_at: i64,
+                claims: &'a Map<String, Value>,
+            }
+            return Trusted {
+                iss: &foreign.issuer,
+                sub: &s.user_id,
+                user_id: &s.user_id,
+                email: foreign.has_email.then_some(s.email.as_str()),
+                client_id: foreign.client_id.as_deref(),
+                permissions: &s.permissions,
+                created_at: s.created_at,
+                expires_at: s.expires_at,
+                claims: self.claims(),
+            }
+            .serialize(serializer);
+        }
         Seed {
             user_id: &s.user_id,
             email: &s.email,

@@ -86,6 +86,11 @@ impl HmacKey {
         })
     }
 
+    /// The algorithm the key signs with.
+    pub(crate) fn algorithm(&self) -> Algorithm {
+        self.algorithm
+    }
+
     /// The length of a tag, in bytes.
     pub(crate) fn tag_len(&self) -> usize {
         match self.mac {
@@ -157,6 +162,9 @@ pub(crate) enum KeySet {
     /// Public keys from a JWK Set, kept current by the source; verify only.
     #[cfg(feature = "jwks")]
     Jwks(crate::jwks::JwksSource),
+    /// No key of its own: the manager takes its trusted issuers' tokens
+    /// only.
+    None(Algorithm),
 }
 
 impl KeySet {
@@ -166,7 +174,8 @@ impl KeySet {
             Self::Hmac { current, .. } => current.algorithm,
             Self::Asymmetric { current, .. } => current.algorithm(),
             #[cfg(feature = "jwks")]
-            Self::Jwks(source) => source.algorithm(),
+            Self::Jwks(source) => source.algorithm().unwrap_or_default(),
+            Self::None(algorithm) => *algorithm,
         }
     }
 
@@ -179,6 +188,7 @@ impl KeySet {
                 .map(|pair| (pair.encoding_key(), pair.kid())),
             #[cfg(feature = "jwks")]
             Self::Jwks(_) => None,
+            Self::None(_) => None,
         }
     }
 }

@@ -83,6 +83,8 @@ fn is_object(json: &[u8]) -> bool {
 /// A token whose signature checked out, with its claims still unvalidated.
 pub(crate) struct SignedToken<'t> {
     pub(crate) claims: WireClaims,
+    /// The claims set's JSON, as decoded: the session's claims view.
+    pub(crate) payload: Vec<u8>,
     digest_of: DigestOf<'t>,
 }
 
@@ -144,6 +146,8 @@ impl KnownHeaders {
                 .collect(),
             #[cfg(feature = "jwks")]
             KeySet::Jwks(_) => Vec::new(),
+            // No key: no header is known, not even the seed's.
+            KeySet::None(_) => return Self::default(),
         };
         known.extend(
             kids.into_iter()
@@ -173,6 +177,11 @@ pub(crate) fn verify_signature<'t>(
 ) -> Result<SignedToken<'t>, VerifyError> {
     if token.len() > MAX_TOKEN_LEN {
         return Err(VerifyError::TooLong(MAX_TOKEN_LEN));
+    }
+    if let KeySet::None(_) = keys {
+        // Only trusted issuers' tokens verify, and this is not one.
+        split(token)?;
+        return Err(VerifyError::InvalidIssuer);
     }
     let malformed = VerifyError::Malformed;
     let last_dot = token
@@ -266,6 +275,7 @@ pub(crate) fn verify_signature<'t>(
             }
             DigestOf::SigningInput(signing_input)
         }
+        KeySet::None(_) => return Err(VerifyError::InvalidIssuer),
     };
 
     if payload.contains(&b'.') {
@@ -281,7 +291,102 @@ pub(crate) fn verify_signature<'t>(
     }
     let claims: WireClaims =
         serde_json::from_slice(&payload).map_err(|e| VerifyError::InvalidClaims(e.to_string()))?;
-    Ok(SignedToken { claims, digest_of })
+    Ok(SignedToken {
+        claims,
+        payload,
+        digest_of,
+    })
+}
+
+/// A token cut at its dots, nothing else checked.
+pub(crate) struct Parts<'t> {
+    pub(crate) signing_input: &'t [u8],
+    pub(crate) header: &'t [u8],
+    pub(crate) payload: &'t [u8],
+    pub(crate) signature: &'t [u8],
+}
+
+/// Cuts a token into its three segments.
+pub(crate) fn split(token: &[u8]) -> Result<Parts<'_>, VerifyError> {
+    if token.len() > MAX_TOKEN_LEN {
+        return Err(VerifyError::TooLong(MAX_TOKEN_LEN));
+    }
+    let malformed = || VerifyError::Malformed(MalformedToken::SegmentCount);
+    let last_dot = token.iter().rposition(|&b| b == b'.').ok_or_else(malformed)?;
+    let (signing_input, signature) = (&token[..last_dot], &token[last_dot + 1..]);
+    let first_dot = signing_input
+        .iter()
+        .position(|&b| b == b'.')
+        .ok_or_else(malformed)?;
+    let (header, payload) = (&signing_input[..first_dot], &signing_input[first_dot + 1..]);
+    if payload.contains(&b'.') {
+        return Err(malformed());
+    }
+    Ok(Parts {
+        signing_input,
+        header,
+        payload,
+        signature,
+    })
+}
+
+/// A JOSE header, decoded but not judged.
+pub(crate) struct ParsedHeader {
+    pub(crate) alg: String,
+    pub(crate) typ: Option<String>,
+    pub(crate) kid: Option<String>,
+    pub(crate) crit: bool,
+}
+
+/// Decodes a header segment: a JSON object with a string `alg`, a string
+/// `kid` and `typ` when present; `crit` noted.
+pub(crate) fn parse_header(header: &[u8]) -> Result<ParsedHeader, VerifyError> {
+    let malformed = VerifyError::Malformed;
+    let header = URL_SAFE_NO_PAD
+        .decode(header)
+        .map_err(|_| malformed(MalformedToken::Base64))?;
+    if !is_object(&header) {
+        return Err(malformed(MalformedToken::Header));
+    }
+    let header: Header<'_> =
+        serde_json::from_slice(&header).map_err(|_| malformed(MalformedToken::Header))?;
+    if header.kid.as_ref().is_some_and(|k| k.len() > MAX_KID_LEN) {
+        return Err(VerifyError::UnknownKey);
+    }
+    Ok(ParsedHeader {
+        alg: header.alg.into_owned(),
+        typ: header.typ.map(std::borrow::Cow::into_owned),
+        kid: header.kid,
+        crit: header.crit,
+    })
+}
+
+/// Decodes a payload segment whose signature held into a JSON object.
+pub(crate) fn decode_claims(
+    payload: &[u8],
+) -> Result<serde_json::Map<String, serde_json::Value>, VerifyError> {
+    let payload = URL_SAFE_NO_PAD
+        .decode(payload)
+        .map_err(|_| VerifyError::Malformed(MalformedToken::Base64))?;
+    match serde_json::from_slice(&payload) {
+        Ok(serde_json::Value::Object(map)) => Ok(map),
+        Ok(_) => Err(VerifyError::InvalidClaims(
+            "the claims set is not a JSON object".to_owned(),
+        )),
+        Err(e) => Err(VerifyError::InvalidClaims(e.to_string())),
+    }
+}
+
+/// The `iss` a token claims, read before anything is verified: only to
+/// choose whose keys verify it (the verified claims are checked again).
+pub(crate) fn peek_issuer(token: &[u8]) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Iss {
+        iss: Option<String>,
+    }
+    let parts = split(token).ok()?;
+    let payload = URL_SAFE_NO_PAD.decode(parts.payload).ok()?;
+    serde_json::from_slice::<Iss>(&payload).ok()?.iss
 }
 
 /// Decodes and checks a header that is not a known one; returns its `kid`.
@@ -328,7 +433,7 @@ pub(crate) fn header_kid(token: &[u8]) -> Option<String> {
 }
 
 /// Checks `signature` over `signing_input` with a public key.
-fn verify_with(
+pub(crate) fn verify_with(
     key: &PublicKey,
     signing_input: &[u8],
     signature: &[u8],
@@ -349,7 +454,7 @@ fn verify_with(
 
 /// Decodes a signature of exactly `buf.len()` bytes into `buf`, strictly:
 /// canonical unpadded base64url, so that a signature has one text.
-fn decode_signature(signature: &[u8], buf: &mut [u8]) -> Result<(), VerifyError> {
+pub(crate) fn decode_signature(signature: &[u8], buf: &mut [u8]) -> Result<(), VerifyError> {
     let malformed = VerifyError::Malformed;
     // The encoded length is fixed by the signature length; checking it first
     // keeps `decode_slice` from ever seeing an oversized input.

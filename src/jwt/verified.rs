@@ -50,9 +50,11 @@ struct Entry {
     token: Box<[u8]>,
     session: SessionData,
     valid_until_micros: i64,
-    /// The key set's epoch when the token was verified (0 for fixed keys):
-    /// a hit needs the same epoch, so a key removed from a JWK Set stops
-    /// verifying its cached tokens too.
+    /// Which key source verified the token (0: the manager's own keys,
+    /// `i + 1`: trusted issuer `i`) and that source's epoch then (0 for
+    /// fixed keys): a hit needs the same epoch, so a key removed from a JWK
+    /// Set stops verifying its cached tokens too.
+    source: u32,
     epoch: u64,
 }
 
@@ -90,8 +92,13 @@ impl VerifiedCache {
     }
 
     /// The cached session for exactly these token bytes, if still valid and
-    /// verified with keys of `epoch`.
-    pub(crate) fn get(&self, token: &[u8], epoch: u64) -> Option<SessionData> {
+    /// verified with keys of the epoch `epoch_of` gives for its source now.
+    #[inline]
+    pub(crate) fn get(
+        &self,
+        token: &[u8],
+        epoch_of: impl FnOnce(u32) -> Option<u64>,
+    ) -> Option<SessionData> {
         let sig = Self::signature(token)?;
         let Some(entry) = self.cache.get(sig) else {
             crate::metrics::verified_cache(false);
@@ -100,7 +107,7 @@ impl VerifiedCache {
         crate::metrics::verified_cache(true);
         if !constant_time_eq(&entry.token, token)
             || now_micros() >= entry.valid_until_micros
-            || entry.epoch != epoch
+            || epoch_of(entry.source) != Some(entry.epoch)
         {
             return None;
         }
@@ -112,6 +119,7 @@ impl VerifiedCache {
         token: &[u8],
         session: &SessionData,
         valid_until_micros: i64,
+        source: u32,
         epoch: u64,
     ) {
         let Some(sig) = Self::signature(token) else {
@@ -126,6 +134,7 @@ impl VerifiedCache {
                 token: token.into(),
                 session: session.clone(),
                 valid_until_micros,
+                source,
                 epoch,
             }),
         );

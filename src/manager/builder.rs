@@ -16,6 +16,8 @@ pub struct SessionManagerBuilder {
     pub(super) reuse_detection: bool,
     pub(super) previous_secrets: Vec<Zeroizing<Vec<u8>>>,
     pub(super) previous_public_keys: Vec<PublicKey>,
+    pub(super) trusted: Vec<crate::issuers::TrustedIssuer>,
+    pub(super) custom: Option<super::CustomClaims>,
 }
 
 /// The key a builder was started with.
@@ -25,6 +27,8 @@ pub(super) enum CurrentKey {
     Public(PublicKey),
     #[cfg(feature = "jwks")]
     Jwks(crate::jwks::JwksSource),
+    /// No key of its own: trusted issuers' tokens only.
+    None,
 }
 
 /// Default capacity of the verified-token cache.
@@ -38,6 +42,7 @@ impl fmt::Debug for SessionManagerBuilder {
             CurrentKey::Public(public) => format!("public key {}", public.kid()),
             #[cfg(feature = "jwks")]
             CurrentKey::Jwks(source) => format!("{source:?}"),
+            CurrentKey::None => "none (trusted issuers only)".to_owned(),
         };
         f.debug_struct("SessionManagerBuilder")
             .field("key", &key)
@@ -214,6 +219,52 @@ impl SessionManagerBuilder {
         self
     }
 
+    /// Also accepts the tokens of `issuer`, an identity provider (see the
+    /// [`issuers`](crate::issuers) module): each trusted issuer has its own
+    /// keys, audiences, algorithms, accepted `typ` and permission mapping.
+    /// May be called once per issuer.
+    #[must_use]
+    pub fn with_trusted_issuer(mut self, issuer: crate::issuers::TrustedIssuer) -> Self {
+        self.trusted.push(issuer);
+        self
+    }
+
+    /// Parses every verified token's claims into the application's own type
+    /// `C` as well (once per token: the result is kept in the
+    /// verified-token cache with the session). A token whose claims do not
+    /// fit `C` is refused (`401 invalid_token`), never a panic. Handlers
+    /// read it with [`SessionData::claims_as`], from the request's
+    /// extensions as [`Claims<C>`](crate::Claims) (the layer puts it
+    /// there), or with the `Claims<C>` axum extractor.
+    ///
+    /// ```
+    /// # use tower_jwt_session::{NewSession, SessionManager};
+    /// #[derive(serde::Deserialize)]
+    /// struct MyClaims { sub: String, email: String }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let manager = SessionManager::builder("a secret of at least thirty-two bytes")
+    ///     .with_issuer("https://auth.example.com")
+    ///     .with_audience("example-api")
+    ///     .with_claims::<MyClaims>()
+    ///     .build()?;
+    /// let issued = manager.issue(NewSession::new("u-1", "ada@example.com"))?;
+    /// let session = manager.verify(issued.token()).await?;
+    /// let mine = session.claims_as::<MyClaims>().unwrap();
+    /// assert_eq!((mine.sub.as_str(), mine.email.as_str()), ("u-1", "ada@example.com"));
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn with_claims<C>(mut self) -> Self
+    where
+        C: serde::de::DeserializeOwned + Send + Sync + 'static,
+    {
+        self.custom = Some(super::CustomClaims::of::<C>());
+        self
+    }
+
     /// Checks every value and builds the manager.
     ///
     /// # Errors
@@ -222,9 +273,38 @@ impl SessionManagerBuilder {
     /// (RFC 7518 §3.2), an empty issuer or audience, a lifetime out of range,
     /// a leeway over 300 s.
     pub fn build(mut self) -> Result<SessionManager, ConfigError> {
-        self.config.issuer = self.issuer.take().ok_or(ConfigError::MissingIssuer)?;
-        self.config.audience = self.audience.take().ok_or(ConfigError::MissingAudience)?;
-        self.config.validate()?;
+        let own_keys = !matches!(self.key, CurrentKey::None);
+        let trusted = std::mem::take(&mut self.trusted);
+        if own_keys {
+            self.config.issuer = self.issuer.take().ok_or(ConfigError::MissingIssuer)?;
+            self.config.audience = self.audience.take().ok_or(ConfigError::MissingAudience)?;
+            self.config.validate()?;
+        } else {
+            if trusted.is_empty() {
+                return Err(ConfigError::TrustedIssuer {
+                    issuer: String::new(),
+                    reason: "a manager without keys of its own needs at least one trusted issuer (with_trusted_issuer)".to_owned(),
+                });
+            }
+            let audience = self.audience.take();
+            self.config.issuer = self.issuer.take().unwrap_or_default();
+            self.config.audience = audience.clone().unwrap_or_default();
+            // Lifetimes and leeway are checked all the same.
+            let mut check = self.config.clone();
+            check.issuer = "-".to_owned();
+            check.audience = "-".to_owned();
+            check.validate()?;
+        }
+        let audience = (!self.config.audience.is_empty()).then_some(self.config.audience.as_str());
+        let trusted =
+            crate::issuers::verify::Issuers::build(trusted, audience, self.config.leeway)?;
+        if own_keys && trusted.find(&self.config.issuer).is_some() {
+            return Err(ConfigError::TrustedIssuer {
+                issuer: self.config.issuer.clone(),
+                reason: "this is the manager's own issuer: its tokens are verified with the manager's keys".to_owned(),
+            });
+        }
+        let trusted = (!trusted.is_empty()).then_some(trusted);
         let keys = self.keys()?;
         let config = self.config;
         let watermark_retention = self.watermark_retention.unwrap_or_else(|| {
@@ -242,6 +322,8 @@ impl SessionManagerBuilder {
                 verified: (self.verified_capacity > 0)
                     .then(|| VerifiedCache::new(self.verified_capacity)),
                 reuse_detection: self.reuse_detection,
+                trusted,
+                custom: self.custom,
             }),
         })
     }
@@ -253,7 +335,13 @@ impl SessionManagerBuilder {
             CurrentKey::Pair(pair) => pair.algorithm(),
             CurrentKey::Public(public) => public.algorithm(),
             #[cfg(feature = "jwks")]
-            CurrentKey::Jwks(source) => source.algorithm(),
+            CurrentKey::Jwks(source) => {
+                source.algorithm().ok_or_else(|| ConfigError::TrustedIssuer {
+                    issuer: self.config.issuer.clone(),
+                    reason: "a JWKS source for any algorithm (builder_any, discover_any) is for a TrustedIssuer; the manager's own keys need one algorithm".to_owned(),
+                })?
+            }
+            CurrentKey::None => return Ok(KeySet::None(algorithm)),
         };
         if key_algorithm != algorithm {
             return Err(ConfigError::KeyAlgorithmMismatch {
@@ -287,6 +375,7 @@ impl SessionManagerBuilder {
             }
             CurrentKey::Pair(pair) => pair.public_key().clone(),
             CurrentKey::Public(public) => public.clone(),
+            CurrentKey::None => return Ok(KeySet::None(algorithm)),
             #[cfg(feature = "jwks")]
             CurrentKey::Jwks(source) => {
                 if !self.previous_secrets.is_empty() || !self.previous_public_keys.is_empty() {

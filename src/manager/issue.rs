@@ -75,6 +75,14 @@ impl SessionManager {
         header.typ = Some(SESSION_TYP.to_owned());
         header.kid = Some(kid.to_owned());
         let token = jsonwebtoken::encode(&header, &claims, key).map_err(IssueError::Signing)?;
+        // The claims view and the application's type, as a verification
+        // of this token would give them.
+        // (Serializing these plain fields cannot fail.)
+        let payload = serde_json::to_vec(&claims).unwrap_or_default();
+        let custom = match &self.inner.custom {
+            Some(custom) => (custom.from_json)(&payload).ok(),
+            None => None,
+        };
         let session = SessionData(Arc::new(SessionInner {
             key: TokenKey::from_session(&session_ref.id),
             user_id: new.user_id,
@@ -92,6 +100,10 @@ impl SessionManager {
             token_id: Some(jti),
             session_id: Some(session_ref.id),
             generation: session_ref.generation,
+            payload: Some(payload.into_boxed_slice()),
+            claims: std::sync::OnceLock::new(),
+            foreign: None,
+            custom,
         }));
         tracing::debug!(user_id = %session.user_id(), exp, generation = session.generation(), "session issued");
         Ok(IssuedToken { token, session })

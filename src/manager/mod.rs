@@ -88,6 +88,42 @@ struct Inner {
     watermark_retention: Duration,
     verified: Option<VerifiedCache>,
     reuse_detection: bool,
+    /// Other issuers whose tokens are accepted; `None` when there are none.
+    trusted: Option<crate::issuers::verify::Issuers>,
+    /// The application's claims type, when one was given.
+    custom: Option<CustomClaims>,
+}
+
+/// The application's claims type `C`, behind function pointers: parsed at
+/// verification, put into the request's extensions by the layer.
+#[derive(Clone, Copy)]
+pub(crate) struct CustomClaims {
+    from_json: fn(&[u8]) -> Result<Arc<dyn std::any::Any + Send + Sync>, serde_json::Error>,
+    from_map: fn(
+        &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<Arc<dyn std::any::Any + Send + Sync>, serde_json::Error>,
+    insert: fn(&SessionData, &mut http::Extensions),
+}
+
+impl CustomClaims {
+    pub(crate) fn of<C>() -> Self
+    where
+        C: serde::de::DeserializeOwned + Send + Sync + 'static,
+    {
+        Self {
+            from_json: |json| Ok(Arc::new(serde_json::from_slice::<C>(json)?)),
+            from_map: |map| {
+                Ok(Arc::new(serde_json::from_value::<C>(
+                    serde_json::Value::Object(map.clone()),
+                )?))
+            },
+            insert: |session, extensions| {
+                if let Some(claims) = session.claims_as::<C>() {
+                    extensions.insert(crate::Claims(claims));
+                }
+            },
+        }
+    }
 }
 
 /// The session a token is minted for: a new one at login, the same one at
@@ -254,8 +290,20 @@ impl SessionManager {
     /// ```
     #[cfg(feature = "jwks")]
     pub fn builder_with_jwks(source: crate::jwks::JwksSource) -> SessionManagerBuilder {
-        let algorithm = source.algorithm();
+        let algorithm = source.algorithm().unwrap_or_default();
         Self::builder_with(CurrentKey::Jwks(source), algorithm)
+    }
+
+    /// Starts a builder for a manager with no key of its own, that accepts
+    /// the tokens of its [trusted issuers](SessionManagerBuilder::with_trusted_issuer)
+    /// only: a service behind an identity provider. Issuer and audience
+    /// are optional (the audience, when set, is the trusted issuers'
+    /// default); [`issue`](Self::issue) fails with
+    /// [`IssueError::VerifyOnly`]; revocations work as usual.
+    ///
+    /// See the [`issuers`](crate::issuers) module for an example.
+    pub fn verify_only() -> SessionManagerBuilder {
+        Self::builder_with(CurrentKey::None, Algorithm::default())
     }
 
     fn builder_with(key: CurrentKey, algorithm: Algorithm) -> SessionManagerBuilder {
@@ -277,6 +325,8 @@ impl SessionManager {
             reuse_detection: true,
             previous_secrets: Vec::new(),
             previous_public_keys: Vec::new(),
+            trusted: Vec::new(),
+            custom: None,
         }
     }
 
@@ -302,6 +352,22 @@ impl SessionManager {
             _ => None,
         };
         keys.into_iter().flatten()
+    }
+
+    /// Puts the application's claims type (if any) into `extensions`.
+    #[inline]
+    pub(crate) fn insert_claims(&self, session: &SessionData, extensions: &mut http::Extensions) {
+        if let Some(custom) = &self.inner.custom {
+            (custom.insert)(session, extensions);
+        }
+    }
+
+    /// The issuers whose tokens this manager accepts beside its own.
+    pub fn trusted_issuers(&self) -> impl Iterator<Item = &str> {
+        self.inner
+            .trusted
+            .iter()
+            .flat_map(|t| t.iter().map(|i| &*i.issuer))
     }
 
     /// `false` when the manager holds a public key only and cannot sign.

@@ -21,6 +21,9 @@ impl SessionManager {
     /// when the revocation could not be stored (no new token is issued then).
     pub async fn refresh(&self, token: &str) -> Result<IssuedToken, SessionError> {
         let session = self.decode_fetching(token).await?;
+        if session.trusted_issuer().is_some() {
+            return Err(IssueError::NotMintedHere.into());
+        }
         match Self::judge(&session, self.lookup(&session).await?) {
             Err(VerifyError::Superseded) => return Err(self.replayed(&session).await),
             verdict => verdict?,
@@ -37,7 +40,11 @@ impl SessionManager {
         &self,
         session: &SessionData,
     ) -> Result<IssuedToken, SessionError> {
-        // Checked before revoking: a verify-only node changes nothing.
+        // Checked before revoking: a verify-only node changes nothing, nor
+        // does a token of another issuer.
+        if session.trusted_issuer().is_some() {
+            return Err(IssueError::NotMintedHere.into());
+        }
         if !self.can_issue() {
             return Err(IssueError::VerifyOnly.into());
         }
@@ -122,7 +129,7 @@ impl SessionManager {
                 session.revocation_key(),
                 session.generation(),
                 self.keep_until(exp).saturating_add(1),
-                session.user_id(),
+                session.watermark_user(),
                 presented_iat,
             )
             .await?;

@@ -3,6 +3,10 @@
 
 use super::*;
 
+/// How long a log-out-everywhere of a trusted issuer's subject is kept at
+/// least: longer than any access token a provider should mint.
+const FOREIGN_WATERMARK_RETENTION: Duration = Duration::from_secs(24 * 3600);
+
 impl SessionManager {
     /// Verifies `token` and revokes it until its `exp` plus the leeway.
     ///
@@ -102,6 +106,55 @@ impl SessionManager {
             .set_valid_after(user_id, now, until)
             .await?;
         tracing::debug!(user_id = %user_id, "all sessions of the user revoked");
+        Ok(())
+    }
+
+    /// Log out everywhere, for the user of a verified `session`: every
+    /// token of that user issued up to now (and up to the session's own
+    /// issue time) is refused. For a token minted here this is
+    /// [`revoke_all_for_user`](Self::revoke_all_for_user); for a trusted
+    /// issuer's token, [`revoke_all_for_subject`](Self::revoke_all_for_subject)
+    /// of its `iss` and `sub` (`sub` is unique within one issuer only).
+    ///
+    /// # Errors
+    ///
+    /// The [`BlocklistError`] when the blocklist could not store it.
+    pub async fn revoke_all_of(&self, session: &SessionData) -> Result<(), BlocklistError> {
+        match session.trusted_issuer() {
+            None => self.revoke_all_for_user(session.user_id()).await,
+            Some(issuer) => {
+                let issued = session.0.issued_at_micros;
+                self.revoke_all_for_subject(issuer, session.subject(), issued)
+                    .await
+            }
+        }
+    }
+
+    /// Refuses every token of the trusted issuer `issuer` about `subject`
+    /// issued at or before now, and at or before `issued_at_micros` (Unix
+    /// microseconds, e.g. a logout token's `iat`, read in the issuer's
+    /// clock). A trusted issuer's `iat` has whole seconds: a token of the
+    /// same second as the cut-off is refused too. `Ok` means stored.
+    ///
+    /// # Errors
+    ///
+    /// The [`BlocklistError`] when the blocklist could not store it.
+    pub async fn revoke_all_for_subject(
+        &self,
+        issuer: &str,
+        subject: &str,
+        issued_at_micros: i64,
+    ) -> Result<(), BlocklistError> {
+        let user = crate::issuers::verify::watermark_user(issuer, subject);
+        let now = self.inner.blocklist.clock_micros();
+        // Another issuer's tokens may live longer than ours.
+        let retention = self.inner.watermark_retention.max(FOREIGN_WATERMARK_RETENTION);
+        let until = (now / MICROS).saturating_add(retention.as_secs() as i64 + 1);
+        self.inner
+            .blocklist
+            .set_valid_after(&user, now.max(issued_at_micros), until)
+            .await?;
+        tracing::debug!("all tokens of a trusted issuer's subject revoked");
         Ok(())
     }
 

@@ -26,7 +26,72 @@ impl SessionManager {
     /// verified-token cache.
     pub(crate) fn cached(&self, token: &[u8]) -> Option<SessionData> {
         let cache = self.inner.verified.as_ref()?;
-        cache.get(token, self.key_epoch()?)
+        cache.get(token, |source| self.epoch_of(source))
+    }
+
+    /// The epoch of key source `source`: 0 the manager's own keys, `i + 1`
+    /// the trusted issuer `i`.
+    #[inline]
+    fn epoch_of(&self, source: u32) -> Option<u64> {
+        match source {
+            0 => self.key_epoch(),
+            n => self.inner.trusted.as_ref()?.get(n as usize - 1)?.epoch(),
+        }
+    }
+
+    /// Which trusted issuer verifies `token`: `Ok(None)` for the manager's
+    /// own keys. Tokens with a header minted here skip the look; otherwise
+    /// the claimed `iss` (unverified, only to choose keys) decides, and an
+    /// issuer that is neither ours nor trusted is refused here, before any
+    /// key is looked up or fetched.
+    fn route(&self, token: &[u8]) -> Result<Option<usize>, VerifyError> {
+        let Some(issuers) = &self.inner.trusted else {
+            return Ok(None);
+        };
+        let own_keys = !matches!(self.inner.keys, KeySet::None(_));
+        let header = token.split(|&b| b == b'.').next().unwrap_or_default();
+        if own_keys && self.inner.known_headers.find(header).is_some() {
+            return Ok(None);
+        }
+        match crate::jwt::token::peek_issuer(token) {
+            Some(iss) => match issuers.find(&iss) {
+                Some(index) => Ok(Some(index)),
+                None if own_keys && iss == self.inner.config.issuer => Ok(None),
+                None => Err(VerifyError::InvalidIssuer),
+            },
+            // No readable `iss`: the manager's own keys say why it fails.
+            None if own_keys => Ok(None),
+            None => {
+                crate::jwt::token::split(token)?;
+                Err(VerifyError::MissingClaim("iss"))
+            }
+        }
+    }
+
+    /// Verifies a token of the trusted issuer `index`.
+    fn decode_trusted(&self, token: &[u8], index: usize) -> Result<SessionData, VerifyError> {
+        let Some(issuer) = self.inner.trusted.as_ref().and_then(|t| t.get(index)) else {
+            return Err(VerifyError::InvalidIssuer);
+        };
+        let epoch = issuer.epoch();
+        let source = index as u32 + 1;
+        let mut inner = issuer.verify(token)?;
+        if let Some(custom) = &self.inner.custom {
+            let claims = inner.claims.get().map(|c| (custom.from_map)(c));
+            inner.custom = Some(
+                claims
+                    .unwrap_or_else(|| (custom.from_json)(b"{}"))
+                    .map_err(|e| VerifyError::InvalidClaims(e.to_string()))?,
+            );
+        }
+        let until = inner
+            .exp_micros
+            .saturating_add(issuer.leeway.as_micros() as i64);
+        let session = SessionData(Arc::new(inner));
+        if let (Some(cache), Some(epoch)) = (&self.inner.verified, epoch) {
+            cache.insert(token, &session, until, source, epoch);
+        }
+        Ok(session)
     }
 
     /// The epoch of the keys verifications use now: 0 for fixed keys; for a
@@ -45,13 +110,16 @@ impl SessionManager {
         if token.len() > MAX_TOKEN_LEN {
             return Err(VerifyError::TooLong(MAX_TOKEN_LEN));
         }
+        if let Some(index) = self.route(token)? {
+            return self.decode_trusted(token, index);
+        }
         // Read before verifying: a set that changes meanwhile leaves an
         // entry of the older epoch, which no lookup will match.
         let epoch = self.key_epoch();
         let signed = verify_signature(token, &self.inner.keys, &self.inner.known_headers)?;
         let session = self.validate_claims(signed)?;
         if let (Some(cache), Some(epoch)) = (&self.inner.verified, epoch) {
-            cache.insert(token, &session, self.valid_until_micros(&session), epoch);
+            cache.insert(token, &session, self.valid_until_micros(&session), 0, epoch);
         }
         Ok(session)
     }
@@ -100,6 +168,7 @@ impl SessionManager {
             (None, Some(jti)) if !jti.is_empty() => TokenKey::from_jti(jti),
             _ => signed.digest_key(),
         };
+        let payload = signed.payload;
         let c: WireClaims = signed.claims;
         let config = &self.inner.config;
         let now = now_micros();
@@ -149,6 +218,13 @@ impl SessionManager {
                 return Err(VerifyError::SessionLifetimeExceeded);
             }
         }
+        let custom = match &self.inner.custom {
+            Some(custom) => Some(
+                (custom.from_json)(&payload)
+                    .map_err(|e| VerifyError::InvalidClaims(e.to_string()))?,
+            ),
+            None => None,
+        };
         Ok(SessionData(Arc::new(SessionInner {
             user_id,
             email,
@@ -166,6 +242,10 @@ impl SessionManager {
             generation: c.generation.unwrap_or(0),
             session_id: c.sid,
             key,
+            payload: Some(payload.into_boxed_slice()),
+            claims: std::sync::OnceLock::new(),
+            foreign: None,
+            custom,
         })))
     }
 
@@ -233,12 +313,16 @@ impl SessionManager {
         err: &VerifyError,
         token: &[u8],
     ) -> Option<crate::jwks::KeysWait> {
-        let KeySet::Jwks(source) = &self.inner.keys else {
-            return None;
-        };
         if !matches!(err, VerifyError::UnknownKey) {
             return None;
         }
+        let source = match self.route(token).ok()? {
+            Some(index) => self.inner.trusted.as_ref()?.get(index)?.jwks()?,
+            None => match &self.inner.keys {
+                KeySet::Jwks(source) => source,
+                _ => return None,
+            },
+        };
         source.wait_for_kid(&crate::jwt::header_kid(token)?)
     }
 
@@ -246,7 +330,7 @@ impl SessionManager {
     pub(super) async fn lookup(&self, session: &SessionData) -> Result<Lookup, BlocklistError> {
         self.inner
             .blocklist
-            .check(session.revocation_key(), session.user_id())
+            .check(session.revocation_key(), session.watermark_user())
             .await
     }
 }

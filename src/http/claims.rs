@@ -1,0 +1,107 @@
+//! [`Claims<C>`]: the application's own claims type, beside the session.
+
+use std::{fmt, ops::Deref, sync::Arc};
+
+/// A verified token's claims as the application's own type `C`.
+///
+/// With [`SessionManagerBuilder::with_claims::<C>()`](crate::SessionManagerBuilder::with_claims)
+/// the claims are parsed once per token (and kept in the verified-token
+/// cache), and the [`SessionLayer`](crate::SessionLayer) puts `Claims<C>`
+/// into the request's extensions next to the [`SessionData`](crate::SessionData).
+/// With the `axum` feature it is also an extractor: without `with_claims`
+/// it parses the session's claims on each request, and a token whose
+/// claims do not fit `C` gets `401 invalid_token`.
+///
+/// ```
+/// use axum::{routing::get, Router};
+/// use tower_jwt_session::{Claims, SessionLayer, SessionManager};
+///
+/// #[derive(serde::Deserialize)]
+/// struct MyClaims {
+///     sub: String,
+///     #[serde(default)]
+///     tenant: Option<String>,
+/// }
+///
+/// async fn me(claims: Claims<MyClaims>) -> String {
+///     format!("{} of {:?}", claims.sub, claims.tenant)
+/// }
+///
+/// let manager = SessionManager::builder("a secret of at least thirty-two bytes")
+///     .with_issuer("https://auth.example.com")
+///     .with_audience("example-api")
+///     .with_claims::<MyClaims>()
+///     .build()?;
+/// let app: Router = Router::new().route("/me", get(me)).layer(SessionLayer::new(manager));
+/// # let _ = app;
+/// # Ok::<(), tower_jwt_session::ConfigError>(())
+/// ```
+pub struct Claims<C>(pub Arc<C>);
+
+impl<C> Clone for Claims<C> {
+    fn clone(&self) -> Self {
+        Self(self.0.clone())
+    }
+}
+
+impl<C> Deref for Claims<C> {
+    type Target = C;
+
+    fn deref(&self) -> &C {
+        &self.0
+    }
+}
+
+impl<C: fmt::Debug> fmt::Debug for Claims<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Claims").field(&self.0).finish()
+    }
+}
+
+#[cfg(feature = "axum")]
+mod extract {
+    use axum_core::{
+        extract::FromRequestParts,
+        response::{IntoResponse, Response},
+    };
+    use http::{header, request::Parts, HeaderValue, StatusCode};
+    use serde::de::DeserializeOwned;
+
+    use super::*;
+    use crate::Session;
+
+    impl<S, C> FromRequestParts<S> for Claims<C>
+    where
+        S: Send + Sync,
+        C: DeserializeOwned + Send + Sync + 'static,
+    {
+        type Rejection = Response;
+
+        async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Response> {
+            if let Some(claims) = parts.extensions.get::<Claims<C>>() {
+                return Ok(claims.clone());
+            }
+            let session = Session::from_request_parts(parts, state)
+                .await
+                .map_err(IntoResponse::into_response)?;
+            match session.deserialize_claims::<C>() {
+                Ok(claims) => Ok(Claims(Arc::new(claims))),
+                Err(e) => {
+                    tracing::debug!(reason = %e, "the token's claims do not fit the handler's type");
+                    let mut res = Response::new(r#"{"error":"invalid_token"}"#.into());
+                    *res.status_mut() = StatusCode::UNAUTHORIZED;
+                    let headers = res.headers_mut();
+                    headers.insert(
+                        header::WWW_AUTHENTICATE,
+                        HeaderValue::from_static("Bearer error=\"invalid_token\""),
+                    );
+                    headers.insert(
+                        header::CONTENT_TYPE,
+                        HeaderValue::from_static("application/json"),
+                    );
+                    Err(res)
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,464 @@
+//! The trusted issuers of a manager, checked and ready: which one a token
+//! names, and its verification (header, key, signature, claims).
+
+use std::{collections::HashMap, sync::Arc, time::Duration};
+
+use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+use super::{IssuerKeys, PermissionClaims, TrustedIssuer};
+use crate::{
+    blocklist::TokenKey,
+    jwt::{
+        claims::{Foreign, SessionInner},
+        key::HmacKey,
+        token::{decode_claims, decode_signature, parse_header, split, verify_with, Parts},
+    },
+    time::now_micros,
+    Algorithm, ConfigError, PublicKey, VerifyError,
+};
+
+const MICROS: i64 = 1_000_000;
+const MAX_LEEWAY: Duration = Duration::from_secs(300);
+
+/// The manager's trusted issuers, by exact `iss`.
+pub(crate) struct Issuers {
+    list: Vec<Issuer>,
+    by_iss: HashMap<Box<str>, usize>,
+}
+
+/// One trusted issuer, checked.
+pub(crate) struct Issuer {
+    pub(crate) issuer: Arc<str>,
+    /// A short digest of `iss`, namespacing its `jti`s and subjects in the
+    /// blocklist.
+    tag: String,
+    keys: Keys,
+    audiences: Vec<String>,
+    algorithms: Vec<Algorithm>,
+    require_at_jwt: bool,
+    pub(crate) leeway: Duration,
+    permissions: PermissionClaims,
+}
+
+enum Keys {
+    Public(Vec<PublicKey>),
+    Hmac(Vec<HmacKey>),
+    #[cfg(feature = "jwks")]
+    Jwks(crate::jwks::JwksSource),
+}
+
+/// The asymmetric algorithms, the default of an issuer with public keys.
+const ASYMMETRIC: [Algorithm; 5] = [
+    Algorithm::RS256,
+    Algorithm::PS256,
+    Algorithm::ES256,
+    Algorithm::ES384,
+    Algorithm::EdDSA,
+];
+
+impl Issuers {
+    /// Checks every issuer; `audience` and `leeway` are the manager's
+    /// defaults.
+    pub(crate) fn build(
+        trusted: Vec<TrustedIssuer>,
+        audience: Option<&str>,
+        leeway: Duration,
+    ) -> Result<Self, ConfigError> {
+        let mut list = Vec::with_capacity(trusted.len());
+        let mut by_iss = HashMap::with_capacity(trusted.len());
+        for t in trusted {
+            let bad = |reason: &str| ConfigError::TrustedIssuer {
+                issuer: t.issuer.clone(),
+                reason: reason.to_owned(),
+            };
+            if t.issuer.is_empty() {
+                return Err(bad("the issuer is empty"));
+            }
+            if by_iss.contains_key(t.issuer.as_str()) {
+                return Err(bad("listed twice"));
+            }
+            let mut audiences = t.audiences.clone();
+            if audiences.is_empty() {
+                audiences.extend(audience.map(str::to_owned));
+            }
+            if audiences.is_empty() || audiences.iter().any(String::is_empty) {
+                return Err(bad(
+                    "no audience: call with_audience(..) on it or on the manager",
+                ));
+            }
+            let leeway = t.leeway.unwrap_or(leeway);
+            if leeway > MAX_LEEWAY {
+                return Err(ConfigError::LeewayTooLarge(leeway));
+            }
+            let (keys, key_algorithms): (Keys, Vec<Algorithm>) = match &t.keys {
+                IssuerKeys::Public(keys) => {
+                    if keys.is_empty() {
+                        return Err(bad("no public key"));
+                    }
+                    let mut algs: Vec<Algorithm> = keys.iter().map(PublicKey::algorithm).collect();
+                    algs.dedup();
+                    (Keys::Public(keys.clone()), algs)
+                }
+                IssuerKeys::Secret(alg, secret) => {
+                    let required = alg
+                        .min_secret_len()
+                        .ok_or_else(|| bad("a secret is for HS256, HS384 or HS512"))?;
+                    if secret.len() < required {
+                        return Err(bad(&format!(
+                            "the secret has {} bytes; {alg} needs at least {required} (RFC 7518 section 3.2)",
+                            secret.len()
+                        )));
+                    }
+                    (Keys::Hmac(vec![HmacKey::new(*alg, secret)?]), vec![*alg])
+                }
+                #[cfg(feature = "jwks")]
+                IssuerKeys::Jwks(source) => {
+                    if let Some(discovered) = source.discovered_issuer() {
+                        if discovered != t.issuer {
+                            return Err(ConfigError::JwksIssuerMismatch {
+                                discovered: discovered.to_owned(),
+                                configured: t.issuer.clone(),
+                            });
+                        }
+                    }
+                    let algs = source.algorithm().map_or(ASYMMETRIC.to_vec(), |a| vec![a]);
+                    (Keys::Jwks(source.clone()), algs)
+                }
+                #[cfg(feature = "jwks")]
+                IssuerKeys::Discover => {
+                    let source = crate::jwks::JwksSource::discover_any(t.issuer.clone())
+                        .build()
+                        .map_err(|e| bad(&e.to_string()))?;
+                    (Keys::Jwks(source), ASYMMETRIC.to_vec())
+                }
+            };
+            let algorithms = match &t.algorithms {
+                None => key_algorithms,
+                Some(wanted) => {
+                    if wanted.is_empty() {
+                        return Err(bad("an empty list of algorithms"));
+                    }
+                    if let Some(alg) = wanted.iter().find(|a| !key_algorithms.contains(a)) {
+                        return Err(bad(&format!("no key of the issuer is for {alg}")));
+                    }
+                    wanted.clone()
+                }
+            };
+            let tag = issuer_tag(&t.issuer);
+            by_iss.insert(t.issuer.clone().into_boxed_str(), list.len());
+            list.push(Issuer {
+                issuer: t.issuer.into(),
+                tag,
+                keys,
+                audiences,
+                algorithms,
+                require_at_jwt: t.require_at_jwt,
+                leeway,
+                permissions: t.permissions,
+            });
+        }
+        Ok(Self { list, by_iss })
+    }
+
+    /// The index of the issuer named `iss`.
+    pub(crate) fn find(&self, iss: &str) -> Option<usize> {
+        self.by_iss.get(iss).copied()
+    }
+
+    pub(crate) fn get(&self, index: usize) -> Option<&Issuer> {
+        self.list.get(index)
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &Issuer> {
+        self.list.iter()
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+}
+
+/// A short digest of an issuer: 72 bits of SHA-256, base64url.
+fn issuer_tag(issuer: &str) -> String {
+    URL_SAFE_NO_PAD.encode(&Sha256::digest(issuer.as_bytes())[..9])
+}
+
+/// The key of `(iss, sub)`'s log-out-everywhere watermark.
+pub(crate) fn watermark_user(issuer: &str, sub: &str) -> String {
+    format!("{}~{sub}", issuer_tag(issuer))
+}
+
+/// `typ` values of tokens that are not access tokens: refused whatever the
+/// issuer.
+fn access_token_typ(typ: Option<&str>, require_at_jwt: bool) -> bool {
+    match typ {
+        Some(t) if t.eq_ignore_ascii_case("at+jwt") || t.eq_ignore_ascii_case("application/at+jwt") => {
+            true
+        }
+        // `JWT`, and the session tokens of another server built on this
+        // crate.
+        Some(t)
+            if t.eq_ignore_ascii_case("JWT")
+                || t.eq_ignore_ascii_case(crate::jwt::token::SESSION_TYP)
+                || t.eq_ignore_ascii_case("application/session+jwt") =>
+        {
+            !require_at_jwt
+        }
+        None => !require_at_jwt,
+        Some(_) => false,
+    }
+}
+
+impl Issuer {
+    /// The epoch of the keys in use, `None` while they may not be used.
+    #[inline]
+    pub(crate) fn epoch(&self) -> Option<u64> {
+        match &self.keys {
+            #[cfg(feature = "jwks")]
+            Keys::Jwks(source) => source.epoch(),
+            _ => Some(0),
+        }
+    }
+
+    /// The JWK Set source, when the keys come from one.
+    #[cfg(feature = "jwks")]
+    pub(crate) fn jwks(&self) -> Option<&crate::jwks::JwksSource> {
+        match &self.keys {
+            Keys::Jwks(source) => Some(source),
+            _ => None,
+        }
+    }
+
+
+    /// Verifies a token that names this issuer.
+    pub(crate) fn verify(&self, token: &[u8]) -> Result<SessionInner, VerifyError> {
+        let parts = split(token)?;
+        let header = parse_header(parts.header)?;
+        if header.crit {
+            return Err(VerifyError::CriticalHeader);
+        }
+        if !access_token_typ(header.typ.as_deref(), self.require_at_jwt) {
+            return Err(VerifyError::WrongType);
+        }
+        let alg: Algorithm = header
+            .alg
+            .parse()
+            .map_err(|_| VerifyError::AlgorithmMismatch)?;
+        if !self.algorithms.contains(&alg) {
+            return Err(VerifyError::AlgorithmMismatch);
+        }
+        self.check_signature(&parts, alg, header.kid.as_deref())?;
+        let claims = decode_claims(parts.payload)?;
+        self.session(claims, &parts)
+    }
+
+    fn check_signature(
+        &self,
+        parts: &Parts<'_>,
+        alg: Algorithm,
+        kid: Option<&str>,
+    ) -> Result<(), VerifyError> {
+        let verify = |key: &PublicKey| -> Result<bool, VerifyError> {
+            if key.algorithm() != alg {
+                return Err(VerifyError::AlgorithmMismatch);
+            }
+            verify_with(key, parts.signing_input, parts.signature)
+        };
+        let verified = match &self.keys {
+            Keys::Public(keys) => match kid {
+                Some(kid) => verify(
+                    keys.iter()
+                        .find(|k| k.kid() == kid)
+                        .ok_or(VerifyError::UnknownKey)?,
+                )?,
+                None => keys
+                    .iter()
+                    .filter(|k| k.algorithm() == alg)
+                    .any(|k| verify(k).unwrap_or(false)),
+            },
+            Keys::Hmac(keys) => {
+                let key = keys.first().ok_or(VerifyError::UnknownKey)?;
+                if key.algorithm() != alg {
+                    return Err(VerifyError::AlgorithmMismatch);
+                }
+                let mut tag = [0u8; 64];
+                let tag = &mut tag[..key.tag_len()];
+                decode_signature(parts.signature, tag)?;
+                key.verify(parts.signing_input, tag)
+            }
+            #[cfg(feature = "jwks")]
+            Keys::Jwks(source) => source.with_set(|set| {
+                let key = match kid {
+                    Some(kid) => set.get(kid),
+                    None => set.only(),
+                };
+                verify(key.ok_or(VerifyError::UnknownKey)?)
+            })??,
+        };
+        if verified {
+            Ok(())
+        } else {
+            Err(VerifyError::InvalidSignature)
+        }
+    }
+
+    /// Checks the claims and builds the session.
+    fn session(
+        &self,
+        claims: Map<String, Value>,
+        parts: &Parts<'_>,
+    ) -> Result<SessionInner, VerifyError> {
+        let string = |name: &'static str| -> Result<Option<String>, VerifyError> {
+            match claims.get(name) {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::String(s)) => Ok(Some(s.clone())),
+                Some(_) => Err(VerifyError::InvalidClaims(format!("`{name}` is not a string"))),
+            }
+        };
+        let date = |name: &'static str| -> Result<Option<f64>, VerifyError> {
+            match claims.get(name) {
+                None => Ok(None),
+                Some(Value::Number(n)) => n
+                    .as_f64()
+                    .filter(|f| f.is_finite())
+                    .map(Some)
+                    .ok_or_else(|| VerifyError::InvalidClaims(format!("`{name}` is not a date"))),
+                Some(_) => Err(VerifyError::InvalidClaims(format!(
+                    "`{name}` is not a number of seconds"
+                ))),
+            }
+        };
+        // Not an access token: an ID token (its claims), a logout token or a
+        // security event (`events`).
+        for name in ["nonce", "at_hash", "c_hash", "events"] {
+            if claims.contains_key(name) {
+                return Err(VerifyError::WrongType);
+            }
+        }
+        match string("iss")? {
+            Some(iss) if *iss == *self.issuer => {}
+            Some(_) => return Err(VerifyError::InvalidIssuer),
+            None => return Err(VerifyError::MissingClaim("iss")),
+        }
+        let audience_ok = match claims.get("aud") {
+            None => return Err(VerifyError::MissingClaim("aud")),
+            Some(Value::String(a)) => self.audiences.contains(a),
+            Some(Value::Array(all)) => {
+                let mut ok = false;
+                for a in all {
+                    let a = a.as_str().ok_or_else(|| {
+                        VerifyError::InvalidClaims("`aud` is not a string or strings".to_owned())
+                    })?;
+                    ok |= self.audiences.iter().any(|mine| mine == a);
+                }
+                ok
+            }
+            Some(_) => {
+                return Err(VerifyError::InvalidClaims(
+                    "`aud` is not a string or strings".to_owned(),
+                ))
+            }
+        };
+        if !audience_ok {
+            return Err(VerifyError::InvalidAudience);
+        }
+        let now = now_micros();
+        let leeway = self.leeway.as_micros() as i64;
+        let micros = |secs: f64| (secs * MICROS as f64) as i64;
+        let exp = date("exp")?.ok_or(VerifyError::MissingClaim("exp"))?;
+        if now >= micros(exp).saturating_add(leeway) {
+            return Err(VerifyError::Expired);
+        }
+        if let Some(nbf) = date("nbf")? {
+            if micros(nbf) > now.saturating_add(leeway) {
+                return Err(VerifyError::NotYetValid);
+            }
+        }
+        let iat = date("iat")?;
+        if let Some(iat) = iat {
+            if micros(iat) > now.saturating_add(leeway) {
+                return Err(VerifyError::NotYetValid);
+            }
+        }
+        let sub = string("sub")?
+            .filter(|s| !s.is_empty())
+            .ok_or(VerifyError::MissingClaim("sub"))?;
+        let jti = string("jti")?.filter(|s| !s.is_empty());
+        let sid = string("sid")?;
+        let client_id = string("client_id")?;
+        string("scope")?;
+        let email = string("email").ok().flatten();
+        let auth_time = date("auth_time").ok().flatten();
+        let permissions = self.permissions.permissions(&claims)?;
+        let key = match &jti {
+            Some(jti) => TokenKey::from_jti(&format!("{}~{jti}", self.tag)),
+            None => TokenKey::from_tag_digest(&Sha256::digest(parts.signing_input)),
+        };
+        let iat_secs = iat.map(|s| s.floor() as i64);
+        Ok(SessionInner {
+            user_id: sub.clone(),
+            email: email.clone().unwrap_or_default(),
+            role: claims
+                .get("role")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
+            company_id: None,
+            permissions,
+            metadata: Map::new(),
+            created_at: iat_secs.unwrap_or(0),
+            expires_at: exp.floor() as i64,
+            exp_micros: micros(exp),
+            // Whole seconds of the issuer's clock: a watermark refuses
+            // every token of its second.
+            issued_at_micros: iat_secs.map_or(i64::MIN, |s| s.saturating_mul(MICROS)),
+            issued_at_precise: false,
+            auth_time: auth_time
+                .map(|s| s.floor() as i64)
+                .or(iat_secs)
+                .unwrap_or(i64::MIN),
+            token_id: jti,
+            session_id: None,
+            generation: 0,
+            key,
+            payload: None,
+            claims: claims.into(),
+            foreign: Some(Box::new(Foreign {
+                issuer: self.issuer.clone(),
+                client_id,
+                sid,
+                has_email: email.is_some(),
+                watermark_user: watermark_user(&self.issuer, &sub),
+            })),
+            custom: None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::access_token_typ;
+
+    #[test]
+    fn access_token_types() {
+        for typ in ["at+jwt", "AT+JWT", "application/at+jwt"] {
+            assert!(access_token_typ(Some(typ), true), "{typ}");
+        }
+        assert!(access_token_typ(Some("JWT"), false));
+        assert!(access_token_typ(None, false));
+        assert!(access_token_typ(Some("session+jwt"), false));
+        assert!(!access_token_typ(Some("JWT"), true));
+        assert!(!access_token_typ(None, true));
+        for typ in [
+            "logout+jwt",
+            "secevent+jwt",
+            "dpop+jwt",
+            "id_token+jwt",
+            "",
+        ] {
+            assert!(!access_token_typ(Some(typ), false), "{typ}");
+        }
+    }
+}

@@ -1,0 +1,92 @@
+// A real OpenID Connect provider for the tests: panva's oidc-provider (the
+// certified Node.js implementation) on loopback, issuing RFC 9068 JWT access
+// tokens.
+//
+// Environment:
+//   PORT       the port to listen on (0: any free one)
+//   AUDIENCE   the `aud` of the access tokens (the API's audience)
+//
+// Clients (secret "secret" each, client_secret_basic), one per signing
+// algorithm of the access tokens: `cc-es256`, `cc-rs256`, `cc-eddsa` (client
+// credentials and authorization code). Scopes: `api:read admin`. Access
+// tokens also carry `email`, `roles` and `realm_access.roles` for users.
+//
+// Prints `listening on http://127.0.0.1:PORT` once it accepts connections.
+import { createHash, generateKeyPairSync } from "node:crypto";
+import http from "node:http";
+import Provider from "oidc-provider";
+
+const port = Number(process.env.PORT ?? 0);
+const audience = process.env.AUDIENCE ?? "atomic-crm-api";
+
+// Fresh keys at every start: a restart is a key rotation.
+function key(make) {
+  const jwk = make().export({ format: "jwk" });
+  const kid = createHash("sha256").update(jwk.x ?? jwk.n).digest("base64url").slice(0, 16);
+  return { ...jwk, kid };
+}
+const es256 = key(() => generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey);
+const rs256 = key(() => generateKeyPairSync("rsa", { modulusLength: 2048 }).privateKey);
+const eddsa = key(() => generateKeyPairSync("ed25519").privateKey);
+
+const algOf = { "cc-es256": "ES256", "cc-rs256": "RS256", "cc-eddsa": "EdDSA" };
+const client = (client_id) => ({
+  client_id,
+  client_secret: "secret",
+  grant_types: ["client_credentials", "authorization_code"],
+  response_types: ["code"],
+  redirect_uris: ["http://127.0.0.1/cb"],
+  token_endpoint_auth_method: "client_secret_basic",
+  scope: "openid email api:read admin",
+});
+
+const server = http.createServer();
+server.listen(port, "127.0.0.1", () => {
+  const actual = server.address().port;
+  const issuer = `http://127.0.0.1:${actual}`;
+  const oidc = new Provider(issuer, {
+    clients: Object.keys(algOf).map(client),
+    jwks: { keys: [es256, rs256, eddsa] },
+    enabledJWA: {
+      idTokenSigningAlgValues: ["ES256", "RS256", "EdDSA"],
+    },
+    scopes: ["openid", "email", "api:read", "admin"],
+    claims: { openid: ["sub"], email: ["email"] },
+    pkce: { required: () => false },
+    findAccount: (_ctx, sub) => ({
+      accountId: sub,
+      claims: () => ({ sub, email: `${sub}@example.com` }),
+    }),
+    features: {
+      devInteractions: { enabled: true },
+      clientCredentials: { enabled: true },
+      resourceIndicators: {
+        enabled: true,
+        defaultResource: () => "urn:test:api",
+        useGrantedResource: () => true,
+        getResourceServerInfo: (_ctx, _resource, client) => ({
+          scope: "api:read admin",
+          audience,
+          accessTokenFormat: "jwt",
+          accessTokenTTL: 600,
+          jwt: { sign: { alg: algOf[client.clientId] ?? "ES256" } },
+        }),
+      },
+    },
+    extraTokenClaims: (_ctx, token) =>
+      token.accountId
+        ? {
+            email: `${token.accountId}@example.com`,
+            roles: ["user"],
+            realm_access: { roles: ["realm-admin"] },
+          }
+        : undefined,
+  });
+  oidc.proxy = false;
+  server.on("request", oidc.callback());
+  console.log(`listening on ${issuer}`);
+});
+
+for (const signal of ["SIGINT", "SIGTERM"]) {
+  process.on(signal, () => server.close(() => process.exit(0)));
+}

@@ -287,9 +287,9 @@ pub(crate) fn trusted_issuers() -> Result<Vec<TrustedIssuer>, String> {
     let (refresh, cooldown) = jwks_timing()?;
     let mut out = Vec::with_capacity(issuers.len());
     for issuer in issuers {
-        let parsed = url::Url::parse(issuer).ok().filter(|u| {
-            matches!(u.scheme(), "http" | "https") && u.host().is_some()
-        });
+        let parsed = url::Url::parse(issuer)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
         if parsed.is_none() {
             return Err(format!(
                 "SESSION_TRUSTED_ISSUERS: {issuer:?} is not an http:// or https:// URL"

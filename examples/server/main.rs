@@ -58,9 +58,8 @@ use tower_jwt_session::{
     blocklist::RedisBlocklist,
     issuers::{PermissionClaims, TrustedIssuer},
     jwks::JwksSource,
-    Algorithm, IssueError, KeyPair, NewSession,
-    PublicKey, RequirePermissionLayer, SessionData, SessionError, SessionLayer, SessionManager,
-    SessionManagerBuilder, VerifyError,
+    Algorithm, IssueError, KeyPair, NewSession, PublicKey, RequirePermissionLayer, SessionData,
+    SessionError, SessionLayer, SessionManager, SessionManagerBuilder, VerifyError,
 };
 
 mod config;

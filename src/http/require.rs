@@ -58,7 +58,8 @@ impl Requirement {
                 .join(" "),
             Self::Role(_) | Self::Check(_) => return None,
         };
-        let token_char = |b: u8| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b);
+        let token_char =
+            |b: u8| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b);
         let valid = !scope.is_empty()
             && scope
                 .split(' ')

@@ -171,7 +171,11 @@ impl PermissionClaims {
 impl fmt::Debug for PermissionClaims {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_list()
-            .entries(self.sources.iter().map(|s| format!("{}{}", s.prefix, s.name)))
+            .entries(
+                self.sources
+                    .iter()
+                    .map(|s| format!("{}{}", s.prefix, s.name)),
+            )
             .finish()
     }
 }
@@ -233,9 +237,11 @@ mod tests {
             );
         }
         // A path through a non-object is simply absent.
-        assert!(perms(&PermissionClaims::default(), json!({"realm_access": "x"}))
-            .unwrap()
-            .is_empty());
+        assert!(
+            perms(&PermissionClaims::default(), json!({"realm_access": "x"}))
+                .unwrap()
+                .is_empty()
+        );
     }
 
     #[test]

@@ -194,7 +194,9 @@ pub(crate) fn watermark_user(issuer: &str, sub: &str) -> String {
 /// issuer.
 fn access_token_typ(typ: Option<&str>, require_at_jwt: bool) -> bool {
     match typ {
-        Some(t) if t.eq_ignore_ascii_case("at+jwt") || t.eq_ignore_ascii_case("application/at+jwt") => {
+        Some(t)
+            if t.eq_ignore_ascii_case("at+jwt") || t.eq_ignore_ascii_case("application/at+jwt") =>
+        {
             true
         }
         // `JWT`, and the session tokens of another server built on this
@@ -230,7 +232,6 @@ impl Issuer {
             _ => None,
         }
     }
-
 
     /// Verifies a token that names this issuer.
     pub(crate) fn verify(&self, token: &[u8]) -> Result<SessionInner, VerifyError> {
@@ -314,7 +315,9 @@ impl Issuer {
             match claims.get(name) {
                 None | Some(Value::Null) => Ok(None),
                 Some(Value::String(s)) => Ok(Some(s.clone())),
-                Some(_) => Err(VerifyError::InvalidClaims(format!("`{name}` is not a string"))),
+                Some(_) => Err(VerifyError::InvalidClaims(format!(
+                    "`{name}` is not a string"
+                ))),
             }
         };
         let date = |name: &'static str| -> Result<Option<f64>, VerifyError> {
@@ -451,13 +454,7 @@ mod tests {
         assert!(access_token_typ(Some("session+jwt"), false));
         assert!(!access_token_typ(Some("JWT"), true));
         assert!(!access_token_typ(None, true));
-        for typ in [
-            "logout+jwt",
-            "secevent+jwt",
-            "dpop+jwt",
-            "id_token+jwt",
-            "",
-        ] {
+        for typ in ["logout+jwt", "secevent+jwt", "dpop+jwt", "id_token+jwt", ""] {
             assert!(!access_token_typ(Some(typ), false), "{typ}");
         }
     }

@@ -312,7 +312,10 @@ pub(crate) fn split(token: &[u8]) -> Result<Parts<'_>, VerifyError> {
         return Err(VerifyError::TooLong(MAX_TOKEN_LEN));
     }
     let malformed = || VerifyError::Malformed(MalformedToken::SegmentCount);
-    let last_dot = token.iter().rposition(|&b| b == b'.').ok_or_else(malformed)?;
+    let last_dot = token
+        .iter()
+        .rposition(|&b| b == b'.')
+        .ok_or_else(malformed)?;
     let (signing_input, signature) = (&token[..last_dot], &token[last_dot + 1..]);
     let first_dot = signing_input
         .iter()

@@ -148,7 +148,10 @@ impl SessionManager {
         let user = crate::issuers::verify::watermark_user(issuer, subject);
         let now = self.inner.blocklist.clock_micros();
         // Another issuer's tokens may live longer than ours.
-        let retention = self.inner.watermark_retention.max(FOREIGN_WATERMARK_RETENTION);
+        let retention = self
+            .inner
+            .watermark_retention
+            .max(FOREIGN_WATERMARK_RETENTION);
         let until = (now / MICROS).saturating_add(retention.as_secs() as i64 + 1);
         self.inner
             .blocklist

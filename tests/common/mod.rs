@@ -24,6 +24,7 @@ mod demo;
 mod http_client;
 pub mod jwks_server;
 mod node;
+pub mod provider;
 pub mod proxy;
 mod redis_servers;
 mod scenarios;

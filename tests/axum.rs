@@ -124,7 +124,10 @@ async fn require_permission_in_the_right_order_answers_403_and_200() {
         .into_token();
     let r = http.get("/admin", Some(&sales)).await;
     assert_eq!(r.status, 403);
-    assert_eq!(r.challenge(), Some(r#"Bearer error="insufficient_scope""#));
+    assert_eq!(
+        r.challenge(),
+        Some(r#"Bearer error="insufficient_scope", scope="admin""#)
+    );
     let r = http.get("/admin", Some(&root)).await;
     assert_eq!((r.status.as_u16(), &r.body[..]), (200, &b"admin u-1"[..]));
     // Anonymous under the optional layer: the challenge, not a 500.

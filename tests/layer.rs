@@ -494,6 +494,61 @@ async fn descriptions_and_realm_can_be_turned_on() {
 }
 
 #[tokio::test]
+async fn any_of_and_all_of_name_what_is_missing() {
+    let m = manager();
+    let check = |layer: RequirePermissionLayer| {
+        ServiceBuilder::new()
+            .layer(SessionLayer::new(m.clone()))
+            .layer(layer)
+            .service_fn(echo)
+    };
+    let token = m
+        .issue(NewSession::new("u", "u@example.com").with_permissions(["a", "b"]))
+        .unwrap()
+        .into_token();
+    let req = || {
+        Request::builder()
+            .header(AUTHORIZATION, format!("Bearer {token}"))
+            .body(())
+            .unwrap()
+    };
+    for (layer, status, challenge) in [
+        (RequirePermissionLayer::any_of(["x", "b"]), 200, None),
+        (
+            RequirePermissionLayer::any_of(["x", "y"]),
+            403,
+            Some(r#"Bearer error="insufficient_scope", scope="x y""#),
+        ),
+        (RequirePermissionLayer::all_of(["a", "b"]), 200, None),
+        (
+            RequirePermissionLayer::all_of(["a", "x", "b", "y"]),
+            403,
+            Some(r#"Bearer error="insufficient_scope", scope="x y""#),
+        ),
+        (
+            RequirePermissionLayer::all_of(["x"]).with_scope_in_challenge(false),
+            403,
+            Some(r#"Bearer error="insufficient_scope""#),
+        ),
+        // A permission that cannot be written as a scope token is not named.
+        (
+            RequirePermissionLayer::permission("has \"quotes\""),
+            403,
+            Some(r#"Bearer error="insufficient_scope""#),
+        ),
+    ] {
+        let res = check(layer).oneshot(req()).await.unwrap();
+        assert_eq!(res.status(), status);
+        assert_eq!(
+            res.headers()
+                .get("www-authenticate")
+                .map(|v| v.to_str().unwrap()),
+            challenge
+        );
+    }
+}
+
+#[tokio::test]
 async fn permission_checks_answer_403_insufficient_scope() {
     let m = manager();
     let svc = |m: SessionManager| {
@@ -526,12 +581,11 @@ async fn permission_checks_answer_403_insufficient_scope() {
     assert_eq!(res.status(), 403);
     assert_eq!(
         res.headers()["www-authenticate"],
-        r#"Bearer error="insufficient_scope""#
+        r#"Bearer error="insufficient_scope", scope="admin""#
     );
-    assert_eq!(
-        res.extensions().get::<Rejection>().unwrap().kind(),
-        RejectionKind::InsufficientScope
-    );
+    let rejection = res.extensions().get::<Rejection>().unwrap();
+    assert_eq!(rejection.kind(), RejectionKind::InsufficientScope);
+    assert_eq!(rejection.scope(), Some("admin"));
     let json: Value =
         serde_json::from_slice(&res.into_body().collect().await.unwrap().to_bytes()).unwrap();
     assert_eq!(json, json!({"error": "insufficient_scope"}));

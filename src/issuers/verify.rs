@@ -49,7 +49,8 @@ enum Keys {
     Jwks(crate::jwks::JwksSource),
 }
 
-/// The asymmetric algorithms, the default of an issuer with public keys.
+/// The asymmetric algorithms: every key of a JWK Set of any algorithm.
+#[cfg(feature = "jwks")]
 const ASYMMETRIC: [Algorithm; 5] = [
     Algorithm::RS256,
     Algorithm::PS256,

@@ -140,6 +140,7 @@ impl JwkSet {
 
     /// Whether `other` holds exactly these keys under exactly these ids (a
     /// key replaced under its `kid` is a change).
+    #[cfg_attr(not(feature = "jwks"), allow(dead_code))]
     pub(crate) fn same_keys(&self, other: &Self) -> bool {
         self.algorithm == other.algorithm && self.keys == other.keys
     }

@@ -98,12 +98,13 @@ struct Inner {
 /// verification, put into the request's extensions by the layer.
 #[derive(Clone, Copy)]
 pub(crate) struct CustomClaims {
-    from_json: fn(&[u8]) -> Result<Arc<dyn std::any::Any + Send + Sync>, serde_json::Error>,
-    from_map: fn(
-        &serde_json::Map<String, serde_json::Value>,
-    ) -> Result<Arc<dyn std::any::Any + Send + Sync>, serde_json::Error>,
+    from_json: fn(&[u8]) -> ParsedClaims,
+    from_map: fn(&serde_json::Map<String, serde_json::Value>) -> ParsedClaims,
     insert: fn(&SessionData, &mut http::Extensions),
 }
+
+/// The application's claims, parsed and type-erased.
+type ParsedClaims = Result<Arc<dyn std::any::Any + Send + Sync>, serde_json::Error>;
 
 impl CustomClaims {
     pub(crate) fn of<C>() -> Self

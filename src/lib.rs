@@ -85,7 +85,8 @@
 //! | `testing` | no | `testing::TestTokens`: valid, expired, not-yet-valid, wrong-audience, revoked and forged tokens for your tests |
 //!
 //! Without features the crate depends on tower-layer, tower-service, http,
-//! jsonwebtoken (pure-Rust crypto backend) and moka, and on no runtime.
+//! jsonwebtoken (pure-Rust crypto backend, for signing), ring (verifying
+//! RSA, ECDSA and EdDSA signatures) and moka, and on no runtime.
 //!
 //! # How it works
 //!

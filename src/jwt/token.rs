@@ -449,10 +449,7 @@ pub(crate) fn verify_with(
         buf.get_mut(..len)
             .ok_or(VerifyError::Malformed(MalformedToken::SignatureLength))?,
     )?;
-    // Decoded as base64url just above: ASCII.
-    let signature = std::str::from_utf8(signature)
-        .map_err(|_| VerifyError::Malformed(MalformedToken::Base64))?;
-    Ok(key.verify(signing_input, signature))
+    Ok(key.verify(signing_input, &buf[..len]))
 }
 
 /// Decodes a signature of exactly `buf.len()` bytes into `buf`, strictly:

@@ -138,6 +138,7 @@ pub mod jwks;
 mod jwt;
 mod manager;
 mod metrics;
+pub mod receivers;
 #[cfg(feature = "testing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;

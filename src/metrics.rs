@@ -10,6 +10,7 @@
 //! | `tower_jwt_session_blocklist_seconds` | histogram | `result`: the backend's answer time |
 //! | `tower_jwt_session_outage_admitted_total` | counter | requests admitted unchecked under `OutagePolicy::AdmitUncheckedDangerously` |
 //! | `tower_jwt_session_reuse_detected_total` | counter | refreshes with a rotated-away token, each of which ended its session |
+//! | `tower_jwt_session_provider_events_total` | counter | `kind`: `back_channel_logout`, `session_revoked`, `all_sessions` (applied), `unknown` (security events of a type not handled), `refused` (invalid logout tokens and SETs) |
 //! | `tower_jwt_session_jwks_fetches_total` | counter | `result`: `ok`, `error` (fetches of a JWK Set; on `error` the last good set stays in use) |
 
 use crate::RejectionKind;
@@ -51,6 +52,27 @@ pub(crate) fn refused(kind: RejectionKind) {
                 inc!("tower_jwt_session_refusals_total", "reason" => "backend_unavailable")
             }
         }
+    }
+    #[cfg(not(feature = "metrics"))]
+    let _ = kind;
+}
+
+/// An identity provider's logout or security event, by what became of it.
+#[inline]
+pub(crate) fn security_event(kind: &'static str) {
+    #[cfg(feature = "metrics")]
+    match kind {
+        "back_channel_logout" => {
+            inc!("tower_jwt_session_provider_events_total", "kind" => "back_channel_logout")
+        }
+        "session_revoked" => {
+            inc!("tower_jwt_session_provider_events_total", "kind" => "session_revoked")
+        }
+        "all_sessions" => {
+            inc!("tower_jwt_session_provider_events_total", "kind" => "all_sessions")
+        }
+        "unknown" => inc!("tower_jwt_session_provider_events_total", "kind" => "unknown"),
+        _ => inc!("tower_jwt_session_provider_events_total", "kind" => "refused"),
     }
     #[cfg(not(feature = "metrics"))]
     let _ = kind;

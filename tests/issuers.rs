@@ -66,6 +66,23 @@ async fn a_standard_providers_access_tokens_are_accepted_for_every_algorithm() {
         let r = http.post("/refresh", Some(&token), "").await;
         assert_eq!(r.status, 400, "{:?}", r.body);
         assert_eq!(r.json()["error"], "invalid_request");
+
+        // A user's token by the authorization code flow: the user's claims,
+        // roles from `roles` and `realm_access.roles`.
+        let (access, id_token) =
+            provider.authorization_code(client, "alice", "openid email api:read admin");
+        let me = status_until_json(&http, &access).await;
+        assert_eq!(me["sub"], "alice");
+        assert_eq!(me["email"], "alice@example.com");
+        assert_eq!(me["clientId"], client);
+        assert_eq!(
+            me["permissions"],
+            json!(["api:read", "admin", "user", "realm-admin"])
+        );
+        assert_eq!(http.get("/admin", Some(&access)).await.status, 200);
+        // Its ID token is not an access token (audience: the client; nonce).
+        let r = http.get("/me", Some(&id_token)).await;
+        assert_eq!(r.status, 401, "{alg}: the ID token was accepted");
     }
     // The demo server's own tokens keep working beside them.
     let (own, _) = http.login("admin@example.com", "admin-password").await;

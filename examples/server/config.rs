@@ -11,6 +11,10 @@ pub(crate) struct Settings {
     pub(crate) random_secret: bool,
     /// The (redacted) Redis URL when the blocklist is shared.
     pub(crate) shared: Option<String>,
+    /// With trusted issuers: the client id this server is registered under
+    /// at the providers (`SESSION_CLIENT_ID`), for the receivers of their
+    /// logouts and security events.
+    pub(crate) client_id: Option<String>,
 }
 
 /// `SESSION_ISSUER` when unset.
@@ -194,11 +198,25 @@ pub(crate) fn settings() -> Result<Settings, String> {
         _ => "configuration",
     };
     let manager = builder.build().map_err(|e| format!("{}: {e}", name(&e)))?;
+    let client_id = match manager.trusted_issuers().next() {
+        None => None,
+        Some(_) => {
+            let id = env("SESSION_CLIENT_ID")
+                .or_else(|| env("SESSION_TRUSTED_AUDIENCE"))
+                .or_else(|| env("SESSION_AUDIENCE"))
+                .unwrap_or_else(|| DEMO_AUDIENCE.into());
+            if id.trim().is_empty() {
+                return Err("SESSION_CLIENT_ID: empty".to_owned());
+            }
+            Some(id)
+        }
+    };
     Ok(Settings {
         manager,
         bind,
         random_secret,
         shared,
+        client_id,
     })
 }
 

@@ -22,7 +22,7 @@
 //! `SESSION_PUBLIC_KEY_FILE`, `SESSION_JWKS_URL`, `SESSION_JWKS_REFRESH_SECS`,
 //! `SESSION_JWKS_COOLDOWN_SECS`, `SESSION_TRUSTED_ISSUERS`,
 //! `SESSION_TRUSTED_AUDIENCE`, `SESSION_PERMISSION_CLAIMS`,
-//! `SESSION_REQUIRE_AT_JWT`, `BIND_ADDR`, `REDIS_URL`,
+//! `SESSION_REQUIRE_AT_JWT`, `SESSION_CLIENT_ID`, `BIND_ADDR`, `REDIS_URL`,
 //! `REDIS_SENTINEL_URLS`, `REDIS_SENTINEL_MASTER`, `REDIS_CLUSTER_URLS`,
 //! `SESSION_MAX_STALENESS_SECS`, `REDIS_MIN_REPLICAS`);
 //! a bad value stops the
@@ -58,6 +58,7 @@ use tower_jwt_session::{
     blocklist::RedisBlocklist,
     issuers::{PermissionClaims, TrustedIssuer},
     jwks::JwksSource,
+    receivers::{BackChannelLogout, SecurityEventReceiver},
     Algorithm, IssueError, KeyPair, NewSession, PublicKey, RequirePermissionLayer, SessionData,
     SessionError, SessionLayer, SessionManager, SessionManagerBuilder, VerifyError,
 };
@@ -147,11 +148,12 @@ async fn serve(settings: Settings) -> ExitCode {
     };
     println!("listening on http://{addr}");
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(());
-    let server = axum::serve(listener, app(settings.manager)).with_graceful_shutdown(async move {
-        shutdown_signal().await;
-        tracing::info!("shutting down");
-        let _ = stop_tx.send(());
-    });
+    let server = axum::serve(listener, app(settings.manager, settings.client_id))
+        .with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            tracing::info!("shutting down");
+            let _ = stop_tx.send(());
+        });
     let mut stopped = stop_rx;
     let deadline = async move {
         let _ = stopped.changed().await;

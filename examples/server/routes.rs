@@ -156,7 +156,7 @@ pub(crate) async fn admin() -> Json<serde_json::Value> {
     Json(json!({"ok": true}))
 }
 
-pub(crate) fn app(manager: SessionManager) -> Router {
+pub(crate) fn app(manager: SessionManager, client_id: Option<String>) -> Router {
     // `/refresh` has its own layer: there, a token that a refresh already
     // replaced is a replay and ends its session (reuse detection); on the
     // other routes it is only refused.
@@ -176,8 +176,23 @@ pub(crate) fn app(manager: SessionManager) -> Router {
             ),
         )
         .route_layer(SessionLayer::new(manager.clone()));
+    // The identity providers' logouts and security events, with trusted
+    // issuers: revocations in the same store as a logout.
+    let receivers = match client_id {
+        Some(id) => Router::new()
+            .route_service(
+                "/backchannel-logout",
+                BackChannelLogout::new(manager.clone(), id.clone()),
+            )
+            .route_service(
+                "/ssf/events",
+                SecurityEventReceiver::new(manager.clone(), id),
+            ),
+        None => Router::new(),
+    };
     Router::new()
         .route("/health", get(health))
+        .merge(receivers)
         .route("/.well-known/jwks.json", get(jwks))
         .route("/login", post(login))
         .merge(protected)

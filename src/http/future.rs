@@ -233,10 +233,7 @@ where
                         pending.take().expect("future polled after completion");
                     match shared.manager.decode_uncached(token) {
                         Ok(session) => {
-                            let check = shared
-                                .manager
-                                .blocklist()
-                                .check(session.revocation_key(), session.watermark_user());
+                            let check = shared.manager.lookup_future(&session);
                             this.state.set(State::checking(
                                 check,
                                 Pending {

@@ -141,9 +141,7 @@ where
             },
         };
         let span = request_span(&session);
-        let blocklist = shared.manager.blocklist();
-        let key = session.revocation_key();
-        if let Some(answer) = blocklist.try_check(key, session.watermark_user()) {
+        if let Some(answer) = shared.manager.try_lookup(&session) {
             return match verdict(shared, &session, answer) {
                 Ok(()) => {
                     shared.manager.insert_claims(&session, req.extensions_mut());
@@ -160,7 +158,7 @@ where
                 }
             };
         }
-        let check = blocklist.check(key, session.watermark_user());
+        let check = shared.manager.lookup_future(&session);
         // The ready service is the one that must be called: keep it and leave
         // a clone in its place. See "Be careful when cloning inner services"
         // in the tower-service docs.

@@ -191,6 +191,18 @@ pub(crate) fn watermark_user(issuer: &str, sub: &str) -> String {
     format!("{}~{sub}", issuer_tag(issuer))
 }
 
+/// The key of the identity provider's session `sid` of `issuer`: every
+/// token carrying that `sid` is checked against it.
+pub(crate) fn provider_session_key(issuer: &str, sid: &str) -> TokenKey {
+    TokenKey::from_session(&format!("{}~{sid}", issuer_tag(issuer)))
+}
+
+/// The key of the log-out-everywhere watermark of the e-mail address
+/// `email` at `issuer` (security events may name a subject by e-mail).
+pub(crate) fn email_user(issuer: &str, email: &str) -> String {
+    format!("{}!{email}", issuer_tag(issuer))
+}
+
 /// `typ` values of tokens that are not access tokens: refused whatever the
 /// issuer.
 fn access_token_typ(typ: Option<&str>, require_at_jwt: bool) -> bool {
@@ -237,11 +249,24 @@ impl Issuer {
     /// Verifies a token that names this issuer.
     pub(crate) fn verify(&self, token: &[u8]) -> Result<SessionInner, VerifyError> {
         let parts = split(token)?;
+        let claims =
+            self.verify_signed(&parts, |typ| access_token_typ(typ, self.require_at_jwt))?;
+        self.session(claims, &parts)
+    }
+
+    /// Checks the header (`crit`, `typ` by `typ_ok`, `alg` on the issuer's
+    /// list) and the signature with this issuer's keys, and decodes the
+    /// claims; nothing of the claims is checked yet.
+    pub(crate) fn verify_signed(
+        &self,
+        parts: &Parts<'_>,
+        typ_ok: impl FnOnce(Option<&str>) -> bool,
+    ) -> Result<Map<String, Value>, VerifyError> {
         let header = parse_header(parts.header)?;
         if header.crit {
             return Err(VerifyError::CriticalHeader);
         }
-        if !access_token_typ(header.typ.as_deref(), self.require_at_jwt) {
+        if !typ_ok(header.typ.as_deref()) {
             return Err(VerifyError::WrongType);
         }
         let alg: Algorithm = header
@@ -251,9 +276,29 @@ impl Issuer {
         if !self.algorithms.contains(&alg) {
             return Err(VerifyError::AlgorithmMismatch);
         }
-        self.check_signature(&parts, alg, header.kid.as_deref())?;
-        let claims = decode_claims(parts.payload)?;
-        self.session(claims, &parts)
+        self.check_signature(parts, alg, header.kid.as_deref())?;
+        decode_claims(parts.payload)
+    }
+
+    /// Whether `aud` (a claim value) holds one of `wanted`.
+    pub(crate) fn audience_holds(aud: Option<&Value>, wanted: &str) -> Result<bool, VerifyError> {
+        match aud {
+            None => Err(VerifyError::MissingClaim("aud")),
+            Some(Value::String(a)) => Ok(a == wanted),
+            Some(Value::Array(all)) => {
+                let mut found = false;
+                for a in all {
+                    let a = a.as_str().ok_or_else(|| {
+                        VerifyError::InvalidClaims("`aud` is not a string or strings".to_owned())
+                    })?;
+                    found |= a == wanted;
+                }
+                Ok(found)
+            }
+            Some(_) => Err(VerifyError::InvalidClaims(
+                "`aud` is not a string or strings".to_owned(),
+            )),
+        }
     }
 
     fn check_signature(
@@ -401,6 +446,22 @@ impl Issuer {
             None => TokenKey::from_tag_digest(&Sha256::digest(parts.signing_input)),
         };
         let iat_secs = iat.map(|s| s.floor() as i64);
+        // The provider session and the e-mail address, when the token names
+        // them: a second key and watermark to check, for logouts the
+        // identity provider pushes by `sid` or by e-mail.
+        let extra = match (&sid, &email) {
+            (None, None) => None,
+            (sid, email) => Some((
+                sid.as_deref().map_or_else(
+                    || key.clone(),
+                    |sid| provider_session_key(&self.issuer, sid),
+                ),
+                email.as_deref().map_or_else(
+                    || watermark_user(&self.issuer, &sub),
+                    |email| email_user(&self.issuer, email),
+                ),
+            )),
+        };
         Ok(SessionInner {
             user_id: sub.clone(),
             email: email.clone().unwrap_or_default(),
@@ -435,6 +496,7 @@ impl Issuer {
                 sid,
                 has_email: email.is_some(),
                 watermark_user: watermark_user(&self.issuer, &sub),
+                extra,
             })),
             custom: None,
         })

@@ -283,6 +283,9 @@ pub(crate) struct Foreign {
     /// The subject namespaced by its issuer: the key of its
     /// log-out-everywhere watermark (`sub` is unique within one issuer only).
     pub(crate) watermark_user: String,
+    /// A second key and watermark to check: the provider session (`sid`)
+    /// and the e-mail address's watermark, when the token names them.
+    pub(crate) extra: Option<(TokenKey, String)>,
 }
 
 impl SessionData {
@@ -423,6 +426,14 @@ impl SessionData {
         &self,
     ) -> Result<C, serde_json::Error> {
         C::deserialize(Value::Object(self.claims().clone()))
+    }
+
+    /// The second key and watermark a trusted issuer's token is checked
+    /// under (its provider session, its e-mail address), if any.
+    #[inline]
+    pub(crate) fn extra_check(&self) -> Option<(&TokenKey, &str)> {
+        let (key, user) = self.0.foreign.as_ref()?.extra.as_ref()?;
+        Some((key, user))
     }
 
     /// The key of the user's log-out-everywhere watermark.

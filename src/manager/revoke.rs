@@ -161,6 +161,70 @@ impl SessionManager {
         Ok(())
     }
 
+    /// Ends the identity provider's session `sid` of the trusted issuer
+    /// `issuer`: every token of that issuer carrying that `sid` is refused
+    /// (OpenID Connect Back-Channel Logout, CAEP session-revoked). `Ok`
+    /// means stored.
+    ///
+    /// # Errors
+    ///
+    /// The [`BlocklistError`] when the blocklist could not store it.
+    pub async fn end_provider_session(
+        &self,
+        issuer: &str,
+        sid: &str,
+    ) -> Result<(), BlocklistError> {
+        let key = crate::issuers::verify::provider_session_key(issuer, sid);
+        let now = self.inner.blocklist.clock_micros() / MICROS;
+        let retention = self
+            .inner
+            .watermark_retention
+            .max(FOREIGN_WATERMARK_RETENTION);
+        self.inner
+            .blocklist
+            .revoke(&key, now.saturating_add(retention.as_secs() as i64 + 1))
+            .await?;
+        tracing::debug!("a provider session ended");
+        Ok(())
+    }
+
+    /// Refuses every token of the trusted issuer `issuer` carrying the
+    /// `email` claim `email`, issued at or before now and `issued_at_micros`
+    /// (a security event naming its subject by e-mail, RFC 9493). `Ok`
+    /// means stored.
+    ///
+    /// # Errors
+    ///
+    /// The [`BlocklistError`] when the blocklist could not store it.
+    pub async fn revoke_all_for_email(
+        &self,
+        issuer: &str,
+        email: &str,
+        issued_at_micros: i64,
+    ) -> Result<(), BlocklistError> {
+        let user = crate::issuers::verify::email_user(issuer, email);
+        self.raise_foreign_watermark(&user, issued_at_micros).await
+    }
+
+    async fn raise_foreign_watermark(
+        &self,
+        user: &str,
+        issued_at_micros: i64,
+    ) -> Result<(), BlocklistError> {
+        let now = self.inner.blocklist.clock_micros();
+        // Another issuer's tokens may live longer than ours.
+        let retention = self
+            .inner
+            .watermark_retention
+            .max(FOREIGN_WATERMARK_RETENTION);
+        let until = (now / MICROS).saturating_add(retention.as_secs() as i64 + 1);
+        self.inner
+            .blocklist
+            .set_valid_after(user, now.max(issued_at_micros), until)
+            .await?;
+        Ok(())
+    }
+
     /// Until when a stored fact about a token expiring at `exp` must be
     /// kept: past `exp` and the leeway, the token is refused anyway.
     pub(super) fn keep_until(&self, exp: i64) -> i64 {

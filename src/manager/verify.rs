@@ -326,11 +326,105 @@ impl SessionManager {
         source.wait_for_kid(&crate::jwt::header_kid(token)?)
     }
 
+    /// Verifies a token signed by a trusted issuer that is not an access
+    /// token (a logout token, a security event): the issuer its `iss`
+    /// names (not trusted: [`VerifyError::InvalidIssuer`], with no request
+    /// made), `typ` by `typ_ok`, the issuer's algorithms and keys (waiting
+    /// for one fetch of its JWK Set for an unknown `kid`). Returns the
+    /// issuer, its leeway, and the claims, none checked yet.
+    pub(crate) async fn verify_trusted_signed(
+        &self,
+        token: &[u8],
+        typ_ok: fn(Option<&str>) -> bool,
+    ) -> Result<
+        (
+            Arc<str>,
+            Duration,
+            serde_json::Map<String, serde_json::Value>,
+        ),
+        VerifyError,
+    > {
+        let parts = crate::jwt::token::split(token)?;
+        let iss = crate::jwt::token::peek_issuer(token).ok_or(VerifyError::MissingClaim("iss"))?;
+        let issuer = self
+            .inner
+            .trusted
+            .as_ref()
+            .and_then(|t| t.get(t.find(&iss)?))
+            .ok_or(VerifyError::InvalidIssuer)?;
+        let claims = match issuer.verify_signed(&parts, typ_ok) {
+            #[cfg(feature = "jwks")]
+            Err(VerifyError::UnknownKey) => {
+                let wait = issuer
+                    .jwks()
+                    .zip(crate::jwt::header_kid(token))
+                    .and_then(|(source, kid)| source.wait_for_kid(&kid));
+                match wait {
+                    Some(wait) => {
+                        wait.await;
+                        issuer.verify_signed(&parts, typ_ok)?
+                    }
+                    None => return Err(VerifyError::UnknownKey),
+                }
+            }
+            result => result?,
+        };
+        Ok((issuer.issuer.clone(), issuer.leeway, claims))
+    }
+
     /// What the blocklist says of `session` now.
     pub(super) async fn lookup(&self, session: &SessionData) -> Result<Lookup, BlocklistError> {
-        self.inner
-            .blocklist
-            .check(session.revocation_key(), session.watermark_user())
-            .await
+        self.lookup_future(session).await
     }
+
+    /// What the blocklist says of `session`, without waiting, when the
+    /// backend answers from memory. A trusted issuer's token that names its
+    /// provider session or an e-mail address is checked under a second key
+    /// too (both from memory with a replica).
+    #[inline]
+    pub(crate) fn try_lookup(
+        &self,
+        session: &SessionData,
+    ) -> Option<Result<Lookup, BlocklistError>> {
+        let blocklist = &self.inner.blocklist;
+        let first = blocklist.try_check(session.revocation_key(), session.watermark_user())?;
+        match session.extra_check() {
+            None => Some(first),
+            Some((key, user)) => {
+                let second = blocklist.try_check(key, user)?;
+                Some(second.and_then(|second| merge_lookups(first, second)))
+            }
+        }
+    }
+
+    /// [`try_lookup`](Self::try_lookup) as a future, for backends that
+    /// answer asynchronously.
+    pub(crate) fn lookup_future(
+        &self,
+        session: &SessionData,
+    ) -> crate::blocklist::BlocklistFuture<Lookup> {
+        let blocklist = &self.inner.blocklist;
+        let first = blocklist.check(session.revocation_key(), session.watermark_user());
+        match session.extra_check() {
+            None => first,
+            Some((key, user)) => {
+                let second = blocklist.check(key, user);
+                Box::pin(async move { merge_lookups(first.await, second.await?) })
+            }
+        }
+    }
+}
+
+/// One answer from two checks of one token: revoked under either key, the
+/// first key's generation, the later watermark.
+fn merge_lookups(
+    first: Result<Lookup, BlocklistError>,
+    second: Lookup,
+) -> Result<Lookup, BlocklistError> {
+    let first = first?;
+    Ok(Lookup {
+        revoked: first.revoked || second.revoked,
+        generation: first.generation,
+        valid_after_micros: first.valid_after_micros.max(second.valid_after_micros),
+    })
 }

@@ -20,12 +20,18 @@ impl OidcProvider {
     /// Starts the provider on `port` (0: any), issuing access tokens for
     /// `audience`. Fresh signing keys at every start.
     pub fn start(port: u16, audience: &str) -> Self {
+        Self::start_with(port, audience, &[])
+    }
+
+    /// [`start`](Self::start) with more environment (`BACKCHANNEL_URI`).
+    pub fn start_with(port: u16, audience: &str, envs: &[(&str, &str)]) -> Self {
         npm_ci();
         let mut child = Command::new("node")
             .arg("provider.mjs")
             .current_dir(seed_dir())
             .env("PORT", port.to_string())
             .env("AUDIENCE", audience)
+            .envs(envs.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -76,6 +82,53 @@ impl OidcProvider {
         r.json()["access_token"].as_str().unwrap().to_owned()
     }
 
+    /// A user's access token and ID token for `client`, by the
+    /// authorization code flow driven as a browser would
+    /// (`tests/seed/authcode.mjs`: login and consent pages, the code, the
+    /// token endpoint).
+    pub fn authorization_code(&self, client: &str, user: &str, scope: &str) -> (String, String) {
+        let login = self.log_in(client, user, scope, false);
+        (login.access_token.clone(), login.id_token.clone())
+    }
+
+    /// [`authorization_code`](Self::authorization_code), keeping the
+    /// browser (its cookies) to log out at the provider later.
+    pub fn log_in(&self, client: &str, user: &str, scope: &str, keep: bool) -> ProviderLogin {
+        use std::io::Write;
+        let mut child = Command::new("node")
+            .arg("authcode.mjs")
+            .current_dir(seed_dir())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("`node` is required for the identity provider tests");
+        let mut stdin = child.stdin.take().unwrap();
+        writeln!(
+            stdin,
+            "{}",
+            json!({"issuer": self.issuer, "client": client, "user": user, "scope": scope, "logout": keep})
+        )
+        .unwrap();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        stdout.read_line(&mut line).unwrap();
+        let v: Value = serde_json::from_str(&line)
+            .unwrap_or_else(|_| panic!("the authorization code flow failed: {line:?}"));
+        let browser = if keep {
+            Some((child, stdin, stdout))
+        } else {
+            drop(stdin);
+            assert!(child.wait().unwrap().success());
+            None
+        };
+        ProviderLogin {
+            access_token: v["access_token"].as_str().unwrap().to_owned(),
+            id_token: v["id_token"].as_str().unwrap().to_owned(),
+            browser,
+        }
+    }
+
     /// Stops the provider (SIGKILL, by its PID).
     pub fn stop(mut self) {
         let _ = self.child.kill();
@@ -87,6 +140,40 @@ impl Drop for OidcProvider {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// A user logged in at the provider, with the browser that can log out.
+pub struct ProviderLogin {
+    pub access_token: String,
+    pub id_token: String,
+    browser: Option<(
+        Child,
+        std::process::ChildStdin,
+        BufReader<std::process::ChildStdout>,
+    )>,
+}
+
+impl ProviderLogin {
+    /// Logs the user out at the provider (its logout page, confirmed): the
+    /// provider sends its back-channel logout tokens before this returns.
+    pub fn log_out(mut self) {
+        use std::io::Write;
+        let (mut child, mut stdin, mut stdout) = self.browser.take().expect("kept browser");
+        writeln!(stdin).unwrap();
+        let mut line = String::new();
+        stdout.read_line(&mut line).unwrap();
+        assert_eq!(line.trim(), "logged out");
+        assert!(child.wait().unwrap().success());
+    }
+}
+
+impl Drop for ProviderLogin {
+    fn drop(&mut self) {
+        if let Some((child, _, _)) = &mut self.browser {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 

@@ -5,6 +5,9 @@
 // Environment:
 //   PORT       the port to listen on (0: any free one)
 //   AUDIENCE   the `aud` of the access tokens (the API's audience)
+//   BACKCHANNEL_URI  when set: Back-Channel Logout on, every client
+//              registered with this `backchannel_logout_uri` (logout tokens
+//              carry `sub`; `sid` too with BACKCHANNEL_SID=1)
 //
 // Clients (secret "secret" each, client_secret_basic), one per signing
 // algorithm of the access tokens: `cc-es256`, `cc-rs256`, `cc-eddsa` (client
@@ -18,6 +21,7 @@ import Provider from "oidc-provider";
 
 const port = Number(process.env.PORT ?? 0);
 const audience = process.env.AUDIENCE ?? "atomic-crm-api";
+const backchannel = process.env.BACKCHANNEL_URI;
 
 // Fresh keys at every start: a restart is a key rotation.
 function key(make) {
@@ -38,6 +42,12 @@ const client = (client_id) => ({
   redirect_uris: ["http://127.0.0.1/cb"],
   token_endpoint_auth_method: "client_secret_basic",
   scope: "openid email api:read admin",
+  ...(backchannel
+    ? {
+        backchannel_logout_uri: backchannel,
+        backchannel_logout_session_required: process.env.BACKCHANNEL_SID === "1",
+      }
+    : {}),
 });
 
 const server = http.createServer();
@@ -53,6 +63,13 @@ server.listen(port, "127.0.0.1", () => {
     scopes: ["openid", "email", "api:read", "admin"],
     claims: { openid: ["sub"], email: ["email"] },
     pkce: { required: () => false },
+    // Its outgoing requests (back-channel logout) refuse special-use
+    // addresses as SSRF protection; every server of the tests is on
+    // loopback, so the protecting dispatcher is left out here.
+    fetch: (url, options) => {
+      delete options.dispatcher;
+      return globalThis.fetch(url, options);
+    },
     findAccount: (_ctx, sub) => ({
       accountId: sub,
       claims: () => ({ sub, email: `${sub}@example.com` }),
@@ -60,6 +77,8 @@ server.listen(port, "127.0.0.1", () => {
     features: {
       devInteractions: { enabled: true },
       clientCredentials: { enabled: true },
+      backchannelLogout: { enabled: Boolean(backchannel) },
+      rpInitiatedLogout: { enabled: true },
       resourceIndicators: {
         enabled: true,
         defaultResource: () => "urn:test:api",
@@ -83,8 +102,15 @@ server.listen(port, "127.0.0.1", () => {
         : undefined,
   });
   oidc.proxy = false;
+  oidc.on("backchannel.error", (_ctx, err, client) =>
+    console.error(`back-channel logout to ${client.clientId} failed: ${err.message}`));
   server.on("request", oidc.callback());
   console.log(`listening on ${issuer}`);
+  // The tests read that one line, then close the pipe: the provider's own
+  // notices (its development interactions log to console.log) go to
+  // stderr from here on.
+  process.stdout.on("error", () => {});
+  console.log = console.info = (...args) => console.error(...args);
 });
 
 for (const signal of ["SIGINT", "SIGTERM"]) {

@@ -1,0 +1,289 @@
+//! Security Event Tokens (RFC 8417) of the OpenID Shared Signals Framework:
+//! CAEP and RISC events, validated and turned into revocations.
+
+use serde_json::{Map, Value};
+
+use super::{claim_date, claim_string, ReceiverError};
+use crate::{time::now_micros, BlocklistError, SessionManager};
+
+/// CAEP: a session of the subject was revoked.
+pub const CAEP_SESSION_REVOKED: &str =
+    "https://schemas.openid.net/secevent/caep/event-type/session-revoked";
+/// CAEP: a credential of the subject changed.
+pub const CAEP_CREDENTIAL_CHANGE: &str =
+    "https://schemas.openid.net/secevent/caep/event-type/credential-change";
+/// RISC: the subject's account was disabled.
+pub const RISC_ACCOUNT_DISABLED: &str =
+    "https://schemas.openid.net/secevent/risc/event-type/account-disabled";
+/// RISC: every session of the subject was revoked.
+pub const RISC_SESSIONS_REVOKED: &str =
+    "https://schemas.openid.net/secevent/risc/event-type/sessions-revoked";
+/// SSF: the stream verification event (no effect).
+pub const SSF_VERIFICATION: &str =
+    "https://schemas.openid.net/secevent/ssf/event-type/verification";
+
+const MICROS: i64 = 1_000_000;
+
+/// Whom an event is about (RFC 9493 subject identifiers).
+///
+/// Mapped: `iss_sub` (that issuer's subject), `email` (matched against the
+/// `email` claim of that issuer's tokens), `opaque` (taken as a `sub` of the
+/// event's issuer), and `complex` with a `user` of those formats and a
+/// `session` (`opaque`: the provider's session id, matched against `sid`).
+/// Other formats (`phone_number`, `account`, `did`, `uri`, `aliases`) are
+/// not mapped: such an event is acknowledged and has no effect.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct Subject {
+    /// `(iss, sub)` of the user.
+    pub issuer_subject: Option<(String, String)>,
+    /// The user's e-mail address.
+    pub email: Option<String>,
+    /// The provider session.
+    pub session_id: Option<String>,
+}
+
+/// What an event asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EventEffect {
+    /// End the subject's session (its `sid` when given, else every session
+    /// of the subject up to the event time).
+    EndSession,
+    /// End every session of the subject up to the event time.
+    EndAllSessions,
+    /// Nothing: the stream verification event.
+    Verification,
+    /// Nothing: an event type not handled here (acknowledged, counted).
+    Unknown(String),
+}
+
+/// One event of a SET.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Event {
+    /// What it asks for.
+    pub effect: EventEffect,
+    /// Whom it is about.
+    pub subject: Subject,
+    /// When it happened, Unix microseconds of the transmitter's clock
+    /// (`event_timestamp`, else the SET's `iat`).
+    pub at_micros: i64,
+}
+
+/// A valid Security Event Token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SecurityEvent {
+    /// The transmitter (a trusted issuer).
+    pub issuer: String,
+    /// `jti`.
+    pub token_id: String,
+    /// Its events.
+    pub events: Vec<Event>,
+}
+
+fn secevent_typ(typ: Option<&str>) -> bool {
+    typ.is_some_and(|t| {
+        t.eq_ignore_ascii_case("secevent+jwt") || t.eq_ignore_ascii_case("application/secevent+jwt")
+    })
+}
+
+/// Reads an RFC 9493 subject identifier.
+fn subject(value: &Value, issuer: &str) -> Subject {
+    let mut out = Subject::default();
+    let Some(obj) = value.as_object() else {
+        return out;
+    };
+    let text =
+        |o: &Map<String, Value>, k: &str| o.get(k).and_then(Value::as_str).map(str::to_owned);
+    match obj.get("format").and_then(Value::as_str) {
+        Some("iss_sub") => {
+            out.issuer_subject = text(obj, "iss").zip(text(obj, "sub"));
+        }
+        Some("email") => out.email = text(obj, "email"),
+        Some("opaque") => out.issuer_subject = text(obj, "id").map(|id| (issuer.to_owned(), id)),
+        Some("complex") => {
+            if let Some(user) = obj.get("user") {
+                let user = subject(user, issuer);
+                out.issuer_subject = user.issuer_subject;
+                out.email = user.email;
+            }
+            if let Some(session) = obj.get("session").and_then(Value::as_object) {
+                if session.get("format").and_then(Value::as_str) == Some("opaque") {
+                    out.session_id = text(session, "id");
+                }
+            }
+        }
+        _ => {}
+    }
+    out
+}
+
+impl SessionManager {
+    /// Validates a Security Event Token pushed per RFC 8935: signed by a
+    /// trusted issuer's keys, `typ` `secevent+jwt`, `iss` trusted, `aud`
+    /// holding `audience`, `jti` and `iat` present (`iat` not in the
+    /// future beyond the leeway), `events` an object. Each event's subject
+    /// is read from the event's `subject`, else the SET's `sub_id`.
+    ///
+    /// # Errors
+    ///
+    /// A [`ReceiverError`], whose [`code`](ReceiverError::code) is the RFC
+    /// 8935 §2.3 error code.
+    pub async fn verify_security_event(
+        &self,
+        token: &str,
+        audience: &str,
+    ) -> Result<SecurityEvent, ReceiverError> {
+        let (issuer, leeway, claims) = self
+            .verify_trusted_signed(token.as_bytes(), secevent_typ)
+            .await?;
+        if !crate::issuers::verify::Issuer::audience_holds(claims.get("aud"), audience)? {
+            return Err(ReceiverError::InvalidAudience);
+        }
+        let jti = claim_string(&claims, "jti")?
+            .filter(|j| !j.is_empty())
+            .ok_or(ReceiverError::Invalid("no `jti`"))?;
+        let iat = claim_date(&claims, "iat")?.ok_or(ReceiverError::Invalid("no `iat`"))?;
+        if iat > now_micros().saturating_add(leeway.as_micros() as i64) {
+            return Err(ReceiverError::Invalid("`iat` is in the future"));
+        }
+        let Some(Value::Object(events)) = claims.get("events") else {
+            return Err(ReceiverError::Invalid("no `events` object"));
+        };
+        let default_subject = claims.get("sub_id");
+        let mut out = Vec::with_capacity(events.len());
+        for (kind, body) in events {
+            let effect = match kind.as_str() {
+                CAEP_SESSION_REVOKED => EventEffect::EndSession,
+                CAEP_CREDENTIAL_CHANGE | RISC_ACCOUNT_DISABLED | RISC_SESSIONS_REVOKED => {
+                    EventEffect::EndAllSessions
+                }
+                SSF_VERIFICATION => EventEffect::Verification,
+                other => EventEffect::Unknown(other.to_owned()),
+            };
+            let body = body.as_object();
+            let at_micros = match body.and_then(|b| b.get("event_timestamp")) {
+                Some(Value::Number(n)) => n
+                    .as_f64()
+                    .filter(|f| f.is_finite())
+                    .map(|s| (s * MICROS as f64) as i64)
+                    .ok_or(ReceiverError::Invalid("`event_timestamp` is not a date"))?,
+                Some(_) => return Err(ReceiverError::Invalid("`event_timestamp` is not a date")),
+                None => iat,
+            };
+            let subject = body
+                .and_then(|b| b.get("subject"))
+                .or(default_subject)
+                .map(|s| subject(s, &issuer))
+                .unwrap_or_default();
+            out.push(Event {
+                effect,
+                subject,
+                at_micros,
+            });
+        }
+        Ok(SecurityEvent {
+            issuer: issuer.to_string(),
+            token_id: jti,
+            events: out,
+        })
+    }
+
+    /// Applies a valid SET's events: session-revoked ends the named
+    /// provider session, or else every session of the subject up to the
+    /// event time; credential-change, account-disabled and sessions-revoked
+    /// end every session of the subject up to the event time. Subjects at
+    /// an issuer that is not trusted, unmapped subjects and unknown events
+    /// change nothing. `Ok` means every revocation is stored.
+    ///
+    /// # Errors
+    ///
+    /// The [`BlocklistError`] of the first revocation that could not be
+    /// stored.
+    pub async fn apply_security_event(&self, set: &SecurityEvent) -> Result<(), BlocklistError> {
+        for event in &set.events {
+            match &event.effect {
+                EventEffect::Verification => continue,
+                EventEffect::Unknown(kind) => {
+                    crate::metrics::security_event("unknown");
+                    tracing::debug!(event = %kind, "security event of an unknown type ignored");
+                    continue;
+                }
+                EventEffect::EndSession => crate::metrics::security_event("session_revoked"),
+                EventEffect::EndAllSessions => crate::metrics::security_event("all_sessions"),
+            }
+            let s = &event.subject;
+            if let (EventEffect::EndSession, Some(sid)) = (&event.effect, &s.session_id) {
+                self.end_provider_session(&set.issuer, sid).await?;
+                continue;
+            }
+            let mut applied = false;
+            if let Some((iss, sub)) = &s.issuer_subject {
+                if self.trusted_issuers().any(|t| t == iss) {
+                    self.revoke_all_for_subject(iss, sub, event.at_micros)
+                        .await?;
+                    applied = true;
+                }
+            }
+            if let Some(email) = &s.email {
+                self.revoke_all_for_email(&set.issuer, email, event.at_micros)
+                    .await?;
+                applied = true;
+            }
+            if !applied {
+                if let Some(sid) = &s.session_id {
+                    self.end_provider_session(&set.issuer, sid).await?;
+                } else {
+                    tracing::debug!("security event without a subject this service maps: ignored");
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn subjects_of_rfc_9493() {
+        let s = subject(
+            &json!({"format": "iss_sub", "iss": "https://i", "sub": "u"}),
+            "x",
+        );
+        assert_eq!(s.issuer_subject, Some(("https://i".into(), "u".into())));
+        let s = subject(&json!({"format": "email", "email": "a@b"}), "x");
+        assert_eq!(s.email.as_deref(), Some("a@b"));
+        let s = subject(&json!({"format": "opaque", "id": "u"}), "https://t");
+        assert_eq!(s.issuer_subject, Some(("https://t".into(), "u".into())));
+        let s = subject(
+            &json!({"format": "complex",
+                    "user": {"format": "iss_sub", "iss": "https://i", "sub": "u"},
+                    "session": {"format": "opaque", "id": "s-1"}}),
+            "x",
+        );
+        assert_eq!(s.issuer_subject, Some(("https://i".into(), "u".into())));
+        assert_eq!(s.session_id.as_deref(), Some("s-1"));
+        assert_eq!(
+            subject(
+                &json!({"format": "phone_number", "phone_number": "+1"}),
+                "x"
+            ),
+            Subject::default()
+        );
+        assert_eq!(subject(&json!("nonsense"), "x"), Subject::default());
+    }
+
+    #[test]
+    fn the_set_type_is_required() {
+        assert!(secevent_typ(Some("secevent+jwt")));
+        assert!(secevent_typ(Some("application/secevent+jwt")));
+        assert!(!secevent_typ(None));
+        assert!(!secevent_typ(Some("JWT")));
+        assert!(!secevent_typ(Some("logout+jwt")));
+    }
+}

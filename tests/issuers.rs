@@ -364,3 +364,52 @@ fn bad_trusted_issuer_values_stop_the_server() {
         assert!(stderr.contains(needle), "{envs:?}: {stderr}");
     }
 }
+
+#[tokio::test]
+async fn the_jwks_url_form_takes_that_issuers_access_tokens_and_its_logouts() {
+    // `SESSION_JWKS_URL` with `SESSION_ISSUER`: the one-issuer form.
+    let idp = TestIssuer::start("p256.pem").await;
+    let jwks = idp.server.url("/jwks");
+    let demo = DemoServer::start(&[
+        ("SESSION_ALGORITHM", "ES256"),
+        ("SESSION_JWKS_URL", &jwks),
+        ("SESSION_ISSUER", &idp.issuer),
+        ("SESSION_CLIENT_ID", "my-client"),
+    ]);
+    let http = Http::new(&demo.addr);
+    let mut claims = idp.claims("carol", AUDIENCE);
+    claims["scope"] = json!("admin");
+    let token = idp.mint(Some("at+jwt"), &claims);
+    let me = status_until_json(&http, &token).await;
+    assert_eq!(me["sub"], "carol");
+    assert_eq!(me["iss"], idp.issuer);
+    assert_eq!(me["claims"]["client_id"], "test-client");
+    assert_eq!(http.get("/admin", Some(&token)).await.status, 200);
+    // A session token of that issuer (the seed's shape) is still the
+    // manager's own: the seed's JSON.
+    let mut seed = idp.claims("u-9", AUDIENCE);
+    seed["userId"] = json!("u-9");
+    seed["email"] = json!("u9@example.com");
+    let own = idp.mint(None, &seed);
+    let me = http.get("/me", Some(&own)).await;
+    assert_eq!(me.status, 200, "{:?}", me.body);
+    assert_eq!(me.json()["userId"], "u-9");
+    assert!(me.json().get("claims").is_none());
+    // Its logouts are received.
+    let logout = idp.mint(
+        Some("logout+jwt"),
+        &json!({"iss": idp.issuer, "aud": "my-client", "iat": now(), "jti": "l-1", "sub": "carol",
+                "events": {"http://schemas.openid.net/event/backchannel-logout": {}}}),
+    );
+    let r = http
+        .send(
+            http::Method::POST,
+            "/backchannel-logout",
+            &[("content-type", "application/x-www-form-urlencoded")],
+            &format!("logout_token={logout}"),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(http.get("/me", Some(&token)).await.status, 401);
+    assert_eq!(http.get("/me", Some(&own)).await.status, 200);
+}

@@ -88,7 +88,7 @@ fn logout_claims(idp: &TestIssuer, client: &str) -> Value {
 
 #[tokio::test]
 async fn back_channel_logout_tokens_are_checked_as_the_specification_says() {
-    let redis = RedisServer::start();
+    let mut redis = RedisServer::start_with(&["--appendonly", "yes", "--appendfsync", "always"]);
     let idp = TestIssuer::start("p256.pem").await;
     let other_idp = TestIssuer::start("p256-other.pem").await;
     let (a, b) = pair(&idp.issuer, &redis.url(), "my-client");
@@ -239,6 +239,15 @@ async fn back_channel_logout_tokens_are_checked_as_the_specification_says() {
     assert_eq!(back_channel(&hb, &idp.mint(None, &c)).await.status, 200);
     status_until(&ha, &s2, 401, Duration::from_millis(100)).await;
     assert_eq!(ha.get("/me", Some(&bob)).await.status, 200);
+
+    // Acknowledged means kept: after a Redis restart both logouts are still
+    // in force on both servers, and the untouched token works again.
+    redis.restart();
+    for http in [&ha, &hb] {
+        status_until(http, &bob, 200, Duration::from_secs(10)).await;
+        assert_eq!(http.get("/me", Some(&s1)).await.status, 401);
+        assert_eq!(http.get("/me", Some(&s2)).await.status, 401);
+    }
 }
 
 #[tokio::test]

@@ -36,6 +36,9 @@ pub(crate) fn settings() -> Result<Settings, String> {
     let previous: Vec<String> = env("SESSION_PREVIOUS_SECRETS")
         .map(|v| v.split_whitespace().map(str::to_owned).collect())
         .unwrap_or_default();
+    // With SESSION_JWKS_URL: the source, also the one-issuer form of the
+    // trusted issuers (its access tokens follow their rules).
+    let mut jwks_source = None;
     let (mut builder, random_secret) = if algorithm.is_hmac() {
         if env("SESSION_JWKS_URL").is_some() {
             return Err(format!(
@@ -63,7 +66,9 @@ pub(crate) fn settings() -> Result<Settings, String> {
                 "SESSION_PREVIOUS_SECRETS: secrets are not used with {algorithm}; unset it"
             ));
         }
-        (asymmetric_builder(algorithm)?, false)
+        let (builder, source) = asymmetric_builder(algorithm)?;
+        jwks_source = source;
+        (builder, false)
     };
     let ttl = match env("SESSION_TTL_SECS") {
         None => 3600,
@@ -187,6 +192,14 @@ pub(crate) fn settings() -> Result<Settings, String> {
     for issuer in trusted_issuers()? {
         builder = builder.with_trusted_issuer(issuer);
     }
+    // `SESSION_JWKS_URL` with `SESSION_ISSUER`: the one-issuer form. Session
+    // tokens of that issuer stay the manager's own (revocations shared with
+    // their signer); its access tokens follow the trusted-issuer rules.
+    if let Some(source) = jwks_source {
+        let issuer = env("SESSION_ISSUER").unwrap_or_else(|| DEMO_ISSUER.into());
+        builder =
+            builder.with_trusted_issuer(trusted_rules(TrustedIssuer::with_jwks(issuer, source))?);
+    }
     let name = |e: &tower_jwt_session::ConfigError| match e {
         tower_jwt_session::ConfigError::EmptySecret
         | tower_jwt_session::ConfigError::SecretTooShort { .. } => "SESSION_SECRET",
@@ -285,6 +298,30 @@ pub(crate) fn trusted_issuers() -> Result<Vec<TrustedIssuer>, String> {
     if issuers.is_empty() {
         return Err("SESSION_TRUSTED_ISSUERS: empty; list issuer URLs (or unset it)".to_owned());
     }
+    let (refresh, cooldown) = jwks_timing()?;
+    let mut out = Vec::with_capacity(issuers.len());
+    for issuer in issuers {
+        let parsed = url::Url::parse(issuer)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
+        if parsed.is_none() {
+            return Err(format!(
+                "SESSION_TRUSTED_ISSUERS: {issuer:?} is not an http:// or https:// URL"
+            ));
+        }
+        let source = JwksSource::discover_any(issuer)
+            .with_refresh_interval(Duration::from_secs(refresh))
+            .with_cooldown(Duration::from_secs(cooldown))
+            .build()
+            .map_err(|e| format!("SESSION_TRUSTED_ISSUERS: {issuer:?}: {e}"))?;
+        out.push(trusted_rules(TrustedIssuer::with_jwks(issuer, source))?);
+    }
+    Ok(out)
+}
+
+/// The trusted issuers' rules from the environment: audience, permission
+/// claims, `typ`.
+pub(crate) fn trusted_rules(issuer: TrustedIssuer) -> Result<TrustedIssuer, String> {
     let audience = env("SESSION_TRUSTED_AUDIENCE")
         .or_else(|| env("SESSION_AUDIENCE"))
         .unwrap_or_else(|| DEMO_AUDIENCE.into());
@@ -302,35 +339,17 @@ pub(crate) fn trusted_issuers() -> Result<Vec<TrustedIssuer>, String> {
         Some("1") => true,
         Some(v) => return Err(format!("SESSION_REQUIRE_AT_JWT: {v:?} is neither 0 nor 1")),
     };
-    let (refresh, cooldown) = jwks_timing()?;
-    let mut out = Vec::with_capacity(issuers.len());
-    for issuer in issuers {
-        let parsed = url::Url::parse(issuer)
-            .ok()
-            .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
-        if parsed.is_none() {
-            return Err(format!(
-                "SESSION_TRUSTED_ISSUERS: {issuer:?} is not an http:// or https:// URL"
-            ));
-        }
-        let source = JwksSource::discover_any(issuer)
-            .with_refresh_interval(Duration::from_secs(refresh))
-            .with_cooldown(Duration::from_secs(cooldown))
-            .build()
-            .map_err(|e| format!("SESSION_TRUSTED_ISSUERS: {issuer:?}: {e}"))?;
-        out.push(
-            TrustedIssuer::with_jwks(issuer, source)
-                .with_audience(audience.clone())
-                .with_permission_claims(permissions.clone())
-                .require_access_token_type(require_at_jwt),
-        );
-    }
-    Ok(out)
+    Ok(issuer
+        .with_audience(audience)
+        .with_permission_claims(permissions)
+        .require_access_token_type(require_at_jwt))
 }
 
 /// A manager for an asymmetric algorithm: with the private key it signs and
 /// verifies; with the public key alone it only verifies.
-pub(crate) fn asymmetric_builder(algorithm: Algorithm) -> Result<SessionManagerBuilder, String> {
+pub(crate) fn asymmetric_builder(
+    algorithm: Algorithm,
+) -> Result<(SessionManagerBuilder, Option<JwksSource>), String> {
     if let Some(url) = env("SESSION_JWKS_URL") {
         for var in ["SESSION_PRIVATE_KEY_FILE", "SESSION_PUBLIC_KEY_FILE"] {
             if env(var).is_some() {
@@ -345,7 +364,10 @@ pub(crate) fn asymmetric_builder(algorithm: Algorithm) -> Result<SessionManagerB
             .with_cooldown(Duration::from_secs(cooldown))
             .build()
             .map_err(|e| format!("SESSION_JWKS_URL: {:?}: {e}", redact_url(&url)))?;
-        return Ok(SessionManager::builder_with_jwks(source));
+        return Ok((
+            SessionManager::builder_with_jwks(source.clone()),
+            Some(source),
+        ));
     }
     let private = key_file("SESSION_PRIVATE_KEY_FILE")?;
     let public = key_file("SESSION_PUBLIC_KEY_FILE")?
@@ -363,9 +385,9 @@ pub(crate) fn asymmetric_builder(algorithm: Algorithm) -> Result<SessionManagerB
                      SESSION_PRIVATE_KEY_FILE (both files must be one pair)"
                     .to_owned());
             }
-            Ok(SessionManager::builder_with_key_pair(pair))
+            Ok((SessionManager::builder_with_key_pair(pair), None))
         }
-        (None, Some(public)) => Ok(SessionManager::builder_with_public_key(public)),
+        (None, Some(public)) => Ok((SessionManager::builder_with_public_key(public), None)),
         (None, None) => Err(format!(
             "SESSION_PRIVATE_KEY_FILE: {algorithm} needs a key file \
              (SESSION_PRIVATE_KEY_FILE to sign, or SESSION_PUBLIC_KEY_FILE or \

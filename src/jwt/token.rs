@@ -383,13 +383,22 @@ pub(crate) fn decode_claims(
 /// The `iss` a token claims, read before anything is verified: only to
 /// choose whose keys verify it (the verified claims are checked again).
 pub(crate) fn peek_issuer(token: &[u8]) -> Option<String> {
+    peek_issuer_and_user(token).map(|(iss, _)| iss)
+}
+
+/// [`peek_issuer`], and whether the claims carry `userId` (a session token
+/// of the seed's shape, as opposed to another issuer's access token).
+pub(crate) fn peek_issuer_and_user(token: &[u8]) -> Option<(String, bool)> {
     #[derive(Deserialize)]
-    struct Iss {
+    struct Peek {
         iss: Option<String>,
+        #[serde(rename = "userId", default, deserialize_with = "present")]
+        user_id: bool,
     }
     let parts = split(token).ok()?;
     let payload = URL_SAFE_NO_PAD.decode(parts.payload).ok()?;
-    serde_json::from_slice::<Iss>(&payload).ok()?.iss
+    let peek = serde_json::from_slice::<Peek>(&payload).ok()?;
+    Some((peek.iss?, peek.user_id))
 }
 
 /// Decodes and checks a header that is not a known one; returns its `kid`.

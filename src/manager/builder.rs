@@ -223,6 +223,12 @@ impl SessionManagerBuilder {
     /// [`issuers`](crate::issuers) module): each trusted issuer has its own
     /// keys, audiences, algorithms, accepted `typ` and permission mapping.
     /// May be called once per issuer.
+    ///
+    /// The manager's own issuer may be trusted too (a verify-only service
+    /// whose JWKS belongs to an identity provider): its session tokens (the
+    /// seed's shape, with `userId`) are then verified as the manager's own
+    /// (sharing their revocations with the service that minted them), and
+    /// its other tokens (access tokens) by the trusted issuer's rules.
     #[must_use]
     pub fn with_trusted_issuer(mut self, issuer: crate::issuers::TrustedIssuer) -> Self {
         self.trusted.push(issuer);
@@ -298,12 +304,6 @@ impl SessionManagerBuilder {
         let audience = (!self.config.audience.is_empty()).then_some(self.config.audience.as_str());
         let trusted =
             crate::issuers::verify::Issuers::build(trusted, audience, self.config.leeway)?;
-        if own_keys && trusted.find(&self.config.issuer).is_some() {
-            return Err(ConfigError::TrustedIssuer {
-                issuer: self.config.issuer.clone(),
-                reason: "this is the manager's own issuer: its tokens are verified with the manager's keys".to_owned(),
-            });
-        }
         let trusted = (!trusted.is_empty()).then_some(trusted);
         let keys = self.keys()?;
         let config = self.config;

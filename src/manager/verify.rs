@@ -43,7 +43,9 @@ impl SessionManager {
     /// own keys. Tokens with a header minted here skip the look; otherwise
     /// the claimed `iss` (unverified, only to choose keys) decides, and an
     /// issuer that is neither ours nor trusted is refused here, before any
-    /// key is looked up or fetched.
+    /// key is looked up or fetched. When the manager's own issuer is also a
+    /// trusted one, its session tokens (with `userId`) take the manager's
+    /// path and its other tokens the trusted issuer's.
     fn route(&self, token: &[u8]) -> Result<Option<usize>, VerifyError> {
         let Some(issuers) = &self.inner.trusted else {
             return Ok(None);
@@ -53,8 +55,11 @@ impl SessionManager {
         if own_keys && self.inner.known_headers.find(header).is_some() {
             return Ok(None);
         }
-        match crate::jwt::token::peek_issuer(token) {
-            Some(iss) => match issuers.find(&iss) {
+        match crate::jwt::token::peek_issuer_and_user(token) {
+            Some((iss, session_shaped)) => match issuers.find(&iss) {
+                Some(_) if own_keys && session_shaped && iss == self.inner.config.issuer => {
+                    Ok(None)
+                }
                 Some(index) => Ok(Some(index)),
                 None if own_keys && iss == self.inner.config.issuer => Ok(None),
                 None => Err(VerifyError::InvalidIssuer),

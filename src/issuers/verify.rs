@@ -280,18 +280,22 @@ impl Issuer {
         decode_claims(parts.payload)
     }
 
-    /// Whether `aud` (a claim value) holds one of `wanted`.
-    pub(crate) fn audience_holds(aud: Option<&Value>, wanted: &str) -> Result<bool, VerifyError> {
+    /// Whether `aud` (a claim value: a string or an array of strings) holds
+    /// an audience `wanted` accepts.
+    pub(crate) fn audience_holds(
+        aud: Option<&Value>,
+        wanted: impl Fn(&str) -> bool,
+    ) -> Result<bool, VerifyError> {
         match aud {
             None => Err(VerifyError::MissingClaim("aud")),
-            Some(Value::String(a)) => Ok(a == wanted),
+            Some(Value::String(a)) => Ok(wanted(a)),
             Some(Value::Array(all)) => {
                 let mut found = false;
                 for a in all {
                     let a = a.as_str().ok_or_else(|| {
                         VerifyError::InvalidClaims("`aud` is not a string or strings".to_owned())
                     })?;
-                    found |= a == wanted;
+                    found |= wanted(a);
                 }
                 Ok(found)
             }
@@ -391,25 +395,9 @@ impl Issuer {
             Some(_) => return Err(VerifyError::InvalidIssuer),
             None => return Err(VerifyError::MissingClaim("iss")),
         }
-        let audience_ok = match claims.get("aud") {
-            None => return Err(VerifyError::MissingClaim("aud")),
-            Some(Value::String(a)) => self.audiences.contains(a),
-            Some(Value::Array(all)) => {
-                let mut ok = false;
-                for a in all {
-                    let a = a.as_str().ok_or_else(|| {
-                        VerifyError::InvalidClaims("`aud` is not a string or strings".to_owned())
-                    })?;
-                    ok |= self.audiences.iter().any(|mine| mine == a);
-                }
-                ok
-            }
-            Some(_) => {
-                return Err(VerifyError::InvalidClaims(
-                    "`aud` is not a string or strings".to_owned(),
-                ))
-            }
-        };
+        let audience_ok = Self::audience_holds(claims.get("aud"), |a| {
+            self.audiences.iter().any(|mine| mine == a)
+        })?;
         if !audience_ok {
             return Err(VerifyError::InvalidAudience);
         }

@@ -344,15 +344,9 @@ pub(crate) struct ParsedHeader {
 /// Decodes a header segment: a JSON object with a string `alg`, a string
 /// `kid` and `typ` when present; `crit` noted.
 pub(crate) fn parse_header(header: &[u8]) -> Result<ParsedHeader, VerifyError> {
-    let malformed = VerifyError::Malformed;
-    let header = URL_SAFE_NO_PAD
-        .decode(header)
-        .map_err(|_| malformed(MalformedToken::Base64))?;
-    if !is_object(&header) {
-        return Err(malformed(MalformedToken::Header));
-    }
-    let header: Header<'_> =
-        serde_json::from_slice(&header).map_err(|_| malformed(MalformedToken::Header))?;
+    let header = decode_header(header)?;
+    let header: Header<'_> = serde_json::from_slice(&header)
+        .map_err(|_| VerifyError::Malformed(MalformedToken::Header))?;
     if header.kid.as_ref().is_some_and(|k| k.len() > MAX_KID_LEN) {
         return Err(VerifyError::UnknownKey);
     }
@@ -401,17 +395,22 @@ pub(crate) fn peek_issuer_and_user(token: &[u8]) -> Option<(String, bool)> {
     Some((peek.iss?, peek.user_id))
 }
 
-/// Decodes and checks a header that is not a known one; returns its `kid`.
-fn check_header(header: &[u8], keys: &KeySet) -> Result<Option<String>, VerifyError> {
-    let malformed = VerifyError::Malformed;
+/// A header segment's JSON: canonical base64url of a JSON object.
+fn decode_header(header: &[u8]) -> Result<Vec<u8>, VerifyError> {
     let header = URL_SAFE_NO_PAD
         .decode(header)
-        .map_err(|_| malformed(MalformedToken::Base64))?;
+        .map_err(|_| VerifyError::Malformed(MalformedToken::Base64))?;
     if !is_object(&header) {
-        return Err(malformed(MalformedToken::Header));
+        return Err(VerifyError::Malformed(MalformedToken::Header));
     }
-    let header: Header<'_> =
-        serde_json::from_slice(&header).map_err(|_| malformed(MalformedToken::Header))?;
+    Ok(header)
+}
+
+/// Decodes and checks a header that is not a known one; returns its `kid`.
+fn check_header(header: &[u8], keys: &KeySet) -> Result<Option<String>, VerifyError> {
+    let header = decode_header(header)?;
+    let header: Header<'_> = serde_json::from_slice(&header)
+        .map_err(|_| VerifyError::Malformed(MalformedToken::Header))?;
     // Exact `alg` first: an HMAC token never reaches a public key, nor an
     // RS256 token a secret.
     if header.alg != keys.algorithm().as_str() {

@@ -147,12 +147,7 @@ impl SessionManager {
     ) -> Result<(), BlocklistError> {
         let user = crate::issuers::verify::watermark_user(issuer, subject);
         let now = self.inner.blocklist.clock_micros();
-        // Another issuer's tokens may live longer than ours.
-        let retention = self
-            .inner
-            .watermark_retention
-            .max(FOREIGN_WATERMARK_RETENTION);
-        let until = (now / MICROS).saturating_add(retention.as_secs() as i64 + 1);
+        let until = self.foreign_until(now);
         self.inner
             .blocklist
             .set_valid_after(&user, now.max(issued_at_micros), until)
@@ -175,15 +170,8 @@ impl SessionManager {
         sid: &str,
     ) -> Result<(), BlocklistError> {
         let key = crate::issuers::verify::provider_session_key(issuer, sid);
-        let now = self.inner.blocklist.clock_micros() / MICROS;
-        let retention = self
-            .inner
-            .watermark_retention
-            .max(FOREIGN_WATERMARK_RETENTION);
-        self.inner
-            .blocklist
-            .revoke(&key, now.saturating_add(retention.as_secs() as i64 + 1))
-            .await?;
+        let until = self.foreign_until(self.inner.blocklist.clock_micros());
+        self.inner.blocklist.revoke(&key, until).await?;
         tracing::debug!("a provider session ended");
         Ok(())
     }
@@ -212,17 +200,23 @@ impl SessionManager {
         issued_at_micros: i64,
     ) -> Result<(), BlocklistError> {
         let now = self.inner.blocklist.clock_micros();
-        // Another issuer's tokens may live longer than ours.
-        let retention = self
-            .inner
-            .watermark_retention
-            .max(FOREIGN_WATERMARK_RETENTION);
-        let until = (now / MICROS).saturating_add(retention.as_secs() as i64 + 1);
+        let until = self.foreign_until(now);
         self.inner
             .blocklist
             .set_valid_after(user, now.max(issued_at_micros), until)
             .await?;
         Ok(())
+    }
+
+    /// Until when (Unix seconds) a fact about a trusted issuer's tokens is
+    /// kept, from `now_micros`: their lifetime is the issuer's, and may be
+    /// longer than ours.
+    fn foreign_until(&self, now_micros: i64) -> i64 {
+        let retention = self
+            .inner
+            .watermark_retention
+            .max(FOREIGN_WATERMARK_RETENTION);
+        (now_micros / MICROS).saturating_add(retention.as_secs() as i64 + 1)
     }
 
     /// Until when a stored fact about a token expiring at `exp` must be

@@ -56,7 +56,7 @@ impl SessionManager {
         let (issuer, leeway, claims) = self
             .verify_trusted_signed(token.as_bytes(), logout_typ)
             .await?;
-        if !crate::issuers::verify::Issuer::audience_holds(claims.get("aud"), client_id)? {
+        if !crate::issuers::verify::Issuer::audience_holds(claims.get("aud"), |a| a == client_id)? {
             return Err(ReceiverError::InvalidAudience);
         }
         let now = now_micros();

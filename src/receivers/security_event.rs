@@ -139,7 +139,7 @@ impl SessionManager {
         let (issuer, leeway, claims) = self
             .verify_trusted_signed(token.as_bytes(), secevent_typ)
             .await?;
-        if !crate::issuers::verify::Issuer::audience_holds(claims.get("aud"), audience)? {
+        if !crate::issuers::verify::Issuer::audience_holds(claims.get("aud"), |a| a == audience)? {
             return Err(ReceiverError::InvalidAudience);
         }
         let jti = claim_string(&claims, "jti")?

@@ -45,6 +45,31 @@ impl Seen {
 
 type BoxFuture = Pin<Box<dyn Future<Output = Result<Response<String>, Infallible>> + Send>>;
 
+/// `Service<Request<B>>` for a receiver with an `async fn handle(self, req)`:
+/// always ready, never an error (every failure is an answer).
+macro_rules! receiver_service {
+    ($receiver:ident) => {
+        impl<B> Service<Request<B>> for $receiver
+        where
+            B: Body + Send + 'static,
+            B::Data: Send,
+        {
+            type Response = Response<String>;
+            type Error = Infallible;
+            type Future = BoxFuture;
+
+            fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+                Poll::Ready(Ok(()))
+            }
+
+            fn call(&mut self, req: Request<B>) -> Self::Future {
+                let this = self.clone();
+                Box::pin(async move { Ok(this.handle(req).await) })
+            }
+        }
+    };
+}
+
 /// Reads a body, at most [`MAX_BODY_BYTES`].
 async fn read_body<B>(body: B) -> Option<Vec<u8>>
 where
@@ -214,24 +239,7 @@ impl fmt::Debug for BackChannelLogout {
     }
 }
 
-impl<B> Service<Request<B>> for BackChannelLogout
-where
-    B: Body + Send + 'static,
-    B::Data: Send,
-{
-    type Response = Response<String>;
-    type Error = Infallible;
-    type Future = BoxFuture;
-
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, req: Request<B>) -> Self::Future {
-        let this = self.clone();
-        Box::pin(async move { Ok(this.handle(req).await) })
-    }
-}
+receiver_service!(BackChannelLogout);
 
 /// Shared Signals push receiver (RFC 8935): `POST` with a
 /// `application/secevent+jwt` body, one Security Event Token.
@@ -329,24 +337,7 @@ impl fmt::Debug for SecurityEventReceiver {
     }
 }
 
-impl<B> Service<Request<B>> for SecurityEventReceiver
-where
-    B: Body + Send + 'static,
-    B::Data: Send,
-{
-    type Response = Response<String>;
-    type Error = Infallible;
-    type Future = BoxFuture;
-
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, req: Request<B>) -> Self::Future {
-        let this = self.clone();
-        Box::pin(async move { Ok(this.handle(req).await) })
-    }
-}
+receiver_service!(SecurityEventReceiver);
 
 #[cfg(test)]
 mod tests {

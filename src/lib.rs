@@ -11,6 +11,12 @@
 //! take their keys from the issuer's JWKS URL and follow its key rotations
 //! (feature `jwks`, `jwks::JwksSource`).
 //!
+//! Tokens of identity providers you trust (Keycloak, Auth0, Entra ID,
+//! Cognito, Okta, any OpenID Connect provider) are accepted beside your own
+//! or instead of them ([`issuers`]), with your own claims type
+//! ([`Claims`]) and their scopes and roles as permissions; their logouts
+//! and security events revoke through the same store ([`receivers`]).
+//!
 //! # Example
 //!
 //! ```

@@ -348,6 +348,11 @@ pub enum VerifyError {
     /// The session's absolute lifetime has ended.
     #[error("the session has reached its absolute lifetime")]
     SessionLifetimeExceeded,
+    /// The token is bound to a key (`cnf`, RFC 9449 / RFC 8705) and was
+    /// presented as a plain Bearer token: a downgrade, refused in every
+    /// mode.
+    #[error("the token is bound to a key and was presented as a Bearer token")]
+    BoundToKey,
     /// The blocklist could not answer: the token's state is unknown.
     #[error("the revocation state is unknown")]
     Backend(#[source] BlocklistError),

@@ -128,6 +128,15 @@ async fn keycloak_shaped_tokens_map_nested_roles_and_refuse_what_is_not_an_acces
     assert_eq!(me["claims"]["preferred_username"], "kc");
     assert_eq!(http.get("/admin", Some(&token)).await.status, 200);
 
+    // A session token minted here bound to a key (`cnf`): never as Bearer.
+    let mut own = common::claims();
+    own["cnf"] = json!({"jkt": "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"});
+    let r = http.get("/me", Some(&sign(&own))).await;
+    assert_eq!(r.status, 401);
+    assert_eq!(r.challenge(), Some(r#"Bearer error="invalid_token""#));
+    own.as_object_mut().unwrap().remove("cnf");
+    assert_eq!(http.get("/me", Some(&sign(&own))).await.status, 200);
+
     // Another mapping: the client's roles only, so no `admin`.
     let narrow = trusting(
         &idp.issuer,
@@ -167,6 +176,12 @@ async fn keycloak_shaped_tokens_map_nested_roles_and_refuse_what_is_not_an_acces
     let mut bad_roles = idp.claims("u", AUDIENCE);
     bad_roles["realm_access"] = json!({"roles": [1, 2]});
     cases.push(("roles of the wrong type", idp.mint(None, &bad_roles)));
+    let mut bound = idp.claims("u", AUDIENCE);
+    bound["cnf"] = json!({"jkt": "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"});
+    cases.push((
+        "bound to a key, as Bearer",
+        idp.mint(Some("at+jwt"), &bound),
+    ));
     let mut future = idp.claims("u", AUDIENCE);
     future["iat"] = json!(now + 3600);
     cases.push(("issued in the future", idp.mint(None, &future)));

@@ -231,7 +231,14 @@ where
                     ready!(wait.as_mut().poll(cx));
                     let (inner, req, shared, grpc) =
                         pending.take().expect("future polled after completion");
-                    match shared.manager.decode_uncached(token) {
+                    let decoded = shared.manager.decode_uncached(token).and_then(|session| {
+                        // Bound to a key: never as a plain Bearer token.
+                        match session.is_bound() {
+                            true => Err(VerifyError::BoundToKey),
+                            false => Ok(session),
+                        }
+                    });
+                    match decoded {
                         Ok(session) => {
                             let check = shared.manager.lookup_future(&session);
                             this.state.set(State::checking(

@@ -203,6 +203,10 @@ impl From<&VerifyError> for Rejection {
             }
             VerifyError::UnknownKey => (InvalidToken, "the token names an unknown key"),
             VerifyError::WrongType => (InvalidToken, "the token is not a session token"),
+            VerifyError::BoundToKey => (
+                InvalidToken,
+                "the token is bound to a key: present it with a proof of possession",
+            ),
             VerifyError::InvalidSignature => (InvalidToken, "the token's signature is invalid"),
             VerifyError::InvalidClaims(_) => (InvalidToken, "the token's claims are invalid"),
             VerifyError::MissingClaim(_) => (InvalidToken, "the token lacks a required claim"),

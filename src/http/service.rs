@@ -140,6 +140,14 @@ where
                 }
             },
         };
+        // A token bound to a key (`cnf`) is worth nothing without a proof
+        // by that key: as a plain Bearer token it is a downgrade.
+        if session.is_bound() {
+            return self.refuse_verify(
+                &VerifyError::BoundToKey,
+                is_grpc(req.version(), req.headers()),
+            );
+        }
         let span = request_span(&session);
         if let Some(answer) = shared.manager.try_lookup(&session) {
             return match verdict(shared, &session, answer) {

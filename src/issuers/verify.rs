@@ -450,7 +450,9 @@ impl Issuer {
                 ),
             )),
         };
+        let bound = claims.contains_key("cnf");
         Ok(SessionInner {
+            bound,
             user_id: sub.clone(),
             email: email.clone().unwrap_or_default(),
             role: claims

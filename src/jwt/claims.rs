@@ -111,6 +111,8 @@ pub(crate) struct WireClaims {
     /// The session's generation, incremented by each refresh.
     #[serde(rename = "gen")]
     pub(crate) generation: Option<u64>,
+    /// A confirmation (RFC 7800): the token is bound to a key.
+    pub(crate) cnf: Option<serde::de::IgnoredAny>,
 }
 
 /// The claims this crate writes, in the seed's order.
@@ -271,6 +273,9 @@ pub(crate) struct SessionInner {
     pub(crate) foreign: Option<Box<Foreign>>,
     /// The application's own claims type, parsed at verification.
     pub(crate) custom: Option<Arc<dyn Any + Send + Sync>>,
+    /// The token carries `cnf` (RFC 7800): it is bound to a key, and is
+    /// never accepted as a plain Bearer token.
+    pub(crate) bound: bool,
 }
 
 /// What a trusted issuer's token adds to a session.
@@ -426,6 +431,14 @@ impl SessionData {
         &self,
     ) -> Result<C, serde_json::Error> {
         C::deserialize(Value::Object(self.claims().clone()))
+    }
+
+    /// Whether the token is bound to a key (it has a `cnf` claim, RFC 7800:
+    /// DPoP's `jkt`, an mTLS certificate's `x5t#S256`). The layer refuses
+    /// such a token presented as a plain Bearer token.
+    #[inline]
+    pub fn is_bound(&self) -> bool {
+        self.0.bound
     }
 
     /// The second key and watermark a trusted issuer's token is checked

@@ -104,6 +104,7 @@ impl SessionManager {
             claims: std::sync::OnceLock::new(),
             foreign: None,
             custom,
+            bound: false,
         }));
         tracing::debug!(user_id = %session.user_id(), exp, generation = session.generation(), "session issued");
         Ok(IssuedToken { token, session })

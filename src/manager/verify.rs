@@ -175,6 +175,7 @@ impl SessionManager {
         };
         let payload = signed.payload;
         let c: WireClaims = signed.claims;
+        let bound = c.cnf.is_some();
         let config = &self.inner.config;
         let now = now_micros();
         let leeway = config.leeway.as_micros() as i64;
@@ -251,6 +252,7 @@ impl SessionManager {
             claims: std::sync::OnceLock::new(),
             foreign: None,
             custom,
+            bound,
         })))
     }
 

@@ -21,9 +21,9 @@
 //! Mount them as tower services ([`BackChannelLogout`],
 //! [`SecurityEventReceiver`]), or call
 //! [`SessionManager::verify_logout_token`] /
-//! [`apply_logout`](SessionManager::apply_logout) and
-//! [`verify_security_event`](SessionManager::verify_security_event) /
-//! [`apply_security_event`](SessionManager::apply_security_event) yourself.
+//! [`apply_logout`](crate::SessionManager::apply_logout) and
+//! [`verify_security_event`](crate::SessionManager::verify_security_event) /
+//! [`apply_security_event`](crate::SessionManager::apply_security_event) yourself.
 //!
 //! ```
 //! use axum::Router;

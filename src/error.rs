@@ -159,6 +159,11 @@ pub enum ConfigError {
         /// What is wrong.
         reason: String,
     },
+    /// The public URL (DPoP's `htu` base) cannot be used.
+    #[error(
+        "the public URL {0:?} is not an absolute http:// or https:// URL without query or fragment"
+    )]
+    InvalidPublicUrl(String),
     /// A permission claim path cannot be used.
     #[error("the permission claim {0:?} cannot be used: a claim name or a dotted path of names, none empty")]
     InvalidPermissionClaim(String),

@@ -137,6 +137,7 @@
 // → `manager` (verify, issue, refresh, revoke) → `jwt` (token format, keys)
 // → `blocklist` (revocations).
 pub mod blocklist;
+pub mod dpop;
 mod error;
 mod http;
 pub mod issuers;

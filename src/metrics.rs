@@ -3,7 +3,7 @@
 //!
 //! | name | kind | labels |
 //! | --- | --- | --- |
-//! | `tower_jwt_session_refusals_total` | counter | `reason`: `missing_credentials`, `invalid_request`, `invalid_token`, `expired`, `revoked`, `insufficient_scope`, `backend_unavailable` |
+//! | `tower_jwt_session_refusals_total` | counter | `reason`: `missing_credentials`, `invalid_request`, `invalid_token`, `expired`, `revoked`, `insufficient_scope`, `backend_unavailable`, `invalid_dpop_proof` (every DPoP refusal) |
 //! | `tower_jwt_session_verified_cache_total` | counter | `result`: `hit`, `miss` |
 //! | `tower_jwt_session_blocklist_cache_total` | counter | `result`: `hit`, `miss` |
 //! | `tower_jwt_session_blocklist_checks_total` | counter | `result`: `ok`, `error` (checks that went to the backend) |
@@ -50,6 +50,11 @@ pub(crate) fn refused(kind: RejectionKind) {
             }
             RejectionKind::BackendUnavailable => {
                 inc!("tower_jwt_session_refusals_total", "reason" => "backend_unavailable")
+            }
+            RejectionKind::InvalidDpopProof
+            | RejectionKind::UseDpopNonce
+            | RejectionKind::DpopRequired => {
+                inc!("tower_jwt_session_refusals_total", "reason" => "invalid_dpop_proof")
             }
         }
     }

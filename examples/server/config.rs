@@ -15,6 +15,9 @@ pub(crate) struct Settings {
     /// at the providers (`SESSION_CLIENT_ID`), for the receivers of their
     /// logouts and security events.
     pub(crate) client_id: Option<String>,
+    /// DPoP (RFC 9449): `SESSION_DPOP`, `SESSION_PUBLIC_URL`,
+    /// `SESSION_DPOP_NONCE`, `SESSION_DPOP_REPLAY`.
+    pub(crate) dpop: Dpop,
 }
 
 /// `SESSION_ISSUER` when unset.
@@ -230,6 +233,7 @@ pub(crate) fn settings() -> Result<Settings, String> {
         random_secret,
         shared,
         client_id,
+        dpop: dpop_settings()?,
     })
 }
 
@@ -262,6 +266,60 @@ pub(crate) fn key_file(var: &str) -> Result<Option<Vec<u8>>, String> {
             .map(Some)
             .map_err(|e| format!("{var}: cannot read {}: {e}", path.to_string_lossy())),
     }
+}
+
+/// The DPoP settings: mode, public URL, nonces (keyed by `SESSION_SECRET`
+/// so that every server sharing it accepts the others' nonces), replay.
+pub(crate) fn dpop_settings() -> Result<Dpop, String> {
+    let mode = match env("SESSION_DPOP").as_deref().map(str::trim) {
+        None | Some("optional") => DpopMode::Optional,
+        Some("off") => DpopMode::Off,
+        Some("required") => DpopMode::Required,
+        Some(v) => {
+            return Err(format!(
+                "SESSION_DPOP: {v:?} is none of off, optional, required"
+            ))
+        }
+    };
+    let mut dpop = Dpop::new(mode);
+    if let Some(url) = env("SESSION_PUBLIC_URL") {
+        dpop = dpop
+            .with_public_url(&url)
+            .map_err(|e| format!("SESSION_PUBLIC_URL: {e}"))?;
+    }
+    match env("SESSION_DPOP_NONCE").as_deref().map(str::trim) {
+        None | Some("0") | Some("") => {}
+        Some("1") => {
+            let secret = match env("SESSION_SECRET").filter(|s| !s.is_empty()) {
+                Some(secret) => secret.into_bytes(),
+                None => {
+                    let mut random = vec![0u8; 32];
+                    getrandom::getrandom(&mut random)
+                        .map_err(|e| format!("SESSION_DPOP_NONCE: no randomness: {e}"))?;
+                    random
+                }
+            };
+            dpop = dpop.with_nonces(secret);
+        }
+        Some(v) => return Err(format!("SESSION_DPOP_NONCE: {v:?} is neither 0 nor 1")),
+    }
+    match env("SESSION_DPOP_REPLAY").as_deref().map(str::trim) {
+        None | Some("local") => {}
+        Some("store") => {
+            return Err(
+                "SESSION_DPOP_REPLAY: \"store\" is not supported by this version; \
+                 proofs are single-use on each server (\"local\"), and SESSION_DPOP_NONCE=1 \
+                 bounds their window on every server"
+                    .to_owned(),
+            )
+        }
+        Some(v) => {
+            return Err(format!(
+                "SESSION_DPOP_REPLAY: {v:?} is neither local nor store"
+            ))
+        }
+    }
+    Ok(dpop)
 }
 
 /// `SESSION_JWKS_REFRESH_SECS` and `SESSION_JWKS_COOLDOWN_SECS`. Under 10 s

@@ -22,7 +22,8 @@
 //! `SESSION_PUBLIC_KEY_FILE`, `SESSION_JWKS_URL`, `SESSION_JWKS_REFRESH_SECS`,
 //! `SESSION_JWKS_COOLDOWN_SECS`, `SESSION_TRUSTED_ISSUERS`,
 //! `SESSION_TRUSTED_AUDIENCE`, `SESSION_PERMISSION_CLAIMS`,
-//! `SESSION_REQUIRE_AT_JWT`, `SESSION_CLIENT_ID`, `BIND_ADDR`, `REDIS_URL`,
+//! `SESSION_REQUIRE_AT_JWT`, `SESSION_CLIENT_ID`, `SESSION_DPOP`,
+//! `SESSION_PUBLIC_URL`, `SESSION_DPOP_NONCE`, `SESSION_DPOP_REPLAY`, `BIND_ADDR`, `REDIS_URL`,
 //! `REDIS_SENTINEL_URLS`, `REDIS_SENTINEL_MASTER`, `REDIS_CLUSTER_URLS`,
 //! `SESSION_MAX_STALENESS_SECS`, `REDIS_MIN_REPLICAS`);
 //! a bad value stops the
@@ -56,6 +57,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use tower_jwt_session::{
     blocklist::RedisBlocklist,
+    dpop::{Dpop, DpopError, DpopMode},
     issuers::{PermissionClaims, TrustedIssuer},
     jwks::JwksSource,
     receivers::{BackChannelLogout, SecurityEventReceiver},
@@ -148,12 +150,15 @@ async fn serve(settings: Settings) -> ExitCode {
     };
     println!("listening on http://{addr}");
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(());
-    let server = axum::serve(listener, app(settings.manager, settings.client_id))
-        .with_graceful_shutdown(async move {
-            shutdown_signal().await;
-            tracing::info!("shutting down");
-            let _ = stop_tx.send(());
-        });
+    let server = axum::serve(
+        listener,
+        app(settings.manager, settings.client_id, settings.dpop),
+    )
+    .with_graceful_shutdown(async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down");
+        let _ = stop_tx.send(());
+    });
     let mut stopped = stop_rx;
     let deadline = async move {
         let _ = stopped.changed().await;

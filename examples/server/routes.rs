@@ -33,9 +33,42 @@ pub(crate) fn verify_only() -> Response {
         .into_response()
 }
 
-pub(crate) async fn login(State(manager): State<SessionManager>, body: Bytes) -> Response {
+pub(crate) async fn login(
+    State(manager): State<SessionManager>,
+    Extension(dpop): Extension<Dpop>,
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+    headers: axum::http::HeaderMap,
+    body: Bytes,
+) -> Response {
     if !manager.can_issue() {
         return verify_only();
+    }
+    // A DPoP proof (over POST and this URL) binds the new token to its key;
+    // in `required` mode one is needed.
+    let mut jkt = None;
+    if dpop.mode() != DpopMode::Off
+        && (headers.contains_key("dpop") || dpop.mode() == DpopMode::Required)
+    {
+        match dpop.verify_request(&method, &uri, &headers, None) {
+            Ok(key) => jkt = Some(key),
+            Err(err) => {
+                let code = match err {
+                    DpopError::UseNonce => "use_dpop_nonce",
+                    DpopError::MissingProof => "invalid_request",
+                    _ => "invalid_dpop_proof",
+                };
+                let mut res = (
+                    StatusCode::BAD_REQUEST,
+                    Json(json!({"error": code, "error_description": err.to_string()})),
+                )
+                    .into_response();
+                if let Some(nonce) = dpop.nonce().and_then(|n| n.parse().ok()) {
+                    res.headers_mut().insert("dpop-nonce", nonce);
+                }
+                return res;
+            }
+        }
     }
     let login = match Login::parse(&body) {
         Ok(login) => login,
@@ -55,7 +88,16 @@ pub(crate) async fn login(State(manager): State<SessionManager>, body: Bytes) ->
         .with_company_id("acme")
         .with_permissions(user.permissions.iter().copied())
         .with_metadata(json!({"name": user.name}));
+    let bound = jkt.is_some();
+    let new = match jkt {
+        Some(jkt) => new.with_dpop_jkt(jkt),
+        None => new,
+    };
     match manager.issue(new) {
+        Ok(issued) if bound => Json(json!({
+            "token": issued.token(), "expiresAt": issued.expires_at(), "tokenType": "DPoP",
+        }))
+        .into_response(),
         Ok(issued) => {
             Json(json!({"token": issued.token(), "expiresAt": issued.expires_at()})).into_response()
         }
@@ -125,7 +167,15 @@ pub(crate) async fn refresh(
     }
     match manager.refresh_session(&session).await {
         Ok(issued) => {
-            Json(json!({"token": issued.token(), "expiresAt": issued.expires_at()})).into_response()
+            if issued.session().dpop_jkt().is_some() {
+                Json(json!({
+                    "token": issued.token(), "expiresAt": issued.expires_at(), "tokenType": "DPoP",
+                }))
+                .into_response()
+            } else {
+                Json(json!({"token": issued.token(), "expiresAt": issued.expires_at()}))
+                    .into_response()
+            }
         }
         Err(e) => session_failure(e),
     }
@@ -156,13 +206,15 @@ pub(crate) async fn admin() -> Json<serde_json::Value> {
     Json(json!({"ok": true}))
 }
 
-pub(crate) fn app(manager: SessionManager, client_id: Option<String>) -> Router {
+pub(crate) fn app(manager: SessionManager, client_id: Option<String>, dpop: Dpop) -> Router {
     // `/refresh` has its own layer: there, a token that a refresh already
     // replaced is a replay and ends its session (reuse detection); on the
     // other routes it is only refused.
-    let refresh_route = Router::new()
-        .route("/refresh", post(refresh))
-        .route_layer(SessionLayer::new(manager.clone()).for_refresh());
+    let refresh_route = Router::new().route("/refresh", post(refresh)).route_layer(
+        SessionLayer::new(manager.clone())
+            .for_refresh()
+            .with_dpop(dpop.clone()),
+    );
     let protected = Router::new()
         .route("/me", get(me))
         .route("/logout", post(logout))
@@ -175,7 +227,7 @@ pub(crate) fn app(manager: SessionManager, client_id: Option<String>) -> Router 
                 RequirePermissionLayer::permission("admin").with_scope_in_challenge(false),
             ),
         )
-        .route_layer(SessionLayer::new(manager.clone()));
+        .route_layer(SessionLayer::new(manager.clone()).with_dpop(dpop.clone()));
     // The identity providers' logouts and security events, with trusted
     // issuers: revocations in the same store as a logout.
     let receivers = match client_id {
@@ -194,7 +246,7 @@ pub(crate) fn app(manager: SessionManager, client_id: Option<String>) -> Router 
         .route("/health", get(health))
         .merge(receivers)
         .route("/.well-known/jwks.json", get(jwks))
-        .route("/login", post(login))
+        .route("/login", post(login).layer(Extension(dpop)))
         .merge(protected)
         .merge(refresh_route)
         .merge(metrics_route())

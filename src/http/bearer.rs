@@ -54,6 +54,17 @@ pub(crate) fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, BearerEr
 /// layer first looks them up among verified tokens (an exact match is
 /// `token68` by construction) and checks the syntax only on a miss.
 pub(crate) fn bearer_credentials(headers: &HeaderMap) -> Result<Option<&[u8]>, BearerError> {
+    credentials(headers, b"bearer")
+}
+
+/// The raw bytes after `DPoP ` (RFC 9449 §7.1), as for
+/// [`bearer_credentials`]: `Ok(None)` without an `Authorization` header or
+/// with another scheme.
+pub(crate) fn dpop_credentials(headers: &HeaderMap) -> Result<Option<&[u8]>, BearerError> {
+    credentials(headers, b"dpop")
+}
+
+fn credentials<'h>(headers: &'h HeaderMap, scheme: &[u8]) -> Result<Option<&'h [u8]>, BearerError> {
     let mut values = headers.get_all(AUTHORIZATION).iter();
     let Some(value) = values.next() else {
         return Ok(None);
@@ -64,7 +75,7 @@ pub(crate) fn bearer_credentials(headers: &HeaderMap) -> Result<Option<&[u8]>, B
     if value.len() > MAX_HEADER_LEN {
         return Err(BearerError::TooLong);
     }
-    split(value.as_bytes())
+    split_scheme(value.as_bytes(), scheme)
 }
 
 /// Parses one `Authorization` value.
@@ -77,7 +88,13 @@ pub(crate) fn parse(value: &[u8]) -> Result<Option<&str>, BearerError> {
 }
 
 /// Splits one `Authorization` value into scheme and credentials.
+#[cfg(test)]
 fn split(value: &[u8]) -> Result<Option<&[u8]>, BearerError> {
+    split_scheme(value, b"bearer")
+}
+
+/// The credentials of one `Authorization` value of `scheme` (lowercase).
+fn split_scheme<'v>(value: &'v [u8], wanted: &[u8]) -> Result<Option<&'v [u8]>, BearerError> {
     if value.len() > MAX_HEADER_LEN {
         return Err(BearerError::TooLong);
     }
@@ -88,7 +105,7 @@ fn split(value: &[u8]) -> Result<Option<&[u8]>, BearerError> {
         Some(i) => (&value[..i], &value[i..]),
         None => (value, &value[value.len()..]),
     };
-    if !scheme.eq_ignore_ascii_case(b"bearer") {
+    if !scheme.eq_ignore_ascii_case(wanted) {
         return Ok(None);
     }
     let token = trim_spaces(rest);

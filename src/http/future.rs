@@ -23,7 +23,7 @@ use crate::{
     http::{
         layer::Shared,
         rejection::Rejection,
-        service::{end_if_replayed, log_verify_error, refusal, verdict},
+        service::{check_binding, end_if_replayed, log_verify_error, refusal, verdict},
     },
     ResponseBody, SessionData, VerifyError,
 };
@@ -59,7 +59,7 @@ pin_project! {
         FetchingKeys {
             wait: KeysWait,
             token: Box<[u8]>,
-            pending: Option<(S, Request<ReqBody>, Arc<Shared>, bool)>,
+            pending: Option<(S, Request<ReqBody>, Arc<Shared>, bool, Option<Box<str>>)>,
         },
         // The inner service is answering.
         Inner { #[pin] fut: S::Future },
@@ -147,12 +147,13 @@ where
         req: Request<ReqBody>,
         shared: Arc<Shared>,
         grpc: bool,
+        proven: Option<Box<str>>,
     ) -> Self {
         Self {
             state: State::FetchingKeys {
                 wait,
                 token,
-                pending: Some((inner, req, shared, grpc)),
+                pending: Some((inner, req, shared, grpc, proven)),
             },
             span: tracing::Span::none(),
         }
@@ -229,15 +230,15 @@ where
                     pending,
                 } => {
                     ready!(wait.as_mut().poll(cx));
-                    let (inner, req, shared, grpc) =
+                    let (inner, req, shared, grpc, proven) =
                         pending.take().expect("future polled after completion");
-                    let decoded = shared.manager.decode_uncached(token).and_then(|session| {
-                        // Bound to a key: never as a plain Bearer token.
-                        match session.is_bound() {
-                            true => Err(VerifyError::BoundToKey),
-                            false => Ok(session),
-                        }
-                    });
+                    let decoded = shared
+                        .manager
+                        .decode_uncached(token)
+                        .map_err(|e| Rejection::from(&e))
+                        .and_then(|session| {
+                            check_binding(&shared, &session, proven.as_deref()).map(|()| session)
+                        });
                     match decoded {
                         Ok(session) => {
                             let check = shared.manager.lookup_future(&session);
@@ -252,9 +253,9 @@ where
                                 },
                             ));
                         }
-                        Err(err) => {
-                            log_verify_error(&err);
-                            let response = refusal(&*shared.respond, Rejection::from(&err), grpc);
+                        Err(rejection) => {
+                            tracing::debug!(reason = %rejection, "token refused");
+                            let response = refusal(&*shared.respond, rejection, grpc);
                             this.state.set(State::Rejected {
                                 response: Some(response),
                             });

@@ -57,9 +57,22 @@ pub(crate) struct Shared {
     pub(crate) sources: Sources,
     /// The routes behind guard a refresh: a replayed token ends its session.
     pub(crate) refresh_route: bool,
+    /// DPoP (RFC 9449), when the layer takes it.
+    pub(crate) dpop: Option<crate::dpop::Dpop>,
 }
 
 impl SessionLayer {
+    /// Takes DPoP requests (RFC 9449) as `dpop` says: `Authorization: DPoP`
+    /// with a proof checked on every request, bound tokens only with a proof
+    /// by their key, and in [`DpopMode::Required`](crate::dpop::DpopMode)
+    /// no Bearer at all. Without it, the `DPoP` scheme is unknown; a token
+    /// bound to a key is never accepted as Bearer either way. See the
+    /// [`dpop`](crate::dpop) module.
+    pub fn with_dpop(mut self, dpop: crate::dpop::Dpop) -> Self {
+        Arc::make_mut(&mut self.shared).dpop = Some(dpop);
+        self
+    }
+
     /// A layer that checks tokens with `manager` (and its blocklist), in
     /// [`SessionMode::Required`], answering refusals with
     /// [`DefaultRejectionResponse`].
@@ -72,6 +85,7 @@ impl SessionLayer {
                 sources: Sources::default(),
                 respond: Arc::new(DefaultRejectionResponse::new()),
                 refresh_route: false,
+                dpop: None,
             }),
         }
     }

@@ -61,15 +61,25 @@ pub enum RejectionKind {
     InsufficientScope,
     /// The blocklist could not answer; the request is refused (fail closed).
     BackendUnavailable,
+    /// A DPoP proof is missing or invalid (RFC 9449 §7.1).
+    InvalidDpopProof,
+    /// DPoP nonces are on and the proof lacks a fresh one (RFC 9449 §9).
+    UseDpopNonce,
+    /// The layer requires DPoP and the request came with a Bearer token.
+    DpopRequired,
 }
 
 impl RejectionKind {
     /// The HTTP status for this kind.
     pub fn status(self) -> StatusCode {
         match self {
-            Self::MissingCredentials | Self::InvalidToken | Self::Expired | Self::Revoked => {
-                StatusCode::UNAUTHORIZED
-            }
+            Self::MissingCredentials
+            | Self::InvalidToken
+            | Self::Expired
+            | Self::Revoked
+            | Self::InvalidDpopProof
+            | Self::UseDpopNonce
+            | Self::DpopRequired => StatusCode::UNAUTHORIZED,
             Self::InvalidRequest => StatusCode::BAD_REQUEST,
             Self::InsufficientScope => StatusCode::FORBIDDEN,
             Self::BackendUnavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -79,8 +89,10 @@ impl RejectionKind {
     /// The RFC 6750 error code in the challenge, if any.
     pub fn error_code(self) -> Option<&'static str> {
         match self {
-            Self::MissingCredentials | Self::BackendUnavailable => None,
+            Self::MissingCredentials | Self::BackendUnavailable | Self::DpopRequired => None,
             Self::InvalidRequest => Some("invalid_request"),
+            Self::InvalidDpopProof => Some("invalid_dpop_proof"),
+            Self::UseDpopNonce => Some("use_dpop_nonce"),
             Self::InvalidToken | Self::Expired | Self::Revoked => Some("invalid_token"),
             Self::InsufficientScope => Some("insufficient_scope"),
         }
@@ -105,6 +117,11 @@ pub struct Rejection {
     scope: Option<Arc<str>>,
     /// Whether the challenge names `scope`.
     show_scope: bool,
+    /// The challenge's scheme is `DPoP` (the request used it, or the layer
+    /// requires it).
+    dpop: bool,
+    /// A `DPoP-Nonce` to send with the refusal.
+    nonce: Option<Arc<str>>,
 }
 
 impl Rejection {
@@ -115,6 +132,8 @@ impl Rejection {
             description,
             scope: None,
             show_scope: false,
+            dpop: false,
+            nonce: None,
         }
     }
 
@@ -136,6 +155,23 @@ impl Rejection {
         self.scope = scope;
         self.show_scope = false;
         self
+    }
+
+    /// Challenges with the `DPoP` scheme, and sends `nonce` as `DPoP-Nonce`.
+    pub(crate) fn with_dpop(mut self, nonce: Option<String>) -> Self {
+        self.dpop = true;
+        self.nonce = nonce.map(Into::into);
+        self
+    }
+
+    /// Whether the challenge uses the `DPoP` scheme.
+    pub fn is_dpop(&self) -> bool {
+        self.dpop
+    }
+
+    /// The `DPoP-Nonce` sent with this refusal, if any.
+    pub fn dpop_nonce(&self) -> Option<&str> {
+        self.nonce.as_deref()
     }
 
     fn shown_scope(&self) -> Option<&str> {
@@ -302,6 +338,21 @@ impl DefaultRejectionResponse {
         if rejection.kind == RejectionKind::BackendUnavailable {
             return None;
         }
+        if rejection.dpop {
+            // RFC 9449 §7.1: the DPoP scheme, with the accepted algorithms.
+            let mut params = Vec::new();
+            if let Some(realm) = &self.realm {
+                params.push(format!("realm=\"{realm}\""));
+            }
+            if let Some(code) = code {
+                params.push(format!("error=\"{code}\""));
+                if self.descriptions {
+                    params.push(format!("error_description=\"{}\"", rejection.description));
+                }
+            }
+            params.push(format!("algs=\"{}\"", crate::dpop::DPOP_ALGS));
+            return HeaderValue::from_str(&format!("DPoP {}", params.join(", "))).ok();
+        }
         if self.realm.is_none() && !self.descriptions && rejection.shown_scope().is_none() {
             // The common case, without allocating.
             return Some(HeaderValue::from_static(match code {
@@ -345,6 +396,9 @@ impl DefaultRejectionResponse {
                 }
                 RejectionKind::InsufficientScope => br#"{"error":"insufficient_scope"}"#,
                 RejectionKind::BackendUnavailable => br#"{"error":"temporarily_unavailable"}"#,
+                RejectionKind::InvalidDpopProof => br#"{"error":"invalid_dpop_proof"}"#,
+                RejectionKind::UseDpopNonce => br#"{"error":"use_dpop_nonce"}"#,
+                RejectionKind::DpopRequired => br#"{"error":"unauthorized"}"#,
             });
         }
         let error = rejection.kind.body_error();
@@ -366,6 +420,13 @@ impl RejectionResponse for DefaultRejectionResponse {
         );
         if let Some(challenge) = self.challenge(rejection) {
             headers.insert(header::WWW_AUTHENTICATE, challenge);
+        }
+        if let Some(nonce) = rejection
+            .nonce
+            .as_deref()
+            .and_then(|n| HeaderValue::from_str(n).ok())
+        {
+            headers.insert("dpop-nonce", nonce);
         }
         res
     }

@@ -12,11 +12,12 @@ use tower_service::Service;
 
 use crate::{
     blocklist::Lookup,
+    dpop::{Dpop, DpopError, DpopMode},
     http::{
-        bearer::token68,
+        bearer::{dpop_credentials, token68},
         future::ResponseFuture,
         layer::{OutagePolicy, SessionMode, Shared},
-        rejection::{Rejection, RejectionResponse},
+        rejection::{Rejection, RejectionKind, RejectionResponse},
     },
     BlocklistError, ResponseBody, SessionData, SessionManager, VerifyError,
 };
@@ -78,24 +79,52 @@ where
 
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
         let shared = &self.shared;
-        let raw = match shared.sources.credentials(req.headers()) {
-            Ok(Some(raw)) => raw,
-            Ok(None) if shared.mode == SessionMode::Optional => {
-                // Tells what runs after us (the `Session` extractor,
-                // `RequirePermission`) that the layer ran and let an
-                // anonymous request through, so they answer with its 401
-                // challenge rather than a "no layer" error.
-                req.extensions_mut().insert(PassedAnonymous {
-                    respond: shared.respond.clone(),
-                });
-                return ResponseFuture::inner(self.inner.call(req));
+        // `Authorization: DPoP <token>`, when the layer takes DPoP: its
+        // proof is checked first (it does not depend on the token's
+        // verification), and the key it proves is the one the token must be
+        // bound to.
+        let dpop = shared.dpop.as_ref().filter(|d| d.mode() != DpopMode::Off);
+        let dpop_raw = match dpop.map(|_| dpop_credentials(req.headers())) {
+            Some(Ok(found)) => found,
+            Some(Err(err)) => {
+                return self.refuse(err.into(), is_grpc(req.version(), req.headers()))
             }
-            Ok(None) => {
-                return self.refuse(Rejection::missing(), is_grpc(req.version(), req.headers()))
+            None => None,
+        };
+        let mut proven: Option<Box<str>> = None;
+        if let (Some(d), Some(raw)) = (dpop, dpop_raw) {
+            let token = std::str::from_utf8(raw).ok();
+            match d.verify_request(req.method(), req.uri(), req.headers(), token) {
+                Ok(jkt) => proven = Some(jkt.into_boxed_str()),
+                Err(err) => {
+                    tracing::debug!(reason = %err, "DPoP proof refused");
+                    let rejection = dpop_rejection(d, &err);
+                    return self.refuse(rejection, is_grpc(req.version(), req.headers()));
+                }
             }
-            Err(err) => {
-                tracing::debug!(reason = err.description(), "malformed credentials");
-                return self.refuse(err.into(), is_grpc(req.version(), req.headers()));
+        }
+        let raw = if let Some(raw) = dpop_raw {
+            raw
+        } else {
+            match shared.sources.credentials(req.headers()) {
+                Ok(Some(raw)) => raw,
+                Ok(None) if shared.mode == SessionMode::Optional => {
+                    // Tells what runs after us (the `Session` extractor,
+                    // `RequirePermission`) that the layer ran and let an
+                    // anonymous request through, so they answer with its 401
+                    // challenge rather than a "no layer" error.
+                    req.extensions_mut().insert(PassedAnonymous {
+                        respond: shared.respond.clone(),
+                    });
+                    return ResponseFuture::inner(self.inner.call(req));
+                }
+                Ok(None) => {
+                    return self.refuse(Rejection::missing(), is_grpc(req.version(), req.headers()))
+                }
+                Err(err) => {
+                    tracing::debug!(reason = err.description(), "malformed credentials");
+                    return self.refuse(err.into(), is_grpc(req.version(), req.headers()));
+                }
             }
         };
         let session = match shared.manager.cached(raw) {
@@ -132,6 +161,7 @@ where
                             req,
                             self.shared.clone(),
                             grpc,
+                            proven,
                         );
                     }
                     tracing::debug!(reason = %err, "token refused");
@@ -142,11 +172,9 @@ where
         };
         // A token bound to a key (`cnf`) is worth nothing without a proof
         // by that key: as a plain Bearer token it is a downgrade.
-        if session.is_bound() {
-            return self.refuse_verify(
-                &VerifyError::BoundToKey,
-                is_grpc(req.version(), req.headers()),
-            );
+        if let Err(rejection) = check_binding(shared, &session, proven.as_deref()) {
+            tracing::debug!(reason = %rejection, "token refused");
+            return self.refuse(rejection, is_grpc(req.version(), req.headers()));
         }
         let span = request_span(&session);
         if let Some(answer) = shared.manager.try_lookup(&session) {
@@ -213,6 +241,58 @@ impl PassedAnonymous {
     /// The layer's refusal for a request without credentials.
     pub(crate) fn challenge(&self, grpc: bool) -> Response<Bytes> {
         refusal(&*self.respond, Rejection::missing(), grpc)
+    }
+}
+
+/// The refusal of a DPoP proof: `invalid_dpop_proof`, or `use_dpop_nonce`
+/// with a fresh nonce; both with the `DPoP` challenge.
+pub(crate) fn dpop_rejection(dpop: &Dpop, err: &DpopError) -> Rejection {
+    let (kind, description) = match err {
+        DpopError::UseNonce => (
+            RejectionKind::UseDpopNonce,
+            "the DPoP proof needs a fresh nonce",
+        ),
+        DpopError::MissingProof => (
+            RejectionKind::InvalidDpopProof,
+            "exactly one DPoP header is required",
+        ),
+        DpopError::Replayed => (
+            RejectionKind::InvalidDpopProof,
+            "the DPoP proof was used before",
+        ),
+        _ => (RejectionKind::InvalidDpopProof, "the DPoP proof is invalid"),
+    };
+    Rejection::new(kind, description).with_dpop(dpop.nonce())
+}
+
+/// Whether a verified session may be used with what the request proved:
+/// with a DPoP proof, the token must be bound to the proof's key; without
+/// one, the token must not be bound to any key, and the layer must not
+/// require DPoP.
+pub(crate) fn check_binding(
+    shared: &Shared,
+    session: &SessionData,
+    proven: Option<&str>,
+) -> Result<(), Rejection> {
+    match proven {
+        Some(jkt) if session.dpop_jkt() == Some(jkt) => Ok(()),
+        Some(_) => {
+            let dpop = shared.dpop.as_ref();
+            Err(Rejection::new(
+                RejectionKind::InvalidDpopProof,
+                "the proof's key is not the key the token is bound to",
+            )
+            .with_dpop(dpop.and_then(Dpop::nonce)))
+        }
+        None if session.is_bound() => Err(Rejection::from(&VerifyError::BoundToKey)),
+        None => match shared.dpop.as_ref() {
+            Some(d) if d.mode() == DpopMode::Required => Err(Rejection::new(
+                RejectionKind::DpopRequired,
+                "this resource requires DPoP",
+            )
+            .with_dpop(d.nonce())),
+            _ => Ok(()),
+        },
     }
 }
 

@@ -451,8 +451,14 @@ impl Issuer {
             )),
         };
         let bound = claims.contains_key("cnf");
+        let jkt = claims
+            .get("cnf")
+            .and_then(|c| c.get("jkt"))
+            .and_then(Value::as_str)
+            .map(Box::from);
         Ok(SessionInner {
             bound,
+            jkt,
             user_id: sub.clone(),
             email: email.clone().unwrap_or_default(),
             role: claims

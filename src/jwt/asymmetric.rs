@@ -608,6 +608,12 @@ impl PublicKey {
         jwk.into()
     }
 
+    /// The RFC 7638 thumbprint of the key, whatever its `kid` (DPoP's
+    /// `jkt`).
+    pub(crate) fn thumbprint(&self) -> String {
+        thumbprint(&self.jwk)
+    }
+
     /// The length in bytes of a signature this key verifies.
     pub(crate) fn signature_len(&self) -> usize {
         self.signature_len

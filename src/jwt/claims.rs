@@ -112,7 +112,15 @@ pub(crate) struct WireClaims {
     #[serde(rename = "gen")]
     pub(crate) generation: Option<u64>,
     /// A confirmation (RFC 7800): the token is bound to a key.
-    pub(crate) cnf: Option<serde::de::IgnoredAny>,
+    pub(crate) cnf: Option<Confirmation>,
+}
+
+/// `cnf` (RFC 7800): the key a token is bound to. Only `jkt` (DPoP, RFC
+/// 9449) is read; any other member still marks the token as bound.
+#[derive(Debug, Deserialize, Serialize)]
+pub(crate) struct Confirmation {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) jkt: Option<String>,
 }
 
 /// The claims this crate writes, in the seed's order.
@@ -140,6 +148,8 @@ pub(crate) struct MintClaims<'a> {
     pub(crate) sid: &'a str,
     #[serde(rename = "gen")]
     pub(crate) generation: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) cnf: Option<Confirmation>,
 }
 
 /// What a new session is about: the user and what they may do.
@@ -162,6 +172,7 @@ pub struct NewSession {
     pub(crate) company_id: Option<String>,
     pub(crate) permissions: Vec<String>,
     pub(crate) metadata: Map<String, Value>,
+    pub(crate) dpop_jkt: Option<String>,
 }
 
 impl NewSession {
@@ -207,6 +218,18 @@ impl NewSession {
             Value::Object(map) => map,
             _ => Map::new(),
         };
+        self
+    }
+
+    /// Binds the session to a key: `cnf.jkt`, the RFC 7638 thumbprint of
+    /// the client's public key (as [`Dpop::verify_request`] returns it).
+    /// Its tokens then need a DPoP proof by that key on every request, and
+    /// so does its refresh; refreshes keep the binding.
+    ///
+    /// [`Dpop::verify_request`]: crate::dpop::Dpop::verify_request
+    #[must_use]
+    pub fn with_dpop_jkt(mut self, jkt: impl Into<String>) -> Self {
+        self.dpop_jkt = Some(jkt.into());
         self
     }
 
@@ -276,6 +299,8 @@ pub(crate) struct SessionInner {
     /// The token carries `cnf` (RFC 7800): it is bound to a key, and is
     /// never accepted as a plain Bearer token.
     pub(crate) bound: bool,
+    /// `cnf.jkt`: the thumbprint of the DPoP key it is bound to.
+    pub(crate) jkt: Option<Box<str>>,
 }
 
 /// What a trusted issuer's token adds to a session.
@@ -439,6 +464,12 @@ impl SessionData {
     #[inline]
     pub fn is_bound(&self) -> bool {
         self.0.bound
+    }
+
+    /// `cnf.jkt`: the RFC 7638 thumbprint of the key the token is bound to
+    /// (DPoP), if any.
+    pub fn dpop_jkt(&self) -> Option<&str> {
+        self.0.jkt.as_deref()
     }
 
     /// The second key and watermark a trusted issuer's token is checked

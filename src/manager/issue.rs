@@ -69,6 +69,10 @@ impl SessionManager {
             auth_time,
             sid: &session_ref.id,
             generation: session_ref.generation,
+            cnf: new
+                .dpop_jkt
+                .clone()
+                .map(|jkt| crate::jwt::claims::Confirmation { jkt: Some(jkt) }),
         };
         let (key, kid) = self.inner.keys.signer().ok_or(IssueError::VerifyOnly)?;
         let mut header = jsonwebtoken::Header::new(config.algorithm.to_jsonwebtoken());
@@ -104,7 +108,8 @@ impl SessionManager {
             claims: std::sync::OnceLock::new(),
             foreign: None,
             custom,
-            bound: false,
+            bound: new.dpop_jkt.is_some(),
+            jkt: new.dpop_jkt.map(String::into_boxed_str),
         }));
         tracing::debug!(user_id = %session.user_id(), exp, generation = session.generation(), "session issued");
         Ok(IssuedToken { token, session })

@@ -65,6 +65,8 @@ impl SessionManager {
             company_id: s.company_id.clone(),
             permissions: s.permissions.clone(),
             metadata: s.metadata.clone(),
+            // The binding to a key is kept across refreshes.
+            dpop_jkt: s.jkt.as_deref().map(str::to_owned),
         };
         match session.session_id() {
             Some(id) => {

@@ -176,6 +176,7 @@ impl SessionManager {
         let payload = signed.payload;
         let c: WireClaims = signed.claims;
         let bound = c.cnf.is_some();
+        let jkt = c.cnf.and_then(|cnf| cnf.jkt).map(String::into_boxed_str);
         let config = &self.inner.config;
         let now = now_micros();
         let leeway = config.leeway.as_micros() as i64;
@@ -253,6 +254,7 @@ impl SessionManager {
             foreign: None,
             custom,
             bound,
+            jkt,
         })))
     }
 

@@ -374,16 +374,11 @@ async fn modes_public_url_nonces_and_replay_across_servers() {
     // public URL).
     assert_eq!(dpop_get(&hb, "/me", &token, &proof).await.status, 401);
 
-    // `SESSION_DPOP_REPLAY=store` is not offered by this version: a clear
-    // refusal at start rather than a silently weaker mode.
-    let (code, _, stderr) =
-        start_fails(&[("SESSION_SECRET", SECRET), ("SESSION_DPOP_REPLAY", "store")]);
-    assert_eq!(code, 2, "{stderr}");
-    assert!(stderr.contains("SESSION_DPOP_REPLAY"));
     for (var, value) in [
         ("SESSION_DPOP", "sometimes"),
         ("SESSION_DPOP_NONCE", "yes"),
         ("SESSION_PUBLIC_URL", "api.example.com"),
+        ("SESSION_DPOP_REPLAY", "everywhere"),
     ] {
         let (code, _, stderr) = start_fails(&[("SESSION_SECRET", SECRET), (var, value)]);
         assert_eq!(code, 2, "{var}: {stderr}");
@@ -427,4 +422,47 @@ async fn a_trusted_issuers_bound_token_is_verified_the_same_way() {
     let other = Client::new("p256.pem", Algorithm::ES256);
     let r = dpop_get(&http, "/me", &token, &other.proof("GET", &me, Some(&token))).await;
     assert_eq!(r.status, 401);
+}
+
+#[tokio::test]
+async fn in_store_mode_a_proof_is_single_use_on_every_server() {
+    let redis = RedisServer::start();
+    let client = Client::new("p256.pem", Algorithm::ES256);
+    let public = "https://api.example.com";
+    for (replay, replayed_elsewhere) in [("local", 200), ("store", 401)] {
+        let url = redis.url();
+        let envs = [
+            ("REDIS_URL", url.as_str()),
+            ("SESSION_DPOP_REPLAY", replay),
+            ("SESSION_PUBLIC_URL", public),
+        ];
+        let (a, b) = (DemoServer::start(&envs), DemoServer::start(&envs));
+        let (ha, hb) = (Http::new(&a.addr), Http::new(&b.addr));
+        let r = dpop_login(&ha, &client.proof("POST", &format!("{public}/login"), None)).await;
+        let token = r.json()["token"].as_str().unwrap().to_owned();
+        let proof = client.proof("GET", &format!("{public}/me"), Some(&token));
+        assert_eq!(
+            dpop_get(&ha, "/me", &token, &proof).await.status,
+            200,
+            "{replay}"
+        );
+        // The same proof on the same server: refused in every mode.
+        let r = dpop_get(&ha, "/me", &token, &proof).await;
+        assert_eq!(r.status, 401, "{replay}");
+        assert_eq!(r.json()["error"], "invalid_dpop_proof");
+        // On the other server (both behind one public URL): only the store
+        // mode knows it was used.
+        let r = dpop_get(&hb, "/me", &token, &proof).await;
+        assert_eq!(
+            r.status.as_u16(),
+            replayed_elsewhere,
+            "{replay}: {:?}",
+            r.body
+        );
+        if replayed_elsewhere == 401 {
+            assert_eq!(r.json()["error"], "invalid_dpop_proof");
+            let fresh = client.proof("GET", &format!("{public}/me"), Some(&token));
+            assert_eq!(dpop_get(&hb, "/me", &token, &fresh).await.status, 200);
+        }
+    }
 }

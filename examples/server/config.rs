@@ -305,14 +305,8 @@ pub(crate) fn dpop_settings() -> Result<Dpop, String> {
     }
     match env("SESSION_DPOP_REPLAY").as_deref().map(str::trim) {
         None | Some("local") => {}
-        Some("store") => {
-            return Err(
-                "SESSION_DPOP_REPLAY: \"store\" is not supported by this version; \
-                 proofs are single-use on each server (\"local\"), and SESSION_DPOP_NONCE=1 \
-                 bounds their window on every server"
-                    .to_owned(),
-            )
-        }
+        // One `SET NX` per DPoP request, on the shared store.
+        Some("store") => dpop = dpop.with_replay(ReplayScope::Store),
         Some(v) => {
             return Err(format!(
                 "SESSION_DPOP_REPLAY: {v:?} is neither local nor store"

@@ -57,7 +57,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use tower_jwt_session::{
     blocklist::RedisBlocklist,
-    dpop::{Dpop, DpopError, DpopMode},
+    dpop::{Dpop, DpopError, DpopMode, ReplayScope},
     issuers::{PermissionClaims, TrustedIssuer},
     jwks::JwksSource,
     receivers::{BackChannelLogout, SecurityEventReceiver},

@@ -51,7 +51,7 @@ pub(crate) async fn login(
         && (headers.contains_key("dpop") || dpop.mode() == DpopMode::Required)
     {
         match dpop.verify_request(&method, &uri, &headers, None) {
-            Ok(key) => jkt = Some(key),
+            Ok(proof) => jkt = Some(proof.into_jkt()),
             Err(err) => {
                 let code = match err {
                     DpopError::UseNonce => "use_dpop_nonce",

@@ -434,6 +434,10 @@ impl<Backend: fmt::Debug> fmt::Debug for CachedBlocklist<Backend> {
 }
 
 impl<Backend: Blocklist> Blocklist for CachedBlocklist<Backend> {
+    fn record_once(&self, key: &str, until: i64) -> BlocklistFuture<bool> {
+        self.backend.record_once(key, until)
+    }
+
     fn revoke(&self, key: &TokenKey, until: i64) -> BlocklistFuture<bool> {
         let stored = self.backend.revoke(key, until);
         let state = self.state.clone();

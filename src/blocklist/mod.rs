@@ -218,6 +218,17 @@ pub trait Blocklist: fmt::Debug + Send + Sync + 'static {
     /// current generation, and `user_id`'s watermark, in one answer.
     fn check(&self, key: &TokenKey, user_id: &str) -> BlocklistFuture<Lookup>;
 
+    /// Records `key` as used, once, until the Unix time `until` (seconds):
+    /// `Ok(true)` when this call recorded it, `Ok(false)` when it was
+    /// recorded already, by any server sharing the store. For single-use
+    /// values such as DPoP proofs' `jti`s: one atomic command, and unlike a
+    /// revocation nothing is replicated into the servers' memory. Default:
+    /// [`revoke`](Blocklist::revoke) of a `jti` key (right for a backend
+    /// that lives in one process).
+    fn record_once(&self, key: &str, until: i64) -> BlocklistFuture<bool> {
+        self.revoke(&TokenKey::from_jti(key), until)
+    }
+
     /// The backend's clock in Unix microseconds, as this node knows it.
     /// Issue times and watermarks are written with it, so that a server
     /// whose own clock is off cannot mint tokens that outlive a
@@ -256,6 +267,10 @@ impl<T: Blocklist + ?Sized> Blocklist for Arc<T> {
 
     fn clock_micros(&self) -> i64 {
         (**self).clock_micros()
+    }
+
+    fn record_once(&self, key: &str, until: i64) -> BlocklistFuture<bool> {
+        (**self).record_once(key, until)
     }
 
     fn set_valid_after(

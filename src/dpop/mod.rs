@@ -68,6 +68,46 @@ pub enum DpopMode {
     Required,
 }
 
+/// Where a proof's single use is enforced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ReplayScope {
+    /// On each server, in memory (the default): no store command per
+    /// request. A proof names the server's URL (`htu`), so it is worth
+    /// something on another server only if several answer one URL; with
+    /// [nonces](Dpop::with_nonces) its window is the nonce's.
+    #[default]
+    Local,
+    /// On every server sharing the blocklist: one atomic store command per
+    /// DPoP request ([`Blocklist::record_once`](crate::Blocklist::record_once));
+    /// a store that cannot answer makes the request `503`.
+    Store,
+}
+
+/// A proof that checked out: the key it proves and its `jti`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedProof {
+    jkt: String,
+    jti: String,
+}
+
+impl VerifiedProof {
+    /// The RFC 7638 thumbprint of the proof's key: compare it with a
+    /// token's `cnf.jkt`, or bind a new token to it.
+    pub fn jkt(&self) -> &str {
+        &self.jkt
+    }
+
+    /// The proof's `jti`.
+    pub fn jti(&self) -> &str {
+        &self.jti
+    }
+
+    /// The thumbprint, by value.
+    pub fn into_jkt(self) -> String {
+        self.jkt
+    }
+}
+
 /// Why a DPoP proof was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -109,6 +149,7 @@ struct Inner {
     /// `scheme://authority` and a path prefix, lowercased where it may be.
     public_url: Option<(String, String)>,
     nonces: Option<nonce::Nonces>,
+    replay: ReplayScope,
     seen: moka::sync::Cache<String, ()>,
 }
 
@@ -121,6 +162,7 @@ impl Dpop {
                 mode,
                 public_url: None,
                 nonces: None,
+                replay: ReplayScope::Local,
                 seen: moka::sync::Cache::builder()
                     .max_capacity(1_000_000)
                     .time_to_live(PROOF_WINDOW * 2)
@@ -134,6 +176,7 @@ impl Dpop {
             mode: shared.mode,
             public_url: shared.public_url.clone(),
             nonces: shared.nonces.clone(),
+            replay: shared.replay,
             seen: shared.seen.clone(),
         });
         f(&mut inner);
@@ -178,6 +221,16 @@ impl Dpop {
         self.edit(|i| i.nonces = Some(nonces))
     }
 
+    /// Where a proof's single use is enforced. Default: [`ReplayScope::Local`].
+    pub fn with_replay(self, replay: ReplayScope) -> Self {
+        self.edit(|i| i.replay = replay)
+    }
+
+    /// Where a proof's single use is enforced.
+    pub fn replay(&self) -> ReplayScope {
+        self.inner.replay
+    }
+
     /// The mode.
     pub fn mode(&self) -> DpopMode {
         self.inner.mode
@@ -190,9 +243,9 @@ impl Dpop {
 
     /// Checks the request's proof: its one `DPoP` header, for `method` and
     /// `uri` (with `headers`' `Host` unless a public URL is set), and for
-    /// `token` (`ath`) when the request carries one (not at login). Returns
-    /// the proof key's RFC 7638 thumbprint: compare it with the token's
-    /// `cnf.jkt`, or bind a new token to it.
+    /// `token` (`ath`) when the request carries one (not at login). Single
+    /// use is checked on this server; with [`ReplayScope::Store`] the
+    /// layer also records the proof in the store.
     ///
     /// # Errors
     ///
@@ -203,7 +256,7 @@ impl Dpop {
         uri: &Uri,
         headers: &HeaderMap,
         token: Option<&str>,
-    ) -> Result<String, DpopError> {
+    ) -> Result<VerifiedProof, DpopError> {
         let proof = header_proof(headers)?;
         let htu = self.expected_htu(uri, headers)?;
         let checked = proof::verify(
@@ -219,7 +272,10 @@ impl Dpop {
             return Err(DpopError::Replayed);
         }
         self.inner.seen.insert(key, ());
-        Ok(checked.jkt)
+        Ok(VerifiedProof {
+            jkt: checked.jkt,
+            jti: checked.jti,
+        })
     }
 
     /// The `htu` a proof of this request must name.

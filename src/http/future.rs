@@ -50,6 +50,9 @@ pin_project! {
         // Waiting for the blocklist; the ready inner service and the request
         // wait with it.
         Checking {
+            // With DPoP proofs single-use across servers: the proof's record
+            // in the store, first.
+            claim: Option<BlocklistFuture<bool>>,
             check: BlocklistFuture<Lookup>,
             pending: Option<Pending<S, ReqBody>>,
             started: std::time::Instant,
@@ -59,7 +62,7 @@ pin_project! {
         FetchingKeys {
             wait: KeysWait,
             token: Box<[u8]>,
-            pending: Option<(S, Request<ReqBody>, Arc<Shared>, bool, Option<Box<str>>)>,
+            pending: Option<FetchPending<S, ReqBody>>,
         },
         // The inner service is answering.
         Inner { #[pin] fut: S::Future },
@@ -79,14 +82,30 @@ where
     S: Service<Request<ReqBody>>,
 {
     /// Waiting for the blocklist's answer on `pending`'s session.
-    fn checking(check: BlocklistFuture<Lookup>, pending: Pending<S, ReqBody>) -> Self {
+    fn checking(
+        claim: Option<BlocklistFuture<bool>>,
+        check: BlocklistFuture<Lookup>,
+        pending: Pending<S, ReqBody>,
+    ) -> Self {
         Self::Checking {
+            claim,
             check,
             started: std::time::Instant::now(),
             pending: Some(pending),
         }
     }
 }
+
+/// What waits for a JWK Set fetch: the ready service, the request, the
+/// layer, gRPC or not, the key a DPoP proof proved, the proof's record.
+pub(crate) type FetchPending<S, ReqBody> = (
+    S,
+    Request<ReqBody>,
+    Arc<Shared>,
+    bool,
+    Option<Box<str>>,
+    Option<BlocklistFuture<bool>>,
+);
 
 struct Pending<S, ReqBody> {
     inner: S,
@@ -116,7 +135,9 @@ where
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn checking(
+        claim: Option<BlocklistFuture<bool>>,
         check: BlocklistFuture<Lookup>,
         inner: S,
         req: Request<ReqBody>,
@@ -126,6 +147,7 @@ where
     ) -> Self {
         Self {
             state: State::checking(
+                claim,
                 check,
                 Pending {
                     inner,
@@ -143,17 +165,13 @@ where
     pub(crate) fn fetching_keys(
         wait: KeysWait,
         token: Box<[u8]>,
-        inner: S,
-        req: Request<ReqBody>,
-        shared: Arc<Shared>,
-        grpc: bool,
-        proven: Option<Box<str>>,
+        pending: FetchPending<S, ReqBody>,
     ) -> Self {
         Self {
             state: State::FetchingKeys {
                 wait,
                 token,
-                pending: Some((inner, req, shared, grpc, proven)),
+                pending: Some(pending),
             },
             span: tracing::Span::none(),
         }
@@ -188,10 +206,42 @@ where
         loop {
             match this.state.as_mut().project() {
                 StateProj::Checking {
+                    claim,
                     check,
                     pending,
                     started,
                 } => {
+                    if let Some(recording) = claim {
+                        let recorded = ready!(recording.as_mut().poll(cx));
+                        *claim = None;
+                        let refused = match recorded {
+                            Ok(true) => None,
+                            Ok(false) => {
+                                let shared = &pending
+                                    .as_ref()
+                                    .expect("future polled after completion")
+                                    .shared;
+                                let dpop = shared.dpop.as_ref();
+                                Some(
+                                    Rejection::new(
+                                        crate::RejectionKind::InvalidDpopProof,
+                                        "the DPoP proof was used before",
+                                    )
+                                    .with_dpop(dpop.and_then(crate::dpop::Dpop::nonce)),
+                                )
+                            }
+                            Err(e) => Some(Rejection::from(&VerifyError::Backend(e))),
+                        };
+                        if let Some(rejection) = refused {
+                            let Pending { shared, grpc, .. } =
+                                pending.take().expect("future polled after completion");
+                            let response = refusal(&*shared.respond, rejection, grpc);
+                            this.state.set(State::Rejected {
+                                response: Some(response),
+                            });
+                            continue;
+                        }
+                    }
                     let answer = ready!(check.as_mut().poll(cx));
                     crate::metrics::blocklist_answered(answer.is_ok(), started.elapsed());
                     let Pending {
@@ -230,7 +280,7 @@ where
                     pending,
                 } => {
                     ready!(wait.as_mut().poll(cx));
-                    let (inner, req, shared, grpc, proven) =
+                    let (inner, req, shared, grpc, proven, claim) =
                         pending.take().expect("future polled after completion");
                     let decoded = shared
                         .manager
@@ -243,6 +293,7 @@ where
                         Ok(session) => {
                             let check = shared.manager.lookup_future(&session);
                             this.state.set(State::checking(
+                                claim,
                                 check,
                                 Pending {
                                     inner,

@@ -12,7 +12,7 @@ use tower_service::Service;
 
 use crate::{
     blocklist::Lookup,
-    dpop::{Dpop, DpopError, DpopMode},
+    dpop::{Dpop, DpopError, DpopMode, ReplayScope},
     http::{
         bearer::{dpop_credentials, token68},
         future::ResponseFuture,
@@ -92,10 +92,21 @@ where
             None => None,
         };
         let mut proven: Option<Box<str>> = None;
+        // With proofs single-use across servers: their record in the store,
+        // awaited before the blocklist's answer.
+        let mut claim = None;
         if let (Some(d), Some(raw)) = (dpop, dpop_raw) {
             let token = std::str::from_utf8(raw).ok();
             match d.verify_request(req.method(), req.uri(), req.headers(), token) {
-                Ok(jkt) => proven = Some(jkt.into_boxed_str()),
+                Ok(proof) => {
+                    if d.replay() == ReplayScope::Store {
+                        let until = crate::time::now_secs()
+                            + 2 * crate::dpop::PROOF_WINDOW.as_secs() as i64;
+                        let key = format!("dpop~{}~{}", proof.jkt(), proof.jti());
+                        claim = Some(shared.manager.blocklist().record_once(&key, until));
+                    }
+                    proven = Some(proof.into_jkt().into_boxed_str());
+                }
                 Err(err) => {
                     tracing::debug!(reason = %err, "DPoP proof refused");
                     let rejection = dpop_rejection(d, &err);
@@ -157,11 +168,7 @@ where
                         return ResponseFuture::fetching_keys(
                             wait,
                             token,
-                            inner,
-                            req,
-                            self.shared.clone(),
-                            grpc,
-                            proven,
+                            (inner, req, self.shared.clone(), grpc, proven, claim),
                         );
                     }
                     tracing::debug!(reason = %err, "token refused");
@@ -177,7 +184,11 @@ where
             return self.refuse(rejection, is_grpc(req.version(), req.headers()));
         }
         let span = request_span(&session);
-        if let Some(answer) = shared.manager.try_lookup(&session) {
+        let answer = match claim {
+            Some(_) => None,
+            None => shared.manager.try_lookup(&session),
+        };
+        if let Some(answer) = answer {
             return match verdict(shared, &session, answer) {
                 Ok(()) => {
                     shared.manager.insert_claims(&session, req.extensions_mut());
@@ -202,7 +213,7 @@ where
         let inner = std::mem::replace(&mut self.inner, clone);
         // Only refusals need to know; read it before the request moves.
         let grpc = is_grpc(req.version(), req.headers());
-        ResponseFuture::checking(check, inner, req, session, self.shared.clone(), grpc)
+        ResponseFuture::checking(claim, check, inner, req, session, self.shared.clone(), grpc)
             .in_span(span)
     }
 }

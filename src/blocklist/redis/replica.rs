@@ -275,6 +275,10 @@ impl fmt::Debug for RedisReplica {
 }
 
 impl Blocklist for RedisReplica {
+    fn record_once(&self, key: &str, until: i64) -> BlocklistFuture<bool> {
+        self.redis.record_once(key, until)
+    }
+
     fn revoke(&self, key: &TokenKey, until: i64) -> BlocklistFuture<bool> {
         let stored = self.redis.revoke(key, until);
         let (local, key) = (self.local.clone(), key.clone());

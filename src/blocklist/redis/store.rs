@@ -633,6 +633,22 @@ impl RedisBlocklist {
 }
 
 impl Blocklist for RedisBlocklist {
+    fn record_once(&self, key: &str, until: i64) -> BlocklistFuture<bool> {
+        if until <= now_secs() {
+            return Box::pin(std::future::ready(Ok(true)));
+        }
+        // `SET NX EXAT`: one command, no stream entry (nothing to replicate
+        // into the servers' memory).
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(format!("{}o:{key}", self.inner.prefix))
+            .arg(1)
+            .arg("NX")
+            .arg("EXAT")
+            .arg(until);
+        let set = self.write::<Option<String>>(cmd);
+        Box::pin(async move { Ok(set.await?.is_some()) })
+    }
+
     fn revoke(&self, key: &TokenKey, until: i64) -> BlocklistFuture<bool> {
         if until <= now_secs() {
             return Box::pin(std::future::ready(Ok(true)));

@@ -4,7 +4,8 @@
 //! bound session without and with the key, the modes, `htu` behind a
 //! public URL, nonces shared by two servers, a trusted issuer's bound
 //! token. Proofs are signed here with jsonwebtoken's signer and the keys of
-//! `tests/keys`.
+//! `tests/keys`, and by jose in a node client (`tests/seed/dpop-client.mjs`)
+//! against our tokens and oidc-provider's DPoP-bound access tokens.
 
 mod common;
 
@@ -464,5 +465,49 @@ async fn in_store_mode_a_proof_is_single_use_on_every_server() {
             let fresh = client.proof("GET", &format!("{public}/me"), Some(&token));
             assert_eq!(dpop_get(&hb, "/me", &token, &fresh).await.status, 200);
         }
+    }
+}
+
+/// What `tests/seed/dpop-client.mjs` saw in one run.
+fn expect_client_run(run: &Value, label: &str, own: bool) {
+    assert_eq!(run["issued"], 200, "{label}: {run}");
+    assert_eq!(run["tokenType"], "DPoP", "{label}: {run}");
+    assert_eq!(run["bound"], true, "{label}: {run}");
+    assert_eq!(run["me"], 200, "{label}: {run}");
+    for refused in ["replayed", "asBearer", "otherKey", "noAth"] {
+        assert_eq!(run[refused], 401, "{label}: {refused}: {run}");
+    }
+    assert_eq!(run["again"], 200, "{label}: {run}");
+    if own {
+        assert_eq!(run["refreshed"], 200, "{label}: {run}");
+        assert_eq!(run["refreshedType"], "DPoP", "{label}: {run}");
+        assert_eq!(run["afterRefresh"], 200, "{label}: {run}");
+    }
+}
+
+#[tokio::test]
+async fn a_jose_client_with_our_tokens_and_with_oidc_providers_bound_tokens() {
+    // Proofs made by jose (tests/seed/dpop-client.mjs), as a browser or a
+    // node client makes them; tokens from our own login and from
+    // oidc-provider's token endpoint with its DPoP feature (token_type
+    // DPoP, `cnf.jkt`), ES256 and EdDSA keys.
+    let provider = OidcProvider::start(0, "atomic-crm-api");
+    let demo = DemoServer::start(&[("SESSION_TRUSTED_ISSUERS", &provider.issuer)]);
+    let server = format!("http://{}", demo.addr);
+    let mut runs = Vec::new();
+    for alg in ["ES256", "EdDSA"] {
+        runs.push(json!({"alg": alg, "server": server}));
+        runs.push(json!({"alg": alg, "server": server,
+            "provider": {"issuer": provider.issuer, "client": "cc-es256"}}));
+    }
+    let seen = tokio::task::spawn_blocking(move || run_node("dpop-client.mjs", &json!(runs)))
+        .await
+        .unwrap();
+    assert_eq!(seen.len(), 4);
+    for (i, run) in seen.iter().enumerate() {
+        let alg = if i < 2 { "ES256" } else { "EdDSA" };
+        let own = i % 2 == 0;
+        let label = format!("{alg}, {}", if own { "own token" } else { "oidc-provider" });
+        expect_client_run(run, &label, own);
     }
 }

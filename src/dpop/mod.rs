@@ -151,6 +151,7 @@ struct Inner {
     nonces: Option<nonce::Nonces>,
     replay: ReplayScope,
     seen: moka::sync::Cache<String, ()>,
+    keys: proof::KeyCache,
 }
 
 impl Dpop {
@@ -167,6 +168,7 @@ impl Dpop {
                     .max_capacity(1_000_000)
                     .time_to_live(PROOF_WINDOW * 2)
                     .build(),
+                keys: proof::key_cache(),
             }),
         }
     }
@@ -178,6 +180,7 @@ impl Dpop {
             nonces: shared.nonces.clone(),
             replay: shared.replay,
             seen: shared.seen.clone(),
+            keys: shared.keys.clone(),
         });
         f(&mut inner);
         Self {
@@ -265,13 +268,14 @@ impl Dpop {
             &htu,
             token,
             self.inner.nonces.as_ref(),
+            &self.inner.keys,
         )?;
-        // Single use, once everything else holds (invalid proofs take no room).
+        // Single use, once everything else holds (invalid proofs take no
+        // room); one atomic step, so two concurrent copies cannot both pass.
         let key = format!("{}\u{0}{}", checked.jkt, checked.jti);
-        if self.inner.seen.contains_key(&key) {
+        if !self.inner.seen.entry(key).or_insert(()).is_fresh() {
             return Err(DpopError::Replayed);
         }
-        self.inner.seen.insert(key, ());
         Ok(VerifiedProof {
             jkt: checked.jkt,
             jti: checked.jti,

@@ -1,6 +1,8 @@
 //! One DPoP proof JWT, checked as RFC 9449 §4.3 says.
 
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+use std::sync::Arc;
+
 use http::HeaderMap;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -11,6 +13,26 @@ use crate::{
     time::now_micros,
     Algorithm, PublicKey,
 };
+
+/// A proof header's outcome: its algorithm, its key, the key's thumbprint.
+/// Clients sign every proof with one key, so the header's text repeats:
+/// it is parsed (JSON, JWK, curve point, thumbprint) once and kept, keyed
+/// by that exact text, once a proof under it has verified.
+pub(crate) struct ProofKey {
+    key: PublicKey,
+    jkt: String,
+}
+
+/// Proof headers already parsed, by their base64url text.
+pub(crate) type KeyCache = moka::sync::Cache<Box<str>, Arc<ProofKey>>;
+
+/// A bounded [`KeyCache`]: one entry per client key seen lately.
+pub(crate) fn key_cache() -> KeyCache {
+    moka::sync::Cache::builder()
+        .max_capacity(10_000)
+        .time_to_idle(std::time::Duration::from_secs(600))
+        .build()
+}
 
 /// What a valid proof says.
 pub(crate) struct Checked {
@@ -60,17 +82,11 @@ fn invalid(why: &'static str) -> DpopError {
     DpopError::InvalidProof(why)
 }
 
-/// Checks `proof` for a request to `htm` `htu` carrying `token` (its `ath`).
-pub(crate) fn verify(
-    proof: &str,
-    htm: &str,
-    htu: &str,
-    token: Option<&str>,
-    nonces: Option<&Nonces>,
-) -> Result<Checked, DpopError> {
-    let parts = split(proof.as_bytes()).map_err(|_| invalid("not a JWT"))?;
+/// The algorithm and key a proof's header names, checked: `typ`
+/// `dpop+jwt`, no `crit`, an asymmetric `alg`, a public `jwk` for it.
+fn header_key(header: &[u8]) -> Result<ProofKey, DpopError> {
     let header = URL_SAFE_NO_PAD
-        .decode(parts.header)
+        .decode(header)
         .map_err(|_| invalid("the header is not base64url"))?;
     let header: serde_json::Map<String, Value> =
         serde_json::from_slice(&header).map_err(|_| invalid("the header is not a JSON object"))?;
@@ -89,8 +105,32 @@ pub(crate) fn verify(
     // Refuses private members, keys of the wrong kind, off-curve points.
     let key =
         PublicKey::from_jwk(alg, jwk).map_err(|_| invalid("jwk is not a public key for alg"))?;
-    if !verify_with(&key, parts.signing_input, parts.signature).unwrap_or(false) {
+    Ok(ProofKey {
+        jkt: key.thumbprint(),
+        key,
+    })
+}
+
+/// Checks `proof` for a request to `htm` `htu` carrying `token` (its `ath`).
+pub(crate) fn verify(
+    proof: &str,
+    htm: &str,
+    htu: &str,
+    token: Option<&str>,
+    nonces: Option<&Nonces>,
+    keys: &KeyCache,
+) -> Result<Checked, DpopError> {
+    let parts = split(proof.as_bytes()).map_err(|_| invalid("not a JWT"))?;
+    let header_text = std::str::from_utf8(parts.header).map_err(|_| invalid("not a JWT"))?;
+    let (key, known) = match keys.get(header_text) {
+        Some(known) => (known, true),
+        None => (Arc::new(header_key(parts.header)?), false),
+    };
+    if !verify_with(&key.key, parts.signing_input, parts.signature).unwrap_or(false) {
         return Err(invalid("the signature does not verify"));
+    }
+    if !known {
+        keys.insert(header_text.into(), key.clone());
     }
     let claims =
         decode_claims(parts.payload).map_err(|_| invalid("the claims are not a JSON object"))?;
@@ -124,7 +164,7 @@ pub(crate) fn verify(
         }
     }
     Ok(Checked {
-        jkt: key.thumbprint(),
+        jkt: key.jkt.clone(),
         jti: jti.to_owned(),
     })
 }

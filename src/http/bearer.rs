@@ -57,14 +57,15 @@ pub(crate) fn bearer_credentials(headers: &HeaderMap) -> Result<Option<&[u8]>, B
     credentials(headers, b"bearer")
 }
 
-/// The raw bytes after `DPoP ` (RFC 9449 §7.1), as for
-/// [`bearer_credentials`]: `Ok(None)` without an `Authorization` header or
-/// with another scheme.
-pub(crate) fn dpop_credentials(headers: &HeaderMap) -> Result<Option<&[u8]>, BearerError> {
-    credentials(headers, b"dpop")
+fn credentials<'h>(headers: &'h HeaderMap, scheme: &[u8]) -> Result<Option<&'h [u8]>, BearerError> {
+    match authorization_value(headers)? {
+        Some(value) => split_scheme(value, scheme),
+        None => Ok(None),
+    }
 }
 
-fn credentials<'h>(headers: &'h HeaderMap, scheme: &[u8]) -> Result<Option<&'h [u8]>, BearerError> {
+/// The one `Authorization` value, at most [`MAX_HEADER_LEN`] long.
+fn authorization_value(headers: &HeaderMap) -> Result<Option<&[u8]>, BearerError> {
     let mut values = headers.get_all(AUTHORIZATION).iter();
     let Some(value) = values.next() else {
         return Ok(None);
@@ -75,7 +76,35 @@ fn credentials<'h>(headers: &'h HeaderMap, scheme: &[u8]) -> Result<Option<&'h [
     if value.len() > MAX_HEADER_LEN {
         return Err(BearerError::TooLong);
     }
-    split_scheme(value.as_bytes(), scheme)
+    Ok(Some(value.as_bytes()))
+}
+
+/// The request's `Authorization` header, read once for every scheme the
+/// layer takes.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Authorization<'h> {
+    value: Option<&'h [u8]>,
+}
+
+impl<'h> Authorization<'h> {
+    /// Reads the one `Authorization` header: an error when it is repeated
+    /// or too long, whatever its scheme.
+    pub(crate) fn read(headers: &'h HeaderMap) -> Result<Self, BearerError> {
+        Ok(Self {
+            value: authorization_value(headers)?,
+        })
+    }
+
+    /// The credentials after `Bearer `, as [`bearer_credentials`] gives them.
+    pub(crate) fn bearer(&self) -> Result<Option<&'h [u8]>, BearerError> {
+        self.value.map_or(Ok(None), |v| split_scheme(v, b"bearer"))
+    }
+
+    /// The credentials after `DPoP ` (RFC 9449 §7.1), as for
+    /// [`bearer`](Self::bearer).
+    pub(crate) fn dpop(&self) -> Result<Option<&'h [u8]>, BearerError> {
+        self.value.map_or(Ok(None), |v| split_scheme(v, b"dpop"))
+    }
 }
 
 /// Parses one `Authorization` value.

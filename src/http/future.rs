@@ -54,7 +54,8 @@ pin_project! {
             // in the store, first.
             claim: Option<BlocklistFuture<bool>>,
             check: BlocklistFuture<Lookup>,
-            pending: Option<Pending<S, ReqBody>>,
+            // Boxed: the hot path (`Inner`) keeps the future small.
+            pending: Option<Box<Pending<S, ReqBody>>>,
             started: std::time::Instant,
         },
         // A token whose key is not in the JWK Set: waiting for the fetch
@@ -62,7 +63,7 @@ pin_project! {
         FetchingKeys {
             wait: KeysWait,
             token: Box<[u8]>,
-            pending: Option<FetchPending<S, ReqBody>>,
+            pending: Option<Box<FetchPending<S, ReqBody>>>,
         },
         // The inner service is answering.
         Inner { #[pin] fut: S::Future },
@@ -91,7 +92,7 @@ where
             claim,
             check,
             started: std::time::Instant::now(),
-            pending: Some(pending),
+            pending: Some(Box::new(pending)),
         }
     }
 }
@@ -120,9 +121,14 @@ where
     S: Service<Request<ReqBody>>,
 {
     pub(crate) fn inner(fut: S::Future) -> Self {
+        Self::inner_in(fut, tracing::Span::none())
+    }
+
+    /// The inner service's future, polled inside `span`.
+    pub(crate) fn inner_in(fut: S::Future, span: tracing::Span) -> Self {
         Self {
             state: State::Inner { fut },
-            span: tracing::Span::none(),
+            span,
         }
     }
 
@@ -171,7 +177,7 @@ where
             state: State::FetchingKeys {
                 wait,
                 token,
-                pending: Some(pending),
+                pending: Some(Box::new(pending)),
             },
             span: tracing::Span::none(),
         }
@@ -234,7 +240,7 @@ where
                         };
                         if let Some(rejection) = refused {
                             let Pending { shared, grpc, .. } =
-                                pending.take().expect("future polled after completion");
+                                *pending.take().expect("future polled after completion");
                             let response = refusal(&*shared.respond, rejection, grpc);
                             this.state.set(State::Rejected {
                                 response: Some(response),
@@ -250,7 +256,7 @@ where
                         session,
                         shared,
                         grpc,
-                    } = pending.take().expect("future polled after completion");
+                    } = *pending.take().expect("future polled after completion");
                     match verdict(&shared, &session, answer) {
                         Ok(()) => {
                             shared.manager.insert_claims(&session, req.extensions_mut());
@@ -281,7 +287,7 @@ where
                 } => {
                     ready!(wait.as_mut().poll(cx));
                     let (inner, req, shared, grpc, proven, claim) =
-                        pending.take().expect("future polled after completion");
+                        *pending.take().expect("future polled after completion");
                     let decoded = shared
                         .manager
                         .decode_uncached(token)

@@ -14,7 +14,7 @@ use crate::{
     blocklist::Lookup,
     dpop::{Dpop, DpopError, DpopMode, ReplayScope},
     http::{
-        bearer::{dpop_credentials, token68},
+        bearer::{token68, Authorization},
         future::ResponseFuture,
         layer::{OutagePolicy, SessionMode, Shared},
         rejection::{Rejection, RejectionKind, RejectionResponse},
@@ -84,7 +84,18 @@ where
         // verification), and the key it proves is the one the token must be
         // bound to.
         let dpop = shared.dpop.as_ref().filter(|d| d.mode() != DpopMode::Off);
-        let dpop_raw = match dpop.map(|_| dpop_credentials(req.headers())) {
+        // `Authorization` is read once, for both schemes (and not at all
+        // when neither is taken).
+        let authorization = match (dpop.is_some() || shared.sources.reads_bearer())
+            .then(|| Authorization::read(req.headers()))
+        {
+            Some(Ok(read)) => read,
+            Some(Err(err)) => {
+                return self.refuse(err.into(), is_grpc(req.version(), req.headers()))
+            }
+            None => Authorization::default(),
+        };
+        let dpop_raw = match dpop.map(|_| authorization.dpop()) {
             Some(Ok(found)) => found,
             Some(Err(err)) => {
                 return self.refuse(err.into(), is_grpc(req.version(), req.headers()))
@@ -117,7 +128,17 @@ where
         let raw = if let Some(raw) = dpop_raw {
             raw
         } else {
-            match shared.sources.credentials(req.headers()) {
+            let bearer = match shared.sources.reads_bearer() {
+                true => match authorization.bearer() {
+                    Ok(found) => found,
+                    Err(err) => {
+                        tracing::debug!(reason = err.description(), "malformed credentials");
+                        return self.refuse(err.into(), is_grpc(req.version(), req.headers()));
+                    }
+                },
+                false => None,
+            };
+            match shared.sources.credentials_with(req.headers(), bearer) {
                 Ok(Some(raw)) => raw,
                 Ok(None) if shared.mode == SessionMode::Optional => {
                     // Tells what runs after us (the `Session` extractor,
@@ -193,8 +214,13 @@ where
                 Ok(()) => {
                     shared.manager.insert_claims(&session, req.extensions_mut());
                     req.extensions_mut().insert(session);
-                    let _entered = span.enter();
-                    ResponseFuture::inner(self.inner.call(req)).in_span(span.clone())
+                    let fut = if span.is_none() {
+                        self.inner.call(req)
+                    } else {
+                        let _entered = span.enter();
+                        self.inner.call(req)
+                    };
+                    ResponseFuture::inner_in(fut, span)
                 }
                 Err(err) => {
                     let grpc = is_grpc(req.version(), req.headers());

@@ -166,15 +166,33 @@ impl Sources {
         self.bearer = false;
     }
 
+    /// Whether the `Authorization: Bearer` header is one of them.
+    pub(crate) fn reads_bearer(&self) -> bool {
+        self.bearer
+    }
+
     /// The one token the request presents, if any.
+    #[cfg(test)]
     pub(crate) fn credentials<'a>(
         &self,
         headers: &'a HeaderMap,
     ) -> Result<Option<&'a [u8]>, SourceError> {
-        let mut found = match self.bearer {
+        let bearer = match self.bearer {
             true => BearerHeader.credentials(headers)?,
             false => None,
         };
+        self.credentials_with(headers, bearer)
+    }
+
+    /// The one token the request presents, if any, given what the
+    /// `Authorization: Bearer` header holds (read by the caller, `None` when
+    /// that source is off).
+    pub(crate) fn credentials_with<'a>(
+        &self,
+        headers: &'a HeaderMap,
+        bearer: Option<&'a [u8]>,
+    ) -> Result<Option<&'a [u8]>, SourceError> {
+        let mut found = bearer;
         for source in self.extra.iter() {
             match (source.credentials(headers)?, found) {
                 (Some(token), Some(seen)) if token != seen => {

@@ -14,15 +14,23 @@
 //!   blocklist, not instead of it);
 //! - only verified tokens are inserted, so a flood of forged tokens costs one
 //!   hash lookup each and takes no room;
-//! - the cache is bounded (moka, TinyLFU), so a flood of distinct valid
-//!   tokens keeps memory flat.
+//! - the cache is bounded, so a flood of distinct valid tokens keeps memory
+//!   flat.
+//!
+//! A hit is one hash of the signature, one read lock of one of 16 shards,
+//! one `Arc` clone: it is on every request's path, so it does no more.
+//! Each shard keeps two generations of at most half its share each: new
+//! entries go to the young one; when it is full, the old one is dropped
+//! and the young one becomes old. A hit in the old generation moves the
+//! entry back to the young one, so tokens in use stay while tokens no
+//! longer sent age out within two generations (an approximation of LRU
+//! with no bookkeeping on hits). Entries past their time are refused on
+//! every hit and dropped with their generation.
 
 use std::{
-    sync::Arc,
-    time::{Duration, Instant},
+    collections::HashMap,
+    sync::{Arc, RwLock},
 };
-
-use moka::{sync::Cache, Expiry};
 
 use crate::{time::now_micros, SessionData};
 
@@ -33,17 +41,13 @@ pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
     }
-    let word = |c: &[u8]| u128::from_ne_bytes(c.try_into().unwrap_or_default());
-    let a_words = a.chunks_exact(16);
-    let b_words = b.chunks_exact(16);
-    let (a_rest, b_rest) = (a_words.remainder(), b_words.remainder());
-    let mut diff = a_words
-        .zip(b_words)
-        .fold(0u128, |acc, (x, y)| acc | (word(x) ^ word(y)));
-    for (x, y) in a_rest.iter().zip(b_rest) {
-        diff |= u128::from(x ^ y);
-    }
-    std::hint::black_box(diff) == 0
+    let (a_words, a_rest) = a.as_chunks::<16>();
+    let (b_words, b_rest) = b.as_chunks::<16>();
+    let wide = a_words.iter().zip(b_words).fold(0u128, |d, (x, y)| {
+        d | (u128::from_ne_bytes(*x) ^ u128::from_ne_bytes(*y))
+    });
+    let tail = a_rest.iter().zip(b_rest).fold(0u8, |d, (x, y)| d | (x ^ y));
+    std::hint::black_box(wide | u128::from(tail)) == 0
 }
 
 struct Entry {
@@ -58,31 +62,68 @@ struct Entry {
     epoch: u64,
 }
 
-struct UntilExpiry;
+/// Shards: enough that the servers' worker threads rarely meet on one lock.
+const SHARDS: usize = 16;
 
-impl Expiry<Arc<[u8]>, Arc<Entry>> for UntilExpiry {
-    fn expire_after_create(&self, _: &Arc<[u8]>, e: &Arc<Entry>, _: Instant) -> Option<Duration> {
-        let left = e.valid_until_micros.saturating_sub(now_micros()).max(0);
-        Some(Duration::from_micros(left as u64))
-    }
+// foldhash, seeded per process: only verified tokens are inserted, so
+// nobody can choose the keys that share a bucket, and the signature is
+// hashed in a few dozen instructions (SipHash took ~200).
+type Map = HashMap<Box<[u8]>, Arc<Entry>, foldhash::fast::RandomState>;
+
+struct Generations {
+    young: Map,
+    old: Map,
 }
 
 #[derive(Clone)]
 pub(crate) struct VerifiedCache {
-    // foldhash, seeded per process: only verified tokens are inserted, so
-    // nobody can choose the keys that share a bucket, and the signature is
-    // hashed in a few dozen instructions (SipHash took ~200).
-    cache: Cache<Arc<[u8]>, Arc<Entry>, foldhash::fast::RandomState>,
+    inner: Arc<Shared>,
+}
+
+struct Shared {
+    hasher: foldhash::fast::RandomState,
+    shards: Box<[RwLock<Generations>]>,
+    /// Entries per generation and shard before the young one turns old.
+    generation: usize,
 }
 
 impl VerifiedCache {
     pub(crate) fn new(capacity: u64) -> Self {
+        let capacity = usize::try_from(capacity).unwrap_or(usize::MAX);
+        // Small caches (tests, tiny services) keep one shard, so that the
+        // bound is what was asked for.
+        let shards = if capacity >= SHARDS * 2 { SHARDS } else { 1 };
+        let generation = (capacity / shards / 2).max(1);
+        let hasher = foldhash::fast::RandomState::default();
+        let map = || Map::with_hasher(hasher.clone());
         Self {
-            cache: Cache::builder()
-                .max_capacity(capacity)
-                .expire_after(UntilExpiry)
-                .build_with_hasher(foldhash::fast::RandomState::default()),
+            inner: Arc::new(Shared {
+                shards: (0..shards)
+                    .map(|_| {
+                        RwLock::new(Generations {
+                            young: map(),
+                            old: map(),
+                        })
+                    })
+                    .collect(),
+                generation,
+                hasher,
+            }),
         }
+    }
+
+    fn shard(&self, sig: &[u8]) -> &RwLock<Generations> {
+        let shards = &self.inner.shards;
+        if shards.len() == 1 {
+            return &shards[0];
+        }
+        // The signature is uniformly distributed text (base64url of a tag or
+        // signature): its bytes choose the shard without another hash.
+        let pick = sig
+            .iter()
+            .take(4)
+            .fold(0usize, |acc, &b| acc * 31 + b as usize);
+        &shards[pick % shards.len()]
     }
 
     /// The signature segment: the lookup key.
@@ -100,7 +141,15 @@ impl VerifiedCache {
         epoch_of: impl FnOnce(u32) -> Option<u64>,
     ) -> Option<SessionData> {
         let sig = Self::signature(token)?;
-        let Some(entry) = self.cache.get(sig) else {
+        let shard = self.shard(sig);
+        let (entry, old) = {
+            let gens = shard.read().unwrap_or_else(|e| e.into_inner());
+            match gens.young.get(sig) {
+                Some(e) => (Some(e.clone()), false),
+                None => (gens.old.get(sig).cloned(), true),
+            }
+        };
+        let Some(entry) = entry else {
             crate::metrics::verified_cache(false);
             return None;
         };
@@ -111,7 +160,24 @@ impl VerifiedCache {
         {
             return None;
         }
+        if old {
+            // Still in use: back to the young generation.
+            let mut gens = shard.write().unwrap_or_else(|e| e.into_inner());
+            if let Some(e) = gens.old.remove(sig) {
+                self.put(&mut gens, sig.into(), e);
+            }
+        }
         Some(entry.session.clone())
+    }
+
+    /// Adds to the young generation, turning it old when it is full.
+    fn put(&self, gens: &mut Generations, sig: Box<[u8]>, entry: Arc<Entry>) {
+        if gens.young.len() >= self.inner.generation && !gens.young.contains_key(&sig) {
+            let young =
+                std::mem::replace(&mut gens.young, Map::with_hasher(self.inner.hasher.clone()));
+            gens.old = young;
+        }
+        gens.young.insert(sig, entry);
     }
 
     pub(crate) fn insert(
@@ -128,21 +194,30 @@ impl VerifiedCache {
         if valid_until_micros <= now_micros() {
             return;
         }
-        self.cache.insert(
-            sig.into(),
-            Arc::new(Entry {
-                token: token.into(),
-                session: session.clone(),
-                valid_until_micros,
-                source,
-                epoch,
-            }),
-        );
+        let entry = Arc::new(Entry {
+            token: token.into(),
+            session: session.clone(),
+            valid_until_micros,
+            source,
+            epoch,
+        });
+        let shard = self.shard(sig);
+        let mut gens = shard.write().unwrap_or_else(|e| e.into_inner());
+        gens.old.remove(sig);
+        self.put(&mut gens, sig.into(), entry);
     }
 
     pub(crate) fn entry_count(&self) -> u64 {
-        self.cache.run_pending_tasks();
-        self.cache.entry_count()
+        let now = now_micros();
+        let live = |m: &Map| m.values().filter(|e| e.valid_until_micros > now).count();
+        self.inner
+            .shards
+            .iter()
+            .map(|shard| {
+                let gens = shard.read().unwrap_or_else(|e| e.into_inner());
+                (live(&gens.young) + live(&gens.old)) as u64
+            })
+            .sum()
     }
 }
 

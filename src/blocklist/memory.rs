@@ -1,14 +1,11 @@
-//! [`MemoryBlocklist`]: the embedded default, on moka.
+//! [`MemoryBlocklist`]: the embedded default, on two [`ExpiringMap`]s.
 
-use std::{
-    fmt,
-    sync::Arc,
-    time::{Duration, Instant},
+use std::{fmt, sync::Arc};
+
+use super::{
+    expiring::{Deadline, ExpiringMap},
+    Blocklist, BlocklistError, BlocklistFuture, Lookup, Rotation, TokenKey,
 };
-
-use moka::{ops::compute::Op, sync::Cache, Expiry};
-
-use super::{remaining, Blocklist, BlocklistError, BlocklistFuture, Lookup, Rotation, TokenKey};
 use crate::time::now_secs;
 
 /// What is known of a token or session key, until the Unix time `until`
@@ -33,39 +30,15 @@ struct Watermark {
     until: i64,
 }
 
-/// Expires every entry at its own deadline. Re-inserting moves the deadline
-/// (moka's default `expire_after_update` would keep the old one).
-struct UntilExpiry;
-
-impl<K> Expiry<K, Fact> for UntilExpiry {
-    fn expire_after_create(&self, _: &K, value: &Fact, _: Instant) -> Option<Duration> {
-        Some(remaining(value.until, now_secs()).unwrap_or(Duration::ZERO))
-    }
-
-    fn expire_after_update(
-        &self,
-        _: &K,
-        value: &Fact,
-        _: Instant,
-        _: Option<Duration>,
-    ) -> Option<Duration> {
-        Some(remaining(value.until, now_secs()).unwrap_or(Duration::ZERO))
+impl Deadline for Fact {
+    fn until(&self) -> i64 {
+        self.until
     }
 }
 
-impl<K> Expiry<K, Watermark> for UntilExpiry {
-    fn expire_after_create(&self, _: &K, value: &Watermark, _: Instant) -> Option<Duration> {
-        Some(remaining(value.until, now_secs()).unwrap_or(Duration::ZERO))
-    }
-
-    fn expire_after_update(
-        &self,
-        _: &K,
-        value: &Watermark,
-        _: Instant,
-        _: Option<Duration>,
-    ) -> Option<Duration> {
-        Some(remaining(value.until, now_secs()).unwrap_or(Duration::ZERO))
+impl Deadline for Watermark {
+    fn until(&self) -> i64 {
+        self.until
     }
 }
 
@@ -102,9 +75,8 @@ pub struct MemoryBlocklist {
 
 struct Inner {
     /// Revoked tokens and sessions' states.
-    // foldhash, seeded per process: keys come from verified tokens only.
-    facts: Cache<TokenKey, Fact, foldhash::fast::RandomState>,
-    watermarks: Cache<String, Watermark, foldhash::fast::RandomState>,
+    facts: ExpiringMap<TokenKey, Fact>,
+    watermarks: ExpiringMap<String, Watermark>,
     /// Whether any watermark was ever set: until then, checks skip that map.
     any_watermark: std::sync::atomic::AtomicBool,
     /// The last issue time a rotation handed out. Rotations and watermark
@@ -117,12 +89,8 @@ impl MemoryBlocklist {
     pub fn new() -> Self {
         Self {
             inner: Arc::new(Inner {
-                facts: Cache::builder()
-                    .expire_after(UntilExpiry)
-                    .build_with_hasher(foldhash::fast::RandomState::default()),
-                watermarks: Cache::builder()
-                    .expire_after(UntilExpiry)
-                    .build_with_hasher(foldhash::fast::RandomState::default()),
+                facts: ExpiringMap::new(),
+                watermarks: ExpiringMap::new(),
                 any_watermark: std::sync::atomic::AtomicBool::new(false),
                 order: std::sync::Mutex::new(0),
             }),
@@ -132,14 +100,12 @@ impl MemoryBlocklist {
     /// How many token and session facts are held (revoked tokens, sessions'
     /// generations and ends), after expired ones are dropped.
     pub fn revoked_count(&self) -> u64 {
-        self.inner.facts.run_pending_tasks();
-        self.inner.facts.entry_count()
+        self.inner.facts.live_len()
     }
 
     /// Every fact held: token and session facts, and users' watermarks.
     pub fn stored_facts(&self) -> u64 {
-        self.inner.watermarks.run_pending_tasks();
-        self.revoked_count() + self.inner.watermarks.entry_count()
+        self.revoked_count() + self.inner.watermarks.live_len()
     }
 
     fn lookup(&self, key: &TokenKey, user_id: &str) -> Lookup {
@@ -152,7 +118,7 @@ impl MemoryBlocklist {
                 None => (false, 0),
             }
         } else {
-            (self.inner.facts.contains_key(key), 0)
+            (self.inner.facts.get(key).is_some(), 0)
         };
         Lookup {
             revoked,
@@ -179,8 +145,8 @@ impl Default for MemoryBlocklist {
 impl fmt::Debug for MemoryBlocklist {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MemoryBlocklist")
-            .field("facts", &self.inner.facts.entry_count())
-            .field("watermarks", &self.inner.watermarks.entry_count())
+            .field("facts", &self.inner.facts.live_len())
+            .field("watermarks", &self.inner.watermarks.live_len())
             .finish()
     }
 }
@@ -193,16 +159,14 @@ impl Blocklist for MemoryBlocklist {
         // Atomic per key: of two revocations, one is fresh. A session's
         // generation is replaced by "ended"; the later deadline is kept.
         let mut fresh = false;
-        self.inner.facts.entry(key.clone()).and_compute_with(|old| {
-            match old.map(|e| e.into_value()) {
-                Some(old) if old.state == State::Revoked => Op::Nop,
-                old => {
-                    fresh = true;
-                    Op::Put(Fact {
-                        until: old.map_or(until, |o| o.until.max(until)),
-                        state: State::Revoked,
-                    })
-                }
+        self.inner.facts.update(key.clone(), |old| match old {
+            Some(old) if old.state == State::Revoked => None,
+            old => {
+                fresh = true;
+                Some(Fact {
+                    until: old.map_or(until, |o| o.until.max(until)),
+                    state: State::Revoked,
+                })
             }
         });
         Box::pin(std::future::ready(Ok(fresh)))
@@ -228,23 +192,22 @@ impl Blocklist for MemoryBlocklist {
         let mut outcome = Rotation::Rotated {
             issued_at_micros: issued_at,
         };
-        self.inner.facts.entry(key.clone()).and_compute_with(|old| {
-            let old = old.map(|e| e.into_value());
-            match old.map(|o| o.state) {
+        self.inner
+            .facts
+            .update(key.clone(), |old| match old.map(|o| o.state) {
                 Some(State::Revoked) => {
                     outcome = Rotation::Ended;
-                    Op::Nop
+                    None
                 }
                 Some(State::Generation(current)) if current > from => {
                     outcome = Rotation::Superseded { current };
-                    Op::Nop
+                    None
                 }
-                _ => Op::Put(Fact {
+                _ => Some(Fact {
                     until: old.map_or(until, |o| o.until.max(until)),
                     state: State::Generation(from + 1),
                 }),
-            }
-        });
+            });
         if matches!(outcome, Rotation::Rotated { .. }) {
             *last = issued_at;
         }
@@ -268,24 +231,20 @@ impl Blocklist for MemoryBlocklist {
             self.inner
                 .any_watermark
                 .store(true, std::sync::atomic::Ordering::Release);
-            let entry = self
-                .inner
-                .watermarks
-                .entry(user_id.to_owned())
-                .and_upsert_with(|old| {
-                    let new = Watermark {
-                        micros: floor,
-                        until,
-                    };
-                    match old.map(|e| e.into_value()) {
-                        Some(old) => Watermark {
-                            micros: old.micros.max(new.micros),
-                            until: old.until.max(new.until),
-                        },
-                        None => new,
-                    }
-                });
-            stored = entry.into_value().micros;
+            let new = Watermark {
+                micros: floor,
+                until,
+            };
+            let kept = self.inner.watermarks.update(user_id.to_owned(), |old| {
+                Some(match old {
+                    Some(old) => Watermark {
+                        micros: old.micros.max(new.micros),
+                        until: old.until.max(new.until),
+                    },
+                    None => new,
+                })
+            });
+            stored = kept.map_or(floor, |w| w.micros);
         }
         drop(last);
         Box::pin(std::future::ready(Ok(stored)))
@@ -302,6 +261,8 @@ impl Blocklist for MemoryBlocklist {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     #[tokio::test]

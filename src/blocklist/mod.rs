@@ -151,6 +151,7 @@ use std::{fmt, future::Future, pin::Pin, sync::Arc};
 pub use crate::error::BlocklistError;
 
 mod cached;
+mod expiring;
 mod memory;
 #[cfg(feature = "redis")]
 mod redis;

@@ -4,8 +4,9 @@
 //! sends the same token many times. This cache skips that work for a token
 //! seen before, and only that:
 //!
-//! - the lookup key is the token's signature segment, and a hit requires the
-//!   **whole token text** to equal the cached one, compared in constant time:
+//! - the lookup key is a seeded hash of the token's signature segment, and a
+//!   hit requires the **whole token text** to equal the cached one, compared
+//!   in constant time (no other comparison of token bytes is made):
 //!   two different tokens never share an entry (the cache-key confusion of
 //!   fast-jwt's GHSA-rp9m-7r4c-75qg cannot happen);
 //! - an entry never outlives the token: it dies at `exp` plus the leeway (or
@@ -18,7 +19,8 @@
 //!   flat.
 //!
 //! A hit is one hash of the signature, one read lock of one of 16 shards,
-//! one `Arc` clone: it is on every request's path, so it does no more.
+//! one probe by that hash, one `Arc` clone: it is on every request's path,
+//! so it does no more.
 //! Each shard keeps two generations of at most half its share each: new
 //! entries go to the young one; when it is full, the old one is dropped
 //! and the young one becomes old. A hit in the old generation moves the
@@ -29,6 +31,7 @@
 
 use std::{
     collections::HashMap,
+    hash::{BuildHasher, BuildHasherDefault, Hasher},
     sync::{Arc, RwLock},
 };
 
@@ -72,10 +75,34 @@ struct Entry {
 /// Shards: enough that the servers' worker threads rarely meet on one lock.
 const SHARDS: usize = 16;
 
-// foldhash, seeded per process: only verified tokens are inserted, so
-// nobody can choose the keys that share a bucket, and the signature is
-// hashed in a few dozen instructions (SipHash took ~200).
-type Map = HashMap<Box<[u8]>, Arc<Entry>, foldhash::fast::RandomState>;
+/// Entries by the 64-bit hash of their signature (foldhash, seeded per
+/// process). Signature bytes are never compared on their own: the hash
+/// picks the entry, and the whole token text is then compared in constant
+/// time. Two cached signatures with one hash (odds 2^-64 a pair) keep the
+/// later one; a presented token whose hash meets another's entry fails the
+/// text compare and is verified in full.
+type Map = HashMap<u64, Arc<Entry>, BuildHasherDefault<PassThrough>>;
+
+/// The map's hasher: its keys are hashes already.
+#[derive(Default)]
+struct PassThrough(u64);
+
+impl Hasher for PassThrough {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `write_u64` is used by `u64` keys; fold anything else in.
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
 
 struct Generations {
     young: Map,
@@ -102,7 +129,7 @@ impl VerifiedCache {
         let shards = if capacity >= SHARDS * 2 { SHARDS } else { 1 };
         let generation = (capacity / shards / 2).max(1);
         let hasher = foldhash::fast::RandomState::default();
-        let map = || Map::with_hasher(hasher.clone());
+        let map = Map::default;
         Self {
             inner: Arc::new(Shared {
                 shards: (0..shards)
@@ -119,18 +146,14 @@ impl VerifiedCache {
         }
     }
 
-    fn shard(&self, sig: &[u8]) -> &RwLock<Generations> {
+    fn key(&self, sig: &[u8]) -> u64 {
+        self.inner.hasher.hash_one(sig)
+    }
+
+    fn shard(&self, key: u64) -> &RwLock<Generations> {
         let shards = &self.inner.shards;
-        if shards.len() == 1 {
-            return &shards[0];
-        }
-        // The signature is uniformly distributed text (base64url of a tag or
-        // signature): its bytes choose the shard without another hash.
-        let pick = sig
-            .iter()
-            .take(4)
-            .fold(0usize, |acc, &b| acc * 31 + b as usize);
-        &shards[pick % shards.len()]
+        // Bits the map's buckets and tags do not start from.
+        &shards[(key >> 32) as usize % shards.len()]
     }
 
     /// The signature segment: the lookup key. An HS256 tag (43 characters,
@@ -156,13 +179,13 @@ impl VerifiedCache {
         token: &[u8],
         epoch_of: impl FnOnce(u32) -> Option<u64>,
     ) -> Option<SessionData> {
-        let sig = Self::signature(token)?;
-        let shard = self.shard(sig);
+        let key = self.key(Self::signature(token)?);
+        let shard = self.shard(key);
         let (entry, old) = {
             let gens = shard.read().unwrap_or_else(|e| e.into_inner());
-            match gens.young.get(sig) {
+            match gens.young.get(&key) {
                 Some(e) => (Some(e.clone()), false),
-                None => (gens.old.get(sig).cloned(), true),
+                None => (gens.old.get(&key).cloned(), true),
             }
         };
         let Some(entry) = entry else {
@@ -179,21 +202,19 @@ impl VerifiedCache {
         if old {
             // Still in use: back to the young generation.
             let mut gens = shard.write().unwrap_or_else(|e| e.into_inner());
-            if let Some(e) = gens.old.remove(sig) {
-                self.put(&mut gens, sig.into(), e);
+            if let Some(e) = gens.old.remove(&key) {
+                self.put(&mut gens, key, e);
             }
         }
         Some(entry.session.clone())
     }
 
     /// Adds to the young generation, turning it old when it is full.
-    fn put(&self, gens: &mut Generations, sig: Box<[u8]>, entry: Arc<Entry>) {
-        if gens.young.len() >= self.inner.generation && !gens.young.contains_key(&sig) {
-            let young =
-                std::mem::replace(&mut gens.young, Map::with_hasher(self.inner.hasher.clone()));
-            gens.old = young;
+    fn put(&self, gens: &mut Generations, key: u64, entry: Arc<Entry>) {
+        if gens.young.len() >= self.inner.generation && !gens.young.contains_key(&key) {
+            gens.old = std::mem::take(&mut gens.young);
         }
-        gens.young.insert(sig, entry);
+        gens.young.insert(key, entry);
     }
 
     pub(crate) fn insert(
@@ -217,10 +238,10 @@ impl VerifiedCache {
             source,
             epoch,
         });
-        let shard = self.shard(sig);
-        let mut gens = shard.write().unwrap_or_else(|e| e.into_inner());
-        gens.old.remove(sig);
-        self.put(&mut gens, sig.into(), entry);
+        let key = self.key(sig);
+        let mut gens = self.shard(key).write().unwrap_or_else(|e| e.into_inner());
+        gens.old.remove(&key);
+        self.put(&mut gens, key, entry);
     }
 
     pub(crate) fn entry_count(&self) -> u64 {

@@ -439,8 +439,19 @@ async fn in_store_mode_a_proof_is_single_use_on_every_server() {
         ];
         let (a, b) = (DemoServer::start(&envs), DemoServer::start(&envs));
         let (ha, hb) = (Http::new(&a.addr), Http::new(&b.addr));
-        let r = dpop_login(&ha, &client.proof("POST", &format!("{public}/login"), None)).await;
+        let login = client.proof("POST", &format!("{public}/login"), None);
+        let r = dpop_login(&ha, &login).await;
         let token = r.json()["token"].as_str().unwrap().to_owned();
+        // The login proof again, on the other server: only the store mode
+        // knows it was used.
+        let r = dpop_login(&hb, &login).await;
+        match replay {
+            "store" => {
+                assert_eq!(r.status, 400, "{:?}", r.body);
+                assert_eq!(r.json()["error"], "invalid_dpop_proof");
+            }
+            _ => assert_eq!(r.status, 200, "{:?}", r.body),
+        }
         let proof = client.proof("GET", &format!("{public}/me"), Some(&token));
         assert_eq!(
             dpop_get(&ha, "/me", &token, &proof).await.status,

@@ -282,6 +282,40 @@ impl Dpop {
         })
     }
 
+    /// With [`ReplayScope::Store`]: records `proof` as used in `blocklist`
+    /// (one atomic command), for a proof checked outside the layer (at
+    /// login, say). The future answers `Ok(false)` when the proof was used
+    /// already, on any server sharing the store: refuse it then, as a
+    /// replay. `None` in [`ReplayScope::Local`] (single use on this server
+    /// is checked by [`verify_request`](Self::verify_request) already).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use tower_jwt_session::{blocklist::MemoryBlocklist, dpop::{Dpop, DpopMode, ReplayScope}};
+    ///
+    /// let dpop = Dpop::new(DpopMode::Optional).with_replay(ReplayScope::Store);
+    /// # let headers = http::HeaderMap::new();
+    /// # let store = MemoryBlocklist::new();
+    /// if let Ok(proof) = dpop.verify_request(&http::Method::POST, &"/login".parse()?, &headers, None) {
+    ///     if let Some(record) = dpop.record(&store, &proof) {
+    ///         assert!(record.await?, "a replayed proof");
+    ///     }
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn record<B: crate::Blocklist + ?Sized>(
+        &self,
+        blocklist: &B,
+        proof: &VerifiedProof,
+    ) -> Option<crate::blocklist::BlocklistFuture<bool>> {
+        (self.inner.replay == ReplayScope::Store).then(|| {
+            let until = crate::time::now_secs() + 2 * PROOF_WINDOW.as_secs() as i64;
+            blocklist.record_once(&format!("dpop~{}~{}", proof.jkt, proof.jti), until)
+        })
+    }
+
     /// The `htu` a proof of this request must name.
     fn expected_htu(&self, uri: &Uri, headers: &HeaderMap) -> Result<String, DpopError> {
         let path = uri.path();

@@ -12,7 +12,7 @@ use tower_service::Service;
 
 use crate::{
     blocklist::Lookup,
-    dpop::{Dpop, DpopError, DpopMode, ReplayScope},
+    dpop::{Dpop, DpopError, DpopMode},
     http::{
         bearer::{token68, Authorization},
         future::ResponseFuture,
@@ -110,12 +110,7 @@ where
             let token = std::str::from_utf8(raw).ok();
             match d.verify_request(req.method(), req.uri(), req.headers(), token) {
                 Ok(proof) => {
-                    if d.replay() == ReplayScope::Store {
-                        let until = crate::time::now_secs()
-                            + 2 * crate::dpop::PROOF_WINDOW.as_secs() as i64;
-                        let key = format!("dpop~{}~{}", proof.jkt(), proof.jti());
-                        claim = Some(shared.manager.blocklist().record_once(&key, until));
-                    }
+                    claim = d.record(&**shared.manager.blocklist(), &proof);
                     proven = Some(proof.into_jkt().into_boxed_str());
                 }
                 Err(err) => {

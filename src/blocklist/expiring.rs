@@ -63,7 +63,7 @@ impl<K: Hash + Eq, V: Deadline> ExpiringMap<K, V> {
 
     fn shard<Q: Hash + ?Sized>(&self, key: &Q) -> &RwLock<Shard<K, V>> {
         let hash = self.pick.hash_one(key) as usize;
-        &self.shards[hash % SHARDS]
+        &self.shards[hash & (SHARDS - 1)]
     }
 
     /// The value in force for `key`.

@@ -152,18 +152,21 @@ impl VerifiedCache {
 
     fn shard(&self, key: u64) -> &RwLock<Generations> {
         let shards = &self.inner.shards;
-        // Bits the map's buckets and tags do not start from.
-        &shards[(key >> 32) as usize % shards.len()]
+        // Bits the map's buckets and tags do not start from; the number of
+        // shards is a power of two.
+        &shards[(key >> 32) as usize & (shards.len() - 1)]
     }
 
     /// The signature segment: the lookup key. An HS256 tag (43 characters,
-    /// the default) is found without a scan; other lengths are searched
-    /// for. (A base64url segment holds no dot, so both give the same
-    /// answer for any token that can be in the cache.)
+    /// the default) is taken without a scan when a dot precedes it; other
+    /// lengths are searched for. The two can differ only for a text whose
+    /// last 43 characters hold a dot: no signature of a cached token does
+    /// (base64url has none), so such a text finds no entry either way, and
+    /// every hit is still checked against the whole token text.
     fn signature(token: &[u8]) -> Option<&[u8]> {
         const HS256_TAG: usize = 43;
         if let Some(dot) = token.len().checked_sub(HS256_TAG + 1) {
-            if token[dot] == b'.' && !token[dot + 1..].contains(&b'.') {
+            if token[dot] == b'.' {
                 return Some(&token[dot + 1..]);
             }
         }

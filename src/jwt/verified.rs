@@ -38,9 +38,8 @@ use std::{
 use crate::{time::now_micros, SessionData};
 
 /// Compares two byte strings without an early exit: the time depends on the
-/// length only. 32-byte blocks are XORed and ORed into four words (a
-/// shape the compiler turns into vector instructions); the result is read
-/// once.
+/// length only. 32-byte blocks are XORed and ORed into four 64-bit words,
+/// without bounds checks; the result is read once.
 pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;

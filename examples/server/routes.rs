@@ -50,23 +50,23 @@ pub(crate) async fn login(
     if dpop.mode() != DpopMode::Off
         && (headers.contains_key("dpop") || dpop.mode() == DpopMode::Required)
     {
-        let verified = dpop.verify_request(&method, &uri, &headers, None);
+        let mut verified = dpop.verify_request(&method, &uri, &headers, None);
         // Single use on every server too, when proofs are recorded in the
         // store (`SESSION_DPOP_REPLAY=store`).
-        let verified = match verified {
-            Ok(proof) => match dpop.record(&**manager.blocklist(), &proof) {
-                None => Ok(proof),
-                Some(record) => match record.await {
-                    Ok(true) => Ok(proof),
-                    Ok(false) => Err(DpopError::Replayed),
-                    Err(e) => {
-                        tracing::warn!(error = %e, "blocklist unavailable");
-                        return error(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable");
-                    }
-                },
-            },
-            Err(err) => Err(err),
-        };
+        if let Some(record) = verified
+            .as_ref()
+            .ok()
+            .and_then(|proof| dpop.record(&**manager.blocklist(), proof))
+        {
+            match record.await {
+                Ok(true) => {}
+                Ok(false) => verified = Err(DpopError::Replayed),
+                Err(e) => {
+                    tracing::warn!(error = %e, "blocklist unavailable");
+                    return error(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable");
+                }
+            }
+        }
         match verified {
             Ok(proof) => jkt = Some(proof.into_jkt()),
             Err(err) => {

@@ -262,7 +262,7 @@ impl Dpop {
     ) -> Result<VerifiedProof, DpopError> {
         let proof = header_proof(headers)?;
         let htu = self.expected_htu(uri, headers)?;
-        let checked = proof::verify(
+        let verified = proof::verify(
             proof,
             method.as_str(),
             &htu,
@@ -272,14 +272,11 @@ impl Dpop {
         )?;
         // Single use, once everything else holds (invalid proofs take no
         // room); one atomic step, so two concurrent copies cannot both pass.
-        let key = format!("{}\u{0}{}", checked.jkt, checked.jti);
+        let key = format!("{}\u{0}{}", verified.jkt, verified.jti);
         if !self.inner.seen.entry(key).or_insert(()).is_fresh() {
             return Err(DpopError::Replayed);
         }
-        Ok(VerifiedProof {
-            jkt: checked.jkt,
-            jti: checked.jti,
-        })
+        Ok(verified)
     }
 
     /// With [`ReplayScope::Store`]: records `proof` as used in `blocklist`

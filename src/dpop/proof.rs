@@ -7,7 +7,7 @@ use http::HeaderMap;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::{nonce::Nonces, DpopError, PROOF_WINDOW};
+use super::{nonce::Nonces, DpopError, VerifiedProof, PROOF_WINDOW};
 use crate::{
     jwt::token::{decode_claims, split, verify_with},
     time::now_micros,
@@ -32,13 +32,6 @@ pub(crate) fn key_cache() -> KeyCache {
         .max_capacity(10_000)
         .time_to_idle(std::time::Duration::from_secs(600))
         .build()
-}
-
-/// What a valid proof says.
-pub(crate) struct Checked {
-    /// The RFC 7638 thumbprint of the proof's key.
-    pub(crate) jkt: String,
-    pub(crate) jti: String,
 }
 
 /// The one `DPoP` header of a request.
@@ -119,7 +112,7 @@ pub(crate) fn verify(
     token: Option<&str>,
     nonces: Option<&Nonces>,
     keys: &KeyCache,
-) -> Result<Checked, DpopError> {
+) -> Result<VerifiedProof, DpopError> {
     let parts = split(proof.as_bytes()).map_err(|_| invalid("not a JWT"))?;
     let header_text = std::str::from_utf8(parts.header).map_err(|_| invalid("not a JWT"))?;
     let (key, known) = match keys.get(header_text) {
@@ -163,7 +156,7 @@ pub(crate) fn verify(
             return Err(DpopError::UseNonce);
         }
     }
-    Ok(Checked {
+    Ok(VerifiedProof {
         jkt: key.jkt.clone(),
         jti: jti.to_owned(),
     })

@@ -23,7 +23,9 @@ use crate::{
     http::{
         layer::Shared,
         rejection::Rejection,
-        service::{check_binding, end_if_replayed, log_verify_error, refusal, verdict},
+        service::{
+            check_binding, dpop_rejection, end_if_replayed, log_verify_error, refusal, verdict,
+        },
     },
     ResponseBody, SessionData, VerifyError,
 };
@@ -222,20 +224,11 @@ where
                         *claim = None;
                         let refused = match recorded {
                             Ok(true) => None,
-                            Ok(false) => {
-                                let shared = &pending
-                                    .as_ref()
-                                    .expect("future polled after completion")
-                                    .shared;
-                                let dpop = shared.dpop.as_ref();
-                                Some(
-                                    Rejection::new(
-                                        crate::RejectionKind::InvalidDpopProof,
-                                        "the DPoP proof was used before",
-                                    )
-                                    .with_dpop(dpop.and_then(crate::dpop::Dpop::nonce)),
-                                )
-                            }
+                            // A record exists only when the layer has DPoP.
+                            Ok(false) => pending
+                                .as_ref()
+                                .and_then(|p| p.shared.dpop.as_ref())
+                                .map(|d| dpop_rejection(d, &crate::dpop::DpopError::Replayed)),
                             Err(e) => Some(Rejection::from(&VerifyError::Backend(e))),
                         };
                         if let Some(rejection) = refused {

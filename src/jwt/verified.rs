@@ -127,20 +127,18 @@ impl VerifiedCache {
         // bound is what was asked for.
         let shards = if capacity >= SHARDS * 2 { SHARDS } else { 1 };
         let generation = (capacity / shards / 2).max(1);
-        let hasher = foldhash::fast::RandomState::default();
-        let map = Map::default;
         Self {
             inner: Arc::new(Shared {
                 shards: (0..shards)
                     .map(|_| {
                         RwLock::new(Generations {
-                            young: map(),
-                            old: map(),
+                            young: Map::default(),
+                            old: Map::default(),
                         })
                     })
                     .collect(),
                 generation,
-                hasher,
+                hasher: foldhash::fast::RandomState::default(),
             }),
         }
     }

@@ -806,27 +806,48 @@ async fn a_cached_token_is_refused_once_it_expires() {
     assert_refused(res, 401, INVALID, RejectionKind::Expired).await;
 }
 
+/// Every write to the blocklist reaches tokens that already passed from the
+/// verified-token cache: the first request verifies and caches, the second
+/// is a hit checked against the blocklist, the third a hit that passed at
+/// the blocklist's current revision.
 #[tokio::test]
 async fn a_cached_token_is_still_checked_against_the_blocklist() {
+    async fn warm(layer: &SessionLayer, header: &str) {
+        for _ in 0..3 {
+            assert_eq!(
+                send(layer.clone(), &[header.as_bytes()]).await.status(),
+                200
+            );
+        }
+    }
     let m = manager();
     let layer = SessionLayer::new(m.clone());
     let issued = m.issue(NewSession::new("u-5", "e@example.com")).unwrap();
     let header = format!("Bearer {}", issued.token());
-    assert_eq!(
-        send(layer.clone(), &[header.as_bytes()]).await.status(),
-        200
-    );
+    warm(&layer, &header).await;
     m.revoke_session(issued.session()).await.unwrap();
     let res = send(layer.clone(), &[header.as_bytes()]).await;
     assert_refused(res, 401, INVALID, RejectionKind::Revoked).await;
+
     let other = m.issue(NewSession::new("u-6", "f@example.com")).unwrap();
     let header = format!("Bearer {}", other.token());
-    assert_eq!(
-        send(layer.clone(), &[header.as_bytes()]).await.status(),
-        200
-    );
+    warm(&layer, &header).await;
     m.revoke_all_for_user("u-6").await.unwrap();
-    assert_eq!(send(layer, &[header.as_bytes()]).await.status(), 401);
+    let res = send(layer.clone(), &[header.as_bytes()]).await;
+    assert_refused(res, 401, INVALID, RejectionKind::Revoked).await;
+
+    // A revocation of another token changes nothing for this one.
+    let third = m.issue(NewSession::new("u-7", "g@example.com")).unwrap();
+    let header = format!("Bearer {}", third.token());
+    warm(&layer, &header).await;
+    let unrelated = m.issue(NewSession::new("u-8", "h@example.com")).unwrap();
+    m.revoke(unrelated.token()).await.unwrap();
+    warm(&layer, &header).await;
+    // A refresh replaces the token: the one it replaced is refused.
+    let refreshed = m.refresh(third.token()).await.unwrap();
+    let res = send(layer.clone(), &[header.as_bytes()]).await;
+    assert_refused(res, 401, INVALID, RejectionKind::Revoked).await;
+    warm(&layer, &format!("Bearer {}", refreshed.token())).await;
 }
 
 #[tokio::test]

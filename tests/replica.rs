@@ -177,6 +177,7 @@ async fn with_staleness_a_node_answers_from_its_replica_then_fails_closed() {
     // Within the staleness: answers as of the last contact.
     assert!(matches!(r.try_check(&live, "u"), Some(Ok(l)) if !l.revoked));
     assert!(revoked(&r, &gone));
+    assert!(r.revision().is_some(), "answerable: a revision");
     // Writes promise nothing during the outage.
     assert!(r.revoke(&live, now() + 600).await.is_err());
     // After it: 503 on every check, within the staleness plus the bound.
@@ -186,6 +187,8 @@ async fn with_staleness_a_node_answers_from_its_replica_then_fails_closed() {
         || matches!(r.try_check(&live, "u"), Some(Err(_))),
     )
     .await;
+    // No revision while checks fail: nothing may skip them.
+    assert_eq!(r.revision(), None);
     let closed_after = lost.elapsed();
     assert!(
         closed_after >= Duration::from_millis(1900),
@@ -198,6 +201,76 @@ async fn with_staleness_a_node_answers_from_its_replica_then_fails_closed() {
     redis.restart();
     within(Duration::from_secs(5), "back", || r.is_ready()).await;
     assert!(revoked(&r, &gone));
+}
+
+/// Through the layer: a token that passed on node b (from its verified-token
+/// cache, at its replica's revision) is refused there as soon as node a's
+/// revocation arrives, and a node whose replica fails closed refuses it too.
+#[tokio::test]
+async fn a_token_passed_from_the_cache_is_refused_once_a_revocation_arrives() {
+    use http::{header::AUTHORIZATION, Request, Response, StatusCode};
+    use tower::{ServiceBuilder, ServiceExt};
+    use tower_jwt_session::{NewSession, SessionLayer, SessionManager};
+
+    let mut redis = RedisServer::start();
+    let node = |r: RedisReplica| {
+        SessionManager::builder(SECRET)
+            .with_issuer("atomic-crm")
+            .with_audience("atomic-crm-api")
+            .with_blocklist(r)
+            .build()
+            .unwrap()
+    };
+    let (ra, rb) = (
+        replica(&redis),
+        replica(&redis).with_max_staleness(Duration::from_secs(1)),
+    );
+    ready(&ra).await;
+    ready(&rb).await;
+    let (a, b) = (node(ra), node(rb));
+    let status = |m: &SessionManager, token: &str| {
+        let svc = ServiceBuilder::new()
+            .layer(SessionLayer::new(m.clone()))
+            .service_fn(|_: Request<()>| async {
+                Ok::<_, std::convert::Infallible>(Response::new(String::new()))
+            });
+        let req = Request::builder()
+            .header(AUTHORIZATION, format!("Bearer {token}"))
+            .body(())
+            .unwrap();
+        async move { svc.oneshot(req).await.unwrap().status() }
+    };
+    let issued = a.issue(NewSession::new("u-1", "a@example.com")).unwrap();
+    for _ in 0..3 {
+        assert_eq!(status(&b, issued.token()).await, StatusCode::OK);
+    }
+    a.revoke(issued.token()).await.unwrap();
+    let started = Instant::now();
+    while status(&b, issued.token()).await != StatusCode::UNAUTHORIZED {
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "revocation on a not in force on b within 1 s"
+        );
+        tokio::time::sleep(Duration::from_micros(200)).await;
+    }
+    eprintln!(
+        "revoked on a, refused by b's cache path after {:?}",
+        started.elapsed()
+    );
+    // A live token that passed on b is refused once b's replica is too stale.
+    let live = a.issue(NewSession::new("u-2", "b@example.com")).unwrap();
+    for _ in 0..3 {
+        assert_eq!(status(&b, live.token()).await, StatusCode::OK);
+    }
+    redis.kill();
+    let started = Instant::now();
+    while status(&b, live.token()).await != StatusCode::SERVICE_UNAVAILABLE {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "b still admits after its staleness"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 #[tokio::test]

@@ -15,7 +15,10 @@ use std::{
     borrow::Borrow,
     collections::HashMap,
     hash::{BuildHasher, Hash},
-    sync::RwLock,
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        RwLock,
+    },
 };
 
 use crate::time::now_secs;
@@ -44,6 +47,8 @@ pub(crate) struct ExpiringMap<K, V> {
     /// shard's keys are spread over its map's buckets like any others.
     pick: foldhash::fast::RandomState,
     shards: Box<[RwLock<Shard<K, V>>]>,
+    /// How many writes were made: raised after each one, under its lock.
+    writes: AtomicU64,
 }
 
 impl<K: Hash + Eq, V: Deadline> ExpiringMap<K, V> {
@@ -58,7 +63,15 @@ impl<K: Hash + Eq, V: Deadline> ExpiringMap<K, V> {
                     })
                 })
                 .collect(),
+            writes: AtomicU64::new(0),
         }
+    }
+
+    /// How many writes were made so far: it changes after each write is
+    /// visible to [`get`](Self::get).
+    #[inline]
+    pub(crate) fn writes(&self) -> u64 {
+        self.writes.load(Ordering::Acquire)
     }
 
     fn shard<Q: Hash + ?Sized>(&self, key: &Q) -> &RwLock<Shard<K, V>> {
@@ -90,6 +103,7 @@ impl<K: Hash + Eq, V: Deadline> ExpiringMap<K, V> {
             return old;
         };
         shard.map.insert(key, new);
+        self.writes.fetch_add(1, Ordering::Release);
         if shard.map.len() >= shard.sweep_at {
             shard.map.retain(|_, v| v.until() > now);
             shard.sweep_at = (shard.map.len() * 2).max(MIN_SWEEP);

@@ -257,6 +257,11 @@ impl Blocklist for MemoryBlocklist {
     fn try_check(&self, key: &TokenKey, user_id: &str) -> Option<Result<Lookup, BlocklistError>> {
         Some(Ok(self.lookup(key, user_id)))
     }
+
+    fn revision(&self) -> Option<u64> {
+        // Each count only grows, so the sum changes with any write.
+        Some(self.inner.facts.writes() + self.inner.watermarks.writes())
+    }
 }
 
 #[cfg(test)]
@@ -264,6 +269,35 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+
+    #[tokio::test]
+    async fn every_write_changes_the_revision_and_reads_do_not() {
+        let list = MemoryBlocklist::new();
+        let until = now_secs() + 60;
+        let key = TokenKey::from_session("s");
+        let mut seen = vec![list.revision().unwrap()];
+        let mut changed = |list: &MemoryBlocklist| {
+            let now = list.revision().unwrap();
+            assert!(!seen.contains(&now), "{now} came back");
+            seen.push(now);
+        };
+        list.revoke(&TokenKey::from_jti("t"), until).await.unwrap();
+        changed(&list);
+        list.rotate(&key, 0, until, "u", 0).await.unwrap();
+        changed(&list);
+        list.set_valid_after("u", 5, until).await.unwrap();
+        changed(&list);
+        list.record_once("proof", until).await.unwrap();
+        changed(&list);
+        let before = list.revision();
+        list.check(&key, "u").await.unwrap();
+        list.try_check(&TokenKey::from_jti("x"), "v");
+        // A write of nothing (a deadline already past) is no write.
+        list.revoke(&TokenKey::from_jti("old"), now_secs() - 5)
+            .await
+            .unwrap();
+        assert_eq!(list.revision(), before);
+    }
 
     #[tokio::test]
     async fn revocations_expire_at_their_deadline() {

@@ -248,6 +248,22 @@ pub trait Blocklist: fmt::Debug + Send + Sync + 'static {
         let _ = (key, user_id);
         None
     }
+
+    /// A counter of the writes this backend has taken in, when its answers
+    /// come from memory: `Some(n)` promises that while it stays `n`, every
+    /// [`try_check`](Blocklist::try_check) answers `Ok` as it did when `n`
+    /// was first read, or with fewer refusals (facts may expire, none
+    /// appear). The layer then skips the check of a cached token that
+    /// passed at `n`. The value changes **after** every write that could
+    /// refuse a token is visible to `try_check` (revocation, rotation,
+    /// watermark, an outage that makes `try_check` fail), and never comes
+    /// back to an earlier value.
+    ///
+    /// The default, `None`, means no such promise: every request is
+    /// checked.
+    fn revision(&self) -> Option<u64> {
+        None
+    }
 }
 
 impl<T: Blocklist + ?Sized> Blocklist for Arc<T> {
@@ -289,6 +305,10 @@ impl<T: Blocklist + ?Sized> Blocklist for Arc<T> {
 
     fn try_check(&self, key: &TokenKey, user_id: &str) -> Option<Result<Lookup, BlocklistError>> {
         (**self).try_check(key, user_id)
+    }
+
+    fn revision(&self) -> Option<u64> {
+        (**self).revision()
     }
 }
 

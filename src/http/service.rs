@@ -154,15 +154,15 @@ where
                 }
             }
         };
-        let session = match shared.manager.cached(raw) {
-            Some(session) => session,
+        let (session, hit) = match shared.manager.cached(raw) {
+            Some(hit) => (hit.session().clone(), Some(hit)),
             // Verified on its bytes. Credentials outside `token68` never
             // verify; a token that fails for its shape is checked for them
             // then, so that they are a malformed request (400). A token of
             // the right shape with a bad signature is `invalid_token` at
             // once: its text is never scanned.
             None => match shared.manager.decode_uncached(raw) {
-                Ok(session) => session,
+                Ok(session) => (session, None),
                 Err(err) => {
                     if matches!(err, VerifyError::Malformed(_) | VerifyError::TooLong(_)) {
                         if let Err(bad) = token68(raw) {
@@ -200,12 +200,32 @@ where
             return self.refuse(rejection, is_grpc(req.version(), req.headers()));
         }
         let span = request_span(&session);
-        let answer = match claim {
+        let judged = match claim {
             Some(_) => None,
-            None => shared.manager.try_lookup(&session),
+            None => {
+                // A cached token that passed at the blocklist's revision
+                // read now passes again: nothing was stored since.
+                let revision = hit
+                    .as_ref()
+                    .and_then(|_| shared.manager.blocklist_revision());
+                match (revision, &hit) {
+                    (Some(rev), Some(hit)) if hit.passed_at(rev) => Some(Ok(())),
+                    _ => shared.manager.try_lookup(&session).map(|answer| {
+                        let answered = answer.is_ok();
+                        let judged = verdict(shared, &session, answer);
+                        if let (true, Ok(()), Some(rev), Some(hit)) =
+                            (answered, &judged, revision, &hit)
+                        {
+                            hit.mark_passed(rev);
+                        }
+                        judged
+                    }),
+                }
+            }
         };
-        if let Some(answer) = answer {
-            return match verdict(shared, &session, answer) {
+        drop(hit);
+        if let Some(judged) = judged {
+            return match judged {
                 Ok(()) => {
                     shared.manager.insert_claims(&session, req.extensions_mut());
                     req.extensions_mut().insert(session);

@@ -12,7 +12,11 @@
 //! - an entry never outlives the token: it dies at `exp` plus the leeway (or
 //!   at the end of the absolute session lifetime), checked on every hit;
 //! - revocation is still checked on every request (the cache sits before the
-//!   blocklist, not instead of it);
+//!   blocklist, not instead of it): an entry keeps the blocklist's
+//!   [`revision`](crate::blocklist::Blocklist::revision) at which its token
+//!   last passed, and while the blocklist has taken no write since, the
+//!   check is that one comparison (a backend without revisions is asked
+//!   every time);
 //! - only verified tokens are inserted, so a flood of forged tokens costs one
 //!   hash lookup each and takes no room;
 //! - the cache is bounded, so a flood of distinct valid tokens keeps memory
@@ -32,31 +36,44 @@
 use std::{
     collections::HashMap,
     hash::{BuildHasher, BuildHasherDefault, Hasher},
-    sync::{Arc, RwLock},
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc, RwLock,
+    },
 };
 
 use crate::{time::now_micros, SessionData};
 
 /// Compares two byte strings without an early exit: the time depends on the
-/// length only. 32-byte blocks are XORed and ORed into four 64-bit words,
-/// without bounds checks; the result is read once.
+/// length only. 32-byte blocks are XORed and ORed into four 64-bit words
+/// (the compiler keeps them in two vector registers), without bounds checks;
+/// the last 32 bytes are one more block, overlapping the ones before, so no
+/// byte is compared on its own; the result is read once.
 pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
     }
-    let (a_blocks, a_rest) = a.as_chunks::<32>();
-    let (b_blocks, b_rest) = b.as_chunks::<32>();
+    let (Some(a_last), Some(b_last)) = (a.last_chunk::<32>(), b.last_chunk::<32>()) else {
+        let diff = a.iter().zip(b).fold(0u8, |d, (x, y)| d | (x ^ y));
+        return std::hint::black_box(diff) == 0;
+    };
     let mut acc = [0u64; 4];
-    for (x, y) in a_blocks.iter().zip(b_blocks) {
-        let (x, _) = x.as_chunks::<8>();
-        let (y, _) = y.as_chunks::<8>();
-        for ((acc, x), y) in acc.iter_mut().zip(x).zip(y) {
-            *acc |= u64::from_ne_bytes(*x) ^ u64::from_ne_bytes(*y);
-        }
+    for (x, y) in a.as_chunks::<32>().0.iter().zip(b.as_chunks::<32>().0) {
+        xor_into(&mut acc, x, y);
     }
-    let tail = a_rest.iter().zip(b_rest).fold(0u8, |d, (x, y)| d | (x ^ y));
-    let diff = acc.iter().fold(u64::from(tail), |d, w| d | w);
+    xor_into(&mut acc, a_last, b_last);
+    let diff = acc.iter().fold(0, |d, w| d | w);
     std::hint::black_box(diff) == 0
+}
+
+/// ORs the difference of two 32-byte blocks into `acc`.
+#[inline(always)]
+fn xor_into(acc: &mut [u64; 4], x: &[u8; 32], y: &[u8; 32]) {
+    let (x, _) = x.as_chunks::<8>();
+    let (y, _) = y.as_chunks::<8>();
+    for ((acc, x), y) in acc.iter_mut().zip(x).zip(y) {
+        *acc |= u64::from_ne_bytes(*x) ^ u64::from_ne_bytes(*y);
+    }
 }
 
 struct Entry {
@@ -69,15 +86,45 @@ struct Entry {
     /// Set stops verifying its cached tokens too.
     source: u32,
     epoch: u64,
+    /// The blocklist's [`revision`](crate::blocklist::Blocklist::revision)
+    /// at which this token last passed its revocation check
+    /// ([`NOT_PASSED`] before that).
+    passed: AtomicU64,
+}
+
+/// No blocklist revision: a counter that starts at 0 never reaches it.
+const NOT_PASSED: u64 = u64::MAX;
+
+/// A cached token: its session, and what the blocklist last said of it.
+pub(crate) struct Hit(Arc<Entry>);
+
+impl Hit {
+    pub(crate) fn session(&self) -> &SessionData {
+        &self.0.session
+    }
+
+    /// Whether the token passed its revocation check at blocklist revision
+    /// `revision`: nothing was stored since, so the answer would be the
+    /// same.
+    #[inline]
+    pub(crate) fn passed_at(&self, revision: u64) -> bool {
+        self.0.passed.load(Ordering::Relaxed) == revision
+    }
+
+    /// Records that the token passed its revocation check against the
+    /// blocklist as of `revision` (read before the check).
+    pub(crate) fn mark_passed(&self, revision: u64) {
+        self.0.passed.store(revision, Ordering::Relaxed);
+    }
 }
 
 /// Shards: enough that the servers' worker threads rarely meet on one lock.
 const SHARDS: usize = 16;
 
-/// Entries by the 64-bit hash of their signature (foldhash, seeded per
-/// process). Signature bytes are never compared on their own: the hash
-/// picks the entry, and the whole token text is then compared in constant
-/// time. Two cached signatures with one hash (odds 2^-64 a pair) keep the
+/// Entries by a 64-bit key made from their signature (see
+/// [`VerifiedCache::key`]). Signature bytes are never compared on their
+/// own: the key picks the entry, and the whole token text is then compared
+/// in constant time. Two cached signatures with one hash (odds 2^-64 a pair) keep the
 /// later one; a presented token whose hash meets another's entry fails the
 /// text compare and is verified in full.
 type Map = HashMap<u64, Arc<Entry>, BuildHasherDefault<PassThrough>>;
@@ -114,6 +161,8 @@ pub(crate) struct VerifiedCache {
 }
 
 struct Shared {
+    /// Per-process random seeds of the keys.
+    seeds: [u64; 2],
     hasher: foldhash::fast::RandomState,
     shards: Box<[RwLock<Generations>]>,
     /// Entries per generation and shard before the young one turns old.
@@ -138,13 +187,32 @@ impl VerifiedCache {
                     })
                     .collect(),
                 generation,
+                seeds: {
+                    let random = foldhash::fast::RandomState::default();
+                    [random.hash_one(1u8), random.hash_one(2u8)]
+                },
                 hasher: foldhash::fast::RandomState::default(),
             }),
         }
     }
 
+    /// The key of a signature segment: its last 16 characters, seeded and
+    /// folded by one 128-bit multiply. A signature is unpredictable to
+    /// anyone without the signing key, and only verified tokens are stored,
+    /// so nobody can steer stored keys into one bucket; a presented text
+    /// only looks up. Shorter segments (no real signature is) are hashed
+    /// whole.
+    #[inline]
     fn key(&self, sig: &[u8]) -> u64 {
-        self.inner.hasher.hash_one(sig)
+        let Some(tail) = sig.last_chunk::<16>() else {
+            return self.inner.hasher.hash_one(sig);
+        };
+        let (halves, _) = tail.as_chunks::<8>();
+        let [seed_a, seed_b] = self.inner.seeds;
+        let a = u64::from_le_bytes(halves[0]) ^ seed_a;
+        let b = u64::from_le_bytes(halves[1]) ^ seed_b;
+        let product = u128::from(a) * u128::from(b);
+        (product as u64) ^ ((product >> 64) as u64)
     }
 
     fn shard(&self, key: u64) -> &RwLock<Generations> {
@@ -178,7 +246,7 @@ impl VerifiedCache {
         &self,
         token: &[u8],
         epoch_of: impl FnOnce(u32) -> Option<u64>,
-    ) -> Option<SessionData> {
+    ) -> Option<Hit> {
         let key = self.key(Self::signature(token)?);
         let shard = self.shard(key);
         let (entry, old) = {
@@ -206,7 +274,7 @@ impl VerifiedCache {
                 self.put(&mut gens, key, e);
             }
         }
-        Some(entry.session.clone())
+        Some(Hit(entry))
     }
 
     /// Adds to the young generation, turning it old when it is full.
@@ -237,6 +305,7 @@ impl VerifiedCache {
             valid_until_micros,
             source,
             epoch,
+            passed: AtomicU64::new(NOT_PASSED),
         });
         let key = self.key(sig);
         let mut gens = self.shard(key).write().unwrap_or_else(|e| e.into_inner());
@@ -260,7 +329,7 @@ impl VerifiedCache {
 
 #[cfg(test)]
 mod tests {
-    use super::constant_time_eq;
+    use super::{constant_time_eq, VerifiedCache};
 
     #[test]
     fn constant_time_eq_compares_every_byte() {
@@ -273,5 +342,34 @@ mod tests {
         }
         assert!(!constant_time_eq(&a, &a[..a.len() - 1]));
         assert!(constant_time_eq(b"", b""));
+        // Around the block size: whole blocks, the overlapping last block,
+        // the short form.
+        for len in [1, 31, 32, 33, 63, 64, 65, 615] {
+            let a: Vec<u8> = (0..len).map(|i| (i * 7 % 251) as u8).collect();
+            assert!(constant_time_eq(&a, &a.clone()), "{len}");
+            for i in 0..len {
+                let mut b = a.clone();
+                b[i] ^= 0x80;
+                assert!(!constant_time_eq(&a, &b), "{len} {i}");
+            }
+        }
+    }
+
+    #[test]
+    fn keys_take_every_bit_of_the_signatures_tail_and_the_seed() {
+        let a = VerifiedCache::new(100);
+        let b = VerifiedCache::new(100);
+        let sig = b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFG";
+        let key = a.key(sig);
+        assert_eq!(key, a.key(sig));
+        assert_ne!(key, b.key(sig), "seeded per cache");
+        for i in sig.len() - 16..sig.len() {
+            let mut other = *sig;
+            other[i] ^= 1;
+            assert_ne!(key, a.key(&other), "{i}");
+        }
+        // Short segments are hashed whole.
+        assert_eq!(a.key(b"short"), a.key(b"short"));
+        assert_ne!(a.key(b"short"), a.key(b"shorT"));
     }
 }

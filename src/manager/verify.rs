@@ -2,6 +2,7 @@
 //! the wait for a JWK Set fetch), and the judgement of a blocklist answer.
 
 use super::*;
+use crate::jwt::verified::Hit;
 
 impl SessionManager {
     /// Checks the signature and the claims, without asking the blocklist.
@@ -16,15 +17,15 @@ impl SessionManager {
         if token.len() > MAX_TOKEN_LEN {
             return Err(VerifyError::TooLong(MAX_TOKEN_LEN));
         }
-        if let Some(session) = self.cached(token.as_bytes()) {
-            return Ok(session);
+        if let Some(hit) = self.cached(token.as_bytes()) {
+            return Ok(hit.session().clone());
         }
         self.decode_uncached(token.as_bytes())
     }
 
     /// A verified session for exactly these token bytes, from the
     /// verified-token cache.
-    pub(crate) fn cached(&self, token: &[u8]) -> Option<SessionData> {
+    pub(crate) fn cached(&self, token: &[u8]) -> Option<Hit> {
         let cache = self.inner.verified.as_ref()?;
         cache.get(token, |source| self.epoch_of(source))
     }
@@ -384,6 +385,12 @@ impl SessionManager {
     /// What the blocklist says of `session` now.
     pub(super) async fn lookup(&self, session: &SessionData) -> Result<Lookup, BlocklistError> {
         self.lookup_future(session).await
+    }
+
+    /// The blocklist's [`revision`](crate::blocklist::Blocklist::revision).
+    #[inline]
+    pub(crate) fn blocklist_revision(&self) -> Option<u64> {
+        self.inner.blocklist.revision()
     }
 
     /// What the blocklist says of `session`, without waiting, when the

@@ -12,7 +12,7 @@ use std::{
     collections::{hash_map::RandomState, HashMap},
     hash::BuildHasher,
     sync::{
-        atomic::{AtomicBool, Ordering},
+        atomic::{AtomicBool, AtomicU64, Ordering},
         Arc, RwLock,
     },
 };
@@ -49,6 +49,8 @@ struct Inner {
     marks: RwLock<HashMap<Box<str>, Mark>>,
     /// Whether any watermark was ever learned: until then, lookups skip them.
     any_mark: AtomicBool,
+    /// How many facts were learned: raised after each one, under its lock.
+    writes: AtomicU64,
 }
 
 impl Facts {
@@ -59,6 +61,7 @@ impl Facts {
                 shards: std::array::from_fn(|_| RwLock::new(HashMap::new())),
                 marks: RwLock::new(HashMap::new()),
                 any_mark: AtomicBool::new(false),
+                writes: AtomicU64::new(0),
             }),
         }
     }
@@ -87,6 +90,13 @@ impl Facts {
                 shard.insert(key.as_str().into(), Fact { until, state });
             }
         }
+        self.inner.writes.fetch_add(1, Ordering::Release);
+    }
+
+    /// How many facts were learned so far: it changes after each one is
+    /// visible to [`lookup`](Self::lookup).
+    pub(crate) fn writes(&self) -> u64 {
+        self.inner.writes.load(Ordering::Acquire)
     }
 
     /// The token or session under `key` is revoked (ended) until `until`.
@@ -111,6 +121,7 @@ impl Facts {
             .or_insert(Mark { micros, until });
         mark.micros = mark.micros.max(micros);
         mark.until = mark.until.max(until);
+        self.inner.writes.fetch_add(1, Ordering::Release);
     }
 
     /// What is known of `key` and `user_id` now: one shard read, and the

@@ -9,7 +9,8 @@
 #                 atomic-crm-api, and its secret
 #   BAD_TOKEN     also count the 401 path with it
 #   NAME=CMD      more servers to count: CMD honours BIND_ADDR/SESSION_SECRET
-#                 and prints `listening on http://ADDR`
+#                 and prints `listening on [http://]ADDR` (the reference
+#                 servers of ../shared/bench print it without the scheme)
 # Env: SECS (4) seconds of counted load per path, OUT (/tmp/callgrind) for the
 # callgrind files (read them with callgrind_annotate --inclusive=yes).
 # Needs valgrind, wrk, curl. Traffic goes to 127.0.0.1 only; each server is
@@ -36,7 +37,7 @@ count() { # name cmd...
     "$@" >"$log" 2>"$OUT/$name.err" &
   pid=$!
   for _ in $(seq 600); do
-    addr=$(grep -o 'listening on http://[0-9.:]*' "$log" | head -1 | sed 's|listening on http://||') || true
+    addr=$(grep -oE 'listening on (http://)?[0-9.:]+' "$log" | head -1 | sed -E 's%listening on (http://)?%%') || true
     [ -n "$addr" ] && break
     sleep 0.1
   done

@@ -1,6 +1,6 @@
 //! Wall-clock time in the units JWTs use.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Microseconds since the Unix epoch; 0 for a clock before 1970.
 pub(crate) fn now_micros() -> i64 {
@@ -9,6 +9,27 @@ pub(crate) fn now_micros() -> i64 {
         .map(|d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
         .unwrap_or(0);
     real.saturating_add(test_skew_micros())
+}
+
+/// A Unix time (microseconds) as a point of this process's clock: whether
+/// it has passed is one clock read and one comparison, with no conversion
+/// to Unix time on each check.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Expiry(Option<SystemTime>);
+
+impl Expiry {
+    /// The Unix time `micros` (as [`now_micros`] counts it).
+    pub(crate) fn at_micros(micros: i64) -> Self {
+        let real = u64::try_from(micros.saturating_sub(test_skew_micros())).unwrap_or(0);
+        // `None`: past what the clock can hold, so never reached.
+        Self(UNIX_EPOCH.checked_add(Duration::from_micros(real)))
+    }
+
+    /// Whether [`now_micros`] has reached it.
+    #[inline]
+    pub(crate) fn has_passed(self) -> bool {
+        self.0.is_some_and(|at| SystemTime::now() >= at)
+    }
 }
 
 /// Seconds since the Unix epoch.
@@ -35,4 +56,19 @@ fn test_skew_micros() -> i64 {
 #[inline(always)]
 fn test_skew_micros() -> i64 {
     0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_expiry_passes_with_the_clock_that_counts_it() {
+        let now = now_micros();
+        assert!(Expiry::at_micros(now).has_passed());
+        assert!(Expiry::at_micros(now - 1).has_passed());
+        assert!(Expiry::at_micros(-5).has_passed());
+        assert!(!Expiry::at_micros(now + 10_000_000).has_passed());
+        assert!(!Expiry::at_micros(i64::MAX).has_passed());
+    }
 }

@@ -123,6 +123,9 @@ fn split(value: &[u8]) -> Result<Option<&[u8]>, BearerError> {
 }
 
 /// The credentials of one `Authorization` value of `scheme` (lowercase).
+/// The scheme runs up to the first space, so it is `wanted` only when the
+/// byte after `wanted.len()` letters is a space, or the value ends there:
+/// one byte decides, with no scan.
 fn split_scheme<'v>(value: &'v [u8], wanted: &[u8]) -> Result<Option<&'v [u8]>, BearerError> {
     if value.len() > MAX_HEADER_LEN {
         return Err(BearerError::TooLong);
@@ -130,18 +133,26 @@ fn split_scheme<'v>(value: &'v [u8], wanted: &[u8]) -> Result<Option<&'v [u8]>, 
     if value.is_empty() {
         return Err(BearerError::NotText);
     }
-    let (scheme, rest) = match value.iter().position(|&b| b == b' ') {
-        Some(i) => (&value[..i], &value[i..]),
-        None => (value, &value[value.len()..]),
-    };
-    if !scheme.eq_ignore_ascii_case(wanted) {
-        return Ok(None);
+    let n = wanted.len();
+    match value.get(n) {
+        Some(b' ') if is_scheme(&value[..n], wanted) => match trim_spaces(&value[n..]) {
+            [] => Err(BearerError::MissingToken),
+            token => Ok(Some(token)),
+        },
+        // Another scheme: a space sooner, later, or none.
+        Some(_) => Ok(None),
+        None if value.len() == n && is_scheme(value, wanted) => Err(BearerError::MissingToken),
+        None => Ok(None),
     }
-    let token = trim_spaces(rest);
-    if token.is_empty() {
-        return Err(BearerError::MissingToken);
-    }
-    Ok(Some(token))
+}
+
+/// Whether `scheme` is `wanted` (lowercase ASCII letters) in any case: for a
+/// letter, setting bit 0x20 maps its upper case, and only it, to its lower
+/// case.
+#[inline]
+fn is_scheme(scheme: &[u8], wanted: &[u8]) -> bool {
+    debug_assert!(wanted.iter().all(u8::is_ascii_lowercase));
+    scheme.len() == wanted.len() && scheme.iter().zip(wanted).all(|(&s, &w)| s | 0x20 == w)
 }
 
 /// Checks that credentials are `token68` and returns them as text.
@@ -204,6 +215,55 @@ mod tests {
             h.append(AUTHORIZATION, HeaderValue::from_bytes(v).unwrap());
         }
         h
+    }
+
+    #[test]
+    fn the_usual_form_and_the_scan_agree() {
+        // What a scan for the first space then a case-insensitive compare
+        // gives, for the scheme then a space and for every other form.
+        fn scanned<'v>(value: &'v [u8], wanted: &[u8]) -> Result<Option<&'v [u8]>, BearerError> {
+            let i = value.iter().position(|&b| b == b' ').unwrap_or(value.len());
+            if !value[..i].eq_ignore_ascii_case(wanted) {
+                return Ok(None);
+            }
+            match trim_spaces(&value[i..]) {
+                [] => Err(BearerError::MissingToken),
+                token => Ok(Some(token)),
+            }
+        }
+        let values: [&[u8]; 22] = [
+            b"Bearer abc",
+            b"bEARER abc",
+            b"Bearer  abc ",
+            b"Bearex abc",
+            b"B arer abc",
+            b"Bearer",
+            b"Bearer ",
+            b"Bearerabc",
+            b"DPoP abc",
+            b"dpop abc",
+            b"Bearer\tabc",
+            b"Bear abc",
+            b"Bearers abc",
+            b"Bearer\x00 abc",
+            b"bearer\xc2 abc",
+            b" Bearer abc",
+            b"dpop",
+            b"DPOP  ",
+            b"Bea",
+            b"Bearer  ",
+            b"BEARER",
+            b"d op",
+        ];
+        for v in values {
+            for wanted in [&b"bearer"[..], b"dpop"] {
+                assert_eq!(
+                    split_scheme(v, wanted),
+                    scanned(v, wanted),
+                    "{v:?} {wanted:?}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -42,7 +42,10 @@ use std::{
     },
 };
 
-use crate::{time::now_micros, SessionData};
+use crate::{
+    time::{now_micros, Expiry},
+    SessionData,
+};
 
 /// Compares two byte strings without an early exit: the time depends on the
 /// length only. 32-byte blocks are XORed and ORed into four 64-bit words
@@ -79,7 +82,7 @@ fn xor_into(acc: &mut [u64; 4], x: &[u8; 32], y: &[u8; 32]) {
 struct Entry {
     token: Box<[u8]>,
     session: SessionData,
-    valid_until_micros: i64,
+    valid_until: Expiry,
     /// Which key source verified the token (0: the manager's own keys,
     /// `i + 1`: trusted issuer `i`) and that source's epoch then (0 for
     /// fixed keys): a hit needs the same epoch, so a key removed from a JWK
@@ -262,7 +265,7 @@ impl VerifiedCache {
         };
         crate::metrics::verified_cache(true);
         if !constant_time_eq(&entry.token, token)
-            || now_micros() >= entry.valid_until_micros
+            || entry.valid_until.has_passed()
             || epoch_of(entry.source) != Some(entry.epoch)
         {
             return None;
@@ -302,7 +305,7 @@ impl VerifiedCache {
         let entry = Arc::new(Entry {
             token: token.into(),
             session: session.clone(),
-            valid_until_micros,
+            valid_until: Expiry::at_micros(valid_until_micros),
             source,
             epoch,
             passed: AtomicU64::new(NOT_PASSED),
@@ -314,8 +317,7 @@ impl VerifiedCache {
     }
 
     pub(crate) fn entry_count(&self) -> u64 {
-        let now = now_micros();
-        let live = |m: &Map| m.values().filter(|e| e.valid_until_micros > now).count();
+        let live = |m: &Map| m.values().filter(|e| !e.valid_until.has_passed()).count();
         self.inner
             .shards
             .iter()

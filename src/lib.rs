@@ -152,6 +152,7 @@ pub mod testing;
 mod time;
 
 pub use self::http::{
+    body,
     claims::Claims,
     future, rejection,
     rejection::{DefaultRejectionResponse, Rejection, RejectionKind, RejectionResponse},

@@ -988,3 +988,79 @@ async fn tokens_can_come_from_a_cookie_or_a_custom_source() {
     let json: Value = serde_json::from_slice(&body(res).await).unwrap();
     assert_eq!(json["userId"], "u-b");
 }
+
+/// With the inner body kept (`with_inner_body`), responses are the inner
+/// service's body type, and every refusal is the one the default mode
+/// gives: status, challenge, headers, JSON body, `Rejection`.
+#[tokio::test]
+async fn with_the_inner_body_responses_keep_its_type_and_refusals_are_the_same() {
+    use http_body_util::Full;
+
+    type Seen = (StatusCode, http::HeaderMap, Option<RejectionKind>, Bytes);
+    async fn seen<B: http_body::Body>(res: Response<B>) -> Seen
+    where
+        B::Error: std::fmt::Debug,
+    {
+        let kind = res.extensions().get::<Rejection>().map(Rejection::kind);
+        let (parts, body) = res.into_parts();
+        let bytes = body.collect().await.unwrap().to_bytes();
+        (parts.status, parts.headers, kind, bytes)
+    }
+    async fn full(req: Request<()>) -> Result<Response<Full<Bytes>>, Infallible> {
+        let user = req
+            .extensions()
+            .get::<SessionData>()
+            .map_or("anonymous".to_owned(), |s| s.user_id().to_owned());
+        Ok(Response::new(Full::new(Bytes::from(user))))
+    }
+    async fn both(header: Option<&str>, permission: &str) -> (Seen, Seen) {
+        let request = || {
+            let mut req = Request::new(());
+            if let Some(h) = header {
+                req.headers_mut()
+                    .insert(AUTHORIZATION, HeaderValue::from_str(h).unwrap());
+            }
+            req
+        };
+        let wrapped = ServiceBuilder::new()
+            .layer(SessionLayer::new(manager()))
+            .layer(RequirePermissionLayer::permission(permission))
+            .service_fn(echo);
+        let inner = ServiceBuilder::new()
+            .layer(SessionLayer::new(manager()).with_inner_body())
+            .layer(RequirePermissionLayer::permission(permission).with_inner_body())
+            .service_fn(full);
+        // The type is the inner service's.
+        let inner: Response<Full<Bytes>> = inner.oneshot(request()).await.unwrap();
+        (
+            seen(wrapped.oneshot(request()).await.unwrap()).await,
+            seen(inner).await,
+        )
+    }
+    let good = format!("Bearer {}", sign(&claims()));
+    let forged = format!(
+        "Bearer {}",
+        sign_raw(
+            "HS256",
+            b"another secret of thirty-two bytes",
+            r#"{"alg":"HS256"}"#,
+            &claims().to_string()
+        )
+    );
+    let cases = [
+        (None, "admin"),
+        (Some("Bearer"), "admin"),
+        (Some(forged.as_str()), "admin"),
+        (Some(good.as_str()), "root"),
+    ];
+    for (header, permission) in cases {
+        let (wrapped, inner) = both(header, permission).await;
+        assert_ne!(inner.0, StatusCode::OK, "{header:?}");
+        assert!(inner.2.is_some(), "{header:?}");
+        assert_eq!(wrapped, inner, "{header:?}");
+    }
+    // Admitted: the inner service's own body, untouched.
+    let (_, (status, _, kind, user)) = both(Some(&good), "admin").await;
+    assert_eq!((status, kind), (StatusCode::OK, None));
+    assert_eq!(user, "u-1");
+}

@@ -227,10 +227,13 @@ pub(crate) fn app(manager: SessionManager, client_id: Option<String>, dpop: Dpop
     // `/refresh` has its own layer: there, a token that a refresh already
     // replaced is a replay and ends its session (reuse detection); on the
     // other routes it is only refused.
+    // The layers keep axum's body type (`with_inner_body`): responses are not
+    // wrapped, so axum does not box them again.
     let refresh_route = Router::new().route("/refresh", post(refresh)).route_layer(
         SessionLayer::new(manager.clone())
             .for_refresh()
-            .with_dpop(dpop.clone()),
+            .with_dpop(dpop.clone())
+            .with_inner_body(),
     );
     let protected = Router::new()
         .route("/me", get(me))
@@ -241,10 +244,16 @@ pub(crate) fn app(manager: SessionManager, client_id: Option<String>, dpop: Dpop
             // The contract's challenge is `Bearer error="insufficient_scope"`
             // exactly: the missing permission is not named in it.
             get(admin).route_layer(
-                RequirePermissionLayer::permission("admin").with_scope_in_challenge(false),
+                RequirePermissionLayer::permission("admin")
+                    .with_scope_in_challenge(false)
+                    .with_inner_body(),
             ),
         )
-        .route_layer(SessionLayer::new(manager.clone()).with_dpop(dpop.clone()));
+        .route_layer(
+            SessionLayer::new(manager.clone())
+                .with_dpop(dpop.clone())
+                .with_inner_body(),
+        );
     // The identity providers' logouts and security events, with trusted
     // issuers: revocations in the same store as a logout.
     let receivers = match client_id {

@@ -2,6 +2,7 @@
 
 use std::{
     future::Future,
+    marker::PhantomData,
     pin::Pin,
     sync::Arc,
     task::{ready, Context, Poll},
@@ -21,18 +22,21 @@ type KeysWait = Pin<Box<dyn Future<Output = ()> + Send>>;
 use crate::{
     blocklist::{BlocklistFuture, Lookup},
     http::{
+        body::{ResponseBodyMode, WrapBody},
         layer::Shared,
         rejection::Rejection,
         service::{
             check_binding, dpop_rejection, end_if_replayed, log_verify_error, refusal, verdict,
         },
     },
-    ResponseBody, SessionData, VerifyError,
+    SessionData, VerifyError,
 };
 
 pin_project! {
-    /// Response future of [`SessionService`](crate::SessionService).
-    pub struct ResponseFuture<S, ReqBody>
+    /// Response future of [`SessionService`](crate::SessionService) and
+    /// [`RequirePermission`](crate::RequirePermission); `M` is the layer's
+    /// [`ResponseBodyMode`].
+    pub struct ResponseFuture<S, ReqBody, M = WrapBody>
     where
         S: Service<Request<ReqBody>>,
     {
@@ -40,6 +44,7 @@ pin_project! {
         state: State<S, ReqBody>,
         // The request's span (disabled unless a subscriber wants debug).
         span: tracing::Span,
+        body: PhantomData<fn() -> M>,
     }
 }
 
@@ -118,7 +123,7 @@ struct Pending<S, ReqBody> {
     grpc: bool,
 }
 
-impl<S, ReqBody> ResponseFuture<S, ReqBody>
+impl<S, ReqBody, M> ResponseFuture<S, ReqBody, M>
 where
     S: Service<Request<ReqBody>>,
 {
@@ -131,6 +136,7 @@ where
         Self {
             state: State::Inner { fut },
             span,
+            body: PhantomData,
         }
     }
 
@@ -140,6 +146,7 @@ where
                 response: Some(response),
             },
             span: tracing::Span::none(),
+            body: PhantomData,
         }
     }
 
@@ -166,6 +173,7 @@ where
                 },
             ),
             span: tracing::Span::none(),
+            body: PhantomData,
         }
     }
 
@@ -182,6 +190,7 @@ where
                 pending: Some(Box::new(pending)),
             },
             span: tracing::Span::none(),
+            body: PhantomData,
         }
     }
 
@@ -192,6 +201,7 @@ where
                 shared: Some((shared, grpc)),
             },
             span: tracing::Span::none(),
+            body: PhantomData,
         }
     }
 
@@ -202,11 +212,12 @@ where
     }
 }
 
-impl<S, ReqBody, ResBody> Future for ResponseFuture<S, ReqBody>
+impl<S, ReqBody, ResBody, M> Future for ResponseFuture<S, ReqBody, M>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    M: ResponseBodyMode<ResBody>,
 {
-    type Output = Result<Response<ResponseBody<ResBody>>, S::Error>;
+    type Output = Result<Response<M::Body>, S::Error>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
@@ -329,11 +340,11 @@ where
                 }
                 StateProj::Inner { fut } => {
                     let res = ready!(fut.poll(cx))?;
-                    return Poll::Ready(Ok(res.map(ResponseBody::inner)));
+                    return Poll::Ready(Ok(res.map(M::inner)));
                 }
                 StateProj::Rejected { response } => {
                     let res = response.take().expect("future polled after completion");
-                    return Poll::Ready(Ok(res.map(ResponseBody::refusal)));
+                    return Poll::Ready(Ok(res.map(M::refusal)));
                 }
             }
         }

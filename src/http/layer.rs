@@ -1,10 +1,11 @@
 //! [`SessionLayer`]: configuration of the session middleware.
 
-use std::{fmt, sync::Arc};
+use std::{fmt, marker::PhantomData, sync::Arc};
 
 use tower_layer::Layer;
 
 use crate::{
+    http::body::{InnerBody, WrapBody},
     http::rejection::{DefaultRejectionResponse, RejectionResponse, SharedResponse},
     http::source::{CookieSource, Sources, TokenSource},
     SessionManager, SessionService,
@@ -41,11 +42,22 @@ pub enum OutagePolicy {
 /// Verifies the bearer token of every request and puts the
 /// [`SessionData`](crate::SessionData) in its extensions.
 ///
-/// See the [crate docs](crate) for an example.
-#[derive(Clone)]
+/// See the [crate docs](crate) for an example. `M` says how responses carry
+/// their body: [`WrapBody`] (the default, any inner body) or, after
+/// [`with_inner_body`](Self::with_inner_body), [`InnerBody`].
 #[must_use]
-pub struct SessionLayer {
+pub struct SessionLayer<M = WrapBody> {
     pub(crate) shared: Arc<Shared>,
+    body: PhantomData<fn() -> M>,
+}
+
+impl<M> Clone for SessionLayer<M> {
+    fn clone(&self) -> Self {
+        Self {
+            shared: self.shared.clone(),
+            body: PhantomData,
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -61,7 +73,39 @@ pub(crate) struct Shared {
     pub(crate) dpop: Option<crate::dpop::Dpop>,
 }
 
-impl SessionLayer {
+impl<M> SessionLayer<M> {
+    /// Keeps the inner service's response body type (it must be
+    /// `From<Bytes>`, as axum's `Body` and `Full<Bytes>` are): refusals are
+    /// built as that type instead of wrapping every body in a
+    /// [`ResponseBody`](crate::ResponseBody). axum then does not box the
+    /// body again (one allocation less per response). See the
+    /// [`body`](crate::body) module.
+    ///
+    /// ```
+    /// use http::{Request, Response};
+    /// use http_body_util::Full;
+    /// use bytes::Bytes;
+    /// use tower::{service_fn, Layer};
+    /// use tower_jwt_session::{SessionLayer, SessionManager};
+    ///
+    /// # fn main() -> Result<(), tower_jwt_session::ConfigError> {
+    /// # let manager = SessionManager::builder("a secret of at least thirty-two bytes")
+    /// #     .with_issuer("https://auth.example.com").with_audience("example-api").build()?;
+    /// let service = SessionLayer::new(manager).with_inner_body().layer(service_fn(
+    ///     |_: Request<()>| async { Ok::<_, std::convert::Infallible>(Response::new(Full::new(Bytes::from("hi")))) },
+    /// ));
+    /// // Its responses are `Response<Full<Bytes>>`, refusals included.
+    /// # let _ = service;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn with_inner_body(self) -> SessionLayer<InnerBody> {
+        SessionLayer {
+            shared: self.shared,
+            body: PhantomData,
+        }
+    }
+
     /// Takes DPoP requests (RFC 9449) as `dpop` says: `Authorization: DPoP`
     /// with a proof checked on every request, bound tokens only with a proof
     /// by their key, and in [`DpopMode::Required`](crate::dpop::DpopMode)
@@ -71,23 +115,6 @@ impl SessionLayer {
     pub fn with_dpop(mut self, dpop: crate::dpop::Dpop) -> Self {
         Arc::make_mut(&mut self.shared).dpop = Some(dpop);
         self
-    }
-
-    /// A layer that checks tokens with `manager` (and its blocklist), in
-    /// [`SessionMode::Required`], answering refusals with
-    /// [`DefaultRejectionResponse`].
-    pub fn new(manager: SessionManager) -> Self {
-        Self {
-            shared: Arc::new(Shared {
-                manager,
-                mode: SessionMode::Required,
-                outage: OutagePolicy::FailClosed,
-                sources: Sources::default(),
-                respond: Arc::new(DefaultRejectionResponse::new()),
-                refresh_route: false,
-                dpop: None,
-            }),
-        }
     }
 
     /// Sets the mode. Default: [`SessionMode::Required`].
@@ -186,7 +213,27 @@ impl SessionLayer {
     }
 }
 
-impl fmt::Debug for SessionLayer {
+impl SessionLayer {
+    /// A layer that checks tokens with `manager` (and its blocklist), in
+    /// [`SessionMode::Required`], answering refusals with
+    /// [`DefaultRejectionResponse`].
+    pub fn new(manager: SessionManager) -> Self {
+        Self {
+            shared: Arc::new(Shared {
+                manager,
+                mode: SessionMode::Required,
+                outage: OutagePolicy::FailClosed,
+                sources: Sources::default(),
+                respond: Arc::new(DefaultRejectionResponse::new()),
+                refresh_route: false,
+                dpop: None,
+            }),
+            body: PhantomData,
+        }
+    }
+}
+
+impl<M> fmt::Debug for SessionLayer<M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SessionLayer")
             .field("manager", &self.shared.manager)
@@ -196,13 +243,14 @@ impl fmt::Debug for SessionLayer {
     }
 }
 
-impl<S> Layer<S> for SessionLayer {
-    type Service = SessionService<S>;
+impl<S, M> Layer<S> for SessionLayer<M> {
+    type Service = SessionService<S, M>;
 
     fn layer(&self, inner: S) -> Self::Service {
         SessionService {
             inner,
             shared: self.shared.clone(),
+            body: PhantomData,
         }
     }
 }

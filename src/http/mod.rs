@@ -10,14 +10,14 @@
 //!   and asks the [`Blocklist`](crate::Blocklist);
 //! - [`future`]: the [`ResponseFuture`](future::ResponseFuture) that waits for
 //!   an asynchronous blocklist answer, then calls the inner service;
-//! - [`rejection`], `body`, `grpc`: refusals per RFC 6750 (status,
+//! - [`rejection`], [`body`], `grpc`: refusals per RFC 6750 (status,
 //!   `WWW-Authenticate`, JSON body; gRPC status for gRPC clients);
 //! - `require`: [`RequirePermissionLayer`], the per-route permission check
 //!   that runs after the session layer;
 //! - `extract` (feature `axum`): the [`Session`](crate::Session) extractor.
 
 pub(crate) mod bearer;
-mod body;
+pub mod body;
 pub(crate) mod claims;
 #[cfg(feature = "axum")]
 mod extract;

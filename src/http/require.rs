@@ -2,6 +2,7 @@
 
 use std::{
     fmt,
+    marker::PhantomData,
     sync::Arc,
     task::{Context, Poll},
 };
@@ -13,11 +14,12 @@ use tower_service::Service;
 
 use crate::{
     http::{
+        body::{InnerBody, ResponseBodyMode, WrapBody},
         future::ResponseFuture,
         rejection::{DefaultRejectionResponse, Rejection, RejectionResponse, SharedResponse},
         service::{is_grpc, refusal, PassedAnonymous},
     },
-    ResponseBody, SessionData,
+    SessionData,
 };
 
 type Predicate = Arc<dyn Fn(&SessionData) -> bool + Send + Sync>;
@@ -136,12 +138,27 @@ impl fmt::Debug for Requirement {
 /// # Ok(())
 /// # }
 /// ```
-#[derive(Clone)]
+///
+/// `M` says how responses carry their body, as for
+/// [`SessionLayer`](crate::SessionLayer): [`WrapBody`] by default,
+/// [`InnerBody`] after [`with_inner_body`](Self::with_inner_body).
 #[must_use]
-pub struct RequirePermissionLayer {
+pub struct RequirePermissionLayer<M = WrapBody> {
     requirement: Requirement,
     respond: SharedResponse,
     scope_in_challenge: bool,
+    body: PhantomData<fn() -> M>,
+}
+
+impl<M> Clone for RequirePermissionLayer<M> {
+    fn clone(&self) -> Self {
+        Self {
+            requirement: self.requirement.clone(),
+            respond: self.respond.clone(),
+            scope_in_challenge: self.scope_in_challenge,
+            body: PhantomData,
+        }
+    }
 }
 
 impl RequirePermissionLayer {
@@ -202,6 +219,21 @@ impl RequirePermissionLayer {
             requirement,
             respond: Arc::new(DefaultRejectionResponse::new()),
             scope_in_challenge: true,
+            body: PhantomData,
+        }
+    }
+}
+
+impl<M> RequirePermissionLayer<M> {
+    /// Keeps the inner service's response body type, as
+    /// [`SessionLayer::with_inner_body`](crate::SessionLayer::with_inner_body)
+    /// does: refusals are built as that type (`From<Bytes>`).
+    pub fn with_inner_body(self) -> RequirePermissionLayer<InnerBody> {
+        RequirePermissionLayer {
+            requirement: self.requirement,
+            respond: self.respond,
+            scope_in_challenge: self.scope_in_challenge,
+            body: PhantomData,
         }
     }
 
@@ -222,7 +254,7 @@ impl RequirePermissionLayer {
     }
 }
 
-impl fmt::Debug for RequirePermissionLayer {
+impl<M> fmt::Debug for RequirePermissionLayer<M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RequirePermissionLayer")
             .field("requirement", &self.requirement)
@@ -230,8 +262,8 @@ impl fmt::Debug for RequirePermissionLayer {
     }
 }
 
-impl<S> Layer<S> for RequirePermissionLayer {
-    type Service = RequirePermission<S>;
+impl<S, M> Layer<S> for RequirePermissionLayer<M> {
+    type Service = RequirePermission<S, M>;
 
     fn layer(&self, inner: S) -> Self::Service {
         RequirePermission {
@@ -242,13 +274,21 @@ impl<S> Layer<S> for RequirePermissionLayer {
 }
 
 /// The service built by [`RequirePermissionLayer`].
-#[derive(Clone)]
-pub struct RequirePermission<S> {
+pub struct RequirePermission<S, M = WrapBody> {
     inner: S,
-    layer: RequirePermissionLayer,
+    layer: RequirePermissionLayer<M>,
 }
 
-impl<S> RequirePermission<S> {
+impl<S: Clone, M> Clone for RequirePermission<S, M> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            layer: self.layer.clone(),
+        }
+    }
+}
+
+impl<S, M> RequirePermission<S, M> {
     /// The inner service.
     pub fn get_ref(&self) -> &S {
         &self.inner
@@ -265,7 +305,7 @@ impl<S> RequirePermission<S> {
     }
 }
 
-impl<S: fmt::Debug> fmt::Debug for RequirePermission<S> {
+impl<S: fmt::Debug, M> fmt::Debug for RequirePermission<S, M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RequirePermission")
             .field("inner", &self.inner)
@@ -274,13 +314,14 @@ impl<S: fmt::Debug> fmt::Debug for RequirePermission<S> {
     }
 }
 
-impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for RequirePermission<S>
+impl<S, M, ReqBody, ResBody> Service<Request<ReqBody>> for RequirePermission<S, M>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    M: ResponseBodyMode<ResBody>,
 {
-    type Response = Response<ResponseBody<ResBody>>;
+    type Response = Response<M::Body>;
     type Error = S::Error;
-    type Future = ResponseFuture<S, ReqBody>;
+    type Future = ResponseFuture<S, ReqBody, M>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)

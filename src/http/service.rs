@@ -2,6 +2,7 @@
 
 use std::{
     fmt,
+    marker::PhantomData,
     sync::Arc,
     task::{Context, Poll},
 };
@@ -15,22 +16,25 @@ use crate::{
     dpop::{Dpop, DpopError, DpopMode},
     http::{
         bearer::{token68, Authorization},
+        body::{ResponseBodyMode, WrapBody},
         future::ResponseFuture,
         layer::{OutagePolicy, SessionMode, Shared},
         rejection::{Rejection, RejectionKind, RejectionResponse},
     },
-    BlocklistError, ResponseBody, SessionData, SessionManager, VerifyError,
+    BlocklistError, SessionData, SessionManager, VerifyError,
 };
 
 /// The middleware built by [`SessionLayer`](crate::SessionLayer).
 ///
-/// See the [crate docs](crate) for an example.
-pub struct SessionService<S> {
+/// See the [crate docs](crate) for an example. `M` is the layer's
+/// [`ResponseBodyMode`].
+pub struct SessionService<S, M = WrapBody> {
     pub(crate) inner: S,
     pub(crate) shared: Arc<Shared>,
+    pub(crate) body: PhantomData<fn() -> M>,
 }
 
-impl<S> SessionService<S> {
+impl<S, M> SessionService<S, M> {
     /// The inner service.
     pub fn get_ref(&self) -> &S {
         &self.inner
@@ -47,16 +51,17 @@ impl<S> SessionService<S> {
     }
 }
 
-impl<S: Clone> Clone for SessionService<S> {
+impl<S: Clone, M> Clone for SessionService<S, M> {
     fn clone(&self) -> Self {
         Self {
             inner: self.inner.clone(),
             shared: self.shared.clone(),
+            body: PhantomData,
         }
     }
 }
 
-impl<S: fmt::Debug> fmt::Debug for SessionService<S> {
+impl<S: fmt::Debug, M> fmt::Debug for SessionService<S, M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SessionService")
             .field("inner", &self.inner)
@@ -65,13 +70,14 @@ impl<S: fmt::Debug> fmt::Debug for SessionService<S> {
     }
 }
 
-impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for SessionService<S>
+impl<S, M, ReqBody, ResBody> Service<Request<ReqBody>> for SessionService<S, M>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone,
+    M: ResponseBodyMode<ResBody>,
 {
-    type Response = Response<ResponseBody<ResBody>>;
+    type Response = Response<M::Body>;
     type Error = S::Error;
-    type Future = ResponseFuture<S, ReqBody>;
+    type Future = ResponseFuture<S, ReqBody, M>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -259,15 +265,15 @@ where
     }
 }
 
-impl<S> SessionService<S> {
-    fn refuse<ReqBody>(&self, rejection: Rejection, grpc: bool) -> ResponseFuture<S, ReqBody>
+impl<S, M> SessionService<S, M> {
+    fn refuse<ReqBody>(&self, rejection: Rejection, grpc: bool) -> ResponseFuture<S, ReqBody, M>
     where
         S: Service<Request<ReqBody>>,
     {
         ResponseFuture::rejected(refusal(&*self.shared.respond, rejection, grpc))
     }
 
-    fn refuse_verify<ReqBody>(&self, err: &VerifyError, grpc: bool) -> ResponseFuture<S, ReqBody>
+    fn refuse_verify<ReqBody>(&self, err: &VerifyError, grpc: bool) -> ResponseFuture<S, ReqBody, M>
     where
         S: Service<Request<ReqBody>>,
     {

@@ -261,6 +261,21 @@ pub trait Blocklist: fmt::Debug + Send + Sync + 'static {
     ///
     /// The default, `None`, means no such promise: every request is
     /// checked.
+    ///
+    /// ```
+    /// use tower_jwt_session::blocklist::{Blocklist, MemoryBlocklist, TokenKey};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let list = MemoryBlocklist::new();
+    /// let before = list.revision();
+    /// assert!(before.is_some());
+    /// let in_an_hour = std::time::SystemTime::now()
+    ///     .duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64 + 3600;
+    /// list.revoke(&TokenKey::from_jti("token-1"), in_an_hour).await.unwrap();
+    /// assert_ne!(list.revision(), before);
+    /// # }
+    /// ```
     fn revision(&self) -> Option<u64> {
         None
     }

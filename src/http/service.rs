@@ -21,6 +21,7 @@ use crate::{
         layer::{OutagePolicy, SessionMode, Shared},
         rejection::{Rejection, RejectionKind, RejectionResponse},
     },
+    jwt::verified::Hit,
     BlocklistError, SessionData, SessionManager, VerifyError,
 };
 
@@ -208,28 +209,8 @@ where
         let span = request_span(&session);
         let judged = match claim {
             Some(_) => None,
-            None => {
-                // A cached token that passed at the blocklist's revision
-                // read now passes again: nothing was stored since.
-                let revision = hit
-                    .as_ref()
-                    .and_then(|_| shared.manager.blocklist_revision());
-                match (revision, &hit) {
-                    (Some(rev), Some(hit)) if hit.passed_at(rev) => Some(Ok(())),
-                    _ => shared.manager.try_lookup(&session).map(|answer| {
-                        let answered = answer.is_ok();
-                        let judged = verdict(shared, &session, answer);
-                        if let (true, Ok(()), Some(rev), Some(hit)) =
-                            (answered, &judged, revision, &hit)
-                        {
-                            hit.mark_passed(rev);
-                        }
-                        judged
-                    }),
-                }
-            }
+            None => judge_at_once(shared, &session, hit.as_ref()),
         };
-        drop(hit);
         if let Some(judged) = judged {
             return match judged {
                 Ok(()) => {
@@ -369,6 +350,34 @@ pub(crate) fn verdict(
         }
         Err(err) => Err(err.into()),
     }
+}
+
+/// The blocklist's verdict on `session` without waiting, when the backend
+/// answers from memory. A cached token that passed at the revision the
+/// blocklist reports now passes again without a probe: nothing was stored
+/// since. A token that passes a probe is marked with the revision read
+/// before it.
+#[inline]
+fn judge_at_once(
+    shared: &Shared,
+    session: &SessionData,
+    hit: Option<&Hit>,
+) -> Option<Result<(), VerifyError>> {
+    let revision = hit.and_then(|_| shared.manager.blocklist_revision());
+    if let (Some(rev), Some(hit)) = (revision, hit) {
+        if hit.passed_at(rev) {
+            return Some(Ok(()));
+        }
+    }
+    let answer = shared.manager.try_lookup(session)?;
+    let answered = answer.is_ok();
+    let judged = verdict(shared, session, answer);
+    // Only a real answer marks: a request admitted through an outage
+    // (`AdmitUncheckedDangerously`) proved nothing.
+    if let (true, Ok(()), Some(rev), Some(hit)) = (answered, &judged, revision, hit) {
+        hit.mark_passed(rev);
+    }
+    Some(judged)
 }
 
 /// On a refresh route, a token that a refresh already replaced is a replay:

@@ -22,9 +22,9 @@
 //! - the cache is bounded, so a flood of distinct valid tokens keeps memory
 //!   flat.
 //!
-//! A hit is one hash of the signature, one read lock of one of 16 shards,
-//! one probe by that hash, one `Arc` clone: it is on every request's path,
-//! so it does no more.
+//! A hit is one seeded multiply of the signature's tail (the key), one read
+//! lock of one of 16 shards, one probe by that key, one `Arc` clone: it is
+//! on every request's path, so it does no more.
 //! Each shard keeps two generations of at most half its share each: new
 //! entries go to the young one; when it is full, the old one is dropped
 //! and the young one becomes old. A hit in the old generation moves the
@@ -127,8 +127,8 @@ const SHARDS: usize = 16;
 /// Entries by a 64-bit key made from their signature (see
 /// [`VerifiedCache::key`]). Signature bytes are never compared on their
 /// own: the key picks the entry, and the whole token text is then compared
-/// in constant time. Two cached signatures with one hash (odds 2^-64 a pair) keep the
-/// later one; a presented token whose hash meets another's entry fails the
+/// in constant time. Two cached signatures with one key (odds 2^-64 a pair) keep the
+/// later one; a presented token whose key meets another's entry fails the
 /// text compare and is verified in full.
 type Map = HashMap<u64, Arc<Entry>, BuildHasherDefault<PassThrough>>;
 
@@ -179,6 +179,7 @@ impl VerifiedCache {
         // bound is what was asked for.
         let shards = if capacity >= SHARDS * 2 { SHARDS } else { 1 };
         let generation = (capacity / shards / 2).max(1);
+        let hasher = foldhash::fast::RandomState::default();
         Self {
             inner: Arc::new(Shared {
                 shards: (0..shards)
@@ -190,11 +191,8 @@ impl VerifiedCache {
                     })
                     .collect(),
                 generation,
-                seeds: {
-                    let random = foldhash::fast::RandomState::default();
-                    [random.hash_one(1u8), random.hash_one(2u8)]
-                },
-                hasher: foldhash::fast::RandomState::default(),
+                seeds: [hasher.hash_one(1u8), hasher.hash_one(2u8)],
+                hasher,
             }),
         }
     }

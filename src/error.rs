@@ -358,6 +358,11 @@ pub enum VerifyError {
     /// mode.
     #[error("the token is bound to a key and was presented as a Bearer token")]
     BoundToKey,
+    /// The DPoP proof presented with the token is not by the key the token
+    /// is bound to, or was not made for this token (its `ath`), or the
+    /// token is bound to no key.
+    #[error("the DPoP proof is not by the token's key or not for this token")]
+    ProofMismatch,
     /// The blocklist could not answer: the token's state is unknown.
     #[error("the revocation state is unknown")]
     Backend(#[source] BlocklistError),

@@ -168,7 +168,7 @@ pub use blocklist::{Blocklist, MemoryBlocklist, TokenKey};
 pub use error::{BlocklistError, ConfigError, IssueError, JwksError, MalformedToken, VerifyError};
 pub use jwt::{KeyPair, NewSession, PublicKey, SessionData, MAX_RSA_BITS, MIN_RSA_BITS};
 pub use manager::{
-    Algorithm, IssuedToken, SessionError, SessionManager, SessionManagerBuilder, DEFAULT_LEEWAY,
+    Algorithm, IssuedToken, PresentedToken, SessionError, SessionManager, SessionManagerBuilder, DEFAULT_LEEWAY,
     DEFAULT_TTL, DEFAULT_VERIFIED_CACHE_CAPACITY,
 };
 

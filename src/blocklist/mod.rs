@@ -155,6 +155,7 @@ mod expiring;
 mod memory;
 #[cfg(feature = "redis")]
 mod redis;
+pub(crate) mod subjects;
 
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]

@@ -83,11 +83,19 @@ pub enum ReplayScope {
     Store,
 }
 
-/// A proof that checked out: the key it proves and its `jti`.
+/// A proof that checked out: the key it proves, its `jti`, and the token
+/// it was checked for (its `ath`).
+///
+/// Hand it to the manager with the token
+/// ([`PresentedToken::dpop`](crate::PresentedToken::dpop)) to verify,
+/// refresh or revoke a bound token outside the layer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifiedProof {
     jkt: String,
     jti: String,
+    /// SHA-256 of the token whose `ath` the proof carried, when checked
+    /// with one.
+    token_digest: Option<[u8; 32]>,
 }
 
 impl VerifiedProof {
@@ -105,6 +113,14 @@ impl VerifiedProof {
     /// The thumbprint, by value.
     pub fn into_jkt(self) -> String {
         self.jkt
+    }
+
+    /// Whether the proof was checked for `token` (its `ath` is the token's
+    /// hash). A proof checked without a token (at login) is for none.
+    pub fn is_for(&self, token: &str) -> bool {
+        use sha2::Digest;
+        self.token_digest
+            .is_some_and(|d| d == <[u8; 32]>::from(sha2::Sha256::digest(token.as_bytes())))
     }
 }
 
@@ -260,23 +276,43 @@ impl Dpop {
         headers: &HeaderMap,
         token: Option<&str>,
     ) -> Result<VerifiedProof, DpopError> {
+        let verified = self.check_request(method, uri, headers, token)?;
+        self.use_once(&verified)?;
+        Ok(verified)
+    }
+
+    /// [`verify_request`](Self::verify_request) without taking the proof's
+    /// single use yet: the layer takes it with [`use_once`](Self::use_once)
+    /// once the token verified, so that a request with a forged token takes
+    /// no room.
+    pub(crate) fn check_request(
+        &self,
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+        token: Option<&str>,
+    ) -> Result<VerifiedProof, DpopError> {
         let proof = header_proof(headers)?;
         let htu = self.expected_htu(uri, headers)?;
-        let verified = proof::verify(
+        proof::verify(
             proof,
             method.as_str(),
             &htu,
             token,
             self.inner.nonces.as_ref(),
             &self.inner.keys,
-        )?;
-        // Single use, once everything else holds (invalid proofs take no
-        // room); one atomic step, so two concurrent copies cannot both pass.
-        let key = format!("{}\u{0}{}", verified.jkt, verified.jti);
-        if !self.inner.seen.entry(key).or_insert(()).is_fresh() {
-            return Err(DpopError::Replayed);
+        )
+    }
+
+    /// Takes `proof`'s single use on this server: one atomic step, so two
+    /// concurrent copies cannot both pass.
+    pub(crate) fn use_once(&self, proof: &VerifiedProof) -> Result<(), DpopError> {
+        let key = format!("{}\u{0}{}", proof.jkt, proof.jti);
+        if self.inner.seen.entry(key).or_insert(()).is_fresh() {
+            Ok(())
+        } else {
+            Err(DpopError::Replayed)
         }
-        Ok(verified)
     }
 
     /// With [`ReplayScope::Store`]: records `proof` as used in `blocklist`

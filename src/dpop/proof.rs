@@ -145,11 +145,14 @@ pub(crate) fn verify(
     if skew.unsigned_abs() > PROOF_WINDOW.as_micros() as u64 {
         return Err(invalid("iat is outside the accepted window"));
     }
+    let mut token_digest = None;
     if let Some(token) = token {
-        let ath = URL_SAFE_NO_PAD.encode(Sha256::digest(token.as_bytes()));
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let ath = URL_SAFE_NO_PAD.encode(digest);
         if claim("ath") != Some(ath.as_str()) {
             return Err(invalid("ath is not the token's hash"));
         }
+        token_digest = Some(digest);
     }
     if let Some(nonces) = nonces {
         if !claim("nonce").is_some_and(|n| nonces.accepts(n)) {
@@ -159,6 +162,7 @@ pub(crate) fn verify(
     Ok(VerifiedProof {
         jkt: key.jkt.clone(),
         jti: jti.to_owned(),
+        token_digest,
     })
 }
 

@@ -26,9 +26,11 @@ use crate::{
         layer::Shared,
         rejection::Rejection,
         service::{
-            check_binding, dpop_rejection, end_if_replayed, log_verify_error, refusal, verdict,
+            check_binding, dpop_rejection, end_if_replayed, log_verify_error, refusal, use_proof,
+            verdict,
         },
     },
+    dpop::VerifiedProof,
     SessionData, VerifyError,
 };
 
@@ -57,10 +59,11 @@ pin_project! {
         // Waiting for the blocklist; the ready inner service and the request
         // wait with it.
         Checking {
+            // The blocklist's answer, until it came.
+            check: Option<BlocklistFuture<Lookup>>,
             // With DPoP proofs single-use across servers: the proof's record
-            // in the store, first.
-            claim: Option<BlocklistFuture<bool>>,
-            check: BlocklistFuture<Lookup>,
+            // in the store, once the token passed.
+            record: Option<BlocklistFuture<bool>>,
             // Boxed: the hot path (`Inner`) keeps the future small.
             pending: Option<Box<Pending<S, ReqBody>>>,
             started: std::time::Instant,
@@ -89,15 +92,16 @@ impl<S, ReqBody> State<S, ReqBody>
 where
     S: Service<Request<ReqBody>>,
 {
-    /// Waiting for the blocklist's answer on `pending`'s session.
+    /// Waiting for the blocklist's answer on `pending`'s session (`check`),
+    /// or, once it passed, for its proof's record in the store (`record`).
     fn checking(
-        claim: Option<BlocklistFuture<bool>>,
-        check: BlocklistFuture<Lookup>,
+        check: Option<BlocklistFuture<Lookup>>,
+        record: Option<BlocklistFuture<bool>>,
         pending: Pending<S, ReqBody>,
     ) -> Self {
         Self::Checking {
-            claim,
             check,
+            record,
             started: std::time::Instant::now(),
             pending: Some(Box::new(pending)),
         }
@@ -105,14 +109,13 @@ where
 }
 
 /// What waits for a JWK Set fetch: the ready service, the request, the
-/// layer, gRPC or not, the key a DPoP proof proved, the proof's record.
+/// layer, gRPC or not, the request's DPoP proof.
 pub(crate) type FetchPending<S, ReqBody> = (
     S,
     Request<ReqBody>,
     Arc<Shared>,
     bool,
-    Option<Box<str>>,
-    Option<BlocklistFuture<bool>>,
+    Option<VerifiedProof>,
 );
 
 struct Pending<S, ReqBody> {
@@ -121,6 +124,9 @@ struct Pending<S, ReqBody> {
     session: SessionData,
     shared: Arc<Shared>,
     grpc: bool,
+    /// The request's DPoP proof, whose single use is taken once the token
+    /// passed.
+    proof: Option<VerifiedProof>,
 }
 
 impl<S, ReqBody, M> ResponseFuture<S, ReqBody, M>
@@ -152,7 +158,7 @@ where
 
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn checking(
-        claim: Option<BlocklistFuture<bool>>,
+        proof: Option<VerifiedProof>,
         check: BlocklistFuture<Lookup>,
         inner: S,
         req: Request<ReqBody>,
@@ -162,14 +168,43 @@ where
     ) -> Self {
         Self {
             state: State::checking(
-                claim,
-                check,
+                Some(check),
+                None,
                 Pending {
                     inner,
                     req,
                     session,
                     shared,
                     grpc,
+                    proof,
+                },
+            ),
+            span: tracing::Span::none(),
+            body: PhantomData,
+        }
+    }
+
+    /// A request whose token passed, waiting for its DPoP proof's record
+    /// in the store (when there is one) before the inner service is called.
+    pub(crate) fn recording(
+        record: Option<BlocklistFuture<bool>>,
+        inner: S,
+        req: Request<ReqBody>,
+        session: SessionData,
+        shared: Arc<Shared>,
+        grpc: bool,
+    ) -> Self {
+        Self {
+            state: State::checking(
+                None,
+                record,
+                Pending {
+                    inner,
+                    req,
+                    session,
+                    shared,
+                    grpc,
+                    proof: None,
                 },
             ),
             span: tracing::Span::none(),
@@ -225,14 +260,62 @@ where
         loop {
             match this.state.as_mut().project() {
                 StateProj::Checking {
-                    claim,
                     check,
+                    record,
                     pending,
                     started,
                 } => {
-                    if let Some(recording) = claim {
+                    if let Some(answering) = check {
+                        let answer = ready!(answering.as_mut().poll(cx));
+                        *check = None;
+                        crate::metrics::blocklist_answered(answer.is_ok(), started.elapsed());
+                        let p = pending.as_mut().expect("future polled after completion");
+                        let refused = match verdict(&p.shared, &p.session, answer) {
+                            // The token passed: the proof's single use now.
+                            Ok(()) => match use_proof(&p.shared, p.proof.as_ref()) {
+                                Ok(recording) => {
+                                    *record = recording;
+                                    None
+                                }
+                                Err(rejection) => Some(rejection),
+                            },
+                            Err(err) => {
+                                let Pending {
+                                    session,
+                                    shared,
+                                    grpc,
+                                    ..
+                                } = *pending.take().expect("future polled after completion");
+                                match end_if_replayed(&shared, &session, &err) {
+                                    Some(end) => this.state.set(State::Ending {
+                                        end,
+                                        shared: Some((shared, grpc)),
+                                    }),
+                                    None => {
+                                        log_verify_error(&err);
+                                        let response =
+                                            refusal(&*shared.respond, Rejection::from(&err), grpc);
+                                        this.state.set(State::Rejected {
+                                            response: Some(response),
+                                        });
+                                    }
+                                }
+                                continue;
+                            }
+                        };
+                        if let Some(rejection) = refused {
+                            let Pending { shared, grpc, .. } =
+                                *pending.take().expect("future polled after completion");
+                            let response = refusal(&*shared.respond, rejection, grpc);
+                            this.state.set(State::Rejected {
+                                response: Some(response),
+                            });
+                            continue;
+                        }
+                    }
+                    if let Some(recording) = record {
                         let recorded = ready!(recording.as_mut().poll(cx));
-                        *claim = None;
+                        *record = None;
                         let refused = match recorded {
                             Ok(true) => None,
                             // A record exists only when the layer has DPoP.
@@ -252,37 +335,17 @@ where
                             continue;
                         }
                     }
-                    let answer = ready!(check.as_mut().poll(cx));
-                    crate::metrics::blocklist_answered(answer.is_ok(), started.elapsed());
                     let Pending {
                         mut inner,
                         mut req,
                         session,
                         shared,
-                        grpc,
+                        ..
                     } = *pending.take().expect("future polled after completion");
-                    match verdict(&shared, &session, answer) {
-                        Ok(()) => {
-                            shared.manager.insert_claims(&session, req.extensions_mut());
-                            req.extensions_mut().insert(session);
-                            let fut = inner.call(req);
-                            this.state.set(State::Inner { fut });
-                        }
-                        Err(err) => match end_if_replayed(&shared, &session, &err) {
-                            Some(end) => this.state.set(State::Ending {
-                                end,
-                                shared: Some((shared, grpc)),
-                            }),
-                            None => {
-                                log_verify_error(&err);
-                                let response =
-                                    refusal(&*shared.respond, Rejection::from(&err), grpc);
-                                this.state.set(State::Rejected {
-                                    response: Some(response),
-                                });
-                            }
-                        },
-                    }
+                    shared.manager.insert_claims(&session, req.extensions_mut());
+                    req.extensions_mut().insert(session);
+                    let fut = inner.call(req);
+                    this.state.set(State::Inner { fut });
                 }
                 StateProj::FetchingKeys {
                     wait,
@@ -290,27 +353,28 @@ where
                     pending,
                 } => {
                     ready!(wait.as_mut().poll(cx));
-                    let (inner, req, shared, grpc, proven, claim) =
+                    let (inner, req, shared, grpc, proof) =
                         *pending.take().expect("future polled after completion");
                     let decoded = shared
                         .manager
                         .decode_uncached(token)
                         .map_err(|e| Rejection::from(&e))
                         .and_then(|session| {
-                            check_binding(&shared, &session, proven.as_deref()).map(|()| session)
+                            check_binding(&shared, &session, proof.as_ref()).map(|()| session)
                         });
                     match decoded {
                         Ok(session) => {
                             let check = shared.manager.lookup_future(&session);
                             this.state.set(State::checking(
-                                claim,
-                                check,
+                                Some(check),
+                                None,
                                 Pending {
                                     inner,
                                     req,
                                     session,
                                     shared,
                                     grpc,
+                                    proof,
                                 },
                             ));
                         }

@@ -243,6 +243,10 @@ impl From<&VerifyError> for Rejection {
                 InvalidToken,
                 "the token is bound to a key: present it with a proof of possession",
             ),
+            VerifyError::ProofMismatch => (
+                InvalidDpopProof,
+                "the proof's key is not the key the token is bound to",
+            ),
             VerifyError::InvalidSignature => (InvalidToken, "the token's signature is invalid"),
             VerifyError::InvalidClaims(_) => (InvalidToken, "the token's claims are invalid"),
             VerifyError::MissingClaim(_) => (InvalidToken, "the token lacks a required claim"),
@@ -348,6 +352,10 @@ impl DefaultRejectionResponse {
                 params.push(format!("error=\"{code}\""));
                 if self.descriptions {
                     params.push(format!("error_description=\"{}\"", rejection.description));
+                }
+                if let (true, Some(scope)) = (code == "insufficient_scope", rejection.shown_scope())
+                {
+                    params.push(format!("scope=\"{scope}\""));
                 }
             }
             params.push(format!("algs=\"{}\"", crate::dpop::DPOP_ALGS));

@@ -335,10 +335,18 @@ where
             Some(session) => {
                 tracing::debug!(user_id = %session.user_id(), requirement = ?self.layer.requirement, "permission refused");
                 let scope = self.layer.requirement.scope(session);
-                if self.layer.scope_in_challenge {
+                let rejection = if self.layer.scope_in_challenge {
                     Rejection::insufficient_scope().with_scope(scope)
                 } else {
                     Rejection::insufficient_scope().with_scope_unshown(scope)
+                };
+                // A session bound to a DPoP key was admitted with its proof:
+                // the request used the `DPoP` scheme, and so does its
+                // challenge (RFC 9449 §7.1).
+                if session.dpop_jkt().is_some() {
+                    rejection.with_dpop(None)
+                } else {
+                    rejection
                 }
             }
             None if req.extensions().get::<PassedAnonymous>().is_some() => Rejection::missing(),

@@ -13,7 +13,7 @@ use tower_service::Service;
 
 use crate::{
     blocklist::Lookup,
-    dpop::{Dpop, DpopError, DpopMode},
+    dpop::{Dpop, DpopError, DpopMode, VerifiedProof},
     http::{
         bearer::{token68, Authorization},
         body::{ResponseBodyMode, WrapBody},
@@ -109,17 +109,15 @@ where
             }
             None => None,
         };
-        let mut proven: Option<Box<str>> = None;
-        // With proofs single-use across servers: their record in the store,
-        // awaited before the blocklist's answer.
-        let mut claim = None;
+        // The proof is checked first (it does not depend on the token's
+        // verification); its single use is taken only once the token has
+        // passed every check, so that a request with a forged, expired or
+        // revoked token takes no room and writes nothing.
+        let mut proof: Option<VerifiedProof> = None;
         if let (Some(d), Some(raw)) = (dpop, dpop_raw) {
             let token = std::str::from_utf8(raw).ok();
-            match d.verify_request(req.method(), req.uri(), req.headers(), token) {
-                Ok(proof) => {
-                    claim = d.record(&**shared.manager.blocklist(), &proof);
-                    proven = Some(proof.into_jkt().into_boxed_str());
-                }
+            match d.check_request(req.method(), req.uri(), req.headers(), token) {
+                Ok(checked) => proof = Some(checked),
                 Err(err) => {
                     tracing::debug!(reason = %err, "DPoP proof refused");
                     let rejection = dpop_rejection(d, &err);
@@ -191,7 +189,7 @@ where
                         return ResponseFuture::fetching_keys(
                             wait,
                             token,
-                            (inner, req, self.shared.clone(), grpc, proven, claim),
+                            (inner, req, self.shared.clone(), grpc, proof),
                         );
                     }
                     tracing::debug!(reason = %err, "token refused");
@@ -202,17 +200,33 @@ where
         };
         // A token bound to a key (`cnf`) is worth nothing without a proof
         // by that key: as a plain Bearer token it is a downgrade.
-        if let Err(rejection) = check_binding(shared, &session, proven.as_deref()) {
+        if let Err(rejection) = check_binding(shared, &session, proof.as_ref()) {
             tracing::debug!(reason = %rejection, "token refused");
             return self.refuse(rejection, is_grpc(req.version(), req.headers()));
         }
         let span = request_span(&session);
-        let judged = match claim {
-            Some(_) => None,
-            None => judge_at_once(shared, &session, hit.as_ref()),
-        };
-        if let Some(judged) = judged {
+        if let Some(judged) = judge_at_once(shared, &session, hit.as_ref()) {
             return match judged {
+                Ok(()) if proof.is_some() => {
+                    // The token passed: the proof's single use now.
+                    let grpc = is_grpc(req.version(), req.headers());
+                    match use_proof(shared, proof.as_ref()) {
+                        Err(rejection) => self.refuse(rejection, grpc),
+                        Ok(record) => {
+                            let clone = self.inner.clone();
+                            let inner = std::mem::replace(&mut self.inner, clone);
+                            ResponseFuture::recording(
+                                record,
+                                inner,
+                                req,
+                                session,
+                                self.shared.clone(),
+                                grpc,
+                            )
+                            .in_span(span)
+                        }
+                    }
+                }
                 Ok(()) => {
                     shared.manager.insert_claims(&session, req.extensions_mut());
                     req.extensions_mut().insert(session);
@@ -241,7 +255,7 @@ where
         let inner = std::mem::replace(&mut self.inner, clone);
         // Only refusals need to know; read it before the request moves.
         let grpc = is_grpc(req.version(), req.headers());
-        ResponseFuture::checking(claim, check, inner, req, session, self.shared.clone(), grpc)
+        ResponseFuture::checking(proof, check, inner, req, session, self.shared.clone(), grpc)
             .in_span(span)
     }
 }
@@ -311,9 +325,9 @@ pub(crate) fn dpop_rejection(dpop: &Dpop, err: &DpopError) -> Rejection {
 pub(crate) fn check_binding(
     shared: &Shared,
     session: &SessionData,
-    proven: Option<&str>,
+    proof: Option<&VerifiedProof>,
 ) -> Result<(), Rejection> {
-    match proven {
+    match proof.map(VerifiedProof::jkt) {
         Some(jkt) if session.dpop_jkt() == Some(jkt) => Ok(()),
         Some(_) => {
             let dpop = shared.dpop.as_ref();
@@ -333,6 +347,23 @@ pub(crate) fn check_binding(
             _ => Ok(()),
         },
     }
+}
+
+/// Takes the single use of the proof of a request whose token passed every
+/// check: on this server at once, and with [`ReplayScope::Store`] the
+/// future of its record in the store (to be awaited before admitting).
+///
+/// [`ReplayScope::Store`]: crate::dpop::ReplayScope::Store
+pub(crate) fn use_proof(
+    shared: &Shared,
+    proof: Option<&VerifiedProof>,
+) -> Result<Option<crate::blocklist::BlocklistFuture<bool>>, Rejection> {
+    let (Some(dpop), Some(proof)) = (shared.dpop.as_ref(), proof) else {
+        return Ok(None);
+    };
+    dpop.use_once(proof)
+        .map_err(|err| dpop_rejection(dpop, &err))?;
+    Ok(dpop.record(&**shared.manager.blocklist(), proof))
 }
 
 /// Judges a blocklist answer, applying the outage policy to failures.

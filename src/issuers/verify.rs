@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 
 use super::{IssuerKeys, PermissionClaims, TrustedIssuer};
 use crate::{
-    blocklist::TokenKey,
+    blocklist::{subjects, TokenKey},
     jwt::{
         claims::{Foreign, SessionInner},
         key::HmacKey,
@@ -181,14 +181,22 @@ impl Issuers {
     }
 }
 
-/// A short digest of an issuer: 72 bits of SHA-256, base64url.
+/// A short digest of an issuer: 72 bits of SHA-256, base64url
+/// ([`subjects::TAG_LEN`] characters).
 fn issuer_tag(issuer: &str) -> String {
     URL_SAFE_NO_PAD.encode(&Sha256::digest(issuer.as_bytes())[..9])
 }
 
 /// The key of `(iss, sub)`'s log-out-everywhere watermark.
 pub(crate) fn watermark_user(issuer: &str, sub: &str) -> String {
-    format!("{}~{sub}", issuer_tag(issuer))
+    subjects::issuer_subject(&issuer_tag(issuer), sub)
+}
+
+/// The key of the watermark of `(iss, sub)`'s tokens that carry no `sid`
+/// (a back-channel logout naming both a provider session and its subject
+/// ends these too).
+pub(crate) fn sessionless_user(issuer: &str, sub: &str) -> String {
+    subjects::issuer_sessionless(&issuer_tag(issuer), sub)
 }
 
 /// The key of the identity provider's session `sid` of `issuer`: every
@@ -200,7 +208,7 @@ pub(crate) fn provider_session_key(issuer: &str, sid: &str) -> TokenKey {
 /// The key of the log-out-everywhere watermark of the e-mail address
 /// `email` at `issuer` (security events may name a subject by e-mail).
 pub(crate) fn email_user(issuer: &str, email: &str) -> String {
-    format!("{}!{email}", issuer_tag(issuer))
+    subjects::issuer_email(&issuer_tag(issuer), email)
 }
 
 /// `typ` values of tokens that are not access tokens: refused whatever the
@@ -434,22 +442,23 @@ impl Issuer {
             None => TokenKey::from_tag_digest(&Sha256::digest(parts.signing_input)),
         };
         let iat_secs = iat.map(|s| s.floor() as i64);
-        // The provider session and the e-mail address, when the token names
-        // them: a second key and watermark to check, for logouts the
-        // identity provider pushes by `sid` or by e-mail.
-        let extra = match (&sid, &email) {
-            (None, None) => None,
-            (sid, email) => Some((
-                sid.as_deref().map_or_else(
-                    || key.clone(),
-                    |sid| provider_session_key(&self.issuer, sid),
-                ),
-                email.as_deref().map_or_else(
-                    || watermark_user(&self.issuer, &sub),
-                    |email| email_user(&self.issuer, email),
-                ),
+        // More keys and watermarks to check, for logouts the identity
+        // provider pushes: the provider session (`sid`), the subject's
+        // tokens without `sid`, the e-mail address.
+        let mut extra = Vec::new();
+        let email_mark = email.as_deref().map(|e| email_user(&self.issuer, e));
+        match &sid {
+            Some(sid) => extra.push((
+                provider_session_key(&self.issuer, sid),
+                email_mark.unwrap_or_else(|| watermark_user(&self.issuer, &sub)),
             )),
-        };
+            None => {
+                extra.push((key.clone(), sessionless_user(&self.issuer, &sub)));
+                if let Some(mark) = email_mark {
+                    extra.push((key.clone(), mark));
+                }
+            }
+        }
         let bound = claims.contains_key("cnf");
         let jkt = claims
             .get("cnf")
@@ -492,7 +501,7 @@ impl Issuer {
                 sid,
                 has_email: email.is_some(),
                 watermark_user: watermark_user(&self.issuer, &sub),
-                extra,
+                extra: extra.into_boxed_slice(),
             })),
             custom: None,
         })

@@ -313,9 +313,10 @@ pub(crate) struct Foreign {
     /// The subject namespaced by its issuer: the key of its
     /// log-out-everywhere watermark (`sub` is unique within one issuer only).
     pub(crate) watermark_user: String,
-    /// A second key and watermark to check: the provider session (`sid`)
-    /// and the e-mail address's watermark, when the token names them.
-    pub(crate) extra: Option<(TokenKey, String)>,
+    /// More keys and watermarks to check: the provider session (`sid`)
+    /// when the token names one, else the subject's tokens without `sid`;
+    /// the e-mail address's watermark.
+    pub(crate) extra: Box<[(TokenKey, String)]>,
 }
 
 impl SessionData {
@@ -472,19 +473,24 @@ impl SessionData {
         self.0.jkt.as_deref()
     }
 
-    /// The second key and watermark a trusted issuer's token is checked
-    /// under (its provider session, its e-mail address), if any.
+    /// The further keys and watermarks a trusted issuer's token is checked
+    /// under (its provider session or its being without one, its e-mail
+    /// address).
     #[inline]
-    pub(crate) fn extra_check(&self) -> Option<(&TokenKey, &str)> {
-        let (key, user) = self.0.foreign.as_ref()?.extra.as_ref()?;
-        Some((key, user))
+    pub(crate) fn extra_checks(&self) -> &[(TokenKey, String)] {
+        match &self.0.foreign {
+            Some(f) => &f.extra,
+            None => &[],
+        }
     }
 
-    /// The key of the user's log-out-everywhere watermark.
-    pub(crate) fn watermark_user(&self) -> &str {
+    /// The key of the user's log-out-everywhere watermark (see
+    /// [`subjects`](crate::blocklist::subjects)).
+    #[inline]
+    pub(crate) fn watermark_user(&self) -> std::borrow::Cow<'_, str> {
         match &self.0.foreign {
-            Some(f) => &f.watermark_user,
-            None => &self.0.user_id,
+            Some(f) => std::borrow::Cow::Borrowed(&f.watermark_user),
+            None => crate::blocklist::subjects::own_user(&self.0.user_id),
         }
     }
 

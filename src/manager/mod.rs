@@ -20,6 +20,7 @@ use crate::{
 mod builder;
 pub(crate) mod config;
 mod issue;
+mod presented;
 mod refresh;
 mod revoke;
 mod verify;
@@ -28,6 +29,7 @@ use builder::CurrentKey;
 pub use builder::{SessionManagerBuilder, DEFAULT_VERIFIED_CACHE_CAPACITY};
 use config::SessionConfig;
 pub use config::{Algorithm, DEFAULT_LEEWAY, DEFAULT_TTL};
+pub use presented::PresentedToken;
 
 const MICROS: i64 = 1_000_000;
 

@@ -13,14 +13,23 @@ impl SessionManager {
     /// replaced is a replay: with reuse detection on (the default) its whole
     /// session ends and the answer is [`VerifyError::ReuseDetected`]; off, it
     /// is [`VerifyError::Superseded`]. A token without `sid` (the seed's) is
-    /// revoked once and its successor starts a session.
+    /// revoked once and its successor starts a session. A token bound to a
+    /// key needs its proof ([`PresentedToken::dpop`]); its successor is
+    /// bound to the same key.
     ///
     /// # Errors
     ///
     /// [`SessionError::Verify`] for an invalid token, [`SessionError::Blocklist`]
     /// when the revocation could not be stored (no new token is issued then).
-    pub async fn refresh(&self, token: &str) -> Result<IssuedToken, SessionError> {
-        let session = self.decode_fetching(token).await?;
+    pub async fn refresh<'a>(
+        &self,
+        token: impl Into<PresentedToken<'a>>,
+    ) -> Result<IssuedToken, SessionError> {
+        let presented = token.into();
+        let session = self.decode_fetching(presented.token()).await?;
+        // Before anything is stored: a bound token without its proof
+        // changes nothing (whoever copied it cannot supersede the owner's).
+        presented.check_binding(&session)?;
         if session.trusted_issuer().is_some() {
             return Err(IssueError::NotMintedHere.into());
         }
@@ -131,7 +140,7 @@ impl SessionManager {
                 session.revocation_key(),
                 session.generation(),
                 self.keep_until(exp).saturating_add(1),
-                session.watermark_user(),
+                &session.watermark_user(),
                 presented_iat,
             )
             .await?;

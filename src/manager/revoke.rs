@@ -8,14 +8,18 @@ use super::*;
 const FOREIGN_WATERMARK_RETENTION: Duration = Duration::from_secs(24 * 3600);
 
 impl SessionManager {
-    /// Verifies `token` and revokes it until its `exp` plus the leeway.
+    /// Verifies `token` and revokes it until its `exp` plus the leeway. A
+    /// token bound to a key needs its proof ([`PresentedToken::dpop`]).
     ///
     /// # Errors
     ///
     /// [`SessionError::Verify`] for an invalid token (an already revoked one
     /// included), [`SessionError::Blocklist`] when the revocation could not be
     /// stored.
-    pub async fn revoke(&self, token: &str) -> Result<(), SessionError> {
+    pub async fn revoke<'a>(
+        &self,
+        token: impl Into<PresentedToken<'a>>,
+    ) -> Result<(), SessionError> {
         let session = self.verify(token).await?;
         self.revoke_session(&session).await?;
         Ok(())
@@ -103,15 +107,16 @@ impl SessionManager {
         // before this write (contract point 7), however long the write took.
         self.inner
             .blocklist
-            .set_valid_after(user_id, now, until)
+            .set_valid_after(&crate::blocklist::subjects::own_user(user_id), now, until)
             .await?;
         tracing::debug!(user_id = %user_id, "all sessions of the user revoked");
         Ok(())
     }
 
     /// Log out everywhere, for the user of a verified `session`: every
-    /// token of that user issued up to now (and up to the session's own
-    /// issue time) is refused. For a token minted here this is
+    /// token of that user issued up to now is refused (for a trusted
+    /// issuer's token with an `iat`: up to that token's issue time, in the
+    /// issuer's clock). For a token minted here this is
     /// [`revoke_all_for_user`](Self::revoke_all_for_user); for a trusted
     /// issuer's token, [`revoke_all_for_subject`](Self::revoke_all_for_subject)
     /// of its `iss` and `sub` (`sub` is unique within one issuer only).
@@ -123,7 +128,12 @@ impl SessionManager {
         match session.trusted_issuer() {
             None => self.revoke_all_for_user(session.user_id()).await,
             Some(issuer) => {
-                let issued = session.0.issued_at_micros;
+                // A token without `iat` cannot be placed in the issuer's
+                // clock: everything up to now.
+                let issued = match session.0.issued_at_micros {
+                    i64::MIN => i64::MAX,
+                    iat => iat,
+                };
                 self.revoke_all_for_subject(issuer, session.subject(), issued)
                     .await
             }
@@ -131,10 +141,12 @@ impl SessionManager {
     }
 
     /// Refuses every token of the trusted issuer `issuer` about `subject`
-    /// issued at or before now, and at or before `issued_at_micros` (Unix
-    /// microseconds, e.g. a logout token's `iat`, read in the issuer's
-    /// clock). A trusted issuer's `iat` has whole seconds: a token of the
-    /// same second as the cut-off is refused too. `Ok` means stored.
+    /// issued at or before `issued_at_micros` (Unix microseconds, e.g. a
+    /// logout token's `iat` or an event's time, read in the issuer's clock),
+    /// and never later than now: tokens issued after it stay valid, and
+    /// applying it again (a replayed logout) changes nothing. A trusted
+    /// issuer's `iat` has whole seconds: a token of the same second as the
+    /// cut-off is refused too. `Ok` means stored.
     ///
     /// # Errors
     ///
@@ -146,13 +158,27 @@ impl SessionManager {
         issued_at_micros: i64,
     ) -> Result<(), BlocklistError> {
         let user = crate::issuers::verify::watermark_user(issuer, subject);
-        let now = self.inner.blocklist.clock_micros();
-        let until = self.foreign_until(now);
-        self.inner
-            .blocklist
-            .set_valid_after(&user, now.max(issued_at_micros), until)
+        self.raise_foreign_watermark(&user, issued_at_micros)
             .await?;
         tracing::debug!("all tokens of a trusted issuer's subject revoked");
+        Ok(())
+    }
+
+    /// Refuses every token of the trusted issuer `issuer` about `subject`
+    /// that carries no `sid`, issued at or before `issued_at_micros` (and
+    /// now): what a back-channel logout naming both a provider session and
+    /// its subject also ends, for providers whose access tokens carry no
+    /// `sid`. `Ok` means stored.
+    pub(crate) async fn revoke_sessionless_for_subject(
+        &self,
+        issuer: &str,
+        subject: &str,
+        issued_at_micros: i64,
+    ) -> Result<(), BlocklistError> {
+        let user = crate::issuers::verify::sessionless_user(issuer, subject);
+        self.raise_foreign_watermark(&user, issued_at_micros)
+            .await?;
+        tracing::debug!("the tokens without `sid` of a trusted issuer's subject revoked");
         Ok(())
     }
 
@@ -177,7 +203,8 @@ impl SessionManager {
     }
 
     /// Refuses every token of the trusted issuer `issuer` carrying the
-    /// `email` claim `email`, issued at or before now and `issued_at_micros`
+    /// `email` claim `email`, issued at or before `issued_at_micros` (and
+    /// never later than now)
     /// (a security event naming its subject by e-mail, RFC 9493). `Ok`
     /// means stored.
     ///
@@ -194,6 +221,9 @@ impl SessionManager {
         self.raise_foreign_watermark(&user, issued_at_micros).await
     }
 
+    /// Raises a trusted issuer's watermark to the event's time, never past
+    /// now: an event cannot refuse tokens issued after it arrived, and a
+    /// replayed one (whose time is older) changes nothing.
     async fn raise_foreign_watermark(
         &self,
         user: &str,
@@ -203,7 +233,7 @@ impl SessionManager {
         let until = self.foreign_until(now);
         self.inner
             .blocklist
-            .set_valid_after(user, now.max(issued_at_micros), until)
+            .set_valid_after(user, issued_at_micros.min(now), until)
             .await?;
         Ok(())
     }

@@ -7,13 +7,25 @@ use crate::jwt::verified::Hit;
 impl SessionManager {
     /// Checks the signature and the claims, without asking the blocklist.
     ///
-    /// The layer uses this, then asks the blocklist itself; use
-    /// [`verify`](Self::verify) for the whole check.
+    /// Use [`verify`](Self::verify) for the whole check. A token bound to
+    /// a key is refused without its proof ([`PresentedToken`]).
     ///
     /// # Errors
     ///
     /// The [`VerifyError`] that names why the token is refused.
-    pub fn decode(&self, token: &str) -> Result<SessionData, VerifyError> {
+    pub fn decode<'a>(
+        &self,
+        token: impl Into<PresentedToken<'a>>,
+    ) -> Result<SessionData, VerifyError> {
+        let presented = token.into();
+        let session = self.decode_text(presented.token())?;
+        presented.check_binding(&session)?;
+        Ok(session)
+    }
+
+    /// Checks the signature and the claims of `token`, whatever it is
+    /// bound to: the caller checks the binding.
+    fn decode_text(&self, token: &str) -> Result<SessionData, VerifyError> {
         if token.len() > MAX_TOKEN_LEN {
             return Err(VerifyError::TooLong(MAX_TOKEN_LEN));
         }
@@ -41,7 +53,10 @@ impl SessionManager {
     }
 
     /// Which trusted issuer verifies `token`: `Ok(None)` for the manager's
-    /// own keys. Tokens with a header minted here skip the look; otherwise
+    /// own keys. Tokens whose header names one of the manager's own keys
+    /// (`kid`) skip the look; otherwise (a header without `kid`, such as
+    /// `{"alg":"ES256"}`, is written by the seed and by `jose` for any
+    /// issuer alike)
     /// the claimed `iss` (unverified, only to choose keys) decides, and an
     /// issuer that is neither ours nor trusted is refused here, before any
     /// key is looked up or fetched. When the manager's own issuer is also a
@@ -53,7 +68,7 @@ impl SessionManager {
         };
         let own_keys = !matches!(self.inner.keys, KeySet::None(_));
         let header = token.split(|&b| b == b'.').next().unwrap_or_default();
-        if own_keys && self.inner.known_headers.find(header).is_some() {
+        if own_keys && matches!(self.inner.known_headers.find(header), Some(Some(_))) {
             return Ok(None);
         }
         match crate::jwt::token::peek_issuer_and_user(token) {
@@ -292,8 +307,13 @@ impl SessionManager {
     ///
     /// The [`VerifyError`] that names why the token is refused;
     /// [`VerifyError::Backend`] when the blocklist cannot answer.
-    pub async fn verify(&self, token: &str) -> Result<SessionData, VerifyError> {
-        let session = self.decode_fetching(token).await?;
+    pub async fn verify<'a>(
+        &self,
+        token: impl Into<PresentedToken<'a>>,
+    ) -> Result<SessionData, VerifyError> {
+        let presented = token.into();
+        let session = self.decode_fetching(presented.token()).await?;
+        presented.check_binding(&session)?;
         Self::judge(&session, self.lookup(&session).await?)?;
         Ok(session)
     }
@@ -302,12 +322,12 @@ impl SessionManager {
     /// names a key the set lacks waits for the fetch it may cause (see
     /// [`JwksSource`](crate::jwks::JwksSource)) and is decoded again.
     pub(crate) async fn decode_fetching(&self, token: &str) -> Result<SessionData, VerifyError> {
-        match self.decode(token) {
+        match self.decode_text(token) {
             #[cfg(feature = "jwks")]
             Err(err) => match self.keys_wait(&err, token.as_bytes()) {
                 Some(wait) => {
                     wait.await;
-                    self.decode(token)
+                    self.decode_text(token)
                 }
                 None => Err(err),
             },
@@ -403,14 +423,12 @@ impl SessionManager {
         session: &SessionData,
     ) -> Option<Result<Lookup, BlocklistError>> {
         let blocklist = &self.inner.blocklist;
-        let first = blocklist.try_check(session.revocation_key(), session.watermark_user())?;
-        match session.extra_check() {
-            None => Some(first),
-            Some((key, user)) => {
-                let second = blocklist.try_check(key, user)?;
-                Some(second.and_then(|second| merge_lookups(first, second)))
-            }
+        let mut lookup = blocklist.try_check(session.revocation_key(), &session.watermark_user())?;
+        for (key, user) in session.extra_checks() {
+            let more = blocklist.try_check(key, user)?;
+            lookup = more.and_then(|more| merge_lookups(lookup, more));
         }
+        Some(lookup)
     }
 
     /// [`try_lookup`](Self::try_lookup) as a future, for backends that
@@ -420,14 +438,22 @@ impl SessionManager {
         session: &SessionData,
     ) -> crate::blocklist::BlocklistFuture<Lookup> {
         let blocklist = &self.inner.blocklist;
-        let first = blocklist.check(session.revocation_key(), session.watermark_user());
-        match session.extra_check() {
-            None => first,
-            Some((key, user)) => {
-                let second = blocklist.check(key, user);
-                Box::pin(async move { merge_lookups(first.await, second.await?) })
-            }
+        let first = blocklist.check(session.revocation_key(), &session.watermark_user());
+        let extra = session.extra_checks();
+        if extra.is_empty() {
+            return first;
         }
+        let more: Vec<_> = extra
+            .iter()
+            .map(|(key, user)| blocklist.check(key, user))
+            .collect();
+        Box::pin(async move {
+            let mut lookup = first.await;
+            for check in more {
+                lookup = merge_lookups(lookup, check.await?);
+            }
+            lookup
+        })
     }
 }
 

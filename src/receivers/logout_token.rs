@@ -23,8 +23,8 @@ pub struct LogoutToken {
     pub session_id: Option<String>,
     /// `iat`, in Unix microseconds of the issuer's clock.
     pub issued_at_micros: i64,
-    /// `jti`.
-    pub token_id: Option<String>,
+    /// `jti` (required: replays are recognised by it).
+    pub token_id: String,
 }
 
 /// `typ` of a logout token: `logout+jwt` when present (§2.4).
@@ -39,7 +39,8 @@ impl SessionManager {
     /// says: signed by a trusted issuer's keys (the same key source as its
     /// access tokens), `iss` trusted, `aud` holding `client_id`, `iat`
     /// present, at most 5 minutes old and not in the future beyond the
-    /// issuer's leeway, `exp` (if present) not past, `events` holding the
+    /// issuer's leeway, `exp` present and not past, `jti` present (both
+    /// REQUIRED by §2.4 of the final specification), `events` holding the
     /// back-channel-logout member (an object), `sid` or `sub` present,
     /// `nonce` absent, `typ` `logout+jwt` when present. An access token is
     /// never a logout token (it has no `events`), and a logout token is
@@ -68,11 +69,13 @@ impl SessionManager {
         if iat < now.saturating_sub(MAX_EVENT_AGE.as_micros() as i64 + leeway) {
             return Err(ReceiverError::Invalid("`iat` is more than 5 minutes old"));
         }
-        if let Some(exp) = claim_date(&claims, "exp")? {
-            if now >= exp.saturating_add(leeway) {
-                return Err(ReceiverError::Invalid("the logout token has expired"));
-            }
+        let exp = claim_date(&claims, "exp")?.ok_or(ReceiverError::Invalid("no `exp`"))?;
+        if now >= exp.saturating_add(leeway) {
+            return Err(ReceiverError::Invalid("the logout token has expired"));
         }
+        let token_id = claim_string(&claims, "jti")?
+            .filter(|j| !j.is_empty())
+            .ok_or(ReceiverError::Invalid("no `jti`"))?;
         match claims.get("events") {
             Some(Value::Object(events)) => match events.get(BACK_CHANNEL_LOGOUT_EVENT) {
                 Some(Value::Object(_)) => {}
@@ -97,22 +100,35 @@ impl SessionManager {
             subject,
             session_id,
             issued_at_micros: iat.div_euclid(MICROS).saturating_mul(MICROS),
-            token_id: claim_string(&claims, "jti")?,
+            token_id,
         })
     }
 
     /// Applies a valid logout token: with `sid`, every token of that issuer
-    /// carrying that `sid` is refused; with `sub` alone, every token of that
-    /// issuer and subject issued at or before the logout token's `iat`. `Ok`
-    /// means stored (replicated to every server through the blocklist).
-    /// Applying it twice changes nothing.
+    /// carrying that `sid` is refused, and with `sub` too, every token of
+    /// that issuer and subject that carries no `sid` and was issued at or
+    /// before the logout token's `iat` (many providers put no `sid` in
+    /// access tokens: a logout is never a silent no-op); with `sub` alone,
+    /// every token of that issuer and subject issued at or before the
+    /// logout token's `iat` (never later than now), and none issued after
+    /// it. `Ok` means stored (replicated to every server through the
+    /// blocklist). Applying it twice changes nothing.
     ///
     /// # Errors
     ///
     /// The [`BlocklistError`] when the blocklist could not store it.
     pub async fn apply_logout(&self, logout: &LogoutToken) -> Result<(), BlocklistError> {
         match (&logout.session_id, &logout.subject) {
-            (Some(sid), _) => self.end_provider_session(&logout.issuer, sid).await,
+            (Some(sid), None) => self.end_provider_session(&logout.issuer, sid).await,
+            (Some(sid), Some(sub)) => {
+                self.end_provider_session(&logout.issuer, sid).await?;
+                self.revoke_sessionless_for_subject(
+                    &logout.issuer,
+                    sub,
+                    logout.issued_at_micros,
+                )
+                .await
+            }
             (None, Some(sub)) => {
                 self.revoke_all_for_subject(&logout.issuer, sub, logout.issued_at_micros)
                     .await

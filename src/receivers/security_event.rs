@@ -89,23 +89,36 @@ fn secevent_typ(typ: Option<&str>) -> bool {
     })
 }
 
-/// Reads an RFC 9493 subject identifier.
-fn subject(value: &Value, issuer: &str) -> Subject {
+/// Reads an RFC 9493 subject identifier of a SET sent by `issuer`.
+///
+/// A subject is always within the SET's own issuer: an `iss_sub` subject
+/// naming another issuer is refused, so that no issuer's event reaches
+/// another issuer's users.
+fn subject(value: &Value, issuer: &str) -> Result<Subject, ReceiverError> {
     let mut out = Subject::default();
     let Some(obj) = value.as_object() else {
-        return out;
+        return Ok(out);
     };
     let text =
         |o: &Map<String, Value>, k: &str| o.get(k).and_then(Value::as_str).map(str::to_owned);
     match obj.get("format").and_then(Value::as_str) {
         Some("iss_sub") => {
             out.issuer_subject = text(obj, "iss").zip(text(obj, "sub"));
+            if out
+                .issuer_subject
+                .as_ref()
+                .is_some_and(|(iss, _)| iss != issuer)
+            {
+                return Err(ReceiverError::Invalid(
+                    "an `iss_sub` subject names another issuer than the SET's",
+                ));
+            }
         }
         Some("email") => out.email = text(obj, "email"),
         Some("opaque") => out.issuer_subject = text(obj, "id").map(|id| (issuer.to_owned(), id)),
         Some("complex") => {
             if let Some(user) = obj.get("user") {
-                let user = subject(user, issuer);
+                let user = subject(user, issuer)?;
                 out.issuer_subject = user.issuer_subject;
                 out.email = user.email;
             }
@@ -117,7 +130,7 @@ fn subject(value: &Value, issuer: &str) -> Subject {
         }
         _ => {}
     }
-    out
+    Ok(out)
 }
 
 impl SessionManager {
@@ -177,6 +190,7 @@ impl SessionManager {
                 .and_then(|b| b.get("subject"))
                 .or(default_subject)
                 .map(|s| subject(s, &issuer))
+                .transpose()?
                 .unwrap_or_default();
             out.push(Event {
                 effect,
@@ -220,11 +234,15 @@ impl SessionManager {
                 continue;
             }
             let mut applied = false;
+            // `verify_security_event` keeps every subject within the SET's
+            // issuer; checked again for events built by hand.
             if let Some((iss, sub)) = &s.issuer_subject {
-                if self.trusted_issuers().any(|t| t == iss) {
+                if *iss == set.issuer {
                     self.revoke_all_for_subject(iss, sub, event.at_micros)
                         .await?;
                     applied = true;
+                } else {
+                    tracing::warn!("security event naming another issuer's subject ignored");
                 }
             }
             if let Some(email) = &s.email {
@@ -253,29 +271,45 @@ mod tests {
     fn subjects_of_rfc_9493() {
         let s = subject(
             &json!({"format": "iss_sub", "iss": "https://i", "sub": "u"}),
-            "x",
-        );
+            "https://i",
+        )
+        .unwrap();
         assert_eq!(s.issuer_subject, Some(("https://i".into(), "u".into())));
-        let s = subject(&json!({"format": "email", "email": "a@b"}), "x");
+        // Another issuer's subject: refused, whether alone or in a complex
+        // subject.
+        assert!(subject(
+            &json!({"format": "iss_sub", "iss": "https://other", "sub": "u"}),
+            "https://i",
+        )
+        .is_err());
+        assert!(subject(
+            &json!({"format": "complex",
+                    "user": {"format": "iss_sub", "iss": "https://other", "sub": "u"}}),
+            "https://i",
+        )
+        .is_err());
+        let s = subject(&json!({"format": "email", "email": "a@b"}), "x").unwrap();
         assert_eq!(s.email.as_deref(), Some("a@b"));
-        let s = subject(&json!({"format": "opaque", "id": "u"}), "https://t");
+        let s = subject(&json!({"format": "opaque", "id": "u"}), "https://t").unwrap();
         assert_eq!(s.issuer_subject, Some(("https://t".into(), "u".into())));
         let s = subject(
             &json!({"format": "complex",
                     "user": {"format": "iss_sub", "iss": "https://i", "sub": "u"},
                     "session": {"format": "opaque", "id": "s-1"}}),
-            "x",
-        );
+            "https://i",
+        )
+        .unwrap();
         assert_eq!(s.issuer_subject, Some(("https://i".into(), "u".into())));
         assert_eq!(s.session_id.as_deref(), Some("s-1"));
         assert_eq!(
             subject(
                 &json!({"format": "phone_number", "phone_number": "+1"}),
                 "x"
-            ),
+            )
+            .unwrap(),
             Subject::default()
         );
-        assert_eq!(subject(&json!("nonsense"), "x"), Subject::default());
+        assert_eq!(subject(&json!("nonsense"), "x").unwrap(), Subject::default());
     }
 
     #[test]

@@ -204,11 +204,8 @@ impl BackChannelLogout {
                 return invalid(err.to_string());
             }
         };
-        let seen = logout
-            .token_id
-            .as_deref()
-            .map(|jti| Seen::key(&logout.issuer, jti));
-        if seen.as_ref().is_some_and(|k| self.seen.0.contains_key(k)) {
+        let seen = Seen::key(&logout.issuer, &logout.token_id);
+        if self.seen.0.contains_key(&seen) {
             return empty(StatusCode::OK);
         }
         if let Err(err) = self.manager.apply_logout(&logout).await {
@@ -216,9 +213,7 @@ impl BackChannelLogout {
         }
         crate::metrics::security_event("back_channel_logout");
         tracing::info!(issuer = %logout.issuer, by_sid = logout.session_id.is_some(), "back-channel logout applied");
-        if let Some(k) = seen {
-            self.seen.0.insert(k, ());
-        }
+        self.seen.0.insert(seen, ());
         empty(StatusCode::OK)
     }
 }

@@ -168,8 +168,8 @@ pub use blocklist::{Blocklist, MemoryBlocklist, TokenKey};
 pub use error::{BlocklistError, ConfigError, IssueError, JwksError, MalformedToken, VerifyError};
 pub use jwt::{KeyPair, NewSession, PublicKey, SessionData, MAX_RSA_BITS, MIN_RSA_BITS};
 pub use manager::{
-    Algorithm, IssuedToken, PresentedToken, SessionError, SessionManager, SessionManagerBuilder, DEFAULT_LEEWAY,
-    DEFAULT_TTL, DEFAULT_VERIFIED_CACHE_CAPACITY,
+    Algorithm, IssuedToken, PresentedToken, SessionError, SessionManager, SessionManagerBuilder,
+    DEFAULT_LEEWAY, DEFAULT_TTL, DEFAULT_VERIFIED_CACHE_CAPACITY,
 };
 
 // The README's code blocks are compiled (and run, unless `no_run`) as doctests.

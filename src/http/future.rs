@@ -21,6 +21,7 @@ type KeysWait = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 use crate::{
     blocklist::{BlocklistFuture, Lookup},
+    dpop::VerifiedProof,
     http::{
         body::{ResponseBodyMode, WrapBody},
         layer::Shared,
@@ -30,7 +31,6 @@ use crate::{
             verdict,
         },
     },
-    dpop::VerifiedProof,
     SessionData, VerifyError,
 };
 

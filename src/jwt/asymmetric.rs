@@ -338,6 +338,9 @@ impl PublicKey {
         let bits = key.n().bits();
         check_rsa_bits(bits)?;
         let n = key.n().to_bytes_be();
+        if super::roca::has_fingerprint(&n) {
+            return Err(ConfigError::VulnerableRsaKey);
+        }
         let e = key.e().to_bytes_be();
         let jwk = format!(
             r#"{{"e":"{}","kty":"RSA","n":"{}"}}"#,
@@ -472,7 +475,9 @@ impl PublicKey {
     ///
     /// [`ConfigError::InvalidKey`] naming the problem,
     /// [`ConfigError::WeakRsaKey`] / [`ConfigError::RsaKeyTooLarge`] for an
-    /// RSA modulus outside 2048 to 4096 bits.
+    /// RSA modulus outside 2048 to 4096 bits,
+    /// [`ConfigError::VulnerableRsaKey`] for a key with the ROCA
+    /// fingerprint.
     pub fn from_jwk(algorithm: Algorithm, jwk: &serde_json::Value) -> Result<Self, ConfigError> {
         let bad = |reason: &str| invalid(algorithm, format!("JWK: {reason}"));
         let jwk = jwk.as_object().ok_or_else(|| bad("not a JSON object"))?;

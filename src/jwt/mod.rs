@@ -17,7 +17,10 @@
 pub(crate) mod asymmetric;
 pub(crate) mod claims;
 pub(crate) mod key;
+mod roca;
 pub(crate) mod token;
+#[cfg(test)]
+mod vectors;
 pub(crate) mod verified;
 
 pub use asymmetric::{KeyPair, PublicKey, MAX_RSA_BITS, MIN_RSA_BITS};

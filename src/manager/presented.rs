@@ -73,9 +73,7 @@ impl<'a> PresentedToken<'a> {
         match self.proof {
             None if session.is_bound() => Err(VerifyError::BoundToKey),
             None => Ok(()),
-            Some(proof)
-                if session.dpop_jkt() == Some(proof.jkt()) && proof.is_for(self.token) =>
-            {
+            Some(proof) if session.dpop_jkt() == Some(proof.jkt()) && proof.is_for(self.token) => {
                 Ok(())
             }
             Some(_) => Err(VerifyError::ProofMismatch),

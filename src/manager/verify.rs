@@ -423,7 +423,8 @@ impl SessionManager {
         session: &SessionData,
     ) -> Option<Result<Lookup, BlocklistError>> {
         let blocklist = &self.inner.blocklist;
-        let mut lookup = blocklist.try_check(session.revocation_key(), &session.watermark_user())?;
+        let mut lookup =
+            blocklist.try_check(session.revocation_key(), &session.watermark_user())?;
         for (key, user) in session.extra_checks() {
             let more = blocklist.try_check(key, user)?;
             lookup = more.and_then(|more| merge_lookups(lookup, more));

@@ -122,12 +122,8 @@ impl SessionManager {
             (Some(sid), None) => self.end_provider_session(&logout.issuer, sid).await,
             (Some(sid), Some(sub)) => {
                 self.end_provider_session(&logout.issuer, sid).await?;
-                self.revoke_sessionless_for_subject(
-                    &logout.issuer,
-                    sub,
-                    logout.issued_at_micros,
-                )
-                .await
+                self.revoke_sessionless_for_subject(&logout.issuer, sub, logout.issued_at_micros)
+                    .await
             }
             (None, Some(sub)) => {
                 self.revoke_all_for_subject(&logout.issuer, sub, logout.issued_at_micros)

@@ -309,7 +309,10 @@ mod tests {
             .unwrap(),
             Subject::default()
         );
-        assert_eq!(subject(&json!("nonsense"), "x").unwrap(), Subject::default());
+        assert_eq!(
+            subject(&json!("nonsense"), "x").unwrap(),
+            Subject::default()
+        );
     }
 
     #[test]

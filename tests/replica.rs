@@ -655,3 +655,80 @@ async fn refreshes_keep_one_stream_entry_per_session() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
+
+/// A node cut off by an authentication failure (its Redis user disabled
+/// and its connections killed, as a credential rotation or an ACL reload
+/// gone wrong would) fails closed meanwhile, and comes back by itself once
+/// its credentials work again: every revocation made meanwhile in force
+/// before it answers again.
+#[tokio::test]
+async fn a_node_cut_off_by_an_authentication_failure_comes_back_by_itself() {
+    let redis = RedisServer::start();
+    redis.cli(&[
+        "ACL",
+        "SETUSER",
+        "node",
+        "on",
+        ">node-password",
+        "~*",
+        "&*",
+        "+@all",
+    ]);
+    let url = format!("redis://node:node-password@127.0.0.1:{}/0", redis.port);
+    let a = RedisBlocklist::builder(url).build().unwrap().into_replica();
+    let b = replica(&redis);
+    ready(&a).await;
+    ready(&b).await;
+    let probe = TokenKey::from_jti("probe");
+    assert!(matches!(a.try_check(&probe, "u"), Some(Ok(_))));
+
+    // The partition: the user disabled, its connections killed.
+    redis.cli(&["ACL", "SETUSER", "node", "off"]);
+    redis.cli(&["CLIENT", "KILL", "USER", "node"]);
+    within(Duration::from_secs(20), "a fails closed", || {
+        !matches!(a.try_check(&probe, "u"), Some(Ok(_)))
+    })
+    .await;
+    // Meanwhile the other node revokes.
+    let keys: Vec<_> = (0..2_000)
+        .map(|i| TokenKey::from_jti(&format!("cut-{i}")))
+        .collect();
+    for key in &keys {
+        assert!(b.revoke(key, now() + 600).await.unwrap());
+    }
+    // Still closed while the credentials fail.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!matches!(a.try_check(&probe, "u"), Some(Ok(_))));
+
+    // The credentials work again: a catches up by itself, and never admits
+    // before it holds every revocation made meanwhile.
+    redis.cli(&["ACL", "SETUSER", "node", "on"]);
+    let healed = Instant::now();
+    let last = keys.last().unwrap();
+    let mut early = 0u64;
+    loop {
+        if matches!(a.try_check(&probe, "u"), Some(Ok(_))) {
+            if !revoked(&a, last) {
+                early += 1;
+            } else {
+                break;
+            }
+        }
+        assert!(
+            healed.elapsed() < Duration::from_secs(30),
+            "a did not come back within 30 s of its credentials working again"
+        );
+        tokio::time::sleep(Duration::from_micros(200)).await;
+    }
+    assert_eq!(early, 0, "a answered before it had caught up");
+    assert!(keys.iter().all(|k| revoked(&a, k)));
+    // It writes again too.
+    assert!(a
+        .revoke(&TokenKey::from_jti("after"), now() + 600)
+        .await
+        .unwrap());
+    eprintln!(
+        "back from an authentication failure: answering, caught up, {:?} after the user was enabled",
+        healed.elapsed()
+    );
+}

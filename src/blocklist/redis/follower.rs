@@ -124,13 +124,17 @@ async fn follow_once(
     // sure it is up again too, so a server that answers checks again also
     // stores logouts (its first command after an outage may meet the
     // failure of a reconnection attempt made while Redis was down).
+    // The first retry is immediate: a connection that failed its
+    // authentication was replaced by the failure itself.
     let mut tries = 0;
     while let Err(e) = redis.ping_shared().await {
         tries += 1;
         if tries >= 5 {
             return Err(e);
         }
-        tokio::time::sleep(Duration::from_millis(10)).await;
+        if tries > 1 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
     state.touch_at(contact);
     state.loaded.store(true, Ordering::Release);

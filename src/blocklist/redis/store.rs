@@ -575,10 +575,16 @@ impl RedisBlocklist {
         Box::pin(async move {
             let timeout = inner.timeout;
             let used = std::sync::Mutex::new(None);
+            let renew = std::sync::atomic::AtomicBool::new(false);
             let result = match tokio::time::timeout(timeout, async {
                 let (id, conn) = inner.connection().await?;
                 *used.lock().unwrap_or_else(|e| e.into_inner()) = Some(id);
-                command(conn).await.map_err(map_err)
+                command(conn).await.map_err(|e| {
+                    if needs_new_connection(&e) {
+                        renew.store(true, Ordering::Relaxed);
+                    }
+                    map_err(e)
+                })
             })
             .await
             {
@@ -587,12 +593,22 @@ impl RedisBlocklist {
             };
             if result.is_err() {
                 if let Some(id) = *used.lock().unwrap_or_else(|e| e.into_inner()) {
-                    inner.forget_connection(id);
+                    inner.forget_connection(id, renew.load(Ordering::Relaxed));
                 }
             }
             result
         })
     }
+}
+
+/// Whether the shared connection that returned `err` must be replaced: an
+/// authentication or permission failure (a disabled user, a rotated
+/// password, an ACL reloaded late) sticks to a redis-rs connection manager
+/// once its reconnection failed, however long the credentials have worked
+/// again.
+fn needs_new_connection(err: &RedisError) -> bool {
+    err.kind() == redis::ErrorKind::AuthenticationFailed
+        || matches!(err.code(), Some("NOAUTH" | "WRONGPASS" | "NOPERM"))
 }
 
 impl RedisBlocklist {
@@ -875,9 +891,11 @@ impl Inner {
     /// again next time (the primary may have changed); with Cluster, read
     /// the slot map again from the seeds. A connection made since is kept
     /// (a failure on an older one says nothing of it). A single server keeps
-    /// its connection, which reconnects by itself.
-    fn forget_connection(&self, id: u64) {
-        if matches!(self.target, Target::Single(_)) {
+    /// its connection, which reconnects by itself after a lost connection,
+    /// unless `renew`: after an authentication failure it would answer
+    /// that failure forever, even once the credentials work again.
+    fn forget_connection(&self, id: u64, renew: bool) {
+        if matches!(self.target, Target::Single(_)) && !renew {
             return;
         }
         let mut conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());

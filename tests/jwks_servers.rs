@@ -56,7 +56,7 @@ async fn a_verifier_follows_its_signers_jwks_and_shares_revocations_through_redi
     );
 
     let (token, _) = hs.login(ADMIN.0, ADMIN.1).await;
-    status_until(&hv, &token, 200, Duration::from_secs(5)).await;
+    status_until(&hv, &token, 200, PATIENCE).await;
     assert_eq!(hv.get("/admin", Some(&token)).await.status, 200);
 
     // Verify only: no login, no refresh, no key set of its own.
@@ -81,7 +81,7 @@ async fn a_verifier_follows_its_signers_jwks_and_shares_revocations_through_redi
     let (gone, _) = hs.login(ADMIN.0, ADMIN.1).await;
     assert_eq!(hv.get("/me", Some(&gone)).await.status, 200);
     assert_eq!(hv.post("/logout", Some(&gone), "").await.status, 204);
-    status_until(&hs, &gone, 401, Duration::from_millis(500)).await;
+    status_until(&hs, &gone, 401, PATIENCE).await;
     assert_eq!(hv.get("/me", Some(&gone)).await.status, 401);
 
     // The issuer restarts with a new key. Its first new token costs the
@@ -106,7 +106,7 @@ async fn a_verifier_follows_its_signers_jwks_and_shares_revocations_through_redi
 
     // Logout-all on the verifier ends the new session on the signer too.
     assert_eq!(hv.post("/logout-all", Some(&rotated), "").await.status, 204);
-    status_until(&hs, &rotated, 401, Duration::from_millis(500)).await;
+    status_until(&hs, &rotated, 401, PATIENCE).await;
 }
 
 #[tokio::test]
@@ -163,7 +163,7 @@ async fn a_thousand_random_kids_cost_at_most_one_fetch_per_cooldown() {
     let verifier = DemoServer::start(&[("SESSION_ALGORITHM", "ES256"), ("SESSION_JWKS_URL", &url)]);
     let hv = Http::new(&verifier.addr);
     let (token, _) = hs.login(ADMIN.0, ADMIN.1).await;
-    status_until(&hv, &token, 200, Duration::from_secs(5)).await;
+    status_until(&hv, &token, 200, PATIENCE).await;
     let before = server.hits("/jwks.json");
 
     let body = token.split_once('.').unwrap().1.to_owned();
@@ -296,7 +296,7 @@ async fn tokens_minted_by_jose_are_accepted_with_the_keys_its_node_server_publis
             DemoServer::start(&[("SESSION_ALGORITHM", alg), ("SESSION_JWKS_URL", &jose.url)]);
         let hv = Http::new(&verifier.addr);
         let token = jose.tokens[alg].as_str().unwrap();
-        status_until(&hv, token, 200, Duration::from_secs(5)).await;
+        status_until(&hv, token, 200, PATIENCE).await;
         let me = hv.get("/me", Some(token)).await.json();
         assert_eq!(me["userId"], "u-jose", "{alg}");
         assert_eq!(hv.get("/admin", Some(token)).await.status, 200, "{alg}");

@@ -11,7 +11,10 @@ use std::{
 };
 
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
-use common::jwks_server::{jwk_set, JwksServer, Mode};
+use common::{
+    jwks_server::{jwk_set, JwksServer, Mode},
+    PATIENCE,
+};
 use http::{Request, Response, StatusCode};
 use tower::{ServiceBuilder, ServiceExt};
 use tower_jwt_session::{
@@ -188,7 +191,7 @@ async fn a_thousand_random_kids_cause_at_most_one_fetch_per_cooldown() {
     let before = server.hits(KEYS);
     let started = Instant::now();
     let mut sent: u32 = 0;
-    while started.elapsed() < PATIENCE {
+    while started.elapsed() < Duration::from_secs(3) {
         let forged = with_kid(&valid, &format!("flood-{sent}-{}", rand_hex()));
         assert_eq!(
             through_layer(&manager, &forged).await.status(),

@@ -320,11 +320,14 @@ async fn a_provider_token_revoked_on_one_server_is_refused_on_another() {
     eprintln!("logout on a refused on b within {worst:?} (worst of 5)");
 
     // Log out everywhere: every token of that issuer and subject issued
-    // until then, on both servers; a token issued later (next second) works.
-    let one = provider.client_credentials("cc-rs256", "api:read").await;
+    // up to the presented one, on both servers; a token issued later (next
+    // second) works.
+    // `two` first: a log-out-everywhere with `one` ends the tokens issued
+    // at or before it (in the issuer's clock), never later ones.
     let two = provider
         .client_credentials("cc-rs256", "api:read admin")
         .await;
+    let one = provider.client_credentials("cc-rs256", "api:read").await;
     status_until_json(&hb, &two).await;
     assert_eq!(ha.post("/logout-all", Some(&one), "").await.status, 204);
     status_until(&hb, &two, 401, PATIENCE).await;
@@ -413,7 +416,7 @@ async fn the_jwks_url_form_takes_that_issuers_access_tokens_and_its_logouts() {
     // Its logouts are received.
     let logout = idp.mint(
         Some("logout+jwt"),
-        &json!({"iss": idp.issuer, "aud": "my-client", "iat": now(), "jti": "l-1", "sub": "carol",
+        &json!({"iss": idp.issuer, "aud": "my-client", "iat": now(), "exp": now() + 120, "jti": "l-1", "sub": "carol",
                 "events": {"http://schemas.openid.net/event/backchannel-logout": {}}}),
     );
     let r = http

@@ -81,8 +81,8 @@ async fn a_logout_at_the_provider_reaches_every_server() {
 /// A logout token of `idp` for `client`.
 fn logout_claims(idp: &TestIssuer, client: &str) -> Value {
     json!({
-        "iss": idp.issuer, "aud": client, "iat": now(), "jti": format!("lt-{}", rand_suffix()),
-        "events": {BCL: {}},
+        "iss": idp.issuer, "aud": client, "iat": now(), "exp": now() + 120,
+        "jti": format!("lt-{}", rand_suffix()), "events": {BCL: {}},
     })
 }
 
@@ -184,6 +184,24 @@ async fn back_channel_logout_tokens_are_checked_as_the_specification_says() {
         (
             "expired",
             idp.mint(Some("logout+jwt"), &good(&|c| c["exp"] = json!(now() - 60))),
+        ),
+        (
+            "no jti (REQUIRED, §2.4)",
+            idp.mint(
+                Some("logout+jwt"),
+                &good(&|c| {
+                    c.as_object_mut().unwrap().remove("jti");
+                }),
+            ),
+        ),
+        (
+            "no exp (REQUIRED, §2.4)",
+            idp.mint(
+                Some("logout+jwt"),
+                &good(&|c| {
+                    c.as_object_mut().unwrap().remove("exp");
+                }),
+            ),
         ),
         ("typ JWT", idp.mint(Some("JWT"), &good(&|_| {}))),
         ("typ at+jwt", idp.mint(Some("at+jwt"), &good(&|_| {}))),
@@ -474,4 +492,179 @@ async fn security_events_revoke_what_they_name_and_bad_ones_get_rfc_8935_errors(
         latencies[199],
         200.0 / receiver_time.as_secs_f64()
     );
+}
+
+/// A logout names its provider session and its subject; the provider's
+/// access tokens carry no `sid` (oidc-provider's RFC 9068 tokens, many
+/// others'): those tokens of that subject issued up to the logout token's
+/// `iat` are refused too, so that a logout is never a silent no-op; tokens
+/// of the subject's other provider sessions, and tokens issued after the
+/// logout, are not. With `sub` alone, the cut-off is the logout token's
+/// `iat`, not its arrival, and replaying it changes nothing.
+#[tokio::test]
+async fn logouts_reach_tokens_without_sid_and_cut_off_at_the_logout_tokens_iat() {
+    let redis = RedisServer::start();
+    let idp = TestIssuer::start("p256.pem").await;
+    let (a, b) = pair(&idp.issuer, &redis.url(), "my-client");
+    let (ha, hb) = (Http::new(&a.addr), Http::new(&b.addr));
+    let at = |sub: &str, iat: i64, sid: Option<&str>| {
+        let mut c = idp.claims(sub, AUDIENCE);
+        c["iat"] = json!(iat);
+        if let Some(sid) = sid {
+            c["sid"] = json!(sid);
+        }
+        idp.mint(Some("at+jwt"), &c)
+    };
+    let t = now();
+    let no_sid = at("carol", t - 5, None);
+    let other_session = at("carol", t - 5, Some("sid-other"));
+    status_until(&hb, &no_sid, 200, PATIENCE).await;
+    status_until(&hb, &other_session, 200, PATIENCE).await;
+
+    // sid + sub, iat t-3: the token without sid (iat t-5) is refused on both
+    // servers; the other provider session's token is not.
+    let mut c = logout_claims(&idp, "my-client");
+    c["sid"] = json!("sid-gone");
+    c["sub"] = json!("carol");
+    c["iat"] = json!(t - 3);
+    let r = back_channel(&ha, &idp.mint(Some("logout+jwt"), &c)).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    status_until(&hb, &no_sid, 401, PATIENCE).await;
+    assert_eq!(ha.get("/me", Some(&no_sid)).await.status, 401);
+    assert_eq!(hb.get("/me", Some(&other_session)).await.status, 200);
+    // A token without sid issued after the logout token's iat is not.
+    let later = at("carol", t - 1, None);
+    assert_eq!(hb.get("/me", Some(&later)).await.status, 200);
+
+    // sub alone, iat t-3: tokens issued at or before t-3 are refused,
+    // tokens issued after it (t-2, and now) are not, although the logout
+    // arrived after them.
+    let before = at("dave", t - 4, Some("s-d"));
+    let after = at("dave", t - 2, Some("s-d2"));
+    let fresh = at("dave", now(), None);
+    for token in [&before, &after, &fresh] {
+        status_until(&hb, token, 200, PATIENCE).await;
+    }
+    let mut c = logout_claims(&idp, "my-client");
+    c["sub"] = json!("dave");
+    c["iat"] = json!(t - 3);
+    let logout = idp.mint(Some("logout+jwt"), &c);
+    assert_eq!(back_channel(&ha, &logout).await.status, 200);
+    status_until(&hb, &before, 401, PATIENCE).await;
+    for token in [&after, &fresh] {
+        assert_eq!(hb.get("/me", Some(token)).await.status, 200);
+        assert_eq!(ha.get("/me", Some(token)).await.status, 200);
+    }
+    // Replayed on the other server (its own replay memory has not seen
+    // it): 200, and still nothing issued after its iat is refused.
+    assert_eq!(back_channel(&hb, &logout).await.status, 200);
+    let newest = at("dave", now(), None);
+    for token in [&after, &fresh, &newest] {
+        assert_eq!(hb.get("/me", Some(token)).await.status, 200);
+    }
+}
+
+/// A Security Event Token is about its own issuer's subjects only: an
+/// `iss_sub` subject naming another trusted issuer is 400 and revokes
+/// nothing there. Events cut off at their time, never past their arrival:
+/// a login after an event (even one dated in the future) works, and a
+/// replayed event changes nothing.
+#[tokio::test]
+async fn security_events_stay_within_their_issuer_and_their_time() {
+    let redis = RedisServer::start();
+    let idp = TestIssuer::start("p256.pem").await;
+    let other = TestIssuer::start("p256-other.pem").await;
+    let issuers = format!("{} {}", idp.issuer, other.issuer);
+    let envs = [
+        ("SESSION_TRUSTED_ISSUERS", issuers.as_str()),
+        ("SESSION_JWKS_COOLDOWN_SECS", "1"),
+        ("SESSION_CLIENT_ID", "my-client"),
+        ("REDIS_URL", &redis.url()),
+    ];
+    let (a, b) = (DemoServer::start(&envs), DemoServer::start(&envs));
+    let (ha, hb) = (Http::new(&a.addr), Http::new(&b.addr));
+    const RISC: &str = "https://schemas.openid.net/secevent/risc/event-type/account-disabled";
+    let set = |from: &TestIssuer, subject: Value, at: Option<i64>| {
+        let mut event = json!({ "subject": subject });
+        if let Some(at) = at {
+            event["event_timestamp"] = json!(at);
+        }
+        from.mint(
+            Some("secevent+jwt"),
+            &json!({"iss": from.issuer, "aud": "my-client", "iat": now(),
+                    "jti": format!("set-{}", rand_suffix()), "events": {RISC: event}}),
+        )
+    };
+    let token = |of: &TestIssuer, sub: &str, iat: i64| {
+        let mut c = of.claims(sub, AUDIENCE);
+        c["iat"] = json!(iat);
+        c["email"] = json!(format!("{sub}@example.com"));
+        of.mint(Some("at+jwt"), &c)
+    };
+    let t = now();
+    let victim = token(&other, "erin", t - 5);
+    let own = token(&idp, "erin", t - 5);
+    status_until(&hb, &victim, 200, PATIENCE).await;
+    status_until(&hb, &own, 200, PATIENCE).await;
+
+    // idp's SET naming other's subject (in a future time, too): 400
+    // invalid_request, nothing revoked anywhere.
+    for subject in [
+        json!({"format": "iss_sub", "iss": other.issuer, "sub": "erin"}),
+        json!({"format": "complex",
+               "user": {"format": "iss_sub", "iss": other.issuer, "sub": "erin"}}),
+    ] {
+        let r = push(&ha, &set(&idp, subject, Some(now() + 3600))).await;
+        assert_eq!(r.status, 400, "{:?}", r.body);
+        assert_eq!(r.json()["err"], "invalid_request");
+    }
+    // By e-mail: within the sender's issuer only.
+    let r = push(
+        &ha,
+        &set(
+            &idp,
+            json!({"format": "email", "email": "erin@example.com"}),
+            Some(t - 3),
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 202);
+    status_until(&hb, &own, 401, PATIENCE).await;
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert_eq!(hb.get("/me", Some(&victim)).await.status, 200);
+    assert_eq!(ha.get("/me", Some(&victim)).await.status, 200);
+    let next = token(&other, "erin", now());
+    assert_eq!(hb.get("/me", Some(&next)).await.status, 200);
+
+    // An event dated in the future cuts off at its arrival: a token
+    // issued after it works.
+    let before = token(&other, "frank", now() - 2);
+    status_until(&hb, &before, 200, PATIENCE).await;
+    let future = set(
+        &other,
+        json!({"format": "iss_sub", "iss": other.issuer, "sub": "frank"}),
+        Some(now() + 24 * 3600),
+    );
+    assert_eq!(push(&ha, &future).await.status, 202);
+    status_until(&hb, &before, 401, PATIENCE).await;
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let after = token(&other, "frank", now());
+    assert_eq!(hb.get("/me", Some(&after)).await.status, 200);
+    // An event dated in the past cuts off there: tokens issued after its
+    // time stay valid, and replaying it on the other server changes nothing.
+    let t = now();
+    let old = token(&other, "gina", t - 6);
+    let newer = token(&other, "gina", t - 1);
+    status_until(&hb, &old, 200, PATIENCE).await;
+    let past = set(
+        &other,
+        json!({"format": "iss_sub", "iss": other.issuer, "sub": "gina"}),
+        Some(t - 3),
+    );
+    assert_eq!(push(&ha, &past).await.status, 202);
+    status_until(&hb, &old, 401, PATIENCE).await;
+    assert_eq!(hb.get("/me", Some(&newer)).await.status, 200);
+    assert_eq!(push(&hb, &past).await.status, 202);
+    assert_eq!(hb.get("/me", Some(&newer)).await.status, 200);
+    assert_eq!(ha.get("/me", Some(&newer)).await.status, 200);
 }

@@ -498,6 +498,24 @@ impl<Backend: Blocklist> Blocklist for CachedBlocklist<Backend> {
         })
     }
 
+    fn raise_valid_after(
+        &self,
+        user_id: &str,
+        valid_after_micros: i64,
+        until: i64,
+    ) -> BlocklistFuture<i64> {
+        let stored = self
+            .backend
+            .raise_valid_after(user_id, valid_after_micros, until);
+        let state = self.state.clone();
+        let user = user_id.to_owned();
+        Box::pin(async move {
+            let mark = stored.await?;
+            state.raise_watermark(&user, mark);
+            Ok(mark)
+        })
+    }
+
     fn check(&self, key: &TokenKey, user_id: &str) -> BlocklistFuture<Lookup> {
         if let Some(hit) = self.try_check(key, user_id) {
             return Box::pin(std::future::ready(hit));

@@ -85,6 +85,31 @@ struct Inner {
 }
 
 impl MemoryBlocklist {
+    /// Raises `user_id`'s watermark to at least `floor` until `until`;
+    /// returns the watermark now stored.
+    fn raise_watermark(&self, user_id: &str, floor: i64, until: i64) -> i64 {
+        if until <= now_secs() {
+            return floor;
+        }
+        self.inner
+            .any_watermark
+            .store(true, std::sync::atomic::Ordering::Release);
+        let new = Watermark {
+            micros: floor,
+            until,
+        };
+        let kept = self.inner.watermarks.update(user_id.to_owned(), |old| {
+            Some(match old {
+                Some(old) => Watermark {
+                    micros: old.micros.max(new.micros),
+                    until: old.until.max(new.until),
+                },
+                None => new,
+            })
+        });
+        kept.map_or(floor, |w| w.micros)
+    }
+
     /// An empty blocklist.
     pub fn new() -> Self {
         Self {
@@ -226,27 +251,18 @@ impl Blocklist for MemoryBlocklist {
         let floor = valid_after_micros
             .max(last.saturating_add(1))
             .max(crate::time::now_micros().saturating_add(1));
-        let mut stored = floor;
-        if until > now_secs() {
-            self.inner
-                .any_watermark
-                .store(true, std::sync::atomic::Ordering::Release);
-            let new = Watermark {
-                micros: floor,
-                until,
-            };
-            let kept = self.inner.watermarks.update(user_id.to_owned(), |old| {
-                Some(match old {
-                    Some(old) => Watermark {
-                        micros: old.micros.max(new.micros),
-                        until: old.until.max(new.until),
-                    },
-                    None => new,
-                })
-            });
-            stored = kept.map_or(floor, |w| w.micros);
-        }
+        let stored = self.raise_watermark(user_id, floor, until);
         drop(last);
+        Box::pin(std::future::ready(Ok(stored)))
+    }
+
+    fn raise_valid_after(
+        &self,
+        user_id: &str,
+        valid_after_micros: i64,
+        until: i64,
+    ) -> BlocklistFuture<i64> {
+        let stored = self.raise_watermark(user_id, valid_after_micros, until);
         Box::pin(std::future::ready(Ok(stored)))
     }
 

@@ -216,6 +216,26 @@ pub trait Blocklist: fmt::Debug + Send + Sync + 'static {
         until: i64,
     ) -> BlocklistFuture<i64>;
 
+    /// Raises `user_id`'s watermark to at least `valid_after_micros`, and no
+    /// further: no floor at the store's clock. For cut-offs read in another
+    /// clock, such as an identity provider's logouts and security events
+    /// ("every token issued up to the event"), whose subjects are never
+    /// rotated here: tokens issued after the cut-off stay valid. Kept until
+    /// the Unix time `until` (seconds); never lowers the watermark. Returns
+    /// the watermark now stored.
+    ///
+    /// Default: [`set_valid_after`](Blocklist::set_valid_after), which
+    /// refuses every token up to the store's clock too (more than asked,
+    /// never less). The backends of this crate store exactly the cut-off.
+    fn raise_valid_after(
+        &self,
+        user_id: &str,
+        valid_after_micros: i64,
+        until: i64,
+    ) -> BlocklistFuture<i64> {
+        self.set_valid_after(user_id, valid_after_micros, until)
+    }
+
     /// Whether `key` is revoked (or its session ended), the session's
     /// current generation, and `user_id`'s watermark, in one answer.
     fn check(&self, key: &TokenKey, user_id: &str) -> BlocklistFuture<Lookup>;
@@ -313,6 +333,15 @@ impl<T: Blocklist + ?Sized> Blocklist for Arc<T> {
         until: i64,
     ) -> BlocklistFuture<i64> {
         (**self).set_valid_after(user_id, valid_after_micros, until)
+    }
+
+    fn raise_valid_after(
+        &self,
+        user_id: &str,
+        valid_after_micros: i64,
+        until: i64,
+    ) -> BlocklistFuture<i64> {
+        (**self).raise_valid_after(user_id, valid_after_micros, until)
     }
 
     fn check(&self, key: &TokenKey, user_id: &str) -> BlocklistFuture<Lookup> {

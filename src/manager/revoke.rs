@@ -233,7 +233,7 @@ impl SessionManager {
         let until = self.foreign_until(now);
         self.inner
             .blocklist
-            .set_valid_after(user, issued_at_micros.min(now), until)
+            .raise_valid_after(user, issued_at_micros.min(now), until)
             .await?;
         Ok(())
     }

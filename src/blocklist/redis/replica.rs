@@ -334,6 +334,23 @@ impl Blocklist for RedisReplica {
         })
     }
 
+    fn raise_valid_after(
+        &self,
+        user_id: &str,
+        valid_after_micros: i64,
+        until: i64,
+    ) -> BlocklistFuture<i64> {
+        let stored = self
+            .redis
+            .raise_valid_after(user_id, valid_after_micros, until);
+        let (local, user) = (self.local.clone(), user_id.to_owned());
+        Box::pin(async move {
+            let mark = stored.await?;
+            local.learn_watermark(&user, mark, until);
+            Ok(mark)
+        })
+    }
+
     fn check(&self, key: &TokenKey, user_id: &str) -> BlocklistFuture<Lookup> {
         match self.try_check(key, user_id) {
             Some(answer) => Box::pin(std::future::ready(answer)),

@@ -601,6 +601,32 @@ impl RedisBlocklist {
     }
 }
 
+impl RedisBlocklist {
+    /// The watermark script: `"floor"` raises past Redis's clock too (so
+    /// past every rotation it answered before), `"exact"` to the value.
+    fn raise_watermark(
+        &self,
+        user_id: &str,
+        valid_after_micros: i64,
+        until: i64,
+        mode: &'static str,
+    ) -> BlocklistFuture<i64> {
+        let mut cmd = redis::cmd("EVAL");
+        cmd.arg(RAISE_WATERMARK)
+            .arg(3)
+            .arg(self.user_key(user_id))
+            .arg(&self.inner.stream)
+            .arg(self.entry_key(&format!("u:{user_id}")))
+            .arg(valid_after_micros)
+            .arg(until)
+            .arg(&self.inner.channel)
+            .arg(user_id)
+            .arg(self.retention_ms())
+            .arg(mode);
+        self.write::<i64>(cmd)
+    }
+}
+
 /// Whether the shared connection that returned `err` must be replaced: an
 /// authentication or permission failure (a disabled user, a rotated
 /// password, an ACL reloaded late) sticks to a redis-rs connection manager
@@ -744,18 +770,16 @@ impl Blocklist for RedisBlocklist {
         valid_after_micros: i64,
         until: i64,
     ) -> BlocklistFuture<i64> {
-        let mut cmd = redis::cmd("EVAL");
-        cmd.arg(RAISE_WATERMARK)
-            .arg(3)
-            .arg(self.user_key(user_id))
-            .arg(&self.inner.stream)
-            .arg(self.entry_key(&format!("u:{user_id}")))
-            .arg(valid_after_micros)
-            .arg(until)
-            .arg(&self.inner.channel)
-            .arg(user_id)
-            .arg(self.retention_ms());
-        self.write::<i64>(cmd)
+        self.raise_watermark(user_id, valid_after_micros, until, "floor")
+    }
+
+    fn raise_valid_after(
+        &self,
+        user_id: &str,
+        valid_after_micros: i64,
+        until: i64,
+    ) -> BlocklistFuture<i64> {
+        self.raise_watermark(user_id, valid_after_micros, until, "exact")
     }
 
     fn check(&self, key: &TokenKey, user_id: &str) -> BlocklistFuture<Lookup> {

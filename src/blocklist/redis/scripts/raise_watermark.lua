@@ -1,7 +1,7 @@
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local value = tonumber(ARGV[1])
-if now + 1 > value then value = now + 1 end
+if ARGV[6] ~= 'exact' and now + 1 > value then value = now + 1 end
 local cur = tonumber(redis.call('GET', KEYS[1]) or '0') or 0
 if cur > value then value = cur end
 local text = string.format('%d', value)

@@ -522,3 +522,337 @@ async fn a_jose_client_with_our_tokens_and_with_oidc_providers_bound_tokens() {
         expect_client_run(run, &label, own);
     }
 }
+
+/// An in-process API behind the layer: a manager of its own, DPoP with
+/// `replay`, `GET /admin` needing the permission `admin`.
+mod in_process {
+    use super::*;
+    use tower::{ServiceBuilder, ServiceExt};
+    use tower_jwt_session::{
+        blocklist::MemoryBlocklist,
+        dpop::{Dpop, DpopMode, ReplayScope, VerifiedProof},
+        Blocklist, NewSession, PresentedToken, RequirePermissionLayer, SessionError, SessionLayer,
+        SessionManager, VerifyError,
+    };
+
+    pub const HOST: &str = "api.example.com";
+
+    pub fn manager(blocklist: MemoryBlocklist) -> SessionManager {
+        SessionManager::builder(SECRET)
+            .with_issuer("https://auth.example.com")
+            .with_audience("api")
+            .with_blocklist(blocklist)
+            .build()
+            .unwrap()
+    }
+
+    pub async fn call(
+        manager: &SessionManager,
+        dpop: &Dpop,
+        path: &str,
+        authorization: &str,
+        proof: Option<&str>,
+    ) -> http::Response<()> {
+        let service = ServiceBuilder::new()
+            .layer(SessionLayer::new(manager.clone()).with_dpop(dpop.clone()))
+            .layer(RequirePermissionLayer::permission("admin"))
+            .service_fn(|_req: http::Request<String>| async {
+                Ok::<_, std::convert::Infallible>(http::Response::new(String::new()))
+            });
+        let mut req = http::Request::builder()
+            .uri(path)
+            .header("host", HOST)
+            .header("authorization", authorization);
+        if let Some(p) = proof {
+            req = req.header("dpop", p);
+        }
+        let res = service
+            .oneshot(req.body(String::new()).unwrap())
+            .await
+            .unwrap();
+        res.map(|_| ())
+    }
+
+    /// The request's proof for `token`, checked as a caller outside the
+    /// layer would (a WebSocket handshake, say).
+    pub fn checked(dpop: &Dpop, client: &Client, token: Option<&str>) -> VerifiedProof {
+        let mut headers = http::HeaderMap::new();
+        headers.insert("host", HOST.parse().unwrap());
+        let proof = client.proof("GET", &format!("http://{HOST}/ws"), token);
+        headers.insert("dpop", proof.parse().unwrap());
+        dpop.verify_request(&Method::GET, &"/ws".parse().unwrap(), &headers, token)
+            .unwrap()
+    }
+
+    /// RFC 9449 §7.2 on every path of the manager: verify, decode, refresh
+    /// and revoke refuse a bound token without a proof by its key made for
+    /// it, and change nothing; with it, each works, and the refreshed token
+    /// stays bound.
+    #[tokio::test]
+    async fn the_manager_refuses_a_bound_token_without_its_proof_on_every_path() {
+        let manager = manager(MemoryBlocklist::new());
+        let owner = Client::new("p256.pem", Algorithm::ES256);
+        let thief = Client::new("p256-other.pem", Algorithm::ES256);
+        let dpop = Dpop::new(DpopMode::Optional);
+        let issued = manager
+            .issue(NewSession::new("u-1", "ada@example.com").with_dpop_jkt(&owner.jkt))
+            .unwrap();
+        let token = issued.token();
+        let other = manager
+            .issue(NewSession::new("u-1", "ada@example.com").with_dpop_jkt(&owner.jkt))
+            .unwrap();
+
+        // A copy of the token alone is worth nothing, on every path.
+        assert!(matches!(
+            manager.verify(token).await,
+            Err(VerifyError::BoundToKey)
+        ));
+        assert!(matches!(
+            manager.decode(token),
+            Err(VerifyError::BoundToKey)
+        ));
+        assert!(matches!(
+            manager.refresh(token).await,
+            Err(SessionError::Verify(VerifyError::BoundToKey))
+        ));
+        assert!(matches!(
+            manager.revoke(token).await,
+            Err(SessionError::Verify(VerifyError::BoundToKey))
+        ));
+        // Nor with a proof by another key, a proof made for another token,
+        // or a proof made for no token (a login's).
+        let wrong = [
+            checked(&dpop, &thief, Some(token)),
+            checked(&dpop, &owner, Some(other.token())),
+            checked(&dpop, &owner, None),
+        ];
+        for proof in &wrong {
+            let presented = PresentedToken::dpop(token, proof);
+            assert!(matches!(
+                manager.verify(presented).await,
+                Err(VerifyError::ProofMismatch)
+            ));
+            assert!(manager.refresh(presented).await.is_err());
+            assert!(manager.revoke(presented).await.is_err());
+        }
+        // An unbound token with a proof: refused too (the layer's rule).
+        let unbound = manager
+            .issue(NewSession::new("u-2", "b@example.com"))
+            .unwrap();
+        let proof = checked(&dpop, &owner, Some(unbound.token()));
+        assert!(matches!(
+            manager
+                .verify(PresentedToken::dpop(unbound.token(), &proof))
+                .await,
+            Err(VerifyError::ProofMismatch)
+        ));
+
+        // Nothing changed: the owner, with the key, verifies, refreshes
+        // (no reuse detection tripped by the attempts above) and revokes.
+        let proof = checked(&dpop, &owner, Some(token));
+        let session = manager
+            .verify(PresentedToken::dpop(token, &proof))
+            .await
+            .unwrap();
+        assert_eq!(session.dpop_jkt(), Some(owner.jkt.as_str()));
+        let next = manager
+            .refresh(PresentedToken::dpop(token, &proof))
+            .await
+            .unwrap();
+        assert_eq!(next.session().dpop_jkt(), Some(owner.jkt.as_str()));
+        assert!(matches!(
+            manager.verify(next.token()).await,
+            Err(VerifyError::BoundToKey)
+        ));
+        let proof = checked(&dpop, &owner, Some(next.token()));
+        manager
+            .revoke(PresentedToken::dpop(next.token(), &proof))
+            .await
+            .unwrap();
+        assert!(matches!(
+            manager
+                .verify(PresentedToken::dpop(next.token(), &proof))
+                .await,
+            Err(VerifyError::Revoked)
+        ));
+    }
+
+    /// A token that fails (forged, revoked) writes nothing, whatever its
+    /// proof: in store mode no fact is recorded (the blocklist's revision
+    /// does not move), and in local mode its proof's `jti` takes no room
+    /// that a legitimate proof would then find used.
+    #[tokio::test]
+    async fn a_request_whose_token_fails_records_nothing() {
+        let blocklist = MemoryBlocklist::new();
+        let manager = manager(blocklist.clone());
+        let client = Client::new("p256.pem", Algorithm::ES256);
+        let forger = SessionManager::builder("another secret of at least thirty-two bytes")
+            .with_issuer("https://auth.example.com")
+            .with_audience("api")
+            .build()
+            .unwrap();
+        let bound = |m: &SessionManager| {
+            m.issue(
+                NewSession::new("u-1", "ada@example.com")
+                    .with_dpop_jkt(&client.jkt)
+                    .with_permissions(["admin"]),
+            )
+            .unwrap()
+            .into_token()
+        };
+        let me = format!("http://{HOST}/me");
+        let store = Dpop::new(DpopMode::Optional).with_replay(ReplayScope::Store);
+        let before = blocklist.revision();
+        for _ in 0..200 {
+            let forged = bound(&forger);
+            let proof = client.proof("GET", &me, Some(&forged));
+            let res = call(
+                &manager,
+                &store,
+                "/me",
+                &format!("DPoP {forged}"),
+                Some(&proof),
+            )
+            .await;
+            assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+        }
+        assert_eq!(
+            blocklist.revision(),
+            before,
+            "forged requests wrote to the store"
+        );
+        // A revoked token's requests write nothing either.
+        let revoked = bound(&manager);
+        let proof = client.proof("GET", &me, Some(&revoked));
+        assert_eq!(
+            call(
+                &manager,
+                &store,
+                "/me",
+                &format!("DPoP {revoked}"),
+                Some(&proof)
+            )
+            .await
+            .status(),
+            StatusCode::OK
+        );
+        let after_admission = blocklist.revision();
+        assert_ne!(after_admission, before, "an admitted proof is recorded");
+        let proof = client.proof("GET", &me, Some(&revoked));
+        let checked_proof = {
+            let mut headers = http::HeaderMap::new();
+            headers.insert("host", HOST.parse().unwrap());
+            headers.insert("dpop", proof.parse().unwrap());
+            store
+                .verify_request(
+                    &Method::GET,
+                    &"/me".parse().unwrap(),
+                    &headers,
+                    Some(&revoked),
+                )
+                .unwrap()
+        };
+        manager
+            .revoke(PresentedToken::dpop(&revoked, &checked_proof))
+            .await
+            .unwrap();
+        let after_revoke = blocklist.revision();
+        for _ in 0..20 {
+            let proof = client.proof("GET", &me, Some(&revoked));
+            let res = call(
+                &manager,
+                &store,
+                "/me",
+                &format!("DPoP {revoked}"),
+                Some(&proof),
+            )
+            .await;
+            assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+        }
+        assert_eq!(
+            blocklist.revision(),
+            after_revoke,
+            "a revoked token's requests wrote"
+        );
+
+        // Local scope: a forged request's proof `jti` is not taken, so the
+        // owner's proof with that `jti` passes (once).
+        let local = Dpop::new(DpopMode::Optional);
+        let valid = bound(&manager);
+        let forged = bound(&forger);
+        let with_jti = |token: &str| {
+            let mut claims = client.claims("GET", &me, Some(token));
+            claims["jti"] = json!("the-same-jti");
+            client.sign(&client.header(), &claims)
+        };
+        let res = call(
+            &manager,
+            &local,
+            "/me",
+            &format!("DPoP {forged}"),
+            Some(&with_jti(&forged)),
+        )
+        .await;
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+        let owners = with_jti(&valid);
+        let res = call(
+            &manager,
+            &local,
+            "/me",
+            &format!("DPoP {valid}"),
+            Some(&owners),
+        )
+        .await;
+        assert_eq!(res.status(), StatusCode::OK);
+        let res = call(
+            &manager,
+            &local,
+            "/me",
+            &format!("DPoP {valid}"),
+            Some(&owners),
+        )
+        .await;
+        assert_eq!(
+            res.status(),
+            StatusCode::UNAUTHORIZED,
+            "single use still holds"
+        );
+    }
+
+    /// RFC 9449 §7.1: a DPoP request refused for a missing permission is
+    /// challenged with the `DPoP` scheme; a Bearer request with `Bearer`.
+    #[tokio::test]
+    async fn a_dpop_requests_403_uses_the_dpop_scheme() {
+        let manager = manager(MemoryBlocklist::new());
+        let client = Client::new("p256.pem", Algorithm::ES256);
+        let dpop = Dpop::new(DpopMode::Optional);
+        let token = manager
+            .issue(NewSession::new("u-1", "sam@example.com").with_dpop_jkt(&client.jkt))
+            .unwrap()
+            .into_token();
+        let proof = client.proof("GET", &format!("http://{HOST}/admin"), Some(&token));
+        let res = call(
+            &manager,
+            &dpop,
+            "/admin",
+            &format!("DPoP {token}"),
+            Some(&proof),
+        )
+        .await;
+        assert_eq!(res.status(), StatusCode::FORBIDDEN);
+        assert_eq!(
+            res.headers()["www-authenticate"],
+            r#"DPoP error="insufficient_scope", scope="admin", algs="ES256 ES384 EdDSA RS256 PS256""#
+        );
+        let bearer = manager
+            .issue(NewSession::new("u-2", "sam@example.com"))
+            .unwrap()
+            .into_token();
+        let res = call(&manager, &dpop, "/admin", &format!("Bearer {bearer}"), None).await;
+        assert_eq!(res.status(), StatusCode::FORBIDDEN);
+        assert_eq!(
+            res.headers()["www-authenticate"],
+            r#"Bearer error="insufficient_scope", scope="admin""#
+        );
+    }
+}

@@ -384,3 +384,159 @@ async fn a_refresh_after_logout_everywhere_is_covered_by_the_next_one() {
         Err(VerifyError::RevokedForUser)
     ));
 }
+
+/// A manager with keys of its own that also trusts an identity provider:
+/// which keys a token goes to, and whose "log out everywhere" reaches whom.
+mod beside_a_trusted_issuer {
+    use super::*;
+    use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+    use serde_json::{json, Value};
+    use sha2::Digest;
+    use tower_jwt_session::{issuers::TrustedIssuer, Algorithm, KeyPair, PublicKey};
+
+    const IDP: &str = "https://idp.example.com";
+    const IDP_SECRET: &str = "the identity provider's own secret, 32+ bytes";
+
+    fn sign(
+        header: &Value,
+        claims: &Value,
+        alg: jsonwebtoken::Algorithm,
+        key: &jsonwebtoken::EncodingKey,
+    ) -> String {
+        let input = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header.to_string()),
+            URL_SAFE_NO_PAD.encode(claims.to_string())
+        );
+        let sig = jsonwebtoken::crypto::sign(input.as_bytes(), key, alg).unwrap();
+        format!("{input}.{sig}")
+    }
+
+    fn idp_claims(sub: &str) -> Value {
+        json!({"iss": IDP, "sub": sub, "aud": "atomic-crm-api", "iat": now(), "exp": now() + 600})
+    }
+
+    fn hmac_pair() -> SessionManager {
+        SessionManager::builder(SECRET)
+            .with_issuer("atomic-crm")
+            .with_audience("atomic-crm-api")
+            .with_trusted_issuer(TrustedIssuer::with_secret(
+                IDP,
+                Algorithm::HS256,
+                IDP_SECRET,
+            ))
+            .build()
+            .unwrap()
+    }
+
+    /// A provider's token whose header is exactly `{"alg":"<the server's
+    /// own algorithm>"}` (`jose`'s default) goes to the provider's keys, by
+    /// its `iss`: HMAC and ECDSA alike.
+    #[tokio::test]
+    async fn a_header_without_kid_is_routed_by_the_tokens_iss() {
+        let m = hmac_pair();
+        let key = jsonwebtoken::EncodingKey::from_secret(IDP_SECRET.as_bytes());
+        let token = sign(
+            &json!({"alg": "HS256"}),
+            &idp_claims("ada"),
+            jsonwebtoken::Algorithm::HS256,
+            &key,
+        );
+        let session = m.verify(token.as_str()).await.unwrap();
+        assert_eq!(session.trusted_issuer(), Some(IDP));
+        // The server's own tokens without kid (the seed's) still verify.
+        let own = sign(
+            &json!({"alg": "HS256"}),
+            &json!({"iss": "atomic-crm", "aud": "atomic-crm-api", "sub": "u-1", "userId": "u-1",
+                    "email": "ada@example.com", "iat": now(), "exp": now() + 600}),
+            jsonwebtoken::Algorithm::HS256,
+            &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()),
+        );
+        assert_eq!(m.verify(own.as_str()).await.unwrap().trusted_issuer(), None);
+
+        let pem = |f: &str| {
+            std::fs::read(format!("{}/tests/keys/{f}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+        };
+        let m = SessionManager::builder_with_key_pair(
+            KeyPair::from_pkcs8_pem(Algorithm::ES256, &pem("p256.pem")).unwrap(),
+        )
+        .with_issuer("atomic-crm")
+        .with_audience("atomic-crm-api")
+        .with_trusted_issuer(TrustedIssuer::with_public_keys(
+            IDP,
+            [PublicKey::from_spki_pem(Algorithm::ES256, &pem("p256-other.pub.pem")).unwrap()],
+        ))
+        .build()
+        .unwrap();
+        let der: String = String::from_utf8_lossy(&pem("p256-other.pem"))
+            .lines()
+            .filter(|l| !l.starts_with("-----"))
+            .collect();
+        let der = base64::engine::general_purpose::STANDARD
+            .decode(der)
+            .unwrap();
+        let key = jsonwebtoken::EncodingKey::from_ec_der(&der);
+        let token = sign(
+            &json!({"alg": "ES256"}),
+            &idp_claims("ada"),
+            jsonwebtoken::Algorithm::ES256,
+            &key,
+        );
+        assert_eq!(
+            m.verify(token.as_str()).await.unwrap().trusted_issuer(),
+            Some(IDP)
+        );
+    }
+
+    /// The server's own users and the provider's subjects never share a
+    /// "log out everywhere": not even a user id spelled as the provider's
+    /// (public) tag and a subject.
+    #[tokio::test]
+    async fn own_users_and_provider_subjects_have_disjoint_watermarks() {
+        let m = hmac_pair();
+        let key = jsonwebtoken::EncodingKey::from_secret(IDP_SECRET.as_bytes());
+        let provider_ada = sign(
+            &json!({"alg": "HS256", "typ": "at+jwt"}),
+            &idp_claims("ada"),
+            jsonwebtoken::Algorithm::HS256,
+            &key,
+        );
+        let tag = URL_SAFE_NO_PAD.encode(&sha2::Sha256::digest(IDP.as_bytes())[..9]);
+        for spelled in [
+            format!("{tag}~ada"),
+            format!("{tag}^ada"),
+            format!("{tag}!ada"),
+            "#x".to_owned(),
+        ] {
+            let local = m
+                .issue(NewSession::new(spelled.clone(), "x@example.com"))
+                .unwrap();
+            m.revoke_all_for_user(&spelled).await.unwrap();
+            assert!(
+                matches!(
+                    m.verify(local.token()).await,
+                    Err(VerifyError::RevokedForUser)
+                ),
+                "{spelled}: its own log-out-everywhere holds"
+            );
+            assert!(
+                m.verify(provider_ada.as_str()).await.is_ok(),
+                "{spelled} logged out the provider's ada"
+            );
+        }
+        // And the other way round.
+        let local = m
+            .issue(NewSession::new(format!("{tag}~bob"), "b@example.com"))
+            .unwrap();
+        let provider_bob = sign(
+            &json!({"alg": "HS256"}),
+            &idp_claims("bob"),
+            jsonwebtoken::Algorithm::HS256,
+            &key,
+        );
+        let session = m.verify(provider_bob.as_str()).await.unwrap();
+        m.revoke_all_of(&session).await.unwrap();
+        assert!(m.verify(provider_bob.as_str()).await.is_err());
+        assert!(m.verify(local.token()).await.is_ok());
+    }
+}

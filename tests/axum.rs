@@ -160,3 +160,141 @@ async fn require_permission_in_the_wrong_order_is_a_500_that_says_so() {
         "{description}"
     );
 }
+
+/// The receivers with an API behind the layer, over loopback: mounted as
+/// the README shows (after `.layer(SessionLayer)`), a provider's
+/// back-channel logout is applied; mounted before it (the trap), the push
+/// is refused and the layer says so at `error` level, naming the path.
+#[tokio::test]
+async fn receivers_beside_the_layer_work_and_behind_it_are_reported() {
+    use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+    use tower_jwt_session::{issuers::TrustedIssuer, receivers::BackChannelLogout, Algorithm};
+
+    const IDP: &str = "https://idp.example.com";
+    const IDP_SECRET: &str = "a secret of the identity provider, 32+ bytes";
+    let sign = |typ: &str, claims: serde_json::Value| {
+        let input = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(json!({"alg": "HS256", "typ": typ}).to_string()),
+            URL_SAFE_NO_PAD.encode(claims.to_string())
+        );
+        let key = jsonwebtoken::EncodingKey::from_secret(IDP_SECRET.as_bytes());
+        let sig =
+            jsonwebtoken::crypto::sign(input.as_bytes(), &key, jsonwebtoken::Algorithm::HS256)
+                .unwrap();
+        format!("{input}.{sig}")
+    };
+    let manager = SessionManager::verify_only()
+        .with_audience("orders-api")
+        .with_trusted_issuer(TrustedIssuer::with_secret(
+            IDP,
+            Algorithm::HS256,
+            IDP_SECRET,
+        ))
+        .build()
+        .unwrap();
+    let access = sign(
+        "at+jwt",
+        json!({"iss": IDP, "sub": "ada", "aud": "orders-api", "iat": now() - 2, "exp": now() + 600}),
+    );
+    let logout = || {
+        sign(
+            "logout+jwt",
+            json!({"iss": IDP, "sub": "ada", "aud": "orders-api", "iat": now(), "exp": now() + 120,
+                   "jti": format!("lt-{}", now_nanos()),
+                   "events": {"http://schemas.openid.net/event/backchannel-logout": {}}}),
+        )
+    };
+
+    // The trap: the receiver behind the layer. Refused, and said loudly.
+    let logs = LogCapture::default();
+    let _guard = tracing::subscriber::set_default(
+        tracing_subscriber::fmt()
+            .with_writer(logs.clone())
+            .with_max_level(tracing::Level::ERROR)
+            .with_ansi(false)
+            .finish(),
+    );
+    let trap = Router::new()
+        .route(
+            "/orders",
+            get(|s: Session| async move { s.subject().to_owned() }),
+        )
+        .route_service(
+            "/backchannel-logout",
+            BackChannelLogout::new(manager.clone(), "orders-api"),
+        )
+        .layer(SessionLayer::new(manager.clone()));
+    let http = Http::new(&serve(trap).await);
+    let r = post_logout(&http, logout()).await;
+    assert_eq!(r.status, 401);
+    let said = logs.text();
+    assert!(
+        said.contains("SessionLayer refused an identity provider's push")
+            && said.contains("/backchannel-logout"),
+        "nothing said: {said:?}"
+    );
+    assert_eq!(http.get("/orders", Some(&access)).await.status, 200);
+
+    // The README's way: the push is applied, and the API still needs a token.
+    let app = Router::new()
+        .route(
+            "/orders",
+            get(|s: Session| async move { s.subject().to_owned() }),
+        )
+        .layer(SessionLayer::new(manager.clone()))
+        .route_service(
+            "/backchannel-logout",
+            BackChannelLogout::new(manager, "orders-api"),
+        );
+    let http = Http::new(&serve(app).await);
+    assert_eq!(http.get("/orders", None).await.status, 401);
+    assert_eq!(http.get("/orders", Some(&access)).await.status, 200);
+    let r = post_logout(&http, logout()).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(http.get("/orders", Some(&access)).await.status, 401);
+}
+
+async fn post_logout(http: &Http, token: String) -> Reply {
+    http.send(
+        http::Method::POST,
+        "/backchannel-logout",
+        &[("content-type", "application/x-www-form-urlencoded")],
+        &format!("logout_token={token}"),
+    )
+    .await
+}
+
+fn now_nanos() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
+}
+
+/// What a `tracing` subscriber wrote, for assertions.
+#[derive(Clone, Default)]
+struct LogCapture(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl LogCapture {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+impl std::io::Write for LogCapture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogCapture {
+    type Writer = LogCapture;
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}

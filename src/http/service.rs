@@ -151,7 +151,9 @@ where
                     return ResponseFuture::inner(self.inner.call(req));
                 }
                 Ok(None) => {
-                    return self.refuse(Rejection::missing(), is_grpc(req.version(), req.headers()))
+                    warn_if_provider_push(&req);
+                    return self
+                        .refuse(Rejection::missing(), is_grpc(req.version(), req.headers()));
                 }
                 Err(err) => {
                     tracing::debug!(reason = err.description(), "malformed credentials");
@@ -431,6 +433,43 @@ pub(crate) fn log_verify_error(err: &VerifyError) {
         tracing::debug!(reason = %err, "token refused");
     } else {
         tracing::warn!(error = %err, "refusing the request (fail closed)");
+    }
+}
+
+/// A request without credentials that the layer refuses may be an identity
+/// provider's push to a receiver mounted behind the layer (the receivers
+/// authenticate by the logout token's or the SET's signature, and must be
+/// outside it). Such a push would be refused forever while the provider
+/// logs success, so say it loudly: once at `error`, then at `debug`.
+fn warn_if_provider_push<B>(req: &Request<B>) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static SAID: AtomicBool = AtomicBool::new(false);
+    if req.method() != http::Method::POST {
+        return;
+    }
+    let content_type = req
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let path = req.uri().path().to_ascii_lowercase();
+    let push = content_type.starts_with("application/secevent+jwt")
+        || (content_type.starts_with("application/x-www-form-urlencoded")
+            && path.contains("logout"));
+    if !push {
+        return;
+    }
+    if !SAID.swap(true, Ordering::Relaxed) {
+        tracing::error!(
+            path = %req.uri().path(),
+            "SessionLayer refused an identity provider's push (a back-channel logout or a security event) for lack of a token: \
+             the provider's logouts are NOT applied. Mount BackChannelLogout and SecurityEventReceiver outside SessionLayer \
+             (in axum: add their routes after .layer(SessionLayer), or merge a router of their own); see the README, \
+             \"When the identity provider logs a user out\""
+        );
+    } else {
+        tracing::debug!(path = %req.uri().path(), "an identity provider's push refused by SessionLayer");
     }
 }
 

@@ -573,6 +573,19 @@ mod in_process {
         res.map(|_| ())
     }
 
+    /// `GET /me` with `token` and a fresh proof of `client` for it.
+    pub async fn me_with_proof(
+        manager: &SessionManager,
+        dpop: &Dpop,
+        client: &Client,
+        token: &str,
+    ) -> StatusCode {
+        let proof = client.proof("GET", &format!("http://{HOST}/me"), Some(token));
+        call(manager, dpop, "/me", &format!("DPoP {token}"), Some(&proof))
+            .await
+            .status()
+    }
+
     /// The request's proof for `token`, checked as a caller outside the
     /// layer would (a WebSocket handshake, say).
     pub fn checked(dpop: &Dpop, client: &Client, token: Option<&str>) -> VerifiedProof {
@@ -705,16 +718,8 @@ mod in_process {
         let before = blocklist.revision();
         for _ in 0..200 {
             let forged = bound(&forger);
-            let proof = client.proof("GET", &me, Some(&forged));
-            let res = call(
-                &manager,
-                &store,
-                "/me",
-                &format!("DPoP {forged}"),
-                Some(&proof),
-            )
-            .await;
-            assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+            let status = me_with_proof(&manager, &store, &client, &forged).await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED);
         }
         assert_eq!(
             blocklist.revision(),
@@ -723,51 +728,19 @@ mod in_process {
         );
         // A revoked token's requests write nothing either.
         let revoked = bound(&manager);
-        let proof = client.proof("GET", &me, Some(&revoked));
-        assert_eq!(
-            call(
-                &manager,
-                &store,
-                "/me",
-                &format!("DPoP {revoked}"),
-                Some(&proof)
-            )
-            .await
-            .status(),
-            StatusCode::OK
-        );
+        let status = me_with_proof(&manager, &store, &client, &revoked).await;
+        assert_eq!(status, StatusCode::OK);
         let after_admission = blocklist.revision();
         assert_ne!(after_admission, before, "an admitted proof is recorded");
-        let proof = client.proof("GET", &me, Some(&revoked));
-        let checked_proof = {
-            let mut headers = http::HeaderMap::new();
-            headers.insert("host", HOST.parse().unwrap());
-            headers.insert("dpop", proof.parse().unwrap());
-            store
-                .verify_request(
-                    &Method::GET,
-                    &"/me".parse().unwrap(),
-                    &headers,
-                    Some(&revoked),
-                )
-                .unwrap()
-        };
+        let proof = checked(&store, &client, Some(&revoked));
         manager
-            .revoke(PresentedToken::dpop(&revoked, &checked_proof))
+            .revoke(PresentedToken::dpop(&revoked, &proof))
             .await
             .unwrap();
         let after_revoke = blocklist.revision();
         for _ in 0..20 {
-            let proof = client.proof("GET", &me, Some(&revoked));
-            let res = call(
-                &manager,
-                &store,
-                "/me",
-                &format!("DPoP {revoked}"),
-                Some(&proof),
-            )
-            .await;
-            assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+            let status = me_with_proof(&manager, &store, &client, &revoked).await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED);
         }
         assert_eq!(
             blocklist.revision(),

@@ -433,6 +433,19 @@ impl<Backend: fmt::Debug> fmt::Debug for CachedBlocklist<Backend> {
     }
 }
 
+impl<Backend: Blocklist> CachedBlocklist<Backend> {
+    /// The watermark the backend answered, raised in the cache at once.
+    fn learn_watermark(&self, stored: BlocklistFuture<i64>, user_id: &str) -> BlocklistFuture<i64> {
+        let state = self.state.clone();
+        let user = user_id.to_owned();
+        Box::pin(async move {
+            let mark = stored.await?;
+            state.raise_watermark(&user, mark);
+            Ok(mark)
+        })
+    }
+}
+
 impl<Backend: Blocklist> Blocklist for CachedBlocklist<Backend> {
     fn record_once(&self, key: &str, until: i64) -> BlocklistFuture<bool> {
         self.backend.record_once(key, until)
@@ -489,13 +502,7 @@ impl<Backend: Blocklist> Blocklist for CachedBlocklist<Backend> {
         let stored = self
             .backend
             .set_valid_after(user_id, valid_after_micros, until);
-        let state = self.state.clone();
-        let user = user_id.to_owned();
-        Box::pin(async move {
-            let mark = stored.await?;
-            state.raise_watermark(&user, mark);
-            Ok(mark)
-        })
+        self.learn_watermark(stored, user_id)
     }
 
     fn raise_valid_after(
@@ -507,13 +514,7 @@ impl<Backend: Blocklist> Blocklist for CachedBlocklist<Backend> {
         let stored = self
             .backend
             .raise_valid_after(user_id, valid_after_micros, until);
-        let state = self.state.clone();
-        let user = user_id.to_owned();
-        Box::pin(async move {
-            let mark = stored.await?;
-            state.raise_watermark(&user, mark);
-            Ok(mark)
-        })
+        self.learn_watermark(stored, user_id)
     }
 
     fn check(&self, key: &TokenKey, user_id: &str) -> BlocklistFuture<Lookup> {

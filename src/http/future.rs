@@ -156,6 +156,8 @@ where
         }
     }
 
+    /// Waiting for the blocklist's answer on `session` (with the request's
+    /// DPoP proof, whose single use is taken once the token passed).
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn checking(
         proof: Option<VerifiedProof>,
@@ -166,22 +168,15 @@ where
         shared: Arc<Shared>,
         grpc: bool,
     ) -> Self {
-        Self {
-            state: State::checking(
-                Some(check),
-                None,
-                Pending {
-                    inner,
-                    req,
-                    session,
-                    shared,
-                    grpc,
-                    proof,
-                },
-            ),
-            span: tracing::Span::none(),
-            body: PhantomData,
-        }
+        let pending = Pending {
+            inner,
+            req,
+            session,
+            shared,
+            grpc,
+            proof,
+        };
+        Self::waiting(State::checking(Some(check), None, pending))
     }
 
     /// A request whose token passed, waiting for its DPoP proof's record
@@ -194,19 +189,20 @@ where
         shared: Arc<Shared>,
         grpc: bool,
     ) -> Self {
+        let pending = Pending {
+            inner,
+            req,
+            session,
+            shared,
+            grpc,
+            proof: None,
+        };
+        Self::waiting(State::checking(None, record, pending))
+    }
+
+    fn waiting(state: State<S, ReqBody>) -> Self {
         Self {
-            state: State::checking(
-                None,
-                record,
-                Pending {
-                    inner,
-                    req,
-                    session,
-                    shared,
-                    grpc,
-                    proof: None,
-                },
-            ),
+            state,
             span: tracing::Span::none(),
             body: PhantomData,
         }

@@ -274,6 +274,24 @@ impl fmt::Debug for RedisReplica {
     }
 }
 
+impl RedisReplica {
+    /// The watermark the store answered, learned into memory at once (the
+    /// stream brings it too, later).
+    fn learn_watermark(
+        &self,
+        stored: BlocklistFuture<i64>,
+        user_id: &str,
+        until: i64,
+    ) -> BlocklistFuture<i64> {
+        let (local, user) = (self.local.clone(), user_id.to_owned());
+        Box::pin(async move {
+            let mark = stored.await?;
+            local.learn_watermark(&user, mark, until);
+            Ok(mark)
+        })
+    }
+}
+
 impl Blocklist for RedisReplica {
     fn record_once(&self, key: &str, until: i64) -> BlocklistFuture<bool> {
         self.redis.record_once(key, until)
@@ -326,12 +344,7 @@ impl Blocklist for RedisReplica {
         let stored = self
             .redis
             .set_valid_after(user_id, valid_after_micros, until);
-        let (local, user) = (self.local.clone(), user_id.to_owned());
-        Box::pin(async move {
-            let mark = stored.await?;
-            local.learn_watermark(&user, mark, until);
-            Ok(mark)
-        })
+        self.learn_watermark(stored, user_id, until)
     }
 
     fn raise_valid_after(
@@ -343,12 +356,7 @@ impl Blocklist for RedisReplica {
         let stored = self
             .redis
             .raise_valid_after(user_id, valid_after_micros, until);
-        let (local, user) = (self.local.clone(), user_id.to_owned());
-        Box::pin(async move {
-            let mark = stored.await?;
-            local.learn_watermark(&user, mark, until);
-            Ok(mark)
-        })
+        self.learn_watermark(stored, user_id, until)
     }
 
     fn check(&self, key: &TokenKey, user_id: &str) -> BlocklistFuture<Lookup> {

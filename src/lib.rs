@@ -29,7 +29,7 @@
 //!     .with_audience("example-api")
 //!     .build()?;
 //! let app: Router = Router::new()
-//!     .route("/me", get(|Extension(s): Extension<SessionData>| async move { s.email().to_owned() }))
+//!     .route("/me", get(|Extension(s): Extension<SessionData>| async move { s.user_id().to_owned() }))
 //!     .layer(SessionLayer::new(manager));
 //! # let _ = app;
 //! # Ok(())

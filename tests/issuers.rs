@@ -67,18 +67,16 @@ async fn a_standard_providers_access_tokens_are_accepted_for_every_algorithm() {
         assert_eq!(r.status, 400, "{:?}", r.body);
         assert_eq!(r.json()["error"], "invalid_request");
 
-        // A user's token by the authorization code flow: the user's claims,
-        // roles from `roles` and `realm_access.roles`.
+        // A user's token by the authorization code flow: the user's claims;
+        // the permissions are the granted scopes, never the user's roles
+        // (`roles`, `realm_access.roles`) unless listed.
         let (access, id_token) =
             provider.authorization_code(client, "alice", "openid email api:read admin");
         let me = status_until_json(&http, &access).await;
         assert_eq!(me["sub"], "alice");
         assert_eq!(me["email"], "alice@example.com");
         assert_eq!(me["clientId"], client);
-        assert_eq!(
-            me["permissions"],
-            json!(["api:read", "admin", "user", "realm-admin"])
-        );
+        assert_eq!(me["permissions"], json!(["api:read", "admin"]));
         assert_eq!(http.get("/admin", Some(&access)).await.status, 200);
         // Its ID token is not an access token (audience: the client; nonce).
         let r = http.get("/me", Some(&id_token)).await;
@@ -120,13 +118,44 @@ async fn keycloak_shaped_tokens_map_nested_roles_and_refuse_what_is_not_an_acces
     claims["preferred_username"] = json!("kc");
     let token = idp.mint(Some("JWT"), &claims);
     let me = status_until_json(&http, &token).await;
-    assert_eq!(
-        me["permissions"],
-        json!(["openid", "email", "admin", "offline_access"])
-    );
+    // By default, the granted scopes only: the user's role `admin` does not
+    // stand in for the scope `admin`.
+    assert_eq!(me["permissions"], json!(["openid", "email"]));
     assert_eq!(me["email"], "kc@example.com");
     assert_eq!(me["claims"]["preferred_username"], "kc");
-    assert_eq!(http.get("/admin", Some(&token)).await.status, 200);
+    assert_eq!(http.get("/admin", Some(&token)).await.status, 403);
+    // Roles listed: each as `role:NAME` (every client's with `*`), still
+    // never the scope `admin`.
+    let with_roles = trusting(
+        &idp.issuer,
+        &[(
+            "SESSION_PERMISSION_CLAIMS",
+            "scope realm_access.roles resource_access.*.roles",
+        )],
+    );
+    let hr = Http::new(&with_roles.addr);
+    let me = status_until_json(&hr, &token).await;
+    assert_eq!(
+        me["permissions"],
+        json!([
+            "openid",
+            "email",
+            "role:admin",
+            "role:offline_access",
+            "role:auditor"
+        ])
+    );
+    assert_eq!(hr.get("/admin", Some(&token)).await.status, 403);
+    // A mapped claim of the wrong type refuses the token (where it is read).
+    let mut bad_roles = idp.claims("u", AUDIENCE);
+    bad_roles["realm_access"] = json!({"roles": [1, 2]});
+    let bad_roles = idp.mint(None, &bad_roles);
+    assert_eq!(hr.get("/me", Some(&bad_roles)).await.status, 401);
+    assert_eq!(http.get("/me", Some(&bad_roles)).await.status, 200);
+    let mut scoped = claims.clone();
+    scoped["scope"] = json!("openid admin");
+    let scoped = idp.mint(Some("JWT"), &scoped);
+    assert_eq!(http.get("/admin", Some(&scoped)).await.status, 200);
 
     // A session token minted here bound to a key (`cnf`): never as Bearer.
     let mut own = common::claims();
@@ -147,7 +176,7 @@ async fn keycloak_shaped_tokens_map_nested_roles_and_refuse_what_is_not_an_acces
     );
     let hn = Http::new(&narrow.addr);
     let me = status_until_json(&hn, &token).await;
-    assert_eq!(me["permissions"], json!(["auditor"]));
+    assert_eq!(me["permissions"], json!(["role:auditor"]));
     assert_eq!(hn.get("/admin", Some(&token)).await.status, 403);
 
     // Each of these is refused with 401 invalid_token.
@@ -173,9 +202,6 @@ async fn keycloak_shaped_tokens_map_nested_roles_and_refuse_what_is_not_an_acces
     let mut bad_scope = idp.claims("u", AUDIENCE);
     bad_scope["scope"] = json!(42);
     cases.push(("scope of the wrong type", idp.mint(None, &bad_scope)));
-    let mut bad_roles = idp.claims("u", AUDIENCE);
-    bad_roles["realm_access"] = json!({"roles": [1, 2]});
-    cases.push(("roles of the wrong type", idp.mint(None, &bad_roles)));
     let mut bound = idp.claims("u", AUDIENCE);
     bound["cnf"] = json!({"jkt": "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"});
     cases.push((

@@ -227,7 +227,7 @@ async fn asymmetric_tokens_interoperate_with_jose() {
             .verify(theirs)
             .await
             .unwrap_or_else(|e| panic!("{alg}: {e}"));
-        assert_eq!(session.email(), "bob@example.com");
+        assert_eq!(session.email(), Some("bob@example.com"));
 
         assert_eq!(answer[2]["thumbprint"], pair.kid(), "{alg}");
         // jose reads our JWK export and verifies our token with it.

@@ -11,10 +11,10 @@ pub(crate) struct Settings {
     pub(crate) random_secret: bool,
     /// The (redacted) Redis URL when the blocklist is shared.
     pub(crate) shared: Option<String>,
-    /// With trusted issuers: the client id this server is registered under
-    /// at the providers (`SESSION_CLIENT_ID`), for the receivers of their
-    /// logouts and security events.
-    pub(crate) client_id: Option<String>,
+    /// With trusted issuers: the client ids this server is registered
+    /// under at the providers (`SESSION_CLIENT_ID`, separated by spaces),
+    /// for the receivers of their logouts and security events.
+    pub(crate) client_id: Option<Vec<String>>,
     /// DPoP (RFC 9449): `SESSION_DPOP`, `SESSION_PUBLIC_URL`,
     /// `SESSION_DPOP_NONCE`, `SESSION_DPOP_REPLAY`.
     pub(crate) dpop: Dpop,
@@ -221,10 +221,13 @@ pub(crate) fn settings() -> Result<Settings, String> {
                 .or_else(|| env("SESSION_TRUSTED_AUDIENCE"))
                 .or_else(|| env("SESSION_AUDIENCE"))
                 .unwrap_or_else(|| DEMO_AUDIENCE.into());
-            if id.trim().is_empty() {
+            // One or more, separated by spaces: every client registered
+            // at the providers with this server's receivers.
+            let ids: Vec<String> = id.split_whitespace().map(str::to_owned).collect();
+            if ids.is_empty() {
                 return Err("SESSION_CLIENT_ID: empty".to_owned());
             }
-            Some(id)
+            Some(ids)
         }
     };
     Ok(Settings {

@@ -223,7 +223,7 @@ pub(crate) async fn admin() -> Json<serde_json::Value> {
     Json(json!({"ok": true}))
 }
 
-pub(crate) fn app(manager: SessionManager, client_id: Option<String>, dpop: Dpop) -> Router {
+pub(crate) fn app(manager: SessionManager, client_id: Option<Vec<String>>, dpop: Dpop) -> Router {
     // `/refresh` has its own layer: there, a token that a refresh already
     // replaced is a replay and ends its session (reuse detection); on the
     // other routes it is only refused.
@@ -256,17 +256,21 @@ pub(crate) fn app(manager: SessionManager, client_id: Option<String>, dpop: Dpop
         );
     // The identity providers' logouts and security events, with trusted
     // issuers: revocations in the same store as a logout.
-    let receivers = match client_id {
-        Some(id) => Router::new()
-            .route_service(
-                "/backchannel-logout",
-                BackChannelLogout::new(manager.clone(), id.clone()),
-            )
-            .route_service(
-                "/ssf/events",
-                SecurityEventReceiver::new(manager.clone(), id),
-            ),
-        None => Router::new(),
+    let receivers = match client_id.as_deref() {
+        Some([first, more @ ..]) => {
+            let logout = more.iter().fold(
+                BackChannelLogout::new(manager.clone(), first.clone()),
+                |r, id| r.with_client_id(id.clone()),
+            );
+            let events = more.iter().fold(
+                SecurityEventReceiver::new(manager.clone(), first.clone()),
+                |r, id| r.with_audience(id.clone()),
+            );
+            Router::new()
+                .route_service("/backchannel-logout", logout)
+                .route_service("/ssf/events", events)
+        }
+        _ => Router::new(),
     };
     Router::new()
         .route("/health", get(health))

@@ -131,7 +131,7 @@ pub struct WrapBody;
 /// # let manager = SessionManager::builder("a secret of at least thirty-two bytes")
 /// #     .with_issuer("https://auth.example.com").with_audience("example-api").build()?;
 /// let app: Router = Router::new()
-///     .route("/me", get(|s: Session| async move { s.email().to_owned() }))
+///     .route("/me", get(|s: Session| async move { s.user_id().to_owned() }))
 ///     // Responses stay `Response<axum::body::Body>`.
 ///     .route_layer(SessionLayer::new(manager).with_inner_body());
 /// # let _ = app;

@@ -30,7 +30,7 @@ use crate::{
 /// use tower_jwt_session::{Session, SessionLayer, SessionManager};
 ///
 /// async fn me(session: Session) -> String {
-///     session.email().to_owned()
+///     session.user_id().to_owned()
 /// }
 ///
 /// async fn home(session: Option<Session>) -> String {

@@ -146,7 +146,7 @@ impl<M> SessionLayer<M> {
     /// # let manager = SessionManager::builder("a secret of at least thirty-two bytes")
     /// #     .with_issuer("https://auth.example.com").with_audience("example-api").build()?;
     /// let app: Router = Router::new()
-    ///     .route("/me", get(|s: Session| async move { s.email().to_owned() }))
+    ///     .route("/me", get(|s: Session| async move { s.user_id().to_owned() }))
     ///     .route_layer(SessionLayer::new(manager.clone()))
     ///     .merge(
     ///         Router::new()

@@ -64,7 +64,7 @@ use std::{fmt, time::Duration};
 
 use zeroize::Zeroizing;
 
-pub use permissions::{PermissionClaims, DEFAULT_PERMISSION_CLAIMS};
+pub use permissions::{PermissionClaims, DEFAULT_PERMISSION_CLAIMS, ROLE_PREFIX};
 
 use crate::{Algorithm, PublicKey};
 

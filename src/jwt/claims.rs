@@ -320,14 +320,29 @@ pub(crate) struct Foreign {
 }
 
 impl SessionData {
-    /// `userId`.
+    /// `userId` of a token minted here (its `sub` too); for a trusted
+    /// issuer's token, which has no `userId`, its `sub`
+    /// ([`subject`](Self::subject)).
     pub fn user_id(&self) -> &str {
         &self.0.user_id
     }
 
-    /// `email`.
-    pub fn email(&self) -> &str {
-        &self.0.email
+    /// `email`: always there in a token minted here (a required claim);
+    /// `None` for a trusted issuer's token without one.
+    ///
+    /// ```
+    /// # use tower_jwt_session::{NewSession, SessionManager};
+    /// # let manager = SessionManager::builder("an example secret of at least 32 bytes!")
+    /// #     .with_issuer("https://auth.example.com").with_audience("example-api").build().unwrap();
+    /// let session = manager.issue(NewSession::new("u-1", "ada@example.com"))?.session().clone();
+    /// assert_eq!(session.email(), Some("ada@example.com"));
+    /// # Ok::<(), tower_jwt_session::IssueError>(())
+    /// ```
+    pub fn email(&self) -> Option<&str> {
+        match &self.0.foreign {
+            Some(f) if !f.has_email => None,
+            _ => Some(&self.0.email),
+        }
     }
 
     /// `role` (empty when the token has none).

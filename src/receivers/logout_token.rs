@@ -37,7 +37,7 @@ fn logout_typ(typ: Option<&str>) -> bool {
 impl SessionManager {
     /// Validates a Back-Channel Logout token as §2.6 of the specification
     /// says: signed by a trusted issuer's keys (the same key source as its
-    /// access tokens), `iss` trusted, `aud` holding `client_id`, `iat`
+    /// access tokens), `iss` trusted, `aud` holding one of `client_ids`, `iat`
     /// present, at most 5 minutes old and not in the future beyond the
     /// issuer's leeway, `exp` present and not past, `jti` present (both
     /// REQUIRED by §2.4 of the final specification), `events` holding the
@@ -52,12 +52,14 @@ impl SessionManager {
     pub async fn verify_logout_token(
         &self,
         token: &str,
-        client_id: &str,
+        client_ids: &[String],
     ) -> Result<LogoutToken, ReceiverError> {
         let (issuer, leeway, claims) = self
             .verify_trusted_signed(token.as_bytes(), logout_typ)
             .await?;
-        if !crate::issuers::verify::Issuer::audience_holds(claims.get("aud"), |a| a == client_id)? {
+        if !crate::issuers::verify::Issuer::audience_holds(claims.get("aud"), |a| {
+            client_ids.iter().any(|id| id == a)
+        })? {
             return Err(ReceiverError::InvalidAudience);
         }
         let now = now_micros();

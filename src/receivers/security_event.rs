@@ -136,7 +136,7 @@ fn subject(value: &Value, issuer: &str) -> Result<Subject, ReceiverError> {
 impl SessionManager {
     /// Validates a Security Event Token pushed per RFC 8935: signed by a
     /// trusted issuer's keys, `typ` `secevent+jwt`, `iss` trusted, `aud`
-    /// holding `audience`, `jti` and `iat` present (`iat` not in the
+    /// holding one of `audiences`, `jti` and `iat` present (`iat` not in the
     /// future beyond the leeway), `events` an object. Each event's subject
     /// is read from the event's `subject`, else the SET's `sub_id`.
     ///
@@ -147,12 +147,14 @@ impl SessionManager {
     pub async fn verify_security_event(
         &self,
         token: &str,
-        audience: &str,
+        audiences: &[String],
     ) -> Result<SecurityEvent, ReceiverError> {
         let (issuer, leeway, claims) = self
             .verify_trusted_signed(token.as_bytes(), secevent_typ)
             .await?;
-        if !crate::issuers::verify::Issuer::audience_holds(claims.get("aud"), |a| a == audience)? {
+        if !crate::issuers::verify::Issuer::audience_holds(claims.get("aud"), |a| {
+            audiences.iter().any(|mine| mine == a)
+        })? {
             return Err(ReceiverError::InvalidAudience);
         }
         let jti = claim_string(&claims, "jti")?

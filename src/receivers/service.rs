@@ -156,7 +156,7 @@ fn empty(status: StatusCode) -> Response<String> {
 #[derive(Clone)]
 pub struct BackChannelLogout {
     manager: SessionManager,
-    client_id: Arc<str>,
+    client_ids: Arc<[String]>,
     seen: Seen,
 }
 
@@ -166,9 +166,30 @@ impl BackChannelLogout {
     pub fn new(manager: SessionManager, client_id: impl Into<String>) -> Self {
         Self {
             manager,
-            client_id: client_id.into().into(),
+            client_ids: Arc::from([client_id.into()]),
             seen: Seen::new(),
         }
+    }
+
+    /// Also takes logout tokens addressed to `client_id`: one receiver for
+    /// every client registered at the providers with this URL.
+    ///
+    /// ```
+    /// # use tower_jwt_session::{issuers::TrustedIssuer, receivers::BackChannelLogout, Algorithm, SessionManager};
+    /// # let manager = SessionManager::verify_only().with_audience("api").with_trusted_issuer(
+    /// #     TrustedIssuer::with_secret("https://idp.example.com", Algorithm::HS256, "a secret of the identity provider, 32+ bytes")).build()?;
+    /// let receiver = BackChannelLogout::new(manager, "web-app").with_client_id("mobile-app");
+    /// # let _ = receiver;
+    /// # Ok::<(), tower_jwt_session::ConfigError>(())
+    /// ```
+    pub fn with_client_id(mut self, client_id: impl Into<String>) -> Self {
+        self.client_ids = self
+            .client_ids
+            .iter()
+            .cloned()
+            .chain([client_id.into()])
+            .collect();
+        self
     }
 
     /// Handles one request.
@@ -193,7 +214,7 @@ impl BackChannelLogout {
         };
         let logout = match self
             .manager
-            .verify_logout_token(token.trim(), &self.client_id)
+            .verify_logout_token(token.trim(), &self.client_ids)
             .await
         {
             Ok(logout) => logout,
@@ -229,7 +250,7 @@ fn unavailable(err: &ReceiverError, member: &str) -> Response<String> {
 impl fmt::Debug for BackChannelLogout {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("BackChannelLogout")
-            .field("client_id", &self.client_id)
+            .field("client_ids", &self.client_ids)
             .finish_non_exhaustive()
     }
 }
@@ -249,18 +270,30 @@ receiver_service!(BackChannelLogout);
 #[derive(Clone)]
 pub struct SecurityEventReceiver {
     manager: SessionManager,
-    audience: Arc<str>,
+    audiences: Arc<[String]>,
     seen: Seen,
 }
 
 impl SecurityEventReceiver {
-    /// A receiver for SETs addressed to `audience` (their `aud`).
+    /// A receiver for SETs addressed to `audience` (their `aud`: this
+    /// service's client id at the transmitter).
     pub fn new(manager: SessionManager, audience: impl Into<String>) -> Self {
         Self {
             manager,
-            audience: audience.into().into(),
+            audiences: Arc::from([audience.into()]),
             seen: Seen::new(),
         }
+    }
+
+    /// Also takes SETs addressed to `audience`.
+    pub fn with_audience(mut self, audience: impl Into<String>) -> Self {
+        self.audiences = self
+            .audiences
+            .iter()
+            .cloned()
+            .chain([audience.into()])
+            .collect();
+        self
     }
 
     async fn handle<B: Body>(self, req: Request<B>) -> Response<String> {
@@ -300,7 +333,7 @@ impl SecurityEventReceiver {
         };
         let set = match self
             .manager
-            .verify_security_event(token.trim(), &self.audience)
+            .verify_security_event(token.trim(), &self.audiences)
             .await
         {
             Ok(set) => set,
@@ -327,7 +360,7 @@ impl SecurityEventReceiver {
 impl fmt::Debug for SecurityEventReceiver {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SecurityEventReceiver")
-            .field("audience", &self.audience)
+            .field("audiences", &self.audiences)
             .finish_non_exhaustive()
     }
 }

@@ -37,14 +37,28 @@ impl OidcProvider {
             .stderr(Stdio::null())
             .spawn()
             .expect("`node` is required for the identity provider tests (apt-get install nodejs)");
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let issuer = loop {
-            let line = lines
-                .next()
-                .expect("oidc-provider exited before listening")
-                .unwrap();
-            if let Some(url) = line.strip_prefix("listening on ") {
-                break url.trim().to_owned();
+        // Its listening line, read on a thread of its own so that a provider
+        // that never listens fails the test within a bound, never hangs it.
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if let Some(url) = line.strip_prefix("listening on ") {
+                    let _ = tx.send(url.trim().to_owned());
+                    break;
+                }
+            }
+        });
+        let issuer = match rx.recv_timeout(PATIENCE * 3) {
+            Ok(issuer) => issuer,
+            Err(e) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "oidc-provider did not listen on port {port} within {:?}: {e}",
+                    PATIENCE * 3
+                );
             }
         };
         let port = issuer.rsplit(':').next().unwrap().parse().unwrap();

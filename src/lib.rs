@@ -86,7 +86,7 @@
 //! | feature | default | what it adds |
 //! | --- | --- | --- |
 //! | `redis` | no | `blocklist::RedisBlocklist`: the shared blocklist for several servers, with a push-invalidated local cache |
-//! | `axum` | no | `Session`: an axum 0.8 extractor (`Session` / `Option<Session>`), on axum-core only |
+//! | `axum` | no | `SessionData` as an axum 0.8 extractor (`SessionData` / `Option<SessionData>`), on axum-core only |
 //! | `metrics` | no | counters through the `metrics` facade: refusals by reason, cache hits and misses, backend checks, outage admissions |
 //! | `testing` | no | `testing::TestTokens`: valid, expired, not-yet-valid, wrong-audience, revoked and forged tokens for your tests |
 //!
@@ -163,7 +163,7 @@ pub use self::http::{
 };
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
-pub use self::http::{MissingSessionLayer, Session, SessionRejection};
+pub use self::http::{MissingSessionLayer, SessionRejection};
 pub use blocklist::{Blocklist, MemoryBlocklist, TokenKey};
 pub use error::{BlocklistError, ConfigError, IssueError, JwksError, MalformedToken, VerifyError};
 pub use jwt::{KeyPair, NewSession, PublicKey, SessionData, MAX_RSA_BITS, MIN_RSA_BITS};

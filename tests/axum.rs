@@ -1,4 +1,4 @@
-//! The `axum` feature: `Session` and `Option<Session>` extractors, served by
+//! The `axum` feature: `SessionData` and `Option<SessionData>` extractors, served by
 //! axum 0.8 over loopback.
 
 mod common;
@@ -6,13 +6,13 @@ mod common;
 use axum::{routing::get, Router};
 use common::*;
 use serde_json::json;
-use tower_jwt_session::{NewSession, Session, SessionLayer, SessionManager};
+use tower_jwt_session::{NewSession, SessionData, SessionLayer, SessionManager};
 
-async fn me(session: Session) -> String {
+async fn me(session: SessionData) -> String {
     session.user_id().to_owned()
 }
 
-async fn home(session: Option<Session>) -> String {
+async fn home(session: Option<SessionData>) -> String {
     session.map_or("anonymous".to_owned(), |s| s.user_id().to_owned())
 }
 
@@ -60,7 +60,7 @@ async fn a_missing_layer_is_a_500_that_says_so() {
         r.json(),
         json!({"error": "server_error", "error_description": "Missing request extension: Is `SessionLayer` applied?"})
     );
-    // `Option<Session>` cannot tell; it sees no session.
+    // `Option<SessionData>` cannot tell; it sees no session.
     assert_eq!(&http.get("/", None).await.body[..], b"anonymous");
 }
 
@@ -83,7 +83,7 @@ async fn an_anonymous_request_to_a_session_handler_under_an_optional_layer_gets_
     assert_eq!(r.status, 401);
     assert_eq!(r.challenge(), Some("Bearer"));
     assert_eq!(r.json(), json!({"error": "unauthorized"}));
-    // The handler taking `Option<Session>` still serves anonymous requests.
+    // The handler taking `Option<SessionData>` still serves anonymous requests.
     let r = http.get("/", None).await;
     assert_eq!((r.status.as_u16(), &r.body[..]), (200, &b"anonymous"[..]));
 }
@@ -101,7 +101,7 @@ async fn the_anonymous_challenge_uses_the_layers_own_refusal_response() {
     assert_eq!(r.challenge(), Some(r#"Bearer realm="notes""#));
 }
 
-async fn admin(session: Session) -> String {
+async fn admin(session: SessionData) -> String {
     format!("admin {}", session.user_id())
 }
 
@@ -218,7 +218,7 @@ async fn receivers_beside_the_layer_work_and_behind_it_are_reported() {
     let trap = Router::new()
         .route(
             "/orders",
-            get(|s: Session| async move { s.subject().to_owned() }),
+            get(|s: SessionData| async move { s.subject().to_owned() }),
         )
         .route_service(
             "/backchannel-logout",
@@ -240,7 +240,7 @@ async fn receivers_beside_the_layer_work_and_behind_it_are_reported() {
     let app = Router::new()
         .route(
             "/orders",
-            get(|s: Session| async move { s.subject().to_owned() }),
+            get(|s: SessionData| async move { s.subject().to_owned() }),
         )
         .layer(SessionLayer::new(manager.clone()))
         .route_service(

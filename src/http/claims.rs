@@ -68,7 +68,7 @@ mod extract {
     use serde::de::DeserializeOwned;
 
     use super::*;
-    use crate::Session;
+    use crate::SessionData;
 
     impl<S, C> FromRequestParts<S> for Claims<C>
     where
@@ -81,7 +81,7 @@ mod extract {
             if let Some(claims) = parts.extensions.get::<Claims<C>>() {
                 return Ok(claims.clone());
             }
-            let session = Session::from_request_parts(parts, state)
+            let session = <SessionData as FromRequestParts<S>>::from_request_parts(parts, state)
                 .await
                 .map_err(IntoResponse::into_response)?;
             match session.deserialize_claims::<C>() {

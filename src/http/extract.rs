@@ -1,6 +1,55 @@
-//! [`Session`]: the axum 0.8 extractor (feature `axum`).
+//! [`SessionData`] as an axum 0.8 extractor (feature `axum`): the type the
+//! layer puts into the request's extensions is the one handlers take.
+//!
+//! `SessionData` in a handler's arguments requires a session;
+//! `Option<SessionData>` accepts requests without one (with
+//! [`SessionLayer::optional`]). Under an optional layer, an anonymous
+//! request to a handler that takes `SessionData` gets the layer's own
+//! refusal: `401` with `WWW-Authenticate: Bearer` and the JSON body. When no
+//! layer ran at all, it answers `500` with a message saying to add it, so
+//! the mistake shows on the first request rather than as an open door.
+//!
+//! ```
+//! use axum::{routing::get, Router};
+//! use tower_jwt_session::{SessionData, SessionLayer, SessionManager};
+//!
+//! async fn me(session: SessionData) -> String {
+//!     session.user_id().to_owned()
+//! }
+//!
+//! async fn home(session: Option<SessionData>) -> String {
+//!     match session {
+//!         Some(s) => format!("hello {}", s.user_id()),
+//!         None => "hello stranger".to_owned(),
+//!     }
+//! }
+//!
+//! let manager = SessionManager::builder("a secret of at least thirty-two bytes")
+//!     .with_issuer("https://auth.example.com")
+//!     .with_audience("example-api")
+//!     .build()?;
+//! let app: Router = Router::new()
+//!     .route("/me", get(me))
+//!     .route("/", get(home))
+//!     .layer(SessionLayer::new(manager).optional());
+//!
+//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+//! use tower::ServiceExt;
+//! let anonymous = |path| http::Request::get(path).body(axum::body::Body::empty()).unwrap();
+//! // `/` takes `Option<SessionData>`: anonymous requests pass.
+//! let res = app.clone().oneshot(anonymous("/")).await.unwrap();
+//! assert_eq!(res.status(), 200);
+//! // `/me` takes `SessionData`: the layer's challenge.
+//! let res = app.oneshot(anonymous("/me")).await.unwrap();
+//! assert_eq!(res.status(), 401);
+//! assert_eq!(res.headers()["www-authenticate"], "Bearer");
+//! # });
+//! # Ok::<(), tower_jwt_session::ConfigError>(())
+//! ```
+//!
+//! [`SessionLayer::optional`]: crate::SessionLayer::optional
 
-use std::{convert::Infallible, fmt, ops::Deref};
+use std::{convert::Infallible, fmt};
 
 use axum_core::{
     extract::{FromRequestParts, OptionalFromRequestParts},
@@ -14,75 +63,7 @@ use crate::{
     SessionData,
 };
 
-/// The verified session of the request, as an axum extractor.
-/// Derefs to [`SessionData`].
-///
-/// `Session` in a handler's arguments requires a session; `Option<Session>`
-/// accepts requests without one (with [`SessionLayer::optional`]). Under an
-/// optional layer, an anonymous request to a handler that takes `Session`
-/// gets the layer's own refusal: `401` with `WWW-Authenticate: Bearer` and
-/// the JSON body. When no layer ran at all, `Session` answers `500` with a
-/// message saying to add it, so the mistake shows on the first request
-/// rather than as an open door.
-///
-/// ```
-/// use axum::{routing::get, Router};
-/// use tower_jwt_session::{Session, SessionLayer, SessionManager};
-///
-/// async fn me(session: Session) -> String {
-///     session.user_id().to_owned()
-/// }
-///
-/// async fn home(session: Option<Session>) -> String {
-///     match session {
-///         Some(s) => format!("hello {}", s.user_id()),
-///         None => "hello stranger".to_owned(),
-///     }
-/// }
-///
-/// let manager = SessionManager::builder("a secret of at least thirty-two bytes")
-///     .with_issuer("https://auth.example.com")
-///     .with_audience("example-api")
-///     .build()?;
-/// let app: Router = Router::new()
-///     .route("/me", get(me))
-///     .route("/", get(home))
-///     .layer(SessionLayer::new(manager).optional());
-///
-/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
-/// use tower::ServiceExt;
-/// let anonymous = |path| http::Request::get(path).body(axum::body::Body::empty()).unwrap();
-/// // `/` takes `Option<Session>`: anonymous requests pass.
-/// let res = app.clone().oneshot(anonymous("/")).await.unwrap();
-/// assert_eq!(res.status(), 200);
-/// // `/me` takes `Session`: the layer's challenge.
-/// let res = app.oneshot(anonymous("/me")).await.unwrap();
-/// assert_eq!(res.status(), 401);
-/// assert_eq!(res.headers()["www-authenticate"], "Bearer");
-/// # });
-/// # Ok::<(), tower_jwt_session::ConfigError>(())
-/// ```
-///
-/// [`SessionLayer::optional`]: crate::SessionLayer::optional
-#[derive(Clone, Debug)]
-pub struct Session(pub SessionData);
-
-impl Deref for Session {
-    type Target = SessionData;
-
-    fn deref(&self) -> &SessionData {
-        &self.0
-    }
-}
-
-impl Session {
-    /// The session, by value.
-    pub fn into_inner(self) -> SessionData {
-        self.0
-    }
-}
-
-/// The rejection of [`Session`] when no [`SessionLayer`](crate::SessionLayer)
+/// The rejection of [`SessionData`] as an extractor when no [`SessionLayer`](crate::SessionLayer)
 /// ran before the handler: a server configuration error, answered `500`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MissingSessionLayer;
@@ -97,7 +78,7 @@ impl std::error::Error for MissingSessionLayer {}
 
 impl IntoResponse for MissingSessionLayer {
     fn into_response(self) -> Response {
-        tracing::error!("a handler asked for a Session but no SessionLayer ran: add SessionLayer in front of it");
+        tracing::error!("a handler asked for a SessionData but no SessionLayer ran: add SessionLayer in front of it");
         let mut res = Response::new(
             r#"{"error":"server_error","error_description":"Missing request extension: Is `SessionLayer` applied?"}"#.into(),
         );
@@ -110,7 +91,7 @@ impl IntoResponse for MissingSessionLayer {
     }
 }
 
-/// The rejection of [`Session`]: either the request is anonymous (an
+/// The rejection of [`SessionData`] as an extractor: either the request is anonymous (an
 /// optional [`SessionLayer`](crate::SessionLayer) let it through without
 /// credentials), answered with that layer's `401` challenge, or no layer ran
 /// at all ([`MissingSessionLayer`], `500`).
@@ -171,12 +152,12 @@ impl IntoResponse for SessionRejection {
     }
 }
 
-impl<S: Send + Sync> FromRequestParts<S> for Session {
+impl<S: Send + Sync> FromRequestParts<S> for SessionData {
     type Rejection = SessionRejection;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         if let Some(session) = parts.extensions.get::<SessionData>() {
-            return Ok(Session(session.clone()));
+            return Ok(session.clone());
         }
         Err(SessionRejection(
             match parts.extensions.get::<PassedAnonymous>() {
@@ -189,10 +170,10 @@ impl<S: Send + Sync> FromRequestParts<S> for Session {
     }
 }
 
-impl<S: Send + Sync> OptionalFromRequestParts<S> for Session {
+impl<S: Send + Sync> OptionalFromRequestParts<S> for SessionData {
     type Rejection = Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Option<Self>, Self::Rejection> {
-        Ok(parts.extensions.get::<SessionData>().cloned().map(Session))
+        Ok(parts.extensions.get::<SessionData>().cloned())
     }
 }

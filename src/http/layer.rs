@@ -140,13 +140,13 @@ impl<M> SessionLayer<M> {
     ///
     /// ```
     /// use axum::{routing::{get, post}, Router};
-    /// use tower_jwt_session::{Session, SessionLayer, SessionManager};
+    /// use tower_jwt_session::{SessionData, SessionLayer, SessionManager};
     ///
     /// # fn main() -> Result<(), tower_jwt_session::ConfigError> {
     /// # let manager = SessionManager::builder("a secret of at least thirty-two bytes")
     /// #     .with_issuer("https://auth.example.com").with_audience("example-api").build()?;
     /// let app: Router = Router::new()
-    ///     .route("/me", get(|s: Session| async move { s.user_id().to_owned() }))
+    ///     .route("/me", get(|s: SessionData| async move { s.user_id().to_owned() }))
     ///     .route_layer(SessionLayer::new(manager.clone()))
     ///     .merge(
     ///         Router::new()

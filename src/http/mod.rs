@@ -14,7 +14,7 @@
 //!   `WWW-Authenticate`, JSON body; gRPC status for gRPC clients);
 //! - `require`: [`RequirePermissionLayer`], the per-route permission check
 //!   that runs after the session layer;
-//! - `extract` (feature `axum`): the [`Session`](crate::Session) extractor.
+//! - `extract` (feature `axum`): [`SessionData`](crate::SessionData) as an axum extractor.
 
 pub(crate) mod bearer;
 pub mod body;
@@ -32,7 +32,7 @@ pub mod source;
 pub use body::ResponseBody;
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
-pub use extract::{MissingSessionLayer, Session, SessionRejection};
+pub use extract::{MissingSessionLayer, SessionRejection};
 pub use layer::{OutagePolicy, SessionLayer, SessionMode};
 pub use require::{RequirePermission, RequirePermissionLayer};
 pub use service::SessionService;

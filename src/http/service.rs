@@ -141,7 +141,7 @@ where
             match shared.sources.credentials_with(req.headers(), bearer) {
                 Ok(Some(raw)) => raw,
                 Ok(None) if shared.mode == SessionMode::Optional => {
-                    // Tells what runs after us (the `Session` extractor,
+                    // Tells what runs after us (the `SessionData` extractor,
                     // `RequirePermission`) that the layer ran and let an
                     // anonymous request through, so they answer with its 401
                     // challenge rather than a "no layer" error.

@@ -314,6 +314,7 @@ impl VerifiedCache {
         self.put(&mut gens, key, entry);
     }
 
+    #[cfg(any(test, feature = "testing"))]
     pub(crate) fn entry_count(&self) -> u64 {
         let live = |m: &Map| m.values().filter(|e| !e.valid_until.has_passed()).count();
         self.inner

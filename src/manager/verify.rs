@@ -157,8 +157,10 @@ impl SessionManager {
         until
     }
 
-    /// Entries in the verified-token cache (for tests and metrics).
-    #[doc(hidden)]
+    /// Entries in the verified-token cache: a test hook (feature
+    /// `testing`), for tests that check what the cache holds.
+    #[cfg(any(test, feature = "testing"))]
+    #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
     pub fn verified_cache_len(&self) -> u64 {
         self.inner
             .verified

@@ -227,6 +227,22 @@ pub trait Blocklist: fmt::Debug + Send + Sync + 'static {
     /// Default: [`set_valid_after`](Blocklist::set_valid_after), which
     /// refuses every token up to the store's clock too (more than asked,
     /// never less). The backends of this crate store exactly the cut-off.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use tower_jwt_session::{blocklist::MemoryBlocklist, Blocklist, TokenKey};
+    ///
+    /// let list = MemoryBlocklist::new();
+    /// let event = 1_700_000_000_000_000; // the provider's logout, in its clock
+    /// let until = tower_jwt_session::blocklist::now_micros() / 1_000_000 + 3600;
+    /// assert_eq!(list.raise_valid_after("idp-subject", event, until).await.unwrap(), event);
+    /// // An older event (a replay) lowers nothing.
+    /// assert_eq!(list.raise_valid_after("idp-subject", event - 5, until).await.unwrap(), event);
+    /// let key = TokenKey::from_jti("any");
+    /// assert_eq!(list.check(&key, "idp-subject").await.unwrap().valid_after_micros, Some(event));
+    /// # }
+    /// ```
     fn raise_valid_after(
         &self,
         user_id: &str,

@@ -117,6 +117,16 @@ impl VerifiedProof {
 
     /// Whether the proof was checked for `token` (its `ath` is the token's
     /// hash). A proof checked without a token (at login) is for none.
+    ///
+    /// ```
+    /// use tower_jwt_session::dpop::{Dpop, DpopMode};
+    /// # let headers = http::HeaderMap::new();
+    /// let dpop = Dpop::new(DpopMode::Optional);
+    /// // At login there is no token yet: the proof is for none.
+    /// if let Ok(proof) = dpop.verify_request(&http::Method::POST, &"/login".parse().unwrap(), &headers, None) {
+    ///     assert!(!proof.is_for("any.token.text"));
+    /// }
+    /// ```
     pub fn is_for(&self, token: &str) -> bool {
         use sha2::Digest;
         self.token_digest

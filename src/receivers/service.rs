@@ -285,7 +285,17 @@ impl SecurityEventReceiver {
         }
     }
 
-    /// Also takes SETs addressed to `audience`.
+    /// Also takes SETs addressed to `audience`: one receiver for every
+    /// client of the transmitter's streams.
+    ///
+    /// ```
+    /// # use tower_jwt_session::{issuers::TrustedIssuer, receivers::SecurityEventReceiver, Algorithm, SessionManager};
+    /// # let manager = SessionManager::verify_only().with_audience("api").with_trusted_issuer(
+    /// #     TrustedIssuer::with_secret("https://idp.example.com", Algorithm::HS256, "a secret of the identity provider, 32+ bytes")).build()?;
+    /// let receiver = SecurityEventReceiver::new(manager, "web-app").with_audience("mobile-app");
+    /// # let _ = receiver;
+    /// # Ok::<(), tower_jwt_session::ConfigError>(())
+    /// ```
     pub fn with_audience(mut self, audience: impl Into<String>) -> Self {
         self.audiences = self
             .audiences

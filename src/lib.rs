@@ -139,6 +139,7 @@
 pub mod blocklist;
 pub mod dpop;
 mod error;
+pub mod guide;
 mod http;
 pub mod issuers;
 pub mod jwks;

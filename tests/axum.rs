@@ -162,7 +162,7 @@ async fn require_permission_in_the_wrong_order_is_a_500_that_says_so() {
 }
 
 /// The receivers with an API behind the layer, over loopback: mounted as
-/// the README shows (after `.layer(SessionLayer)`), a provider's
+/// the guide shows (after `.layer(SessionLayer)`), a provider's
 /// back-channel logout is applied; mounted before it (the trap), the push
 /// is refused and the layer says so at `error` level, naming the path.
 #[tokio::test]
@@ -236,7 +236,7 @@ async fn receivers_beside_the_layer_work_and_behind_it_are_reported() {
     );
     assert_eq!(http.get("/orders", Some(&access)).await.status, 200);
 
-    // The README's way: the push is applied, and the API still needs a token.
+    // The guide's way: the push is applied, and the API still needs a token.
     let app = Router::new()
         .route(
             "/orders",

@@ -465,8 +465,8 @@ fn warn_if_provider_push<B>(req: &Request<B>) {
             path = %req.uri().path(),
             "SessionLayer refused an identity provider's push (a back-channel logout or a security event) for lack of a token: \
              the provider's logouts are NOT applied. Mount BackChannelLogout and SecurityEventReceiver outside SessionLayer \
-             (in axum: add their routes after .layer(SessionLayer), or merge a router of their own); see the README, \
-             \"When the identity provider logs a user out\""
+             (in axum: add their routes after .layer(SessionLayer), or merge a router of their own); see \
+             guide/identity-providers.md, \"When the identity provider logs a user out\""
         );
     } else {
         tracing::debug!(path = %req.uri().path(), "an identity provider's push refused by SessionLayer");

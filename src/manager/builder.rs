@@ -191,7 +191,7 @@ impl SessionManagerBuilder {
     ///
     /// A hit needs the whole token text to match (compared in constant time);
     /// entries die at the token's `exp`; revocation is still checked on every
-    /// request. See the README for the trade-off.
+    /// request. See [the guide](crate::guide::layer) for the trade-off.
     #[must_use]
     pub fn with_verified_cache(mut self, capacity: u64) -> Self {
         self.verified_capacity = capacity;

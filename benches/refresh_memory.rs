@@ -8,7 +8,7 @@
 
 use std::time::Instant;
 
-use tower_jwt_session::{MemoryBlocklist, NewSession, SessionManager};
+use tower_jwt_session::{blocklist::MemoryBlocklist, NewSession, SessionManager};
 
 /// Resident set size in MiB, from /proc/self/statm (Linux), if readable.
 fn rss_mib() -> Option<f64> {

@@ -3,7 +3,7 @@
 //!
 //! [`SessionLayer`] reads `Authorization: Bearer <token>`, verifies the JWT
 //! (one configured algorithm: HMAC, or RSA, ECDSA and EdDSA with
-//! [`KeyPair`] and [`PublicKey`]), asks a [`Blocklist`] whether the token
+//! [`KeyPair`] and [`PublicKey`]), asks a [`Blocklist`](blocklist::Blocklist) whether the token
 //! was revoked, and puts the [`SessionData`] in the request's extensions.
 //! Refusals follow RFC 6750 (`WWW-Authenticate`, JSON body). A
 //! [`SessionManager`] issues, verifies, refreshes (rotating) and revokes
@@ -41,7 +41,7 @@
 //! ```
 //! use http::{Request, Response, StatusCode};
 //! use tower::{ServiceBuilder, ServiceExt};
-//! use tower_jwt_session::{NewSession, Rejection, RejectionKind, SessionData, SessionLayer, SessionManager};
+//! use tower_jwt_session::{NewSession, SessionData, SessionLayer, SessionManager, rejection::{Rejection, RejectionKind}};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -153,19 +153,12 @@ pub mod testing;
 mod time;
 
 pub use self::http::{
-    body,
-    claims::Claims,
-    future, rejection,
-    rejection::{DefaultRejectionResponse, Rejection, RejectionKind, RejectionResponse},
-    source,
-    source::{BearerHeader, CookieSource, TokenSource},
-    OutagePolicy, RequirePermission, RequirePermissionLayer, ResponseBody, SessionLayer,
-    SessionMode, SessionService,
+    body, claims::Claims, future, rejection, source, OutagePolicy, RequirePermission,
+    RequirePermissionLayer, SessionLayer, SessionMode, SessionService,
 };
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub use self::http::{MissingSessionLayer, SessionRejection};
-pub use blocklist::{Blocklist, MemoryBlocklist, TokenKey};
 pub use error::{BlocklistError, ConfigError, IssueError, JwksError, MalformedToken, VerifyError};
 pub use jwt::{KeyPair, NewSession, PublicKey, SessionData, MAX_RSA_BITS, MIN_RSA_BITS};
 pub use manager::{

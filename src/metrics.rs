@@ -13,7 +13,7 @@
 //! | `tower_jwt_session_provider_events_total` | counter | `kind`: `back_channel_logout`, `session_revoked`, `all_sessions` (applied), `unknown` (security events of a type not handled), `refused` (invalid logout tokens and SETs) |
 //! | `tower_jwt_session_jwks_fetches_total` | counter | `result`: `ok`, `error` (fetches of a JWK Set; on `error` the last good set stays in use) |
 
-use crate::RejectionKind;
+use crate::http::rejection::RejectionKind;
 
 // Every label value is a literal: the `metrics` macros then build the key
 // once, in a static. A computed value would allocate a key on every call,

@@ -90,7 +90,7 @@ async fn an_anonymous_request_to_a_session_handler_under_an_optional_layer_gets_
 
 #[tokio::test]
 async fn the_anonymous_challenge_uses_the_layers_own_refusal_response() {
-    use tower_jwt_session::DefaultRejectionResponse;
+    use tower_jwt_session::rejection::DefaultRejectionResponse;
     let layer = SessionLayer::new(manager())
         .optional()
         .with_rejection_response(DefaultRejectionResponse::new().with_realm("notes").unwrap());

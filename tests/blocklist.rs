@@ -8,8 +8,9 @@ use std::{sync::Arc, time::Duration};
 
 use common::*;
 use tower_jwt_session::{
+    blocklist::MemoryBlocklist,
     blocklist::{Blocklist, CachedBlocklist, Lookup, RedisBlocklist, TokenKey},
-    BlocklistError, MemoryBlocklist,
+    BlocklistError,
 };
 
 /// A backend under test, and whatever must live as long as it.

@@ -117,8 +117,8 @@ async fn a_cluster_failover_loses_no_acknowledged_revocation() {
 #[tokio::test]
 async fn cached_blocklists_on_a_cluster_share_revocations_and_watermarks() {
     use tower_jwt_session::{
+        blocklist::TokenKey,
         blocklist::{Blocklist, RedisBlocklist},
-        TokenKey,
     };
     let cluster = RedisCluster::start(3, 1);
     let urls: Vec<String> = cluster.urls().split(',').map(str::to_owned).collect();

@@ -529,9 +529,10 @@ mod in_process {
     use super::*;
     use tower::{ServiceBuilder, ServiceExt};
     use tower_jwt_session::{
+        blocklist::Blocklist,
         blocklist::MemoryBlocklist,
         dpop::{Dpop, DpopMode, ReplayScope, VerifiedProof},
-        Blocklist, NewSession, PresentedToken, RequirePermissionLayer, SessionError, SessionLayer,
+        NewSession, PresentedToken, RequirePermissionLayer, SessionError, SessionLayer,
         SessionManager, VerifyError,
     };
 

@@ -92,7 +92,7 @@ fn with_kid(from: &str, kid: &str) -> String {
 async fn through_layer(
     manager: &SessionManager,
     token: &str,
-) -> Response<tower_jwt_session::ResponseBody<String>> {
+) -> Response<tower_jwt_session::body::ResponseBody<String>> {
     let svc = ServiceBuilder::new()
         .layer(SessionLayer::new(manager.clone()))
         .service_fn(|_req: Request<()>| async {

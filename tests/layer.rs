@@ -12,8 +12,9 @@ use http_body_util::BodyExt;
 use serde_json::{json, Value};
 use tower::{ServiceBuilder, ServiceExt};
 use tower_jwt_session::{
-    Algorithm, DefaultRejectionResponse, NewSession, Rejection, RejectionKind,
-    RequirePermissionLayer, ResponseBody, SessionData, SessionLayer, SessionManager,
+    body::ResponseBody, rejection::DefaultRejectionResponse, rejection::Rejection,
+    rejection::RejectionKind, Algorithm, NewSession, RequirePermissionLayer, SessionData,
+    SessionLayer, SessionManager,
 };
 
 fn manager() -> SessionManager {
@@ -619,11 +620,11 @@ async fn permission_checks_answer_403_insufficient_scope() {
 /// to drive the layer's asynchronous path and its fail-closed branch.
 #[derive(Debug, Default, Clone)]
 struct Switchable {
-    memory: tower_jwt_session::MemoryBlocklist,
+    memory: tower_jwt_session::blocklist::MemoryBlocklist,
     down: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
-impl tower_jwt_session::Blocklist for Switchable {
+impl tower_jwt_session::blocklist::Blocklist for Switchable {
     fn revoke(
         &self,
         key: &tower_jwt_session::blocklist::TokenKey,
@@ -908,7 +909,7 @@ async fn a_token_of_another_kind_signed_with_the_same_secret_is_refused() {
 #[derive(Debug)]
 struct HeaderSource;
 
-impl tower_jwt_session::TokenSource for HeaderSource {
+impl tower_jwt_session::source::TokenSource for HeaderSource {
     fn credentials<'a>(
         &self,
         headers: &'a http::HeaderMap,

@@ -275,12 +275,12 @@ async fn extreme_but_signed_exp_values_do_not_break_revocation() {
 /// refresh between its revocation (or rotation) and its mint.
 #[derive(Debug)]
 struct GatedBlocklist {
-    inner: tower_jwt_session::MemoryBlocklist,
+    inner: tower_jwt_session::blocklist::MemoryBlocklist,
     entered: std::sync::Arc<tokio::sync::Notify>,
     release: std::sync::Arc<tokio::sync::Notify>,
 }
 
-impl tower_jwt_session::Blocklist for GatedBlocklist {
+impl tower_jwt_session::blocklist::Blocklist for GatedBlocklist {
     fn revoke(
         &self,
         key: &tower_jwt_session::blocklist::TokenKey,
@@ -340,7 +340,7 @@ async fn a_refresh_racing_logout_everywhere_never_yields_a_surviving_token() {
         .with_issuer("atomic-crm")
         .with_audience("atomic-crm-api")
         .with_blocklist(GatedBlocklist {
-            inner: tower_jwt_session::MemoryBlocklist::new(),
+            inner: tower_jwt_session::blocklist::MemoryBlocklist::new(),
             entered: entered.clone(),
             release: release.clone(),
         })

@@ -52,7 +52,10 @@ impl Recorder for Counting {
 }
 
 fn call(
-    svc: &mut impl Service<Request<()>, Response = Response<tower_jwt_session::ResponseBody<String>>>,
+    svc: &mut impl Service<
+        Request<()>,
+        Response = Response<tower_jwt_session::body::ResponseBody<String>>,
+    >,
     token: Option<&str>,
 ) -> u16 {
     let mut req = Request::new(());
@@ -110,7 +113,7 @@ fn refusals_and_cache_results_are_counted() {
 #[derive(Debug, Default)]
 struct Remote;
 
-impl tower_jwt_session::Blocklist for Remote {
+impl tower_jwt_session::blocklist::Blocklist for Remote {
     fn revoke(
         &self,
         _: &tower_jwt_session::blocklist::TokenKey,

@@ -10,7 +10,8 @@ use std::{collections::HashMap, sync::Arc};
 use common::*;
 use proptest::prelude::*;
 use tower_jwt_session::{
-    blocklist::Blocklist, MemoryBlocklist, NewSession, SessionError, SessionManager, VerifyError,
+    blocklist::Blocklist, blocklist::MemoryBlocklist, NewSession, SessionError, SessionManager,
+    VerifyError,
 };
 
 fn manager_on(list: Arc<MemoryBlocklist>) -> SessionManager {

@@ -627,7 +627,7 @@ impl CacheInvalidator {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::MemoryBlocklist;
+    use crate::blocklist::MemoryBlocklist;
 
     fn later() -> i64 {
         now_secs() + 600

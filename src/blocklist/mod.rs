@@ -231,7 +231,7 @@ pub trait Blocklist: fmt::Debug + Send + Sync + 'static {
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
-    /// use tower_jwt_session::{blocklist::MemoryBlocklist, Blocklist, TokenKey};
+    /// use tower_jwt_session::{blocklist::{MemoryBlocklist, Blocklist, TokenKey}};
     ///
     /// let list = MemoryBlocklist::new();
     /// let event = 1_700_000_000_000_000; // the provider's logout, in its clock

@@ -78,7 +78,7 @@ pub enum ReplayScope {
     #[default]
     Local,
     /// On every server sharing the blocklist: one atomic store command per
-    /// DPoP request ([`Blocklist::record_once`](crate::Blocklist::record_once));
+    /// DPoP request ([`Blocklist::record_once`](crate::blocklist::Blocklist::record_once));
     /// a store that cannot answer makes the request `503`.
     Store,
 }
@@ -348,7 +348,7 @@ impl Dpop {
     /// # Ok(())
     /// # }
     /// ```
-    pub fn record<B: crate::Blocklist + ?Sized>(
+    pub fn record<B: crate::blocklist::Blocklist + ?Sized>(
         &self,
         blocklist: &B,
         proof: &VerifiedProof,

@@ -15,7 +15,7 @@
 use bytes::Bytes;
 use http::{header, HeaderValue, Response};
 
-use crate::{Rejection, RejectionKind};
+use crate::http::rejection::{Rejection, RejectionKind};
 
 /// The gRPC status code and message for a refusal.
 fn status(kind: RejectionKind) -> (&'static str, &'static str) {

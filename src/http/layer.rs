@@ -77,7 +77,7 @@ impl<M> SessionLayer<M> {
     /// Keeps the inner service's response body type (it must be
     /// `From<Bytes>`, as axum's `Body` and `Full<Bytes>` are): refusals are
     /// built as that type instead of wrapping every body in a
-    /// [`ResponseBody`](crate::ResponseBody). axum then does not box the
+    /// [`ResponseBody`](crate::body::ResponseBody). axum then does not box the
     /// body again (one allocation less per response). See the
     /// [`body`](crate::body) module.
     ///
@@ -201,7 +201,7 @@ impl<M> SessionLayer<M> {
     /// (RFC 6750, no realm, no descriptions). The [`Rejection`] is added to
     /// the response's extensions whatever builds the response.
     ///
-    /// [`Rejection`]: crate::Rejection
+    /// [`Rejection`]: crate::rejection::Rejection
     pub fn with_rejection_response(mut self, respond: impl RejectionResponse) -> Self {
         Arc::make_mut(&mut self.shared).respond = Arc::new(respond);
         self

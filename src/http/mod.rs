@@ -7,7 +7,7 @@
 //! - `service`: [`SessionService::call`](SessionService), which takes the
 //!   token from the request ([`source`], `bearer`), has the
 //!   [`SessionManager`](crate::SessionManager) verify it (the `jwt` module)
-//!   and asks the [`Blocklist`](crate::Blocklist);
+//!   and asks the [`Blocklist`](crate::blocklist::Blocklist);
 //! - [`future`]: the [`ResponseFuture`](future::ResponseFuture) that waits for
 //!   an asynchronous blocklist answer, then calls the inner service;
 //! - [`rejection`], [`body`], `grpc`: refusals per RFC 6750 (status,
@@ -29,7 +29,6 @@ mod require;
 pub(crate) mod service;
 pub mod source;
 
-pub use body::ResponseBody;
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub use extract::{MissingSessionLayer, SessionRejection};

@@ -20,7 +20,7 @@
 //! ```
 //! use bytes::Bytes;
 //! use http::{Response, StatusCode};
-//! use tower_jwt_session::{Rejection, SessionLayer, SessionManager};
+//! use tower_jwt_session::{rejection::Rejection, SessionLayer, SessionManager};
 //!
 //! let manager = SessionManager::builder("a secret of at least thirty-two bytes")
 //!     .with_issuer("https://auth.example.com")
@@ -290,7 +290,7 @@ where
 /// The RFC 6750 response described in the [module docs](self).
 ///
 /// ```
-/// use tower_jwt_session::{DefaultRejectionResponse, Rejection, RejectionKind, RejectionResponse};
+/// use tower_jwt_session::{rejection::{DefaultRejectionResponse, Rejection, RejectionKind, RejectionResponse}};
 ///
 /// let respond = DefaultRejectionResponse::new().with_realm("crm")?;
 /// let res = respond.response(&Rejection::new(RejectionKind::Revoked, "the token was revoked"));

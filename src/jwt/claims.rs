@@ -246,7 +246,7 @@ impl NewSession {
 /// `metadata`, `createdAt`, `expiresAt`).
 ///
 /// ```
-/// # use tower_jwt_session::{MemoryBlocklist, NewSession, SessionManager};
+/// # use tower_jwt_session::{blocklist::MemoryBlocklist, NewSession, SessionManager};
 /// # let manager = SessionManager::builder("an example secret of at least 32 bytes!")
 ///     .with_issuer("https://auth.example.com")
 ///     .with_audience("example-api")

@@ -69,7 +69,7 @@
 //! assert_eq!(service.clone().oneshot(req).await?.status(), StatusCode::OK);
 //!
 //! // Revoked: 401 invalid_token, and the reason in the response's extensions.
-//! manager.revoke(issued.token()).await?;
+//! manager.revoke(issued.session()).await?;
 //! let req = Request::builder()
 //!     .header("authorization", format!("Bearer {}", issued.token()))
 //!     .body(String::new())?;
@@ -162,8 +162,8 @@ pub use self::http::{MissingSessionLayer, SessionRejection};
 pub use error::{BlocklistError, ConfigError, IssueError, JwksError, MalformedToken, VerifyError};
 pub use jwt::{KeyPair, NewSession, PublicKey, SessionData, MAX_RSA_BITS, MIN_RSA_BITS};
 pub use manager::{
-    Algorithm, IssuedToken, PresentedToken, SessionError, SessionManager, SessionManagerBuilder,
-    DEFAULT_LEEWAY, DEFAULT_TTL, DEFAULT_VERIFIED_CACHE_CAPACITY,
+    Algorithm, IssuedToken, IssuerRevocations, PresentedToken, SessionError, SessionManager,
+    SessionManagerBuilder, DEFAULT_LEEWAY, DEFAULT_TTL, DEFAULT_VERIFIED_CACHE_CAPACITY,
 };
 
 // The README's code blocks are compiled (and run, unless `no_run`) as doctests.

@@ -159,12 +159,15 @@ impl TestTokens {
 
     /// A valid token, revoked before it is returned.
     pub async fn revoked(&self, user_id: &str) -> String {
-        let token = self.valid(user_id);
+        let issued = self
+            .manager
+            .issue(NewSession::new(user_id, format!("{user_id}@example.test")))
+            .expect("issuing a test token");
         self.manager
-            .revoke(&token)
+            .revoke(issued.session())
             .await
             .expect("revoking a test token");
-        token
+        issued.into_token()
     }
 
     /// A token signed with another secret.

@@ -75,7 +75,7 @@ async fn grpc_clients_get_unauthenticated_permission_denied_and_ok() {
         check(&url, Some("not.a.token")).await.unwrap_err().code(),
         Code::Unauthenticated
     );
-    m.revoke_session(sales.session()).await.unwrap();
+    m.revoke(sales.session()).await.unwrap();
     assert_eq!(
         check(&url, Some(sales.token())).await.unwrap_err().code(),
         Code::Unauthenticated

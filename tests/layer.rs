@@ -393,7 +393,7 @@ async fn revoked_tokens_and_reencodings_of_them_are_refused() {
     let m = manager();
     // A seed-shaped token without jti: keyed by its verified tag.
     let token = sign(&claims());
-    m.revoke(&token).await.unwrap();
+    m.revoke(&m.verify(&token).await.unwrap()).await.unwrap();
     let res = send(
         SessionLayer::new(m.clone()),
         &[format!("Bearer {token}").as_bytes()],
@@ -410,7 +410,9 @@ async fn revoked_tokens_and_reencodings_of_them_are_refused() {
     }
     // A token minted here: keyed by jti.
     let issued = m.issue(NewSession::new("u-9", "z@example.com")).unwrap();
-    m.revoke(issued.token()).await.unwrap();
+    m.revoke(&m.verify(issued.token()).await.unwrap())
+        .await
+        .unwrap();
     let res = send(
         SessionLayer::new(m),
         &[format!("Bearer {}", issued.token()).as_bytes()],
@@ -425,7 +427,7 @@ async fn logout_everywhere_refuses_older_tokens_and_admits_new_ones() {
     let old = m.issue(NewSession::new("u-1", "a@example.com")).unwrap();
     let seed_now = sign(&claims()); // whole-second iat, same user
     let other_user = m.issue(NewSession::new("u-2", "b@example.com")).unwrap();
-    m.revoke_all_for_user("u-1").await.unwrap();
+    m.log_out_user("u-1").await.unwrap();
     let fresh = m.issue(NewSession::new("u-1", "a@example.com")).unwrap();
     let layer = SessionLayer::new(m);
     for t in [old.token(), seed_now.as_str()] {
@@ -826,14 +828,14 @@ async fn a_cached_token_is_still_checked_against_the_blocklist() {
     let issued = m.issue(NewSession::new("u-5", "e@example.com")).unwrap();
     let header = format!("Bearer {}", issued.token());
     warm(&layer, &header).await;
-    m.revoke_session(issued.session()).await.unwrap();
+    m.revoke(issued.session()).await.unwrap();
     let res = send(layer.clone(), &[header.as_bytes()]).await;
     assert_refused(res, 401, INVALID, RejectionKind::Revoked).await;
 
     let other = m.issue(NewSession::new("u-6", "f@example.com")).unwrap();
     let header = format!("Bearer {}", other.token());
     warm(&layer, &header).await;
-    m.revoke_all_for_user("u-6").await.unwrap();
+    m.log_out_user("u-6").await.unwrap();
     let res = send(layer.clone(), &[header.as_bytes()]).await;
     assert_refused(res, 401, INVALID, RejectionKind::Revoked).await;
 
@@ -842,7 +844,9 @@ async fn a_cached_token_is_still_checked_against_the_blocklist() {
     let header = format!("Bearer {}", third.token());
     warm(&layer, &header).await;
     let unrelated = m.issue(NewSession::new("u-8", "h@example.com")).unwrap();
-    m.revoke(unrelated.token()).await.unwrap();
+    m.revoke(&m.verify(unrelated.token()).await.unwrap())
+        .await
+        .unwrap();
     warm(&layer, &header).await;
     // A refresh replaces the token: the one it replaced is refused.
     let refreshed = m.refresh(third.token()).await.unwrap();

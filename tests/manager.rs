@@ -96,18 +96,23 @@ async fn refresh_keeps_the_user_data() {
 }
 
 #[tokio::test]
-async fn revoking_an_invalid_token_is_an_error_not_a_silent_ok() {
+async fn an_invalid_token_cannot_be_logged_out_and_a_revocation_is_stored() {
     let m = manager();
+    // A log-out starts from a verified token: an invalid one is an error,
+    // never a silent Ok.
     assert!(matches!(
-        m.revoke("not.a.token").await,
-        Err(SessionError::Verify(_))
+        m.verify("not.a.token").await,
+        Err(VerifyError::Malformed(_))
     ));
     let t = m.issue(ada()).unwrap();
-    m.revoke(t.token()).await.unwrap();
+    let session = m.verify(t.token()).await.unwrap();
+    m.revoke(&session).await.unwrap();
     assert!(matches!(
-        m.revoke(t.token()).await,
-        Err(SessionError::Verify(VerifyError::Revoked))
+        m.verify(t.token()).await,
+        Err(VerifyError::Revoked)
     ));
+    // Revoking again changes nothing, and says Ok.
+    m.revoke(&session).await.unwrap();
 }
 
 #[tokio::test]
@@ -146,7 +151,7 @@ async fn the_absolute_session_lifetime_caps_refreshes() {
 async fn logout_everywhere_cuts_at_the_call() {
     let m = manager();
     let before = m.issue(ada()).unwrap();
-    m.revoke_all_for_user("u-1").await.unwrap();
+    m.log_out_user("u-1").await.unwrap();
     let after = m.issue(ada()).unwrap();
     assert!(matches!(
         m.verify(before.token()).await,
@@ -154,7 +159,7 @@ async fn logout_everywhere_cuts_at_the_call() {
     ));
     m.verify(after.token()).await.unwrap();
     // A second call later moves the cut forward, never back.
-    m.revoke_all_for_user("u-1").await.unwrap();
+    m.log_out_user("u-1").await.unwrap();
     assert!(m.verify(after.token()).await.is_err());
 }
 
@@ -263,7 +268,7 @@ async fn extreme_but_signed_exp_values_do_not_break_revocation() {
             .await
             .unwrap_or_else(|e| panic!("{exp}: {e}"));
         assert!(session.expires_at() > 0);
-        m.revoke(&token).await.unwrap();
+        m.revoke(&m.verify(&token).await.unwrap()).await.unwrap();
         assert!(
             matches!(m.verify(&token).await, Err(VerifyError::Revoked)),
             "{exp}"
@@ -356,7 +361,7 @@ async fn a_refresh_racing_logout_everywhere_never_yields_a_surviving_token() {
     // The refresh is inside its revocation; "log out everywhere" lands now.
     entered.notified().await;
     tokio::time::sleep(Duration::from_millis(2)).await;
-    m.revoke_all_for_user("u-1").await.unwrap();
+    m.log_out_user("u-1").await.unwrap();
     release.notify_one();
     match refresh.await.unwrap() {
         Err(e) => assert!(
@@ -378,7 +383,7 @@ async fn a_refresh_after_logout_everywhere_is_covered_by_the_next_one() {
     let token = m.issue(ada()).unwrap().into_token();
     let new = m.refresh(&token).await.unwrap();
     assert!(m.verify(new.token()).await.is_ok());
-    m.revoke_all_for_user("u-1").await.unwrap();
+    m.log_out_user("u-1").await.unwrap();
     assert!(matches!(
         m.verify(new.token()).await,
         Err(VerifyError::RevokedForUser)
@@ -511,7 +516,7 @@ mod beside_a_trusted_issuer {
             let local = m
                 .issue(NewSession::new(spelled.clone(), "x@example.com"))
                 .unwrap();
-            m.revoke_all_for_user(&spelled).await.unwrap();
+            m.log_out_user(&spelled).await.unwrap();
             assert!(
                 matches!(
                     m.verify(local.token()).await,
@@ -535,7 +540,7 @@ mod beside_a_trusted_issuer {
             &key,
         );
         let session = m.verify(provider_bob.as_str()).await.unwrap();
-        m.revoke_all_of(&session).await.unwrap();
+        m.log_out_everywhere(&session).await.unwrap();
         assert!(m.verify(provider_bob.as_str()).await.is_err());
         assert!(m.verify(local.token()).await.is_ok());
     }

@@ -244,7 +244,9 @@ async fn a_token_passed_from_the_cache_is_refused_once_a_revocation_arrives() {
     }
     let issued = a.issue(NewSession::new("u-1", "a@example.com")).unwrap();
     warm(&b, issued.token()).await;
-    a.revoke(issued.token()).await.unwrap();
+    a.revoke(&a.verify(issued.token()).await.unwrap())
+        .await
+        .unwrap();
     let took = until(&b, issued.token(), StatusCode::UNAUTHORIZED, PATIENCE).await;
     eprintln!("revoked on a, refused by b's cache path after {took:?}");
     // A live token that passed on b is refused once b's replica is too stale.
@@ -556,7 +558,7 @@ async fn a_refresh_loop_never_outlives_log_out_everywhere() {
             })
         };
         tokio::time::sleep(Duration::from_millis(20 + 7 * round)).await;
-        user_side.revoke_all_for_user(&user).await.unwrap();
+        user_side.log_out_user(&user).await.unwrap();
         let (issued, stopped) = thief.await.unwrap();
         assert!(
             stopped,
@@ -611,7 +613,10 @@ async fn refreshes_keep_one_stream_entry_per_session() {
     }
     assert!(late.verify(&current).await.is_ok());
     // Ending the session replaces its entry too.
-    manager.revoke(&current).await.unwrap();
+    manager
+        .revoke(&manager.verify(&current).await.unwrap())
+        .await
+        .unwrap();
     let xlen: u64 = redis.cli(&["XLEN", "tjs:stream"]).trim().parse().unwrap();
     assert_eq!(xlen, 1);
     let later = manager_on(replica(&redis));

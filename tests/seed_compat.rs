@@ -63,7 +63,7 @@ async fn a_revoked_seed_fixture_stays_revoked() {
     let f = &fixtures["tokens"][0];
     let m = manager_for("HS256", f["secret"].as_str().unwrap());
     let token = f["token"].as_str().unwrap();
-    m.revoke(token).await.unwrap();
+    m.revoke(&m.verify(token).await.unwrap()).await.unwrap();
     assert!(m.verify(token).await.is_err());
     // Another fixture of the same secret is unaffected.
     assert!(m

@@ -202,7 +202,7 @@ pub(crate) async fn logout(
     State(manager): State<SessionManager>,
     Extension(session): Extension<SessionData>,
 ) -> Response {
-    match manager.revoke_session(&session).await {
+    match manager.revoke(&session).await {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => session_failure(e.into()),
     }
@@ -213,7 +213,7 @@ pub(crate) async fn logout_all(
     Extension(session): Extension<SessionData>,
 ) -> Response {
     // For a trusted issuer's token: every token of that issuer and subject.
-    match manager.revoke_all_of(&session).await {
+    match manager.log_out_everywhere(&session).await {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => session_failure(e.into()),
     }

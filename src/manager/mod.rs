@@ -30,6 +30,7 @@ pub use builder::{SessionManagerBuilder, DEFAULT_VERIFIED_CACHE_CAPACITY};
 use config::SessionConfig;
 pub use config::{Algorithm, DEFAULT_LEEWAY, DEFAULT_TTL};
 pub use presented::PresentedToken;
+pub use revoke::IssuerRevocations;
 
 const MICROS: i64 = 1_000_000;
 
@@ -48,7 +49,7 @@ const MICROS: i64 = 1_000_000;
 ///   revoked, and a token can be refreshed once only;
 /// - [`revoke`](SessionManager::revoke) stores the revocation in the
 ///   [`Blocklist`] and returns `Ok` only once it is stored;
-/// - [`revoke_all_for_user`](SessionManager::revoke_all_for_user) sets a
+/// - [`log_out_user`](SessionManager::log_out_user) sets a
 ///   per-user watermark with microsecond precision, so that a login right
 ///   after it, even in the same second, works.
 ///
@@ -71,7 +72,7 @@ const MICROS: i64 = 1_000_000;
 /// assert_eq!(refreshed.session().session_id(), issued.session().session_id());
 /// assert!(matches!(manager.verify(issued.token()).await, Err(VerifyError::Superseded)));
 ///
-/// manager.revoke(refreshed.token()).await?;
+/// manager.revoke(refreshed.session()).await?; // log out
 /// assert!(manager.verify(refreshed.token()).await.is_err());
 /// # Ok(())
 /// # }

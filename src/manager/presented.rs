@@ -7,12 +7,13 @@ use crate::{dpop::VerifiedProof, SessionData, VerifyError};
 /// A token as a client presented it: alone, as a Bearer token, or with a
 /// DPoP proof already checked ([`Dpop::verify_request`]).
 ///
+/// Every call that takes a token's text takes one:
 /// [`SessionManager::verify`](crate::SessionManager::verify),
-/// [`refresh`](crate::SessionManager::refresh) and
-/// [`revoke`](crate::SessionManager::revoke) take one; a `&str` is a Bearer
-/// token. A token bound to a key (`cnf`) is refused without a proof by that
-/// key made for it (RFC 9449 §7.2), on every path: whoever copied it can
-/// neither use, refresh nor revoke it.
+/// [`decode`](crate::SessionManager::decode) and
+/// [`refresh`](crate::SessionManager::refresh); a `&str` is a Bearer token.
+/// A token bound to a key (`cnf`) is refused without a proof by that key
+/// made for it (RFC 9449 §7.2), on every path: whoever copied it can
+/// neither use, refresh nor revoke it (revoking takes a verified session).
 ///
 /// Outside the layer (a WebSocket handshake, a job, an extractor of your
 /// own), check the request's proof with the token, then pass both:

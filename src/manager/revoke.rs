@@ -1,37 +1,54 @@
-//! Revocation: one token, one session, every session of a user
-//! (log out everywhere), and how long each fact is kept.
+//! Revocation, one verb per thing revoked: a token ([`revoke`]), a session
+//! by its id ([`end_session`]), a user everywhere ([`log_out_everywhere`],
+//! [`log_out_user`]), and a trusted issuer's subjects, sessions and e-mail
+//! addresses on that issuer ([`trusted_issuer`]); how long each fact is
+//! kept.
+//!
+//! [`revoke`]: SessionManager::revoke
+//! [`end_session`]: SessionManager::end_session
+//! [`log_out_everywhere`]: SessionManager::log_out_everywhere
+//! [`log_out_user`]: SessionManager::log_out_user
+//! [`trusted_issuer`]: SessionManager::trusted_issuer
 
-use super::*;
+use std::{sync::Arc, time::Duration};
+
+use super::{SessionManager, MICROS};
+use crate::{
+    blocklist::{subjects, TokenKey},
+    issuers::verify::{email_user, provider_session_key, sessionless_user, watermark_user},
+    BlocklistError, SessionData,
+};
 
 /// How long a log-out-everywhere of a trusted issuer's subject is kept at
 /// least: longer than any access token a provider should mint.
 const FOREIGN_WATERMARK_RETENTION: Duration = Duration::from_secs(24 * 3600);
 
 impl SessionManager {
-    /// Verifies `token` and revokes it until its `exp` plus the leeway. A
-    /// token bound to a key needs its proof ([`PresentedToken::dpop`]).
+    /// Revokes a verified token (from [`verify`](Self::verify), or the
+    /// layer's [`SessionData`]) until its `exp` plus the leeway: for a token
+    /// minted here, its whole session (the token and every token a refresh
+    /// of it would bring); for a token without a session (the seed's) or a
+    /// trusted issuer's, that token. `Ok` means stored; revoking twice is
+    /// `Ok` too.
     ///
-    /// # Errors
-    ///
-    /// [`SessionError::Verify`] for an invalid token (an already revoked one
-    /// included), [`SessionError::Blocklist`] when the revocation could not be
-    /// stored.
-    pub async fn revoke<'a>(
-        &self,
-        token: impl Into<PresentedToken<'a>>,
-    ) -> Result<(), SessionError> {
-        let session = self.verify(token).await?;
-        self.revoke_session(&session).await?;
-        Ok(())
-    }
-
-    /// Revokes a verified session's token until its `exp` plus the leeway.
-    /// `Ok` means stored.
+    /// ```
+    /// # use tower_jwt_session::{NewSession, SessionManager};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let manager = SessionManager::builder("a secret of at least thirty-two bytes")
+    /// #     .with_issuer("https://auth.example.com").with_audience("example-api").build()?;
+    /// # let token = manager.issue(NewSession::new("u-1", "ada@example.com"))?.into_token();
+    /// let session = manager.verify(token.as_str()).await?; // a bound token needs its proof here
+    /// manager.revoke(&session).await?;                       // "log out"
+    /// assert!(manager.verify(token.as_str()).await.is_err());
+    /// # Ok(())
+    /// # }
+    /// ```
     ///
     /// # Errors
     ///
     /// The [`BlocklistError`] when the blocklist could not store it.
-    pub async fn revoke_session(&self, session: &SessionData) -> Result<(), BlocklistError> {
+    pub async fn revoke(&self, session: &SessionData) -> Result<(), BlocklistError> {
         self.revoke_once(session).await.map(|_| ())
     }
 
@@ -85,9 +102,53 @@ impl SessionManager {
         Ok(fresh)
     }
 
-    /// Refuses every token of `user_id` issued before this call ("log out
-    /// everywhere"). Tokens issued after it, even within the same second, are
-    /// accepted. `Ok` means stored.
+    /// Log out everywhere, for the user of a verified `session`: every
+    /// token of that user issued up to now is refused, and tokens issued
+    /// after this call work. For a token minted here this is
+    /// [`log_out_user`](Self::log_out_user); for a trusted issuer's token,
+    /// every token of that issuer and subject issued up to this one (in the
+    /// issuer's clock; `sub` is unique within one issuer only).
+    ///
+    /// ```
+    /// # use tower_jwt_session::{NewSession, SessionManager};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let manager = SessionManager::builder("a secret of at least thirty-two bytes")
+    /// #     .with_issuer("https://auth.example.com").with_audience("example-api").build()?;
+    /// let phone = manager.issue(NewSession::new("u-1", "ada@example.com"))?;
+    /// let laptop = manager.issue(NewSession::new("u-1", "ada@example.com"))?;
+    /// manager.log_out_everywhere(laptop.session()).await?;
+    /// assert!(manager.verify(phone.token()).await.is_err());
+    /// assert!(manager.verify(laptop.token()).await.is_err());
+    /// let again = manager.issue(NewSession::new("u-1", "ada@example.com"))?; // even in the same second
+    /// assert!(manager.verify(again.token()).await.is_ok());
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// The [`BlocklistError`] when the blocklist could not store it.
+    pub async fn log_out_everywhere(&self, session: &SessionData) -> Result<(), BlocklistError> {
+        match session.trusted_issuer() {
+            None => self.log_out_user(session.user_id()).await,
+            Some(issuer) => {
+                // A token without `iat` cannot be placed in the issuer's
+                // clock: everything up to now.
+                let issued = match session.0.issued_at_micros {
+                    i64::MIN => i64::MAX,
+                    iat => iat,
+                };
+                self.raise_foreign_watermark(&watermark_user(issuer, session.subject()), issued)
+                    .await
+            }
+        }
+    }
+
+    /// Refuses every token of the user `user_id` minted here before this
+    /// call ("log out everywhere", by id: for an administrator). Tokens
+    /// issued after it, even within the same second, are accepted. `Ok`
+    /// means stored.
     ///
     /// Tokens minted here carry a microsecond issue time written in the
     /// blocklist's clock ([`Blocklist::clock_micros`]), and the watermark is
@@ -96,10 +157,12 @@ impl SessionManager {
     /// only (the seed's) are refused when issued in the same second as the
     /// call.
     ///
+    /// [`Blocklist::clock_micros`]: crate::blocklist::Blocklist::clock_micros
+    ///
     /// # Errors
     ///
     /// The [`BlocklistError`] when the blocklist could not store it.
-    pub async fn revoke_all_for_user(&self, user_id: &str) -> Result<(), BlocklistError> {
+    pub async fn log_out_user(&self, user_id: &str) -> Result<(), BlocklistError> {
         let now = self.inner.blocklist.clock_micros();
         let until =
             (now / MICROS).saturating_add(self.inner.watermark_retention.as_secs() as i64 + 1);
@@ -107,118 +170,39 @@ impl SessionManager {
         // before this write (contract point 7), however long the write took.
         self.inner
             .blocklist
-            .set_valid_after(&crate::blocklist::subjects::own_user(user_id), now, until)
+            .set_valid_after(&subjects::own_user(user_id), now, until)
             .await?;
         tracing::debug!(user_id = %user_id, "all sessions of the user revoked");
         Ok(())
     }
 
-    /// Log out everywhere, for the user of a verified `session`: every
-    /// token of that user issued up to now is refused (for a trusted
-    /// issuer's token with an `iat`: up to that token's issue time, in the
-    /// issuer's clock). For a token minted here this is
-    /// [`revoke_all_for_user`](Self::revoke_all_for_user); for a trusted
-    /// issuer's token, [`revoke_all_for_subject`](Self::revoke_all_for_subject)
-    /// of its `iss` and `sub` (`sub` is unique within one issuer only).
+    /// The revocations of the trusted issuer `issuer` (its exact `iss`):
+    /// its subjects, its sessions and its e-mail addresses, as its logouts
+    /// and security events name them. `None` when the issuer is not trusted.
     ///
-    /// # Errors
-    ///
-    /// The [`BlocklistError`] when the blocklist could not store it.
-    pub async fn revoke_all_of(&self, session: &SessionData) -> Result<(), BlocklistError> {
-        match session.trusted_issuer() {
-            None => self.revoke_all_for_user(session.user_id()).await,
-            Some(issuer) => {
-                // A token without `iat` cannot be placed in the issuer's
-                // clock: everything up to now.
-                let issued = match session.0.issued_at_micros {
-                    i64::MIN => i64::MAX,
-                    iat => iat,
-                };
-                self.revoke_all_for_subject(issuer, session.subject(), issued)
-                    .await
-            }
-        }
-    }
-
-    /// Refuses every token of the trusted issuer `issuer` about `subject`
-    /// issued at or before `issued_at_micros` (Unix microseconds, e.g. a
-    /// logout token's `iat` or an event's time, read in the issuer's clock),
-    /// and never later than now: tokens issued after it stay valid, and
-    /// applying it again (a replayed logout) changes nothing. A trusted
-    /// issuer's `iat` has whole seconds: a token of the same second as the
-    /// cut-off is refused too. `Ok` means stored.
-    ///
-    /// # Errors
-    ///
-    /// The [`BlocklistError`] when the blocklist could not store it.
-    pub async fn revoke_all_for_subject(
-        &self,
-        issuer: &str,
-        subject: &str,
-        issued_at_micros: i64,
-    ) -> Result<(), BlocklistError> {
-        let user = crate::issuers::verify::watermark_user(issuer, subject);
-        self.raise_foreign_watermark(&user, issued_at_micros)
-            .await?;
-        tracing::debug!("all tokens of a trusted issuer's subject revoked");
-        Ok(())
-    }
-
-    /// Refuses every token of the trusted issuer `issuer` about `subject`
-    /// that carries no `sid`, issued at or before `issued_at_micros` (and
-    /// now): what a back-channel logout naming both a provider session and
-    /// its subject also ends, for providers whose access tokens carry no
-    /// `sid`. `Ok` means stored.
-    pub(crate) async fn revoke_sessionless_for_subject(
-        &self,
-        issuer: &str,
-        subject: &str,
-        issued_at_micros: i64,
-    ) -> Result<(), BlocklistError> {
-        let user = crate::issuers::verify::sessionless_user(issuer, subject);
-        self.raise_foreign_watermark(&user, issued_at_micros)
-            .await?;
-        tracing::debug!("the tokens without `sid` of a trusted issuer's subject revoked");
-        Ok(())
-    }
-
-    /// Ends the identity provider's session `sid` of the trusted issuer
-    /// `issuer`: every token of that issuer carrying that `sid` is refused
-    /// (OpenID Connect Back-Channel Logout, CAEP session-revoked). `Ok`
-    /// means stored.
-    ///
-    /// # Errors
-    ///
-    /// The [`BlocklistError`] when the blocklist could not store it.
-    pub async fn end_provider_session(
-        &self,
-        issuer: &str,
-        sid: &str,
-    ) -> Result<(), BlocklistError> {
-        let key = crate::issuers::verify::provider_session_key(issuer, sid);
-        let until = self.foreign_until(self.inner.blocklist.clock_micros());
-        self.inner.blocklist.revoke(&key, until).await?;
-        tracing::debug!("a provider session ended");
-        Ok(())
-    }
-
-    /// Refuses every token of the trusted issuer `issuer` carrying the
-    /// `email` claim `email`, issued at or before `issued_at_micros` (and
-    /// never later than now)
-    /// (a security event naming its subject by e-mail, RFC 9493). `Ok`
-    /// means stored.
-    ///
-    /// # Errors
-    ///
-    /// The [`BlocklistError`] when the blocklist could not store it.
-    pub async fn revoke_all_for_email(
-        &self,
-        issuer: &str,
-        email: &str,
-        issued_at_micros: i64,
-    ) -> Result<(), BlocklistError> {
-        let user = crate::issuers::verify::email_user(issuer, email);
-        self.raise_foreign_watermark(&user, issued_at_micros).await
+    /// ```
+    /// # use tower_jwt_session::{issuers::TrustedIssuer, Algorithm, SessionManager};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let manager = SessionManager::verify_only()
+    ///     .with_audience("orders-api")
+    ///     .with_trusted_issuer(TrustedIssuer::with_secret(
+    ///         "https://idp.example.com", Algorithm::HS256, "a secret of the identity provider, 32+ bytes"))
+    ///     .build()?;
+    /// let idp = manager.trusted_issuer("https://idp.example.com").unwrap();
+    /// idp.end_session("provider-session-7").await?;                  // every token carrying that `sid`
+    /// idp.log_out_subject("ada", tower_jwt_session::blocklist::now_micros()).await?;
+    /// assert!(manager.trusted_issuer("https://elsewhere.example.com").is_none());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn trusted_issuer(&self, issuer: &str) -> Option<IssuerRevocations<'_>> {
+        let trusted = self.inner.trusted.as_ref()?;
+        let issuer = trusted.get(trusted.find(issuer)?)?.issuer.clone();
+        Some(IssuerRevocations {
+            manager: self,
+            issuer,
+        })
     }
 
     /// Raises a trusted issuer's watermark to the event's time, never past
@@ -260,5 +244,101 @@ impl SessionManager {
     pub(super) fn session_end_until(&self) -> i64 {
         let now = self.inner.blocklist.clock_micros() / MICROS;
         self.keep_until(now.saturating_add(self.inner.config.ttl.as_secs() as i64))
+    }
+}
+
+/// The revocations of one trusted issuer's tokens, from
+/// [`SessionManager::trusted_issuer`]: what its Back-Channel Logouts and
+/// Security Events name (the [receivers](crate::receivers) call these), for
+/// an application that learns of them another way. Each cut-off is read in
+/// the issuer's clock and never later than now: tokens issued after it stay
+/// valid, and applying it again changes nothing. `Ok` means stored.
+#[derive(Clone)]
+pub struct IssuerRevocations<'m> {
+    manager: &'m SessionManager,
+    issuer: Arc<str>,
+}
+
+impl IssuerRevocations<'_> {
+    /// The issuer (its exact `iss`).
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// Refuses every token of this issuer about `subject` issued at or
+    /// before `issued_at_micros` (Unix microseconds, e.g. a logout token's
+    /// `iat` or an event's time). A trusted issuer's `iat` has whole
+    /// seconds: a token of the same second as the cut-off is refused too.
+    ///
+    /// # Errors
+    ///
+    /// The [`BlocklistError`] when the blocklist could not store it.
+    pub async fn log_out_subject(
+        &self,
+        subject: &str,
+        issued_at_micros: i64,
+    ) -> Result<(), BlocklistError> {
+        self.manager
+            .raise_foreign_watermark(&watermark_user(&self.issuer, subject), issued_at_micros)
+            .await?;
+        tracing::debug!("all tokens of a trusted issuer's subject revoked");
+        Ok(())
+    }
+
+    /// Ends the identity provider's session `sid`: every token of this
+    /// issuer carrying that `sid` is refused.
+    ///
+    /// # Errors
+    ///
+    /// The [`BlocklistError`] when the blocklist could not store it.
+    pub async fn end_session(&self, sid: &str) -> Result<(), BlocklistError> {
+        let manager = self.manager;
+        let until = manager.foreign_until(manager.inner.blocklist.clock_micros());
+        manager
+            .inner
+            .blocklist
+            .revoke(&provider_session_key(&self.issuer, sid), until)
+            .await?;
+        tracing::debug!("a provider session ended");
+        Ok(())
+    }
+
+    /// Refuses every token of this issuer carrying the `email` claim
+    /// `email`, issued at or before `issued_at_micros` (a security event
+    /// naming its subject by e-mail, RFC 9493).
+    ///
+    /// # Errors
+    ///
+    /// The [`BlocklistError`] when the blocklist could not store it.
+    pub async fn log_out_email(
+        &self,
+        email: &str,
+        issued_at_micros: i64,
+    ) -> Result<(), BlocklistError> {
+        self.manager
+            .raise_foreign_watermark(&email_user(&self.issuer, email), issued_at_micros)
+            .await
+    }
+
+    /// Refuses every token of this issuer about `subject` that carries no
+    /// `sid`, issued at or before `issued_at_micros`: what a back-channel
+    /// logout naming both a provider session and its subject also ends,
+    /// for providers whose access tokens carry no `sid`.
+    pub(crate) async fn log_out_sessionless(
+        &self,
+        subject: &str,
+        issued_at_micros: i64,
+    ) -> Result<(), BlocklistError> {
+        self.manager
+            .raise_foreign_watermark(&sessionless_user(&self.issuer, subject), issued_at_micros)
+            .await
+    }
+}
+
+impl std::fmt::Debug for IssuerRevocations<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IssuerRevocations")
+            .field("issuer", &self.issuer)
+            .finish_non_exhaustive()
     }
 }

@@ -120,17 +120,19 @@ impl SessionManager {
     ///
     /// The [`BlocklistError`] when the blocklist could not store it.
     pub async fn apply_logout(&self, logout: &LogoutToken) -> Result<(), BlocklistError> {
+        // Verified by `verify_logout_token`: its issuer is trusted.
+        let Some(issuer) = self.trusted_issuer(&logout.issuer) else {
+            return Ok(());
+        };
         match (&logout.session_id, &logout.subject) {
-            (Some(sid), None) => self.end_provider_session(&logout.issuer, sid).await,
+            (Some(sid), None) => issuer.end_session(sid).await,
             (Some(sid), Some(sub)) => {
-                self.end_provider_session(&logout.issuer, sid).await?;
-                self.revoke_sessionless_for_subject(&logout.issuer, sub, logout.issued_at_micros)
+                issuer.end_session(sid).await?;
+                issuer
+                    .log_out_sessionless(sub, logout.issued_at_micros)
                     .await
             }
-            (None, Some(sub)) => {
-                self.revoke_all_for_subject(&logout.issuer, sub, logout.issued_at_micros)
-                    .await
-            }
+            (None, Some(sub)) => issuer.log_out_subject(sub, logout.issued_at_micros).await,
             (None, None) => Ok(()),
         }
     }

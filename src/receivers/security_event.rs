@@ -219,6 +219,10 @@ impl SessionManager {
     /// The [`BlocklistError`] of the first revocation that could not be
     /// stored.
     pub async fn apply_security_event(&self, set: &SecurityEvent) -> Result<(), BlocklistError> {
+        // Verified by `verify_security_event`: its issuer is trusted.
+        let Some(issuer) = self.trusted_issuer(&set.issuer) else {
+            return Ok(());
+        };
         for event in &set.events {
             match &event.effect {
                 EventEffect::Verification => continue,
@@ -232,7 +236,7 @@ impl SessionManager {
             }
             let s = &event.subject;
             if let (EventEffect::EndSession, Some(sid)) = (&event.effect, &s.session_id) {
-                self.end_provider_session(&set.issuer, sid).await?;
+                issuer.end_session(sid).await?;
                 continue;
             }
             let mut applied = false;
@@ -240,21 +244,19 @@ impl SessionManager {
             // issuer; checked again for events built by hand.
             if let Some((iss, sub)) = &s.issuer_subject {
                 if *iss == set.issuer {
-                    self.revoke_all_for_subject(iss, sub, event.at_micros)
-                        .await?;
+                    issuer.log_out_subject(sub, event.at_micros).await?;
                     applied = true;
                 } else {
                     tracing::warn!("security event naming another issuer's subject ignored");
                 }
             }
             if let Some(email) = &s.email {
-                self.revoke_all_for_email(&set.issuer, email, event.at_micros)
-                    .await?;
+                issuer.log_out_email(email, event.at_micros).await?;
                 applied = true;
             }
             if !applied {
                 if let Some(sid) = &s.session_id {
-                    self.end_provider_session(&set.issuer, sid).await?;
+                    issuer.end_session(sid).await?;
                 } else {
                     tracing::debug!("security event without a subject this service maps: ignored");
                 }

@@ -48,7 +48,7 @@ fn hmac_manager(cache: u64, custom: bool) -> SessionManager {
 
 fn pair_manager(alg: Algorithm, file: &str) -> SessionManager {
     let pem = std::fs::read(format!("{}/tests/keys/{file}", env!("CARGO_MANIFEST_DIR"))).unwrap();
-    SessionManager::builder_with_key_pair(KeyPair::from_pkcs8_pem(alg, &pem).unwrap())
+    SessionManager::builder(KeyPair::from_pkcs8_pem(alg, &pem).unwrap())
         .with_issuer(ISSUER)
         .with_audience(AUDIENCE)
         .with_verified_cache(0)

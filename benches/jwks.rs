@@ -78,9 +78,7 @@ fn main() {
             std::fs::read(format!("{}/tests/keys/{f}", env!("CARGO_MANIFEST_DIR"))).unwrap()
         };
         let signer = manager(
-            SessionManager::builder_with_key_pair(
-                KeyPair::from_pkcs8_pem(alg, &read(private)).unwrap(),
-            ),
+            SessionManager::builder(KeyPair::from_pkcs8_pem(alg, &read(private)).unwrap()),
             0,
         );
         let token = signer
@@ -98,8 +96,14 @@ fn main() {
             ("verified-token cache hit", 10_000, 200_000),
             ("full verification", 0, 2_000),
         ] {
-            let from_pem = manager(SessionManager::builder_with_public_key(pem.clone()), cache);
-            let from_jwks = manager(SessionManager::builder_with_jwks(source.clone()), cache);
+            let from_pem = manager(
+                SessionManager::verify_only().with_public_key(pem.clone()),
+                cache,
+            );
+            let from_jwks = manager(
+                SessionManager::verify_only().with_jwks(source.clone()),
+                cache,
+            );
             let (p, j, r) = compare(
                 n,
                 || {
@@ -131,7 +135,10 @@ fn main() {
             .with_cooldown(cooldown)
             .build()
             .unwrap();
-        let verifier = manager(SessionManager::builder_with_jwks(source.clone()), 10_000);
+        let verifier = manager(
+            SessionManager::verify_only().with_jwks(source.clone()),
+            10_000,
+        );
         while !source.is_ready() {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }

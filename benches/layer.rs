@@ -192,7 +192,7 @@ fn asymmetric(c: &mut Criterion) {
     let pair = |alg, file: &str, cache| {
         let pem =
             std::fs::read(format!("{}/tests/keys/{file}", env!("CARGO_MANIFEST_DIR"))).unwrap();
-        SessionManager::builder_with_key_pair(KeyPair::from_pkcs8_pem(alg, &pem).unwrap())
+        SessionManager::builder(KeyPair::from_pkcs8_pem(alg, &pem).unwrap())
             .with_issuer("atomic-crm")
             .with_audience("atomic-crm-api")
             .with_verified_cache(cache)

@@ -42,11 +42,11 @@ fn manager(ttl: Option<u64>) -> Result<Option<SessionManager>, String> {
     } else if let Some(pem) = read_key("SESSION_PRIVATE_KEY_FILE")? {
         let pair = KeyPair::from_pkcs8_pem(algorithm, &pem)
             .map_err(|e| format!("SESSION_PRIVATE_KEY_FILE: {e}"))?;
-        SessionManager::builder_with_key_pair(pair)
+        SessionManager::builder(pair)
     } else if let Some(pem) = read_key("SESSION_PUBLIC_KEY_FILE")? {
         let public = PublicKey::from_spki_pem(algorithm, &pem)
             .map_err(|e| format!("SESSION_PUBLIC_KEY_FILE: {e}"))?;
-        SessionManager::builder_with_public_key(public)
+        SessionManager::verify_only().with_public_key(public)
     } else {
         return Ok(None);
     };

@@ -79,6 +79,14 @@ pub enum ConfigError {
         /// The kind that was found.
         found: &'static str,
     },
+    /// A verification key ([`with_public_key`], [`with_jwks`]) given to a
+    /// builder that signs with a key of its own: they are for
+    /// [`SessionManager::verify_only`](crate::SessionManager::verify_only).
+    ///
+    /// [`with_public_key`]: crate::SessionManagerBuilder::with_public_key
+    /// [`with_jwks`]: crate::SessionManagerBuilder::with_jwks
+    #[error("a manager that signs verifies with its own key: with_public_key and with_jwks are for SessionManager::verify_only()")]
+    VerificationKeyWithSigningKey,
     /// An RSA key under 2048 bits.
     #[error("the RSA key has {bits} bits; at least 2048 are required")]
     WeakRsaKey {

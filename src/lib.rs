@@ -163,7 +163,8 @@ pub use error::{BlocklistError, ConfigError, IssueError, JwksError, MalformedTok
 pub use jwt::{KeyPair, NewSession, PublicKey, SessionData, MAX_RSA_BITS, MIN_RSA_BITS};
 pub use manager::{
     Algorithm, IssuedToken, IssuerRevocations, PresentedToken, SessionError, SessionManager,
-    SessionManagerBuilder, DEFAULT_LEEWAY, DEFAULT_TTL, DEFAULT_VERIFIED_CACHE_CAPACITY,
+    SessionManagerBuilder, SigningKey, DEFAULT_LEEWAY, DEFAULT_TTL,
+    DEFAULT_VERIFIED_CACHE_CAPACITY,
 };
 
 // The README's code blocks are compiled (and run, unless `no_run`) as doctests.

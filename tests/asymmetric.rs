@@ -38,7 +38,7 @@ fn public(alg: Algorithm, name: &str) -> PublicKey {
 }
 
 fn signer(alg: Algorithm, name: &str) -> SessionManager {
-    SessionManager::builder_with_key_pair(pair(alg, name))
+    SessionManager::builder(pair(alg, name))
         .with_issuer("atomic-crm")
         .with_audience("atomic-crm-api")
         .build()
@@ -46,7 +46,8 @@ fn signer(alg: Algorithm, name: &str) -> SessionManager {
 }
 
 fn verifier(alg: Algorithm, name: &str) -> SessionManager {
-    SessionManager::builder_with_public_key(public(alg, name))
+    SessionManager::verify_only()
+        .with_public_key(public(alg, name))
         .with_issuer("atomic-crm")
         .with_audience("atomic-crm-api")
         .build()
@@ -307,7 +308,7 @@ fn previous_public_keys_verify_and_kidless_tokens_try_each_key() {
         .issue(ada())
         .unwrap()
         .into_token();
-    let manager = SessionManager::builder_with_key_pair(pair(Algorithm::ES256, "p256"))
+    let manager = SessionManager::builder(pair(Algorithm::ES256, "p256"))
         .with_issuer("atomic-crm")
         .with_audience("atomic-crm-api")
         .with_previous_public_keys([old.public_key().clone()])
@@ -388,7 +389,7 @@ fn construction_refuses_what_cannot_be_used() {
         ConfigError::SecretWithAsymmetricAlgorithm(Algorithm::ES256)
     );
     assert!(matches!(
-        SessionManager::builder_with_key_pair(pair(Algorithm::ES256, "p256"))
+        SessionManager::builder(pair(Algorithm::ES256, "p256"))
             .with_issuer("atomic-crm")
             .with_audience("atomic-crm-api")
             .with_algorithm(Algorithm::HS256)
@@ -396,7 +397,7 @@ fn construction_refuses_what_cannot_be_used() {
         Err(ConfigError::KeyAlgorithmMismatch { .. })
     ));
     assert_eq!(
-        SessionManager::builder_with_key_pair(pair(Algorithm::ES256, "p256"))
+        SessionManager::builder(pair(Algorithm::ES256, "p256"))
             .with_issuer("atomic-crm")
             .with_audience("atomic-crm-api")
             .with_previous_secrets([SECRET])
@@ -414,7 +415,7 @@ fn construction_refuses_what_cannot_be_used() {
         ConfigError::PreviousKeyKind(Algorithm::HS256)
     );
     assert!(matches!(
-        SessionManager::builder_with_key_pair(pair(Algorithm::ES256, "p256"))
+        SessionManager::builder(pair(Algorithm::ES256, "p256"))
             .with_issuer("atomic-crm")
             .with_audience("atomic-crm-api")
             .with_previous_public_keys([public(Algorithm::ES384, "p384")])

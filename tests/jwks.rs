@@ -34,7 +34,7 @@ fn pair(file: &str, alg: Algorithm) -> KeyPair {
 }
 
 fn signer_with(pair: KeyPair, issuer: &str) -> SessionManager {
-    SessionManager::builder_with_key_pair(pair)
+    SessionManager::builder(pair)
         .with_issuer(issuer)
         .with_audience(TEST_AUDIENCE)
         .build()
@@ -62,7 +62,8 @@ fn token(signer: &SessionManager) -> String {
 }
 
 fn verifier(source: JwksSource) -> SessionManager {
-    SessionManager::builder_with_jwks(source)
+    SessionManager::verify_only()
+        .with_jwks(source)
         .with_issuer(TEST_ISSUER)
         .with_audience(TEST_AUDIENCE)
         .build()
@@ -482,7 +483,8 @@ async fn openid_connect_discovery_checks_the_issuer_and_follows_jwks_uri() {
         .build()
         .unwrap();
     assert_eq!(source.discovered_issuer(), Some(issuer.as_str()));
-    let manager = SessionManager::builder_with_jwks(source.clone())
+    let manager = SessionManager::verify_only()
+        .with_jwks(source.clone())
         .with_issuer(&issuer)
         .with_audience(TEST_AUDIENCE)
         .build()
@@ -492,7 +494,8 @@ async fn openid_connect_discovery_checks_the_issuer_and_follows_jwks_uri() {
     assert_eq!(server.hits("/keys"), 1);
 
     // A manager for another issuer is refused at construction.
-    let err = SessionManager::builder_with_jwks(source)
+    let err = SessionManager::verify_only()
+        .with_jwks(source)
         .with_issuer("https://other.example")
         .with_audience(TEST_AUDIENCE)
         .build()
@@ -548,7 +551,8 @@ async fn bad_configuration_fails_at_construction_with_a_named_error() {
     assert!(matches!(err, ConfigError::InvalidCertificate(_)), "{err}");
     // Previous keys make no sense with a JWK Set.
     let source = JwksSource::builder(ok, Algorithm::ES256).build().unwrap();
-    let err = SessionManager::builder_with_jwks(source)
+    let err = SessionManager::verify_only()
+        .with_jwks(source)
         .with_issuer(TEST_ISSUER)
         .with_audience(TEST_AUDIENCE)
         .with_previous_secrets(["x".repeat(32)])

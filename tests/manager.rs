@@ -231,7 +231,7 @@ fn issuer_and_audience_are_required_with_an_error_that_says_how() {
     .unwrap();
     let pair = KeyPair::from_pkcs8_pem(Algorithm::EdDSA, &pem).unwrap();
     assert!(matches!(
-        SessionManager::builder_with_key_pair(pair).build(),
+        SessionManager::builder(pair).build(),
         Err(ConfigError::MissingIssuer)
     ));
     // Once both are set, tokens carry exactly them.
@@ -462,7 +462,7 @@ mod beside_a_trusted_issuer {
         let pem = |f: &str| {
             std::fs::read(format!("{}/tests/keys/{f}", env!("CARGO_MANIFEST_DIR"))).unwrap()
         };
-        let m = SessionManager::builder_with_key_pair(
+        let m = SessionManager::builder(
             KeyPair::from_pkcs8_pem(Algorithm::ES256, &pem("p256.pem")).unwrap(),
         )
         .with_issuer("atomic-crm")

@@ -106,7 +106,7 @@ fn every_kind_of_manager() -> &'static [SessionManager] {
         };
         let pair = |alg, name: &str| {
             let pair = KeyPair::from_pkcs8_pem(alg, &pem(name)).unwrap();
-            SessionManager::builder_with_key_pair(pair)
+            SessionManager::builder(pair)
                 .with_issuer("atomic-crm")
                 .with_audience("atomic-crm-api")
                 .build()

@@ -190,7 +190,7 @@ async fn asymmetric_tokens_interoperate_with_jose() {
     let mut ours = Vec::new();
     for (alg, name) in cases {
         let pair = KeyPair::from_pkcs8_pem(alg, key(&format!("{name}.pem")).as_bytes()).unwrap();
-        let manager = SessionManager::builder_with_key_pair(pair.clone())
+        let manager = SessionManager::builder(pair.clone())
             .with_issuer("atomic-crm")
             .with_audience("atomic-crm-api")
             .build()

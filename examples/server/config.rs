@@ -420,7 +420,7 @@ pub(crate) fn asymmetric_builder(
             .build()
             .map_err(|e| format!("SESSION_JWKS_URL: {:?}: {e}", redact_url(&url)))?;
         return Ok((
-            SessionManager::builder_with_jwks(source.clone()),
+            SessionManager::verify_only().with_jwks(source.clone()),
             Some(source),
         ));
     }
@@ -440,9 +440,9 @@ pub(crate) fn asymmetric_builder(
                      SESSION_PRIVATE_KEY_FILE (both files must be one pair)"
                     .to_owned());
             }
-            Ok((SessionManager::builder_with_key_pair(pair), None))
+            Ok((SessionManager::builder(pair), None))
         }
-        (None, Some(public)) => Ok((SessionManager::builder_with_public_key(public), None)),
+        (None, Some(public)) => Ok((SessionManager::verify_only().with_public_key(public), None)),
         (None, None) => Err(format!(
             "SESSION_PRIVATE_KEY_FILE: {algorithm} needs a key file \
              (SESSION_PRIVATE_KEY_FILE to sign, or SESSION_PUBLIC_KEY_FILE or \

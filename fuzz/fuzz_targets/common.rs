@@ -21,7 +21,7 @@ pub fn public_key_managers() -> &'static [SessionManager] {
     M.get_or_init(|| {
         let verifier = |alg, pem: &[u8]| {
             let key = PublicKey::from_spki_pem(alg, pem).unwrap();
-            SessionManager::builder_with_public_key(key).with_issuer("atomic-crm").with_audience("atomic-crm-api").with_verified_cache(0).build().unwrap()
+            SessionManager::verify_only().with_public_key(key).with_issuer("atomic-crm").with_audience("atomic-crm-api").with_verified_cache(0).build().unwrap()
         };
         vec![
             verifier(Algorithm::ES256, include_bytes!("../../tests/keys/p256.pub.pem")),

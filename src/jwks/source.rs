@@ -204,7 +204,7 @@ fn http_url(text: &str) -> Result<reqwest::Url, ConfigError> {
 /// (rustls, certificates verified against the webpki roots and any given
 /// with [`with_root_certificate_pem`](JwksSourceBuilder::with_root_certificate_pem))
 /// or `http://`, for verify-only services:
-/// [`SessionManager::builder_with_jwks`](crate::SessionManager::builder_with_jwks).
+/// [`SessionManager::verify_only`](crate::SessionManager::verify_only) with [`with_jwks`](crate::SessionManagerBuilder::with_jwks).
 ///
 /// - **Parsed once per fetch**: only keys usable with the configured
 ///   algorithm count (see [`JwkSet`]); lookups by `kid` are O(1).
@@ -236,7 +236,7 @@ fn http_url(text: &str) -> Result<reqwest::Url, ConfigError> {
 /// # async fn main() -> Result<(), tower_jwt_session::ConfigError> {
 /// let keys = JwksSource::builder("https://auth.example.com/.well-known/jwks.json", Algorithm::EdDSA)
 ///     .build()?;
-/// let manager = SessionManager::builder_with_jwks(keys)
+/// let manager = SessionManager::verify_only().with_jwks(keys)
 ///     .with_issuer("https://auth.example.com")
 ///     .with_audience("example-api")
 ///     .build()?;

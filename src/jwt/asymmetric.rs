@@ -180,7 +180,7 @@ fn check_rsa_bits(bits: usize) -> Result<(), ConfigError> {
 /// let pem = include_bytes!("../../tests/keys/p256.pem");
 /// let pair = KeyPair::from_pkcs8_pem(Algorithm::ES256, pem)?;
 /// assert_eq!(pair.kid().len(), 43); // an RFC 7638 thumbprint
-/// let manager = SessionManager::builder_with_key_pair(pair)
+/// let manager = SessionManager::builder(pair)
 ///     .with_issuer("https://auth.example.com")
 ///     .with_audience("example-api")
 ///     .build()?;

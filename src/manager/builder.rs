@@ -18,6 +18,8 @@ pub struct SessionManagerBuilder {
     pub(super) previous_public_keys: Vec<PublicKey>,
     pub(super) trusted: Vec<crate::issuers::TrustedIssuer>,
     pub(super) custom: Option<super::CustomClaims>,
+    /// A verification key was given to a builder that signs.
+    pub(super) two_keys: bool,
 }
 
 /// The key a builder was started with.
@@ -29,6 +31,89 @@ pub(super) enum CurrentKey {
     Jwks(crate::jwks::JwksSource),
     /// No key of its own: trusted issuers' tokens only.
     None,
+}
+
+/// What a manager signs its own tokens with: an HMAC secret (a `&str`,
+/// `String` or bytes, used as bytes like the seed) or a [`KeyPair`].
+///
+/// ```
+/// use tower_jwt_session::{Algorithm, KeyPair, SessionManager};
+///
+/// let hmac = SessionManager::builder("a secret of at least thirty-two bytes");
+/// let pair = KeyPair::from_pkcs8_pem(Algorithm::ES256, include_bytes!("../../tests/keys/p256.pem"))?;
+/// let ecdsa = SessionManager::builder(pair);
+/// # let _ = (hmac, ecdsa);
+/// # Ok::<(), tower_jwt_session::ConfigError>(())
+/// ```
+pub struct SigningKey(CurrentKey);
+
+impl From<&str> for SigningKey {
+    fn from(secret: &str) -> Self {
+        secret.as_bytes().into()
+    }
+}
+
+impl From<&String> for SigningKey {
+    fn from(secret: &String) -> Self {
+        secret.as_bytes().into()
+    }
+}
+
+impl From<String> for SigningKey {
+    fn from(secret: String) -> Self {
+        secret.into_bytes().into()
+    }
+}
+
+impl From<&[u8]> for SigningKey {
+    fn from(secret: &[u8]) -> Self {
+        secret.to_vec().into()
+    }
+}
+
+impl<const N: usize> From<&[u8; N]> for SigningKey {
+    fn from(secret: &[u8; N]) -> Self {
+        secret.as_slice().into()
+    }
+}
+
+impl<const N: usize> From<[u8; N]> for SigningKey {
+    fn from(secret: [u8; N]) -> Self {
+        secret.as_slice().into()
+    }
+}
+
+impl From<Vec<u8>> for SigningKey {
+    fn from(secret: Vec<u8>) -> Self {
+        Self(CurrentKey::Secret(Zeroizing::new(secret)))
+    }
+}
+
+impl From<&Vec<u8>> for SigningKey {
+    fn from(secret: &Vec<u8>) -> Self {
+        secret.as_slice().into()
+    }
+}
+
+impl From<KeyPair> for SigningKey {
+    fn from(pair: KeyPair) -> Self {
+        Self(CurrentKey::Pair(pair))
+    }
+}
+
+impl fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            CurrentKey::Pair(pair) => write!(f, "SigningKey(key pair {})", pair.kid()),
+            _ => f.write_str("SigningKey(secret [redacted])"),
+        }
+    }
+}
+
+impl SigningKey {
+    pub(super) fn into_current(self) -> CurrentKey {
+        self.0
+    }
 }
 
 /// Default capacity of the verified-token cache.
@@ -148,13 +233,13 @@ impl SessionManagerBuilder {
     /// ```
     /// # use tower_jwt_session::{Algorithm, KeyPair, NewSession, PublicKey, SessionManager};
     /// let old = KeyPair::from_pkcs8_pem(Algorithm::ES256, include_bytes!("../../tests/keys/p256-other.pem"))?;
-    /// let token = SessionManager::builder_with_key_pair(old.clone())
+    /// let token = SessionManager::builder(old.clone())
     ///     .with_issuer("https://auth.example.com")
     ///     .with_audience("example-api")
     ///     .build()?
     ///     .issue(NewSession::new("u-1", "ada@example.com")).unwrap().into_token();
     /// let new = KeyPair::from_pkcs8_pem(Algorithm::ES256, include_bytes!("../../tests/keys/p256.pem"))?;
-    /// let manager = SessionManager::builder_with_key_pair(new)
+    /// let manager = SessionManager::builder(new)
     ///     .with_issuer("https://auth.example.com")
     ///     .with_audience("example-api")
     ///     .with_previous_public_keys([old.public_key().clone()])
@@ -166,6 +251,75 @@ impl SessionManagerBuilder {
     pub fn with_previous_public_keys(mut self, keys: impl IntoIterator<Item = PublicKey>) -> Self {
         self.previous_public_keys = keys.into_iter().collect();
         self
+    }
+
+    /// Verifies tokens signed by `public`'s private key (another service
+    /// mints them): for [`SessionManager::verify_only`]. [`issue`] and the
+    /// refreshes then fail with [`IssueError::VerifyOnly`] and change
+    /// nothing; revocations work as usual.
+    ///
+    /// ```
+    /// # use tower_jwt_session::{Algorithm, IssueError, KeyPair, NewSession, PublicKey, SessionManager};
+    /// let signer = SessionManager::builder(
+    ///     KeyPair::from_pkcs8_pem(Algorithm::EdDSA, include_bytes!("../../tests/keys/ed25519.pem"))?,
+    /// )
+    ///     .with_issuer("https://auth.example.com")
+    ///     .with_audience("example-api")
+    ///     .build()?;
+    /// let verifier = SessionManager::verify_only()
+    ///     .with_public_key(PublicKey::from_spki_pem(Algorithm::EdDSA, include_bytes!("../../tests/keys/ed25519.pub.pem"))?)
+    ///     .with_issuer("https://auth.example.com")
+    ///     .with_audience("example-api")
+    ///     .build()?;
+    /// let issued = signer.issue(NewSession::new("u-1", "ada@example.com")).unwrap();
+    /// assert!(verifier.decode(issued.token()).is_ok());
+    /// assert!(matches!(verifier.issue(NewSession::new("u-1", "ada@example.com")), Err(IssueError::VerifyOnly)));
+    /// # Ok::<(), tower_jwt_session::ConfigError>(())
+    /// ```
+    ///
+    /// [`issue`]: SessionManager::issue
+    #[must_use]
+    pub fn with_public_key(mut self, public: PublicKey) -> Self {
+        self.verification_key(public.algorithm(), CurrentKey::Public(public));
+        self
+    }
+
+    /// Verifies tokens with the keys of an issuer's JWK Set, kept current by
+    /// `source` (feature `jwks`): the issuer's key rotations are followed
+    /// without restarts. For [`SessionManager::verify_only`], as
+    /// [`with_public_key`](Self::with_public_key).
+    ///
+    /// ```no_run
+    /// use tower_jwt_session::{jwks::JwksSource, Algorithm, SessionManager};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), tower_jwt_session::ConfigError> {
+    /// let manager = SessionManager::verify_only()
+    ///     .with_jwks(JwksSource::discover("https://auth.example.com", Algorithm::RS256).build()?)
+    ///     .with_issuer("https://auth.example.com")
+    ///     .with_audience("example-api")
+    ///     .build()?;
+    /// assert!(!manager.can_issue());
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[cfg(feature = "jwks")]
+    #[must_use]
+    pub fn with_jwks(mut self, source: crate::jwks::JwksSource) -> Self {
+        let algorithm = source.algorithm().unwrap_or_default();
+        self.verification_key(algorithm, CurrentKey::Jwks(source));
+        self
+    }
+
+    /// Takes a verification key, on a builder without a key of its own.
+    fn verification_key(&mut self, algorithm: Algorithm, key: CurrentKey) {
+        match self.key {
+            CurrentKey::Secret(_) | CurrentKey::Pair(_) => self.two_keys = true,
+            _ => {
+                self.config.algorithm = algorithm;
+                self.key = key;
+            }
+        }
     }
 
     /// The revocation store. Default: a new [`MemoryBlocklist`].
@@ -279,6 +433,9 @@ impl SessionManagerBuilder {
     /// (RFC 7518 §3.2), an empty issuer or audience, a lifetime out of range,
     /// a leeway over 300 s.
     pub fn build(mut self) -> Result<SessionManager, ConfigError> {
+        if self.two_keys {
+            return Err(ConfigError::VerificationKeyWithSigningKey);
+        }
         let own_keys = !matches!(self.key, CurrentKey::None);
         let trusted = std::mem::take(&mut self.trusted);
         if own_keys {

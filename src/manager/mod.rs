@@ -26,7 +26,7 @@ mod revoke;
 mod verify;
 
 use builder::CurrentKey;
-pub use builder::{SessionManagerBuilder, DEFAULT_VERIFIED_CACHE_CAPACITY};
+pub use builder::{SessionManagerBuilder, SigningKey, DEFAULT_VERIFIED_CACHE_CAPACITY};
 use config::SessionConfig;
 pub use config::{Algorithm, DEFAULT_LEEWAY, DEFAULT_TTL};
 pub use presented::PresentedToken;
@@ -211,24 +211,17 @@ pub enum SessionError {
 }
 
 impl SessionManager {
-    /// Starts a builder with the HMAC secret (used as bytes, like the seed).
-    /// Issuer and audience are required ([`with_issuer`](SessionManagerBuilder::with_issuer),
+    /// Starts a builder for a manager that mints its own tokens, with an
+    /// HMAC secret (a `&str`, `String` or bytes, used as bytes like the
+    /// seed; HS256 by default) or a [`KeyPair`] (its algorithm). Issuer and
+    /// audience are required ([`with_issuer`](SessionManagerBuilder::with_issuer),
     /// [`with_audience`](SessionManagerBuilder::with_audience)); the other
-    /// settings have defaults (HS256, one hour).
-    pub fn builder(secret: impl AsRef<[u8]>) -> SessionManagerBuilder {
-        Self::builder_with(
-            CurrentKey::Secret(Zeroizing::new(secret.as_ref().to_vec())),
-            Algorithm::default(),
-        )
-    }
-
-    /// Starts a builder that signs with a private key and verifies with its
-    /// public half (`RS256`, `PS256`, `ES256`, `ES384`, `EdDSA`).
+    /// settings have defaults (one hour).
     ///
     /// ```
     /// # use tower_jwt_session::{Algorithm, KeyPair, SessionManager};
     /// let pair = KeyPair::from_pkcs8_pem(Algorithm::RS256, include_bytes!("../../tests/keys/rsa2048.pem"))?;
-    /// let manager = SessionManager::builder_with_key_pair(pair)
+    /// let manager = SessionManager::builder(pair)
     ///     .with_issuer("https://auth.example.com")
     ///     .with_audience("example-api")
     ///     .build()?;
@@ -236,73 +229,23 @@ impl SessionManager {
     /// assert!(manager.can_issue());
     /// # Ok::<(), tower_jwt_session::ConfigError>(())
     /// ```
-    pub fn builder_with_key_pair(pair: KeyPair) -> SessionManagerBuilder {
-        let algorithm = pair.algorithm();
-        Self::builder_with(CurrentKey::Pair(pair), algorithm)
+    pub fn builder(key: impl Into<SigningKey>) -> SessionManagerBuilder {
+        let key = key.into().into_current();
+        let algorithm = match &key {
+            CurrentKey::Pair(pair) => pair.algorithm(),
+            _ => Algorithm::default(),
+        };
+        Self::builder_with(key, algorithm)
     }
 
-    /// Starts a builder that only verifies, with a public key: the services
-    /// behind the one that holds the private key. [`issue`](Self::issue) and
-    /// the refreshes fail with [`IssueError::VerifyOnly`] and change nothing;
-    /// revocations work as usual.
-    ///
-    /// ```
-    /// # use tower_jwt_session::{Algorithm, IssueError, KeyPair, NewSession, PublicKey, SessionManager};
-    /// let signer = SessionManager::builder_with_key_pair(
-    ///     KeyPair::from_pkcs8_pem(Algorithm::EdDSA, include_bytes!("../../tests/keys/ed25519.pem"))?,
-    /// )
-    ///     .with_issuer("https://auth.example.com")
-    ///     .with_audience("example-api")
-    ///     .build()?;
-    /// let verifier = SessionManager::builder_with_public_key(
-    ///     PublicKey::from_spki_pem(Algorithm::EdDSA, include_bytes!("../../tests/keys/ed25519.pub.pem"))?,
-    /// )
-    ///     .with_issuer("https://auth.example.com")
-    ///     .with_audience("example-api")
-    ///     .build()?;
-    /// let issued = signer.issue(NewSession::new("u-1", "ada@example.com")).unwrap();
-    /// assert!(verifier.decode(issued.token()).is_ok());
-    /// assert!(matches!(verifier.issue(NewSession::new("u-1", "ada@example.com")), Err(IssueError::VerifyOnly)));
-    /// # Ok::<(), tower_jwt_session::ConfigError>(())
-    /// ```
-    pub fn builder_with_public_key(public: PublicKey) -> SessionManagerBuilder {
-        let algorithm = public.algorithm();
-        Self::builder_with(CurrentKey::Public(public), algorithm)
-    }
-
-    /// Starts a builder that only verifies, with the keys of an issuer's
-    /// JWK Set, kept current by `source` (feature `jwks`): the issuer's key
-    /// rotations are followed without restarts. As with
-    /// [`builder_with_public_key`](Self::builder_with_public_key),
-    /// [`issue`](Self::issue) and the refreshes fail with
-    /// [`IssueError::VerifyOnly`]; revocations work as usual.
-    ///
-    /// ```no_run
-    /// use tower_jwt_session::{jwks::JwksSource, Algorithm, SessionManager};
-    ///
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), tower_jwt_session::ConfigError> {
-    /// let manager = SessionManager::builder_with_jwks(
-    ///     JwksSource::discover("https://auth.example.com", Algorithm::RS256).build()?,
-    /// )
-    /// .with_issuer("https://auth.example.com")
-    /// .with_audience("example-api")
-    /// .build()?;
-    /// assert!(!manager.can_issue());
-    /// # Ok(())
-    /// # }
-    /// ```
-    #[cfg(feature = "jwks")]
-    pub fn builder_with_jwks(source: crate::jwks::JwksSource) -> SessionManagerBuilder {
-        let algorithm = source.algorithm().unwrap_or_default();
-        Self::builder_with(CurrentKey::Jwks(source), algorithm)
-    }
-
-    /// Starts a builder for a manager with no key of its own, that accepts
-    /// the tokens of its [trusted issuers](SessionManagerBuilder::with_trusted_issuer)
-    /// only: a service behind an identity provider. Issuer and audience
-    /// are optional (the audience, when set, is the trusted issuers'
-    /// default); [`issue`](Self::issue) fails with
+    /// Starts a builder for a manager that only verifies: the tokens of
+    /// another service that signs, with its public key
+    /// ([`with_public_key`](SessionManagerBuilder::with_public_key)) or its
+    /// JWK Set ([`with_jwks`](SessionManagerBuilder::with_jwks)), and
+    /// the tokens of [trusted issuers](SessionManagerBuilder::with_trusted_issuer)
+    /// (a service behind an identity provider). With trusted issuers alone,
+    /// issuer and audience are optional (the audience, when set, is the
+    /// trusted issuers' default). [`issue`](Self::issue) fails with
     /// [`IssueError::VerifyOnly`]; revocations work as usual.
     ///
     /// See the [`issuers`](crate::issuers) module for an example.
@@ -331,6 +274,7 @@ impl SessionManager {
             previous_public_keys: Vec::new(),
             trusted: Vec::new(),
             custom: None,
+            two_keys: false,
         }
     }
 
@@ -340,7 +284,7 @@ impl SessionManager {
     /// ```
     /// # use tower_jwt_session::{Algorithm, KeyPair, SessionManager};
     /// let pair = KeyPair::from_pkcs8_pem(Algorithm::EdDSA, include_bytes!("../../tests/keys/ed25519.pem"))?;
-    /// let manager = SessionManager::builder_with_key_pair(pair)
+    /// let manager = SessionManager::builder(pair)
     ///     .with_issuer("https://auth.example.com")
     ///     .with_audience("example-api")
     ///     .build()?;

@@ -334,6 +334,11 @@ pub enum VerifyError {
     /// The claims are not the expected JSON object (a missing or mistyped claim).
     #[error("the token's claims are invalid: {0}")]
     InvalidClaims(String),
+    /// The claims do not fit the application's claims type
+    /// ([`with_claims`](crate::SessionManagerBuilder::with_claims)): serde's
+    /// error, as the source.
+    #[error("the token's claims do not fit the application's claims type")]
+    ClaimsType(#[source] serde_json::Error),
     /// A required claim is missing or empty.
     #[error("the token lacks the claim {0}")]
     MissingClaim(&'static str),

@@ -545,3 +545,27 @@ mod beside_a_trusted_issuer {
         assert!(m.verify(local.token()).await.is_ok());
     }
 }
+
+/// A token whose claims do not fit the application's claims type is
+/// refused, and the error keeps serde's reason as its source.
+#[tokio::test]
+async fn a_misfit_of_the_claims_type_is_refused_with_its_source() {
+    #[derive(serde::Deserialize)]
+    #[allow(dead_code)]
+    struct NeedsTenant {
+        tenant: String,
+    }
+    let m = SessionManager::builder(SECRET)
+        .with_issuer("atomic-crm")
+        .with_audience("atomic-crm-api")
+        .with_claims::<NeedsTenant>()
+        .build()
+        .unwrap();
+    let token = m.issue(ada());
+    // Minting checks nothing of C; verifying does.
+    let token = token.unwrap().into_token();
+    let err = m.verify(token.as_str()).await.unwrap_err();
+    assert!(matches!(err, VerifyError::ClaimsType(_)), "{err:?}");
+    let source = std::error::Error::source(&err).expect("serde's error as the source");
+    assert!(source.to_string().contains("tenant"), "{source}");
+}

@@ -249,6 +249,10 @@ impl From<&VerifyError> for Rejection {
             ),
             VerifyError::InvalidSignature => (InvalidToken, "the token's signature is invalid"),
             VerifyError::InvalidClaims(_) => (InvalidToken, "the token's claims are invalid"),
+            VerifyError::ClaimsType(_) => (
+                InvalidToken,
+                "the token's claims do not fit the application's claims type",
+            ),
             VerifyError::MissingClaim(_) => (InvalidToken, "the token lacks a required claim"),
             VerifyError::InvalidIssuer => (InvalidToken, "the token's issuer is not accepted"),
             VerifyError::InvalidAudience => (InvalidToken, "the token's audience is not accepted"),

@@ -391,11 +391,19 @@ impl SessionManagerBuilder {
 
     /// Parses every verified token's claims into the application's own type
     /// `C` as well (once per token: the result is kept in the
-    /// verified-token cache with the session). A token whose claims do not
-    /// fit `C` is refused (`401 invalid_token`), never a panic. Handlers
-    /// read it with [`SessionData::claims_as`], from the request's
-    /// extensions as [`Claims<C>`](crate::Claims) (the layer puts it
-    /// there), or with the `Claims<C>` axum extractor.
+    /// verified-token cache with the session). Handlers read it with
+    /// [`SessionData::claims_as`], from the request's extensions as
+    /// [`Claims<C>`](crate::Claims) (the layer puts it there), or with the
+    /// `Claims<C>` axum extractor.
+    ///
+    /// **`C` is a requirement on every token, on every route**: a token
+    /// whose claims do not fit `C` is refused by the layer (`401
+    /// invalid_token`, logged at `debug` with serde's reason), whoever
+    /// issued it. Give every field a token may lack a `#[serde(default)]`
+    /// or an `Option` (a trusted issuer's tokens carry no `userId` or
+    /// `email`); to read a type on some routes only, leave this off and use
+    /// the `Claims<C>` extractor there (a misfit is then a `401` on that
+    /// route alone).
     ///
     /// ```
     /// # use tower_jwt_session::{NewSession, SessionManager};

@@ -102,7 +102,7 @@ impl SessionManager {
             inner.custom = Some(
                 claims
                     .unwrap_or_else(|| (custom.from_json)(b"{}"))
-                    .map_err(|e| VerifyError::InvalidClaims(e.to_string()))?,
+                    .map_err(VerifyError::ClaimsType)?,
             );
         }
         let until = inner
@@ -244,10 +244,7 @@ impl SessionManager {
             }
         }
         let custom = match &self.inner.custom {
-            Some(custom) => Some(
-                (custom.from_json)(&payload)
-                    .map_err(|e| VerifyError::InvalidClaims(e.to_string()))?,
-            ),
+            Some(custom) => Some((custom.from_json)(&payload).map_err(VerifyError::ClaimsType)?),
             None => None,
         };
         Ok(SessionData(Arc::new(SessionInner {

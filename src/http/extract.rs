@@ -59,7 +59,7 @@ use bytes::Bytes;
 use http::{header, request::Parts, HeaderValue, StatusCode};
 
 use crate::{
-    http::service::{is_grpc, PassedAnonymous},
+    http::{decision::is_grpc, service::PassedAnonymous},
     SessionData,
 };
 

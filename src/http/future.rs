@@ -24,12 +24,12 @@ use crate::{
     dpop::VerifiedProof,
     http::{
         body::{ResponseBodyMode, WrapBody},
-        layer::Shared,
-        rejection::Rejection,
-        service::{
+        decision::{
             check_binding, dpop_rejection, end_if_replayed, log_verify_error, refusal, use_proof,
             verdict,
         },
+        layer::Shared,
+        rejection::Rejection,
     },
     SessionData, VerifyError,
 };

@@ -19,6 +19,7 @@
 pub(crate) mod bearer;
 pub mod body;
 pub(crate) mod claims;
+pub(crate) mod decision;
 #[cfg(feature = "axum")]
 mod extract;
 pub mod future;

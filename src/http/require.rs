@@ -15,9 +15,10 @@ use tower_service::Service;
 use crate::{
     http::{
         body::{InnerBody, ResponseBodyMode, WrapBody},
+        decision::{is_grpc, refusal},
         future::ResponseFuture,
         rejection::{DefaultRejectionResponse, Rejection, RejectionResponse, SharedResponse},
-        service::{is_grpc, refusal, PassedAnonymous},
+        service::PassedAnonymous,
     },
     SessionData,
 };

@@ -1,7 +1,24 @@
 //! [`SessionManagerBuilder`]: the configuration of a manager, every value
 //! checked at [`build`](SessionManagerBuilder::build), and its keys.
 
-use super::*;
+use std::{fmt, sync::Arc, time::Duration};
+
+use zeroize::Zeroizing;
+
+use super::{
+    config::{Algorithm, SessionConfig},
+    Inner, SessionManager,
+};
+use crate::{
+    blocklist::{Blocklist, MemoryBlocklist},
+    error::ConfigError,
+    jwt::{
+        asymmetric::{KeyPair, PublicKey},
+        key::{HmacKey, KeySet},
+        token::KnownHeaders,
+        verified::VerifiedCache,
+    },
+};
 
 /// Builds a [`SessionManager`]; every value is checked in
 /// [`build`](SessionManagerBuilder::build).

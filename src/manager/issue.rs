@@ -1,7 +1,17 @@
 //! Issuing: a new session's first token, and the minting every token
 //! (first or successor) goes through.
 
-use super::*;
+use std::sync::Arc;
+
+use super::{random_id, IssuedToken, SessionManager, SessionRef, MICROS};
+use crate::{
+    blocklist::TokenKey,
+    error::IssueError,
+    jwt::{
+        claims::{MintClaims, NewSession, SessionData, SessionInner},
+        token::SESSION_TYP,
+    },
+};
 
 impl SessionManager {
     /// Signs a new token for `new`, with a fresh `jti`.

@@ -1,7 +1,15 @@
 //! Refresh: rotation of a session to its next generation (single use,
 //! ordered with log-out-everywhere in the store), reuse detection.
 
-use super::*;
+use super::{
+    presented::PresentedToken, IssuedToken, SessionError, SessionManager, SessionRef, MICROS,
+};
+use crate::{
+    blocklist::{Lookup, Rotation},
+    error::{IssueError, VerifyError},
+    jwt::claims::{NewSession, SessionData},
+    time::now_secs,
+};
 
 impl SessionManager {
     /// Verifies `token`, replaces it, and issues its successor: the same

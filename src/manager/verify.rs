@@ -1,8 +1,20 @@
 //! Verification: signature and claims (with the verified-token cache and
 //! the wait for a JWK Set fetch), and the judgement of a blocklist answer.
 
-use super::*;
-use crate::jwt::verified::Hit;
+use std::{sync::Arc, time::Duration};
+
+use super::{presented::PresentedToken, SessionManager, MAX_SESSION_ID_LEN, MICROS};
+use crate::{
+    blocklist::{Lookup, TokenKey},
+    error::{BlocklistError, VerifyError},
+    jwt::{
+        claims::{SessionData, SessionInner, WireClaims},
+        key::KeySet,
+        token::{verify_signature, SignedToken, MAX_TOKEN_LEN},
+        verified::{Hit, VerifiedCache},
+    },
+    time::now_micros,
+};
 
 impl SessionManager {
     /// Checks the signature and the claims, without asking the blocklist.

@@ -11,7 +11,7 @@ use crate::{
         claims::{SessionData, SessionInner, WireClaims},
         key::KeySet,
         token::{verify_signature, SignedToken, MAX_TOKEN_LEN},
-        verified::{Hit, VerifiedCache},
+        verified::Hit,
     },
     time::now_micros,
 };
@@ -177,7 +177,7 @@ impl SessionManager {
         self.inner
             .verified
             .as_ref()
-            .map_or(0, VerifiedCache::entry_count)
+            .map_or(0, crate::jwt::verified::VerifiedCache::entry_count)
     }
 
     pub(super) fn validate_claims(

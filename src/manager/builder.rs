@@ -272,7 +272,7 @@ impl SessionManagerBuilder {
 
     /// Verifies tokens signed by `public`'s private key (another service
     /// mints them): for [`SessionManager::verify_only`]. [`issue`] and the
-    /// refreshes then fail with [`IssueError::VerifyOnly`] and change
+    /// refreshes then fail with [`IssueError::VerifyOnly`](crate::IssueError::VerifyOnly) and change
     /// nothing; revocations work as usual.
     ///
     /// ```
@@ -383,7 +383,7 @@ impl SessionManagerBuilder {
     /// refresh twice (a retry after a lost answer, two tabs refreshing at
     /// once) ends its own session, exactly as a thief replaying a stolen
     /// token would; see SECURITY.md for why. Off, such a replay is only
-    /// refused ([`VerifyError::Superseded`]).
+    /// refused ([`VerifyError::Superseded`](crate::VerifyError::Superseded)).
     #[must_use]
     pub fn with_reuse_detection(mut self, on: bool) -> Self {
         self.reuse_detection = on;
@@ -409,7 +409,7 @@ impl SessionManagerBuilder {
     /// Parses every verified token's claims into the application's own type
     /// `C` as well (once per token: the result is kept in the
     /// verified-token cache with the session). Handlers read it with
-    /// [`SessionData::claims_as`], from the request's extensions as
+    /// [`SessionData::claims_as`](crate::SessionData::claims_as), from the request's extensions as
     /// [`Claims<C>`](crate::Claims) (the layer puts it there), or with the
     /// `Claims<C>` axum extractor.
     ///

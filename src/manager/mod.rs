@@ -206,7 +206,7 @@ pub enum SessionError {
 impl SessionManager {
     /// Starts a builder for a manager that mints its own tokens, with an
     /// HMAC secret (a `&str`, `String` or bytes, used as bytes like the
-    /// seed; HS256 by default) or a [`KeyPair`] (its algorithm). Issuer and
+    /// seed; HS256 by default) or a [`KeyPair`](crate::KeyPair) (its algorithm). Issuer and
     /// audience are required ([`with_issuer`](SessionManagerBuilder::with_issuer),
     /// [`with_audience`](SessionManagerBuilder::with_audience)); the other
     /// settings have defaults (one hour).

@@ -767,25 +767,11 @@ mod in_process {
         .await;
         assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
         let owners = with_jti(&valid);
-        let res = call(
-            &manager,
-            &local,
-            "/me",
-            &format!("DPoP {valid}"),
-            Some(&owners),
-        )
-        .await;
-        assert_eq!(res.status(), StatusCode::OK);
-        let res = call(
-            &manager,
-            &local,
-            "/me",
-            &format!("DPoP {valid}"),
-            Some(&owners),
-        )
-        .await;
+        let authorization = format!("DPoP {valid}");
+        let owner_sends = || call(&manager, &local, "/me", &authorization, Some(&owners));
+        assert_eq!(owner_sends().await.status(), StatusCode::OK);
         assert_eq!(
-            res.status(),
+            owner_sends().await.status(),
             StatusCode::UNAUTHORIZED,
             "single use still holds"
         );

@@ -118,6 +118,15 @@ pub(crate) type FetchPending<S, ReqBody> = (
     Option<VerifiedProof>,
 );
 
+/// What a request waits for before its inner service is called.
+pub(crate) enum Wait {
+    /// The blocklist's answer, with the request's DPoP proof, whose single
+    /// use is taken once the token passed.
+    Blocklist(BlocklistFuture<Lookup>, Option<VerifiedProof>),
+    /// The token passed: its DPoP proof's record in the store, if any.
+    Record(Option<BlocklistFuture<bool>>),
+}
+
 struct Pending<S, ReqBody> {
     inner: S,
     req: Request<ReqBody>,
@@ -156,18 +165,20 @@ where
         }
     }
 
-    /// Waiting for the blocklist's answer on `session` (with the request's
-    /// DPoP proof, whose single use is taken once the token passed).
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn checking(
-        proof: Option<VerifiedProof>,
-        check: BlocklistFuture<Lookup>,
+    /// Waiting for `wait` on `session`'s request before the inner service
+    /// is called.
+    pub(crate) fn waiting_for(
+        wait: Wait,
         inner: S,
         req: Request<ReqBody>,
         session: SessionData,
         shared: Arc<Shared>,
         grpc: bool,
     ) -> Self {
+        let (check, record, proof) = match wait {
+            Wait::Blocklist(check, proof) => (Some(check), None, proof),
+            Wait::Record(record) => (None, record, None),
+        };
         let pending = Pending {
             inner,
             req,
@@ -176,28 +187,7 @@ where
             grpc,
             proof,
         };
-        Self::waiting(State::checking(Some(check), None, pending))
-    }
-
-    /// A request whose token passed, waiting for its DPoP proof's record
-    /// in the store (when there is one) before the inner service is called.
-    pub(crate) fn recording(
-        record: Option<BlocklistFuture<bool>>,
-        inner: S,
-        req: Request<ReqBody>,
-        session: SessionData,
-        shared: Arc<Shared>,
-        grpc: bool,
-    ) -> Self {
-        let pending = Pending {
-            inner,
-            req,
-            session,
-            shared,
-            grpc,
-            proof: None,
-        };
-        Self::waiting(State::checking(None, record, pending))
+        Self::waiting(State::checking(check, record, pending))
     }
 
     fn waiting(state: State<S, ReqBody>) -> Self {

@@ -20,7 +20,7 @@ use crate::{
             check_binding, dpop_rejection, end_if_replayed, is_grpc, judge_at_once,
             log_verify_error, refusal, use_proof,
         },
-        future::ResponseFuture,
+        future::{ResponseFuture, Wait},
         layer::{SessionMode, Shared},
         rejection::Rejection,
     },
@@ -219,8 +219,8 @@ where
                         Ok(record) => {
                             let clone = self.inner.clone();
                             let inner = std::mem::replace(&mut self.inner, clone);
-                            ResponseFuture::recording(
-                                record,
+                            ResponseFuture::waiting_for(
+                                Wait::Record(record),
                                 inner,
                                 req,
                                 session,
@@ -259,8 +259,15 @@ where
         let inner = std::mem::replace(&mut self.inner, clone);
         // Only refusals need to know; read it before the request moves.
         let grpc = is_grpc(req.version(), req.headers());
-        ResponseFuture::checking(proof, check, inner, req, session, self.shared.clone(), grpc)
-            .in_span(span)
+        ResponseFuture::waiting_for(
+            Wait::Blocklist(check, proof),
+            inner,
+            req,
+            session,
+            self.shared.clone(),
+            grpc,
+        )
+        .in_span(span)
     }
 }
 

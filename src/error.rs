@@ -9,7 +9,7 @@
 
 use std::{error::Error as StdError, fmt, time::Duration};
 
-use crate::Algorithm;
+use crate::jwt::algorithm::{Algorithm, UnknownAlgorithm};
 
 /// A configuration value that cannot be used safely.
 ///
@@ -45,8 +45,8 @@ pub enum ConfigError {
         actual: usize,
     },
     /// The algorithm name is not one this crate supports.
-    #[error("unknown algorithm {0:?}; expected HS256, HS384, HS512, RS256, PS256, ES256, ES384 or EdDSA")]
-    UnknownAlgorithm(String),
+    #[error(transparent)]
+    UnknownAlgorithm(#[from] UnknownAlgorithm),
     /// An HMAC secret was given for an asymmetric algorithm.
     #[error("{0} signs with a key pair, not a secret; give it a private or public key")]
     SecretWithAsymmetricAlgorithm(Algorithm),

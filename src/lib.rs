@@ -160,9 +160,12 @@ pub use self::http::{
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub use self::http::{MissingSessionLayer, SessionRejection};
 pub use error::{BlocklistError, ConfigError, IssueError, JwksError, MalformedToken, VerifyError};
-pub use jwt::{KeyPair, NewSession, PublicKey, SessionData, MAX_RSA_BITS, MIN_RSA_BITS};
+pub use jwt::{
+    Algorithm, KeyPair, NewSession, PublicKey, SessionData, UnknownAlgorithm, MAX_RSA_BITS,
+    MIN_RSA_BITS,
+};
 pub use manager::{
-    Algorithm, IssuedToken, IssuerRevocations, PresentedToken, SessionError, SessionManager,
+    IssuedToken, IssuerRevocations, PresentedToken, SessionError, SessionManager,
     SessionManagerBuilder, SigningKey, DEFAULT_LEEWAY, DEFAULT_TTL,
     DEFAULT_VERIFIED_CACHE_CAPACITY,
 };

@@ -38,7 +38,9 @@ use std::{fmt, time::Duration};
 
 use serde_json::{json, Value};
 
-use crate::{time::now_secs, NewSession, SessionLayer, SessionManager};
+use crate::{
+    http::layer::SessionLayer, jwt::claims::NewSession, manager::SessionManager, time::now_secs,
+};
 
 /// The issuer of [`TestTokens::new`] and [`TestTokens::with_secret`].
 pub const TEST_ISSUER: &str = "test-issuer";

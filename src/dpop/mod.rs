@@ -46,7 +46,7 @@ use http::{HeaderMap, Method, Uri};
 
 pub(crate) use proof::header_proof;
 
-use crate::ConfigError;
+use crate::error::ConfigError;
 
 /// The proof algorithms accepted, as a `WWW-Authenticate` `algs` value.
 pub const DPOP_ALGS: &str = "ES256 ES384 EdDSA RS256 PS256";

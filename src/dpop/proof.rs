@@ -9,9 +9,10 @@ use sha2::{Digest, Sha256};
 
 use super::{nonce::Nonces, DpopError, VerifiedProof, PROOF_WINDOW};
 use crate::{
+    jwt::algorithm::Algorithm,
+    jwt::asymmetric::PublicKey,
     jwt::token::{decode_claims, split, verify_with},
     time::now_micros,
-    Algorithm, PublicKey,
 };
 
 /// A proof header's outcome: its algorithm, its key, the key's thumbprint.

@@ -68,7 +68,7 @@ mod extract {
     use serde::de::DeserializeOwned;
 
     use super::*;
-    use crate::SessionData;
+    use crate::jwt::claims::SessionData;
 
     impl<S, C> FromRequestParts<S> for Claims<C>
     where

@@ -13,13 +13,14 @@ use http::Response;
 use crate::{
     blocklist::{BlocklistError, BlocklistFuture, Lookup},
     dpop::{Dpop, DpopError, DpopMode, VerifiedProof},
+    error::VerifyError,
     http::{
         layer::{OutagePolicy, Shared},
         rejection::{Rejection, RejectionKind, RejectionResponse},
     },
+    jwt::claims::SessionData,
     jwt::verified::Hit,
     manager::SessionManager,
-    SessionData, VerifyError,
 };
 
 /// The refusal of a DPoP proof: `invalid_dpop_proof`, or `use_dpop_nonce`

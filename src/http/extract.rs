@@ -60,7 +60,7 @@ use http::{header, request::Parts, HeaderValue, StatusCode};
 
 use crate::{
     http::{decision::is_grpc, service::PassedAnonymous},
-    SessionData,
+    jwt::claims::SessionData,
 };
 
 /// The rejection of [`SessionData`] as an extractor when no [`SessionLayer`](crate::SessionLayer)

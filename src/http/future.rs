@@ -22,6 +22,7 @@ type KeysWait = Pin<Box<dyn Future<Output = ()> + Send>>;
 use crate::{
     blocklist::{BlocklistFuture, Lookup},
     dpop::VerifiedProof,
+    error::VerifyError,
     http::{
         body::{ResponseBodyMode, WrapBody},
         decision::{
@@ -31,7 +32,7 @@ use crate::{
         layer::Shared,
         rejection::Rejection,
     },
-    SessionData, VerifyError,
+    jwt::claims::SessionData,
 };
 
 pin_project! {

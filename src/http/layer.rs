@@ -7,8 +7,9 @@ use tower_layer::Layer;
 use crate::{
     http::body::{InnerBody, WrapBody},
     http::rejection::{DefaultRejectionResponse, RejectionResponse, SharedResponse},
+    http::service::SessionService,
     http::source::{CookieSource, Sources, TokenSource},
-    SessionManager, SessionService,
+    manager::SessionManager,
 };
 
 /// Whether requests without credentials may pass.

@@ -26,7 +26,7 @@ pub mod future;
 pub(crate) mod grpc;
 pub(crate) mod layer;
 pub mod rejection;
-mod require;
+pub(crate) mod require;
 pub(crate) mod service;
 pub mod source;
 

@@ -41,7 +41,7 @@ use std::{fmt, sync::Arc};
 use bytes::Bytes;
 use http::{header, HeaderValue, Response, StatusCode};
 
-use crate::{http::bearer::BearerError, ConfigError, VerifyError};
+use crate::{error::ConfigError, error::VerifyError, http::bearer::BearerError};
 
 /// What kind of refusal this is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

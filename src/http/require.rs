@@ -20,7 +20,7 @@ use crate::{
         rejection::{DefaultRejectionResponse, Rejection, RejectionResponse, SharedResponse},
         service::PassedAnonymous,
     },
-    SessionData,
+    jwt::claims::SessionData,
 };
 
 type Predicate = Arc<dyn Fn(&SessionData) -> bool + Send + Sync>;

@@ -13,6 +13,7 @@ use tower_service::Service;
 
 use crate::{
     dpop::{DpopMode, VerifiedProof},
+    error::VerifyError,
     http::{
         bearer::{token68, Authorization},
         body::{ResponseBodyMode, WrapBody},
@@ -24,7 +25,7 @@ use crate::{
         layer::{SessionMode, Shared},
         rejection::Rejection,
     },
-    SessionData, VerifyError,
+    jwt::claims::SessionData,
 };
 
 /// The middleware built by [`SessionLayer`](crate::SessionLayer).

@@ -66,7 +66,7 @@ use zeroize::Zeroizing;
 
 pub use permissions::{PermissionClaims, DEFAULT_PERMISSION_CLAIMS, ROLE_PREFIX};
 
-use crate::{Algorithm, PublicKey};
+use crate::{jwt::algorithm::Algorithm, jwt::asymmetric::PublicKey};
 
 /// An identity provider whose access tokens a manager accepts, beside (or
 /// instead of) its own. See the [module docs](self).

@@ -5,7 +5,7 @@ use std::fmt;
 
 use serde_json::{Map, Value};
 
-use crate::{ConfigError, VerifyError};
+use crate::{error::ConfigError, error::VerifyError};
 
 /// Which claims of a trusted issuer's tokens become the session's
 /// permissions (what [`RequirePermissionLayer`](crate::RequirePermissionLayer)

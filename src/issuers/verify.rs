@@ -10,13 +10,16 @@ use sha2::{Digest, Sha256};
 use super::{IssuerKeys, PermissionClaims, TrustedIssuer};
 use crate::{
     blocklist::{subjects, TokenKey},
+    error::ConfigError,
+    error::VerifyError,
+    jwt::algorithm::Algorithm,
+    jwt::asymmetric::PublicKey,
     jwt::{
         claims::{Foreign, SessionInner},
         key::HmacKey,
         token::{decode_claims, decode_signature, parse_header, split, verify_with, Parts},
     },
     time::now_micros,
-    Algorithm, ConfigError, PublicKey, VerifyError,
 };
 
 const MICROS: i64 = 1_000_000;

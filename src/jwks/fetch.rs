@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::JwksError;
+use crate::error::JwksError;
 
 /// The largest document read: a JWK Set of a few dozen RSA keys is a few
 /// tens of KiB.

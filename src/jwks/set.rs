@@ -2,7 +2,7 @@
 
 use std::{collections::HashMap, fmt};
 
-use crate::{Algorithm, JwksError, PublicKey};
+use crate::{error::JwksError, jwt::algorithm::Algorithm, jwt::asymmetric::PublicKey};
 
 /// The keys of a JWK Set (RFC 7517 §5) that verify tokens of one algorithm,
 /// by `kid`: parsed once, looked up in O(1).

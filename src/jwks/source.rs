@@ -16,7 +16,10 @@ use std::{
 use tokio::sync::watch;
 
 use super::{fetch, JwkSet};
-use crate::{time::now_micros, Algorithm, ConfigError, JwksError, VerifyError};
+use crate::{
+    error::ConfigError, error::JwksError, error::VerifyError, jwt::algorithm::Algorithm,
+    time::now_micros,
+};
 
 /// Default interval between two fetches of the set.
 pub const DEFAULT_REFRESH: Duration = Duration::from_secs(300);

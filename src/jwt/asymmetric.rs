@@ -18,7 +18,7 @@ use pkcs8::{der::pem, ObjectIdentifier};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
-use crate::{Algorithm, ConfigError};
+use crate::{error::ConfigError, jwt::algorithm::Algorithm};
 
 const RSA_ENCRYPTION: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
 const EC_PUBLIC_KEY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");

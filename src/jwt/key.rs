@@ -12,7 +12,10 @@ use hmac::{digest::KeyInit, Hmac, Mac};
 use sha2::{Sha256, Sha384, Sha512};
 use zeroize::Zeroizing;
 
-use crate::{Algorithm, ConfigError, KeyPair, PublicKey};
+use crate::{
+    error::ConfigError, jwt::algorithm::Algorithm, jwt::asymmetric::KeyPair,
+    jwt::asymmetric::PublicKey,
+};
 
 #[derive(Clone)]
 enum KeyedMac {

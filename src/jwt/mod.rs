@@ -1,5 +1,6 @@
 //! The token format: JWS parsing and signature checks, claims, keys.
 //!
+//! - `algorithm`: [`Algorithm`], the JWS algorithms by their JWT names;
 //! - `token`: splits and decodes a compact JWS, checks the header (`alg`
 //!   pinned by configuration, `kid`, `crit`) and the signature, and derives
 //!   the blocklist key of a token;
@@ -14,6 +15,7 @@
 //!
 //! Nothing here touches HTTP or storage.
 
+pub(crate) mod algorithm;
 pub(crate) mod asymmetric;
 pub(crate) mod claims;
 pub(crate) mod key;
@@ -23,6 +25,7 @@ pub(crate) mod token;
 mod vectors;
 pub(crate) mod verified;
 
+pub use algorithm::{Algorithm, UnknownAlgorithm};
 pub use asymmetric::{KeyPair, PublicKey, MAX_RSA_BITS, MIN_RSA_BITS};
 pub use claims::{NewSession, SessionData};
 #[cfg(feature = "jwks")]

@@ -18,11 +18,12 @@ use sha2::{Digest, Sha256};
 use crate::{
     blocklist::TokenKey,
     error::MalformedToken,
+    error::VerifyError,
+    jwt::asymmetric::PublicKey,
     jwt::{
         claims::WireClaims,
         key::{by_kid, HmacKey, KeySet},
     },
-    PublicKey, VerifyError,
 };
 
 /// The longest token accepted, in bytes. A seed-shaped token is under 1 KiB.
@@ -450,7 +451,7 @@ pub(crate) fn verify_with(
     signature: &[u8],
 ) -> Result<bool, VerifyError> {
     // A 4096-bit RSA signature at most (checked at construction).
-    let mut buf = [0u8; crate::MAX_RSA_BITS / 8];
+    let mut buf = [0u8; crate::jwt::asymmetric::MAX_RSA_BITS / 8];
     let len = key.signature_len();
     decode_signature(
         signature,
@@ -481,7 +482,7 @@ pub(crate) fn decode_signature(signature: &[u8], buf: &mut [u8]) -> Result<(), V
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Algorithm;
+    use crate::jwt::algorithm::Algorithm;
 
     const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
 

@@ -12,11 +12,12 @@ use serde_json::Value;
 
 use crate::{
     jwks::JwkSet,
+    jwt::algorithm::Algorithm,
+    jwt::asymmetric::PublicKey,
     jwt::{
         key::HmacKey,
         token::{decode_signature, parse_header, split, verify_with},
     },
-    Algorithm, PublicKey,
 };
 
 fn vectors(name: &str) -> Value {
@@ -244,7 +245,7 @@ fn the_roca_key_is_refused_at_load() {
         .unwrap();
     let jwk = &group["public"]["keys"][0];
     let err = PublicKey::from_jwk(Algorithm::RS256, jwk).unwrap_err();
-    assert_eq!(err, crate::ConfigError::VulnerableRsaKey);
+    assert_eq!(err, crate::error::ConfigError::VulnerableRsaKey);
     assert!(err.to_string().contains("ROCA"), "{err}");
     assert!(JwkSet::parse_any(group["public"].to_string().as_bytes()).is_err());
     // And as a PEM public key.
@@ -260,14 +261,14 @@ fn the_roca_key_is_refused_at_load() {
             .to_public_key_pem(Default::default())
             .unwrap();
         let err = PublicKey::from_spki_pem(Algorithm::RS256, pem.as_bytes()).unwrap_err();
-        assert_eq!(err, crate::ConfigError::VulnerableRsaKey);
+        assert_eq!(err, crate::error::ConfigError::VulnerableRsaKey);
     }
     // Every other RSA key of the vectors loads (no false positive).
     for group in doc["testGroups"].as_array().unwrap() {
         for jwk in group["public"]["keys"].as_array().into_iter().flatten() {
             if jwk["kty"] == "RSA" && jwk["alg"] == "RS256" && jwk["kid"] != "kid-rsa-roca-sign" {
                 let err = PublicKey::from_jwk(Algorithm::RS256, jwk).err();
-                assert_ne!(err, Some(crate::ConfigError::VulnerableRsaKey));
+                assert_ne!(err, Some(crate::error::ConfigError::VulnerableRsaKey));
             }
         }
     }

@@ -43,8 +43,8 @@ use std::{
 };
 
 use crate::{
+    jwt::claims::SessionData,
     time::{now_micros, Expiry},
-    SessionData,
 };
 
 /// Compares two byte strings without an early exit: the time depends on the

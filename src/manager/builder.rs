@@ -5,14 +5,12 @@ use std::{fmt, sync::Arc, time::Duration};
 
 use zeroize::Zeroizing;
 
-use super::{
-    config::{Algorithm, SessionConfig},
-    Inner, SessionManager,
-};
+use super::{config::SessionConfig, Inner, SessionManager};
 use crate::{
     blocklist::{Blocklist, MemoryBlocklist},
     error::ConfigError,
     jwt::{
+        algorithm::Algorithm,
         asymmetric::{KeyPair, PublicKey},
         key::{HmacKey, KeySet},
         token::KnownHeaders,

@@ -6,22 +6,26 @@ use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 
 use crate::{
     blocklist::Blocklist,
+    error::BlocklistError,
+    error::IssueError,
+    error::VerifyError,
+    jwt::algorithm::Algorithm,
+    jwt::asymmetric::PublicKey,
     jwt::{claims::SessionData, key::KeySet, token::KnownHeaders, verified::VerifiedCache},
-    BlocklistError, IssueError, PublicKey, VerifyError,
 };
 
-mod builder;
+pub(crate) mod builder;
 pub(crate) mod config;
 mod issue;
-mod presented;
+pub(crate) mod presented;
 mod refresh;
-mod revoke;
+pub(crate) mod revoke;
 mod verify;
 
 use builder::CurrentKey;
 pub use builder::{SessionManagerBuilder, SigningKey, DEFAULT_VERIFIED_CACHE_CAPACITY};
 use config::SessionConfig;
-pub use config::{Algorithm, DEFAULT_LEEWAY, DEFAULT_TTL};
+pub use config::{DEFAULT_LEEWAY, DEFAULT_TTL};
 pub use presented::PresentedToken;
 pub use revoke::IssuerRevocations;
 
@@ -116,7 +120,7 @@ impl CustomClaims {
             },
             insert: |session, extensions| {
                 if let Some(claims) = session.claims_as::<C>() {
-                    extensions.insert(crate::Claims(claims));
+                    extensions.insert(crate::http::claims::Claims(claims));
                 }
             },
         }

@@ -2,7 +2,7 @@
 //! or with a verified DPoP proof, for the manager's calls that take a
 //! token's text.
 
-use crate::{dpop::VerifiedProof, SessionData, VerifyError};
+use crate::{dpop::VerifiedProof, error::VerifyError, jwt::claims::SessionData};
 
 /// A token as a client presented it: alone, as a Bearer token, or with a
 /// DPoP proof already checked ([`Dpop::verify_request`]).

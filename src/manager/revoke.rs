@@ -15,8 +15,9 @@ use std::{sync::Arc, time::Duration};
 use super::{SessionManager, MICROS};
 use crate::{
     blocklist::{subjects, TokenKey},
+    error::BlocklistError,
     issuers::verify::{email_user, provider_session_key, sessionless_user, watermark_user},
-    BlocklistError, SessionData,
+    jwt::claims::SessionData,
 };
 
 /// How long a log-out-everywhere of a trusted issuer's subject is kept at

@@ -4,7 +4,7 @@
 use serde_json::Value;
 
 use super::{claim_date, claim_string, ReceiverError, MAX_EVENT_AGE};
-use crate::{time::now_micros, BlocklistError, SessionManager};
+use crate::{error::BlocklistError, manager::SessionManager, time::now_micros};
 
 /// The member of `events` that makes a JWT a logout token.
 pub const BACK_CHANNEL_LOGOUT_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";

@@ -63,7 +63,7 @@ pub use security_event::{
 };
 pub use service::{BackChannelLogout, SecurityEventReceiver, MAX_BODY_BYTES};
 
-use crate::{BlocklistError, VerifyError};
+use crate::{error::BlocklistError, error::VerifyError};
 
 /// The oldest logout token accepted (its `iat`), beyond the leeway.
 pub const MAX_EVENT_AGE: Duration = Duration::from_secs(300);

@@ -4,7 +4,7 @@
 use serde_json::{Map, Value};
 
 use super::{claim_date, claim_string, ReceiverError};
-use crate::{time::now_micros, BlocklistError, SessionManager};
+use crate::{error::BlocklistError, manager::SessionManager, time::now_micros};
 
 /// CAEP: a session of the subject was revoked.
 pub const CAEP_SESSION_REVOKED: &str =

@@ -17,7 +17,7 @@ use http_body::Body;
 use tower_service::Service;
 
 use super::ReceiverError;
-use crate::SessionManager;
+use crate::manager::SessionManager;
 
 /// The largest body a receiver reads; a logout token or a SET is a few KiB.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;

@@ -20,8 +20,8 @@ use crate::blocklist::{
     Lookup, Rotation, TokenKey,
 };
 use crate::{
+    error::ConfigError,
     time::{now_micros, now_secs},
-    ConfigError,
 };
 
 const DEFAULT_PREFIX: &str = "tjs:";

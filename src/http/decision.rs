@@ -15,7 +15,7 @@ use crate::{
     dpop::{Dpop, DpopError, DpopMode, VerifiedProof},
     error::VerifyError,
     http::{
-        layer::{OutagePolicy, Shared},
+        config::{OutagePolicy, Shared},
         rejection::{Rejection, RejectionKind, RejectionResponse},
     },
     jwt::claims::SessionData,

@@ -25,11 +25,11 @@ use crate::{
     error::VerifyError,
     http::{
         body::{ResponseBodyMode, WrapBody},
+        config::Shared,
         decision::{
             check_binding, dpop_rejection, end_if_replayed, log_verify_error, refusal, use_proof,
             verdict,
         },
-        layer::Shared,
         rejection::Rejection,
     },
     jwt::claims::SessionData,

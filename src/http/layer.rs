@@ -6,39 +6,12 @@ use tower_layer::Layer;
 
 use crate::{
     http::body::{InnerBody, WrapBody},
-    http::rejection::{DefaultRejectionResponse, RejectionResponse, SharedResponse},
+    http::config::{OutagePolicy, SessionMode, Shared},
+    http::rejection::{DefaultRejectionResponse, RejectionResponse},
     http::service::SessionService,
     http::source::{CookieSource, Sources, TokenSource},
     manager::SessionManager,
 };
-
-/// Whether requests without credentials may pass.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum SessionMode {
-    /// No valid session, no entry (the default).
-    #[default]
-    Required,
-    /// Requests without bearer credentials pass without a [`SessionData`];
-    /// invalid, expired or revoked credentials are still refused.
-    ///
-    /// [`SessionData`]: crate::SessionData
-    Optional,
-}
-
-/// What the layer does when the blocklist cannot answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum OutagePolicy {
-    /// Refuse with `503 Service Unavailable` (the default): a token revoked
-    /// during the outage cannot slip in.
-    #[default]
-    FailClosed,
-    /// ⚠️ Admit requests whose token is otherwise valid, **without** checking
-    /// revocation, and log a warning for every such request. Revoked tokens
-    /// (logged-out sessions, rotated refresh tokens) are accepted until the
-    /// blocklist is back. Choose it only when availability matters more than
-    /// logout.
-    AdmitUncheckedDangerously,
-}
 
 /// Verifies the bearer token of every request and puts the
 /// [`SessionData`](crate::SessionData) in its extensions.
@@ -59,19 +32,6 @@ impl<M> Clone for SessionLayer<M> {
             body: PhantomData,
         }
     }
-}
-
-#[derive(Clone)]
-pub(crate) struct Shared {
-    pub(crate) manager: SessionManager,
-    pub(crate) mode: SessionMode,
-    pub(crate) outage: OutagePolicy,
-    pub(crate) respond: SharedResponse,
-    pub(crate) sources: Sources,
-    /// The routes behind guard a refresh: a replayed token ends its session.
-    pub(crate) refresh_route: bool,
-    /// DPoP (RFC 9449), when the layer takes it.
-    pub(crate) dpop: Option<crate::dpop::Dpop>,
 }
 
 impl<M> SessionLayer<M> {

@@ -19,6 +19,7 @@
 pub(crate) mod bearer;
 pub mod body;
 pub(crate) mod claims;
+pub(crate) mod config;
 pub(crate) mod decision;
 #[cfg(feature = "axum")]
 mod extract;
@@ -30,9 +31,10 @@ pub(crate) mod require;
 pub(crate) mod service;
 pub mod source;
 
+pub use config::{OutagePolicy, SessionMode};
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub use extract::{MissingSessionLayer, SessionRejection};
-pub use layer::{OutagePolicy, SessionLayer, SessionMode};
+pub use layer::SessionLayer;
 pub use require::{RequirePermission, RequirePermissionLayer};
 pub use service::SessionService;

@@ -17,12 +17,12 @@ use crate::{
     http::{
         bearer::{token68, Authorization},
         body::{ResponseBodyMode, WrapBody},
+        config::{SessionMode, Shared},
         decision::{
             check_binding, dpop_rejection, end_if_replayed, is_grpc, judge_at_once,
             log_verify_error, refusal, use_proof,
         },
         future::{ResponseFuture, Wait},
-        layer::{SessionMode, Shared},
         rejection::Rejection,
     },
     jwt::claims::SessionData,

@@ -4,6 +4,8 @@
 //! Cluster (redis-rs `ClusterConnection`, which routes each command to the
 //! node that owns its slot and follows failovers through `MOVED`).
 
+use std::time::Duration;
+
 use crate::blocklist::BlocklistError;
 use redis::{
     aio::{ConnectionLike, ConnectionManager, MultiplexedConnection},
@@ -91,4 +93,15 @@ mod tests {
         assert!(!has_hash_tag("tjs:{"));
         assert!(!has_hash_tag("tjs:}{"));
     }
+}
+
+/// Runs a Redis command within `limit`.
+pub(super) async fn bounded<T>(
+    fut: impl std::future::Future<Output = redis::RedisResult<T>>,
+    limit: Duration,
+) -> Result<T, BlocklistError> {
+    tokio::time::timeout(limit, fut)
+        .await
+        .map_err(|_| BlocklistError::Timeout(limit))?
+        .map_err(map_err)
 }

@@ -8,9 +8,9 @@ use std::{
 };
 
 use super::{
-    connection::{map_err, RedisConnection},
+    connection::{bounded, RedisConnection},
     facts::Facts,
-    replica::{State, HEARTBEAT},
+    progress::{State, HEARTBEAT},
     store::RedisBlocklist,
     stream::{stream_entries, stream_info, xread_stream, EntryId, Event},
 };
@@ -189,17 +189,6 @@ async fn sync_clock(redis: &RedisBlocklist) {
     if let Err(e) = redis.sync_clock_now().await {
         tracing::debug!(error = %e, "could not read Redis's clock this time");
     }
-}
-
-/// Runs a Redis command within `limit`.
-pub(super) async fn bounded<T>(
-    fut: impl std::future::Future<Output = redis::RedisResult<T>>,
-    limit: Duration,
-) -> Result<T, BlocklistError> {
-    tokio::time::timeout(limit, fut)
-        .await
-        .map_err(|_| BlocklistError::Timeout(limit))?
-        .map_err(map_err)
 }
 
 /// Reads the whole stream, oldest first, into `local`; returns the last id

@@ -17,17 +17,20 @@
 //! | `stream.rs` | stream entries and the replies that carry them |
 //! | `facts.rs` | the replica's map of facts |
 //! | `follower.rs` | the task that loads and follows the stream |
+//! | `progress.rs` | the follower's progress, which the replica reads before answering |
 //! | `replica.rs` | `RedisReplica`: checks answered from memory |
 
 mod clock;
 mod connection;
 mod facts;
 mod follower;
+mod progress;
 mod replica;
 mod scripts;
 mod store;
 mod stream;
 mod subscriber;
 
-pub use replica::{RedisReplica, ReplicaStats, HEARTBEAT};
+pub use progress::HEARTBEAT;
+pub use replica::{RedisReplica, ReplicaStats};
 pub use store::{RedisBlocklist, RedisBlocklistBuilder};

@@ -13,12 +13,8 @@ use super::{
     clock::StoreClock,
     connection::{has_hash_tag, map_err, RedisConnection},
     scripts::{END_SESSION, RAISE_WATERMARK, REVOKE_TOKEN, ROTATE},
-    subscriber::subscriber,
 };
-use crate::blocklist::{
-    Blocklist, BlocklistError, BlocklistFuture, CacheConfig, CacheInvalidator, CachedBlocklist,
-    Lookup, Rotation, TokenKey,
-};
+use crate::blocklist::{Blocklist, BlocklistError, BlocklistFuture, Lookup, Rotation, TokenKey};
 use crate::{
     error::ConfigError,
     time::{now_micros, now_secs},
@@ -446,45 +442,6 @@ impl RedisBlocklist {
         }
     }
 
-    /// Puts a [`CachedBlocklist`] in front of this blocklist and starts the
-    /// subscriber that pushes every server's revocations into it.
-    ///
-    /// The subscriber task ends when the cache is dropped.
-    pub fn into_cached(self) -> CachedBlocklist<RedisBlocklist> {
-        self.into_cached_with(CacheConfig::default())
-    }
-
-    /// Like [`into_cached`](Self::into_cached), with a cache configured by
-    /// `config`. The cache is built first and the subscriber started last,
-    /// so the push channel always feeds the cache that answers.
-    ///
-    /// ```no_run
-    /// use std::time::Duration;
-    /// use tower_jwt_session::blocklist::{CacheConfig, RedisBlocklist};
-    ///
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), tower_jwt_session::ConfigError> {
-    /// let blocklist = RedisBlocklist::builder("redis://127.0.0.1:6379/0")
-    ///     .build()?
-    ///     .into_cached_with(CacheConfig::new().with_negative_ttl(Duration::from_secs(2)));
-    /// # let _ = blocklist; Ok(())
-    /// # }
-    /// ```
-    ///
-    /// The cache's settings cannot change once it exists (so nothing can
-    /// detach it from its subscriber):
-    ///
-    /// ```compile_fail
-    /// # fn f(redis: tower_jwt_session::blocklist::RedisBlocklist) {
-    /// let cached = redis.into_cached().with_max_capacity(10); // no such method
-    /// # }
-    /// ```
-    pub fn into_cached_with(self, config: CacheConfig) -> CachedBlocklist<RedisBlocklist> {
-        let cached = CachedBlocklist::with_config(self.clone(), config);
-        self.subscribe(cached.invalidator());
-        cached
-    }
-
     pub(super) fn timeout(&self) -> Duration {
         self.inner.timeout
     }
@@ -538,11 +495,14 @@ impl RedisBlocklist {
         sync_clock(&self.inner).await
     }
 
-    /// Starts a task that applies the events published by every server to
-    /// the cache behind `invalidator`, reconnecting as needed.
-    pub fn subscribe(&self, invalidator: CacheInvalidator) {
-        let inner = self.inner.clone();
-        tokio::spawn(subscriber(inner, invalidator));
+    /// The pub/sub channel revocations are published on.
+    pub(super) fn channel(&self) -> &str {
+        &self.inner.channel
+    }
+
+    /// A client for the current topology (after Sentinel's discovery).
+    pub(super) async fn client(&self) -> Result<redis::Client, BlocklistError> {
+        self.inner.client().await
     }
 
     fn token_key(&self, key: &TokenKey) -> String {

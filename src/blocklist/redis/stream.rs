@@ -4,7 +4,10 @@
 
 use std::{fmt, time::Duration};
 
-use super::{connection::RedisConnection, facts::Facts, follower::bounded};
+use super::{
+    connection::{bounded, RedisConnection},
+    facts::Facts,
+};
 use crate::blocklist::{BlocklistError, TokenKey};
 
 /// One stream entry, as written by the scripts of [`RedisBlocklist`].

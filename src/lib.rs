@@ -153,15 +153,15 @@ pub mod testing;
 mod time;
 
 pub use self::http::{
-    body, claims::Claims, future, rejection, source, OutagePolicy, RequirePermission,
-    RequirePermissionLayer, SessionLayer, SessionMode, SessionService,
+    body, future, rejection, source, OutagePolicy, RequirePermission, RequirePermissionLayer,
+    SessionLayer, SessionService,
 };
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub use self::http::{MissingSessionLayer, SessionRejection};
 pub use error::{BlocklistError, ConfigError, IssueError, JwksError, MalformedToken, VerifyError};
 pub use jwt::{
-    Algorithm, KeyPair, NewSession, PublicKey, SessionData, UnknownAlgorithm, MAX_RSA_BITS,
+    Algorithm, Claims, KeyPair, NewSession, PublicKey, SessionData, UnknownAlgorithm, MAX_RSA_BITS,
     MIN_RSA_BITS,
 };
 pub use manager::{

@@ -13,8 +13,6 @@
 //! | `tower_jwt_session_provider_events_total` | counter | `kind`: `back_channel_logout`, `session_revoked`, `all_sessions` (applied), `unknown` (security events of a type not handled), `refused` (invalid logout tokens and SETs) |
 //! | `tower_jwt_session_jwks_fetches_total` | counter | `result`: `ok`, `error` (fetches of a JWK Set; on `error` the last good set stays in use) |
 
-use crate::http::rejection::RejectionKind;
-
 // Every label value is a literal: the `metrics` macros then build the key
 // once, in a static. A computed value would allocate a key on every call,
 // on the hot path.
@@ -25,41 +23,30 @@ macro_rules! inc {
     };
 }
 
+/// A refusal, by its reason (`RejectionKind`'s metrics label).
 #[inline]
-pub(crate) fn refused(kind: RejectionKind) {
+pub(crate) fn refused(reason: &'static str) {
     #[cfg(feature = "metrics")]
-    {
-        match kind {
-            RejectionKind::MissingCredentials => {
-                inc!("tower_jwt_session_refusals_total", "reason" => "missing_credentials")
-            }
-            RejectionKind::InvalidRequest => {
-                inc!("tower_jwt_session_refusals_total", "reason" => "invalid_request")
-            }
-            RejectionKind::InvalidToken => {
-                inc!("tower_jwt_session_refusals_total", "reason" => "invalid_token")
-            }
-            RejectionKind::Expired => {
-                inc!("tower_jwt_session_refusals_total", "reason" => "expired")
-            }
-            RejectionKind::Revoked => {
-                inc!("tower_jwt_session_refusals_total", "reason" => "revoked")
-            }
-            RejectionKind::InsufficientScope => {
-                inc!("tower_jwt_session_refusals_total", "reason" => "insufficient_scope")
-            }
-            RejectionKind::BackendUnavailable => {
-                inc!("tower_jwt_session_refusals_total", "reason" => "backend_unavailable")
-            }
-            RejectionKind::InvalidDpopProof
-            | RejectionKind::UseDpopNonce
-            | RejectionKind::DpopRequired => {
-                inc!("tower_jwt_session_refusals_total", "reason" => "invalid_dpop_proof")
-            }
+    match reason {
+        "missing_credentials" => {
+            inc!("tower_jwt_session_refusals_total", "reason" => "missing_credentials")
         }
+        "invalid_request" => {
+            inc!("tower_jwt_session_refusals_total", "reason" => "invalid_request")
+        }
+        "invalid_token" => inc!("tower_jwt_session_refusals_total", "reason" => "invalid_token"),
+        "expired" => inc!("tower_jwt_session_refusals_total", "reason" => "expired"),
+        "revoked" => inc!("tower_jwt_session_refusals_total", "reason" => "revoked"),
+        "insufficient_scope" => {
+            inc!("tower_jwt_session_refusals_total", "reason" => "insufficient_scope")
+        }
+        "backend_unavailable" => {
+            inc!("tower_jwt_session_refusals_total", "reason" => "backend_unavailable")
+        }
+        _ => inc!("tower_jwt_session_refusals_total", "reason" => "invalid_dpop_proof"),
     }
     #[cfg(not(feature = "metrics"))]
-    let _ = kind;
+    let _ = reason;
 }
 
 /// An identity provider's logout or security event, by what became of it.

@@ -601,7 +601,9 @@ async fn permission_checks_answer_403_insufficient_scope() {
     // Role checks.
     let by_role = ServiceBuilder::new()
         .layer(SessionLayer::new(m))
-        .layer(RequirePermissionLayer::role("admin"))
+        .layer(RequirePermissionLayer::check(|s: &SessionData| {
+            s.role() == "admin"
+        }))
         .service_fn(echo);
     assert_eq!(
         by_role

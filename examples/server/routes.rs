@@ -68,7 +68,7 @@ pub(crate) async fn login(
             }
         }
         match verified {
-            Ok(proof) => jkt = Some(proof.into_jkt()),
+            Ok(proof) => jkt = Some(proof.jkt().to_owned()),
             Err(err) => {
                 let code = match err {
                     DpopError::UseNonce => "use_dpop_nonce",

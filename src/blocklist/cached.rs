@@ -311,16 +311,6 @@ impl CacheConfig {
         self.negative_ttl = ttl;
         self
     }
-
-    /// The bound on cached tokens.
-    pub fn max_capacity(&self) -> u64 {
-        self.capacity
-    }
-
-    /// The ceiling on "not revoked" answers and watermarks.
-    pub fn negative_ttl(&self) -> Duration {
-        self.negative_ttl
-    }
 }
 
 /// A bounded front cache over any [`Blocklist`].

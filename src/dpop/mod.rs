@@ -110,11 +110,6 @@ impl VerifiedProof {
         &self.jti
     }
 
-    /// The thumbprint, by value.
-    pub fn into_jkt(self) -> String {
-        self.jkt
-    }
-
     /// Whether the proof was checked for `token` (its `ath` is the token's
     /// hash). A proof checked without a token (at login) is for none.
     ///
@@ -253,11 +248,6 @@ impl Dpop {
     /// Where a proof's single use is enforced. Default: [`ReplayScope::Local`].
     pub fn with_replay(self, replay: ReplayScope) -> Self {
         self.edit(|i| i.replay = replay)
-    }
-
-    /// Where a proof's single use is enforced.
-    pub fn replay(&self) -> ReplayScope {
-        self.inner.replay
     }
 
     /// The mode.

@@ -53,10 +53,12 @@ pub(crate) fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, BearerEr
 /// The raw bytes after `Bearer `, not yet checked to be `token68`: the
 /// layer first looks them up among verified tokens (an exact match is
 /// `token68` by construction) and checks the syntax only on a miss.
+#[cfg(test)]
 pub(crate) fn bearer_credentials(headers: &HeaderMap) -> Result<Option<&[u8]>, BearerError> {
     credentials(headers, b"bearer")
 }
 
+#[cfg(test)]
 fn credentials<'h>(headers: &'h HeaderMap, scheme: &[u8]) -> Result<Option<&'h [u8]>, BearerError> {
     match authorization_value(headers)? {
         Some(value) => split_scheme(value, scheme),

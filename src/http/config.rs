@@ -7,7 +7,7 @@ use crate::{
 
 /// Whether requests without credentials may pass.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum SessionMode {
+pub(crate) enum SessionMode {
     /// No valid session, no entry (the default).
     #[default]
     Required,

@@ -166,7 +166,7 @@ pub(crate) fn refusal(
     rejection: Rejection,
     grpc: bool,
 ) -> Response<Bytes> {
-    crate::metrics::refused(rejection.kind());
+    crate::metrics::refused(rejection.kind().metrics_reason());
     let mut res = if grpc {
         crate::http::grpc::refusal(&rejection)
     } else {

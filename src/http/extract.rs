@@ -49,7 +49,7 @@
 //!
 //! [`SessionLayer::optional`]: crate::SessionLayer::optional
 
-use std::{convert::Infallible, fmt};
+use std::{convert::Infallible, fmt, sync::Arc};
 
 use axum_core::{
     extract::{FromRequestParts, OptionalFromRequestParts},
@@ -57,10 +57,11 @@ use axum_core::{
 };
 use bytes::Bytes;
 use http::{header, request::Parts, HeaderValue, StatusCode};
+use serde::de::DeserializeOwned;
 
 use crate::{
     http::{decision::is_grpc, service::PassedAnonymous},
-    jwt::claims::SessionData,
+    jwt::{app_claims::Claims, claims::SessionData},
 };
 
 /// The rejection of [`SessionData`] as an extractor when no [`SessionLayer`](crate::SessionLayer)
@@ -175,5 +176,42 @@ impl<S: Send + Sync> OptionalFromRequestParts<S> for SessionData {
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Option<Self>, Self::Rejection> {
         Ok(parts.extensions.get::<SessionData>().cloned())
+    }
+}
+
+/// `Claims<C>` as an extractor: from the extensions when the manager was
+/// built with `with_claims::<C>()`, else parsed from the session's claims.
+impl<S, C> FromRequestParts<S> for Claims<C>
+where
+    S: Send + Sync,
+    C: DeserializeOwned + Send + Sync + 'static,
+{
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Response> {
+        if let Some(claims) = parts.extensions.get::<Claims<C>>() {
+            return Ok(claims.clone());
+        }
+        let session = <SessionData as FromRequestParts<S>>::from_request_parts(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        match session.deserialize_claims::<C>() {
+            Ok(claims) => Ok(Claims(Arc::new(claims))),
+            Err(e) => {
+                tracing::debug!(reason = %e, "the token's claims do not fit the handler's type");
+                let mut res = Response::new(r#"{"error":"invalid_token"}"#.into());
+                *res.status_mut() = StatusCode::UNAUTHORIZED;
+                let headers = res.headers_mut();
+                headers.insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer error=\"invalid_token\""),
+                );
+                headers.insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                );
+                Err(res)
+            }
+        }
     }
 }

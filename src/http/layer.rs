@@ -78,15 +78,26 @@ impl<M> SessionLayer<M> {
         self
     }
 
-    /// Sets the mode. Default: [`SessionMode::Required`].
-    pub fn with_mode(mut self, mode: SessionMode) -> Self {
-        Arc::make_mut(&mut self.shared).mode = mode;
+    /// Lets requests without credentials through, with no
+    /// [`SessionData`](crate::SessionData) in their extensions (a handler
+    /// takes `Option<SessionData>`); invalid, expired or revoked
+    /// credentials are still refused. Without it, a session is required.
+    ///
+    /// ```
+    /// use tower_jwt_session::{SessionLayer, SessionManager};
+    ///
+    /// # fn main() -> Result<(), tower_jwt_session::ConfigError> {
+    /// let manager = SessionManager::builder("an example secret of at least 32 bytes!")
+    ///     .with_issuer("https://auth.example.com")
+    ///     .with_audience("example-api")
+    ///     .build()?;
+    /// let layer = SessionLayer::new(manager).optional();
+    /// # let _ = layer; Ok(())
+    /// # }
+    /// ```
+    pub fn optional(mut self) -> Self {
+        Arc::make_mut(&mut self.shared).mode = SessionMode::Optional;
         self
-    }
-
-    /// Shortcut for `with_mode(SessionMode::Optional)`.
-    pub fn optional(self) -> Self {
-        self.with_mode(SessionMode::Optional)
     }
 
     /// Marks the routes behind this layer as **refresh** routes (handlers
@@ -175,8 +186,8 @@ impl<M> SessionLayer<M> {
 }
 
 impl SessionLayer {
-    /// A layer that checks tokens with `manager` (and its blocklist), in
-    /// [`SessionMode::Required`], answering refusals with
+    /// A layer that checks tokens with `manager` (and its blocklist),
+    /// requiring a session (see [`optional`](Self::optional)), answering refusals with
     /// [`DefaultRejectionResponse`].
     pub fn new(manager: SessionManager) -> Self {
         Self {

@@ -18,7 +18,6 @@
 
 pub(crate) mod bearer;
 pub mod body;
-pub(crate) mod claims;
 pub(crate) mod config;
 pub(crate) mod decision;
 #[cfg(feature = "axum")]
@@ -31,7 +30,7 @@ pub(crate) mod require;
 pub(crate) mod service;
 pub mod source;
 
-pub use config::{OutagePolicy, SessionMode};
+pub use config::OutagePolicy;
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub use extract::{MissingSessionLayer, SessionRejection};

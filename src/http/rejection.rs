@@ -70,6 +70,22 @@ pub enum RejectionKind {
 }
 
 impl RejectionKind {
+    /// The `reason` label of the refusals counter (see the metrics table).
+    pub(crate) fn metrics_reason(self) -> &'static str {
+        match self {
+            Self::MissingCredentials => "missing_credentials",
+            Self::InvalidRequest => "invalid_request",
+            Self::InvalidToken => "invalid_token",
+            Self::Expired => "expired",
+            Self::Revoked => "revoked",
+            Self::InsufficientScope => "insufficient_scope",
+            Self::BackendUnavailable => "backend_unavailable",
+            Self::InvalidDpopProof | Self::UseDpopNonce | Self::DpopRequired => {
+                "invalid_dpop_proof"
+            }
+        }
+    }
+
     /// The HTTP status for this kind.
     pub fn status(self) -> StatusCode {
         match self {

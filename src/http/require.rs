@@ -30,7 +30,6 @@ enum Requirement {
     Permission(Arc<str>),
     AnyOf(Arc<[String]>),
     AllOf(Arc<[String]>),
-    Role(Arc<str>),
     Check(Predicate),
 }
 
@@ -40,7 +39,6 @@ impl Requirement {
             Self::Permission(p) => session.has_permission(p),
             Self::AnyOf(all) => all.iter().any(|p| session.has_permission(p)),
             Self::AllOf(all) => all.iter().all(|p| session.has_permission(p)),
-            Self::Role(r) => session.role() == &**r,
             Self::Check(f) => f(session),
         }
     }
@@ -59,7 +57,7 @@ impl Requirement {
                 .map(String::as_str)
                 .collect::<Vec<_>>()
                 .join(" "),
-            Self::Role(_) | Self::Check(_) => return None,
+            Self::Check(_) => return None,
         };
         let token_char =
             |b: u8| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b);
@@ -77,7 +75,6 @@ impl fmt::Debug for Requirement {
             Self::Permission(p) => f.debug_tuple("Permission").field(p).finish(),
             Self::AnyOf(all) => f.debug_tuple("AnyOf").field(all).finish(),
             Self::AllOf(all) => f.debug_tuple("AllOf").field(all).finish(),
-            Self::Role(r) => f.debug_tuple("Role").field(r).finish(),
             Self::Check(_) => f.write_str("Check(..)"),
         }
     }
@@ -200,11 +197,6 @@ impl RequirePermissionLayer {
         Self::with(Requirement::AllOf(
             permissions.into_iter().map(Into::into).collect(),
         ))
-    }
-
-    /// Requires the session's `role` to be `role`.
-    pub fn role(role: impl Into<String>) -> Self {
-        Self::with(Requirement::Role(role.into().into()))
     }
 
     /// Requires `check` to return `true` for the session.

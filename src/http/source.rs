@@ -41,7 +41,7 @@ use std::{fmt, sync::Arc};
 
 use http::{header::COOKIE, HeaderMap};
 
-use crate::http::bearer::{bearer_credentials, MAX_HEADER_LEN};
+use crate::http::bearer::MAX_HEADER_LEN;
 
 /// Why a source found malformed credentials; answered `400 invalid_request`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,27 +79,17 @@ pub trait TokenSource: fmt::Debug + Send + Sync + 'static {
     fn credentials<'a>(&self, headers: &'a HeaderMap) -> Result<Option<&'a [u8]>, SourceError>;
 }
 
-/// `Authorization: Bearer <token>` (RFC 6750 §2.1): the default source.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct BearerHeader;
-
-impl TokenSource for BearerHeader {
-    fn credentials<'a>(&self, headers: &'a HeaderMap) -> Result<Option<&'a [u8]>, SourceError> {
-        bearer_credentials(headers).map_err(|e| SourceError::new(e.description()))
-    }
-}
-
 /// A named cookie (`Cookie: name=<token>`); quotes around the value are
 /// removed, an empty value counts as absent, a name that appears twice is
 /// malformed. See the [module docs](self) on CSRF.
 #[derive(Debug, Clone)]
-pub struct CookieSource {
+pub(crate) struct CookieSource {
     name: Arc<str>,
 }
 
 impl CookieSource {
     /// Reads the cookie called `name`.
-    pub fn new(name: impl Into<String>) -> Self {
+    pub(crate) fn new(name: impl Into<String>) -> Self {
         Self {
             name: name.into().into(),
         }
@@ -178,7 +168,8 @@ impl Sources {
         headers: &'a HeaderMap,
     ) -> Result<Option<&'a [u8]>, SourceError> {
         let bearer = match self.bearer {
-            true => BearerHeader.credentials(headers)?,
+            true => crate::http::bearer::bearer_credentials(headers)
+                .map_err(|e| SourceError::new(e.description()))?,
             false => None,
         };
         self.credentials_with(headers, bearer)

@@ -421,17 +421,7 @@ impl PublicKey {
     /// of the supported asymmetric algorithms), else the one its type
     /// implies: `EC` P-256 ES256, P-384 ES384, `OKP` Ed25519 EdDSA, `RSA`
     /// RS256. `None` for any other key (`oct` included).
-    ///
-    /// ```
-    /// use tower_jwt_session::{Algorithm, PublicKey};
-    ///
-    /// let jwk = serde_json::json!({"kty": "EC", "crv": "P-384"});
-    /// assert_eq!(PublicKey::algorithm_of_jwk(&jwk), Some(Algorithm::ES384));
-    /// let jwk = serde_json::json!({"kty": "RSA", "alg": "PS256"});
-    /// assert_eq!(PublicKey::algorithm_of_jwk(&jwk), Some(Algorithm::PS256));
-    /// assert_eq!(PublicKey::algorithm_of_jwk(&serde_json::json!({"kty": "oct"})), None);
-    /// ```
-    pub fn algorithm_of_jwk(jwk: &serde_json::Value) -> Option<Algorithm> {
+    pub(crate) fn algorithm_of_jwk(jwk: &serde_json::Value) -> Option<Algorithm> {
         let member = |name: &str| jwk.get(name).and_then(serde_json::Value::as_str);
         if let Some(alg) = jwk.get("alg") {
             return alg
@@ -771,6 +761,18 @@ mod tests {
         assert!(
             shown.contains("redacted") && shown.contains(pair.kid()),
             "{shown}"
+        );
+    }
+
+    #[test]
+    fn a_jwks_algorithm_is_its_alg_or_what_its_type_implies() {
+        let jwk = serde_json::json!({"kty": "EC", "crv": "P-384"});
+        assert_eq!(PublicKey::algorithm_of_jwk(&jwk), Some(Algorithm::ES384));
+        let jwk = serde_json::json!({"kty": "RSA", "alg": "PS256"});
+        assert_eq!(PublicKey::algorithm_of_jwk(&jwk), Some(Algorithm::PS256));
+        assert_eq!(
+            PublicKey::algorithm_of_jwk(&serde_json::json!({"kty": "oct"})),
+            None
         );
     }
 }

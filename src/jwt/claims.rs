@@ -468,7 +468,8 @@ impl SessionData {
     /// # Errors
     ///
     /// serde's error when the claims do not fit `C`.
-    pub fn deserialize_claims<C: serde::de::DeserializeOwned>(
+    #[cfg(feature = "axum")]
+    pub(crate) fn deserialize_claims<C: serde::de::DeserializeOwned>(
         &self,
     ) -> Result<C, serde_json::Error> {
         C::deserialize(Value::Object(self.claims().clone()))
@@ -478,7 +479,7 @@ impl SessionData {
     /// DPoP's `jkt`, an mTLS certificate's `x5t#S256`). The layer refuses
     /// such a token presented as a plain Bearer token.
     #[inline]
-    pub fn is_bound(&self) -> bool {
+    pub(crate) fn is_bound(&self) -> bool {
         self.0.bound
     }
 

@@ -120,7 +120,7 @@ impl CustomClaims {
             },
             insert: |session, extensions| {
                 if let Some(claims) = session.claims_as::<C>() {
-                    extensions.insert(crate::http::claims::Claims(claims));
+                    extensions.insert(crate::jwt::app_claims::Claims(claims));
                 }
             },
         }

@@ -7,24 +7,25 @@ use super::{claim_date, claim_string, ReceiverError, MAX_EVENT_AGE};
 use crate::{error::BlocklistError, manager::SessionManager, time::now_micros};
 
 /// The member of `events` that makes a JWT a logout token.
-pub const BACK_CHANNEL_LOGOUT_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
+pub(crate) const BACK_CHANNEL_LOGOUT_EVENT: &str =
+    "http://schemas.openid.net/event/backchannel-logout";
 
 const MICROS: i64 = 1_000_000;
 
 /// A valid logout token: who is logged out, and since when.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct LogoutToken {
+pub(crate) struct LogoutToken {
     /// The trusted issuer that sent it.
-    pub issuer: String,
+    pub(crate) issuer: String,
     /// `sub`, when present.
-    pub subject: Option<String>,
+    pub(crate) subject: Option<String>,
     /// `sid`, the provider session, when present (it decides when both are).
-    pub session_id: Option<String>,
+    pub(crate) session_id: Option<String>,
     /// `iat`, in Unix microseconds of the issuer's clock.
-    pub issued_at_micros: i64,
+    pub(crate) issued_at_micros: i64,
     /// `jti` (required: replays are recognised by it).
-    pub token_id: String,
+    pub(crate) token_id: String,
 }
 
 /// `typ` of a logout token: `logout+jwt` when present (§2.4).
@@ -49,7 +50,7 @@ impl SessionManager {
     /// # Errors
     ///
     /// A [`ReceiverError`] naming the first problem.
-    pub async fn verify_logout_token(
+    pub(crate) async fn verify_logout_token(
         &self,
         token: &str,
         client_ids: &[String],
@@ -119,7 +120,7 @@ impl SessionManager {
     /// # Errors
     ///
     /// The [`BlocklistError`] when the blocklist could not store it.
-    pub async fn apply_logout(&self, logout: &LogoutToken) -> Result<(), BlocklistError> {
+    pub(crate) async fn apply_logout(&self, logout: &LogoutToken) -> Result<(), BlocklistError> {
         // Verified by `verify_logout_token`: its issuer is trusted.
         let Some(issuer) = self.trusted_issuer(&logout.issuer) else {
             return Ok(());

@@ -19,11 +19,9 @@
 //! | SSF `verification`, any other event | nothing (acknowledged; unknown ones counted) |
 //!
 //! Mount them as tower services ([`BackChannelLogout`],
-//! [`SecurityEventReceiver`]), or call
-//! [`SessionManager::verify_logout_token`] /
-//! [`apply_logout`](crate::SessionManager::apply_logout) and
-//! [`verify_security_event`](crate::SessionManager::verify_security_event) /
-//! [`apply_security_event`](crate::SessionManager::apply_security_event) yourself.
+//! [`SecurityEventReceiver`]) beside the routes the layer guards: they are
+//! the one way in (any tower stack mounts them: axum, hyper, tonic's
+//! router).
 //!
 //! ```
 //! use axum::Router;
@@ -45,8 +43,6 @@
 //! # Ok(())
 //! # }
 //! ```
-//!
-//! [`SessionManager::verify_logout_token`]: crate::SessionManager::verify_logout_token
 
 mod logout_token;
 mod security_event;
@@ -56,11 +52,6 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
-pub use logout_token::{LogoutToken, BACK_CHANNEL_LOGOUT_EVENT};
-pub use security_event::{
-    Event, EventEffect, SecurityEvent, Subject, CAEP_CREDENTIAL_CHANGE, CAEP_SESSION_REVOKED,
-    RISC_ACCOUNT_DISABLED, RISC_SESSIONS_REVOKED, SSF_VERIFICATION,
-};
 pub use service::{BackChannelLogout, SecurityEventReceiver, MAX_BODY_BYTES};
 
 use crate::{error::BlocklistError, error::VerifyError};
@@ -71,7 +62,7 @@ pub const MAX_EVENT_AGE: Duration = Duration::from_secs(300);
 /// Why a logout token or a security event was not accepted, or not applied.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum ReceiverError {
+pub(crate) enum ReceiverError {
     /// Malformed, of the wrong type, or missing or invalid claims.
     #[error("invalid request: {0}")]
     Invalid(&'static str),
@@ -97,7 +88,7 @@ impl ReceiverError {
     /// The RFC 8935 §2.3 error code (`invalid_request`, `invalid_issuer`,
     /// `invalid_key`, `invalid_audience`), or `temporarily_unavailable` for
     /// a failure of ours (answered `503`).
-    pub fn code(&self) -> &'static str {
+    pub(crate) fn code(&self) -> &'static str {
         match self {
             Self::Invalid(_) => "invalid_request",
             Self::InvalidIssuer => "invalid_issuer",
@@ -109,7 +100,7 @@ impl ReceiverError {
 
     /// Whether the fault is ours (`503`, the sender should retry) rather
     /// than the token's (`400`).
-    pub fn is_unavailable(&self) -> bool {
+    pub(crate) fn is_unavailable(&self) -> bool {
         matches!(self, Self::KeysUnavailable | Self::Store(_))
     }
 }

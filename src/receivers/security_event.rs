@@ -7,19 +7,19 @@ use super::{claim_date, claim_string, ReceiverError};
 use crate::{error::BlocklistError, manager::SessionManager, time::now_micros};
 
 /// CAEP: a session of the subject was revoked.
-pub const CAEP_SESSION_REVOKED: &str =
+pub(crate) const CAEP_SESSION_REVOKED: &str =
     "https://schemas.openid.net/secevent/caep/event-type/session-revoked";
 /// CAEP: a credential of the subject changed.
-pub const CAEP_CREDENTIAL_CHANGE: &str =
+pub(crate) const CAEP_CREDENTIAL_CHANGE: &str =
     "https://schemas.openid.net/secevent/caep/event-type/credential-change";
 /// RISC: the subject's account was disabled.
-pub const RISC_ACCOUNT_DISABLED: &str =
+pub(crate) const RISC_ACCOUNT_DISABLED: &str =
     "https://schemas.openid.net/secevent/risc/event-type/account-disabled";
 /// RISC: every session of the subject was revoked.
-pub const RISC_SESSIONS_REVOKED: &str =
+pub(crate) const RISC_SESSIONS_REVOKED: &str =
     "https://schemas.openid.net/secevent/risc/event-type/sessions-revoked";
 /// SSF: the stream verification event (no effect).
-pub const SSF_VERIFICATION: &str =
+pub(crate) const SSF_VERIFICATION: &str =
     "https://schemas.openid.net/secevent/ssf/event-type/verification";
 
 const MICROS: i64 = 1_000_000;
@@ -34,19 +34,19 @@ const MICROS: i64 = 1_000_000;
 /// not mapped: such an event is acknowledged and has no effect.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 #[non_exhaustive]
-pub struct Subject {
+pub(crate) struct Subject {
     /// `(iss, sub)` of the user.
-    pub issuer_subject: Option<(String, String)>,
+    pub(crate) issuer_subject: Option<(String, String)>,
     /// The user's e-mail address.
-    pub email: Option<String>,
+    pub(crate) email: Option<String>,
     /// The provider session.
-    pub session_id: Option<String>,
+    pub(crate) session_id: Option<String>,
 }
 
 /// What an event asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum EventEffect {
+pub(crate) enum EventEffect {
     /// End the subject's session (its `sid` when given, else every session
     /// of the subject up to the event time).
     EndSession,
@@ -61,26 +61,26 @@ pub enum EventEffect {
 /// One event of a SET.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct Event {
+pub(crate) struct Event {
     /// What it asks for.
-    pub effect: EventEffect,
+    pub(crate) effect: EventEffect,
     /// Whom it is about.
-    pub subject: Subject,
+    pub(crate) subject: Subject,
     /// When it happened, Unix microseconds of the transmitter's clock
     /// (`event_timestamp`, else the SET's `iat`).
-    pub at_micros: i64,
+    pub(crate) at_micros: i64,
 }
 
 /// A valid Security Event Token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct SecurityEvent {
+pub(crate) struct SecurityEvent {
     /// The transmitter (a trusted issuer).
-    pub issuer: String,
+    pub(crate) issuer: String,
     /// `jti`.
-    pub token_id: String,
+    pub(crate) token_id: String,
     /// Its events.
-    pub events: Vec<Event>,
+    pub(crate) events: Vec<Event>,
 }
 
 fn secevent_typ(typ: Option<&str>) -> bool {
@@ -144,7 +144,7 @@ impl SessionManager {
     ///
     /// A [`ReceiverError`], whose [`code`](ReceiverError::code) is the RFC
     /// 8935 §2.3 error code.
-    pub async fn verify_security_event(
+    pub(crate) async fn verify_security_event(
         &self,
         token: &str,
         audiences: &[String],
@@ -218,7 +218,10 @@ impl SessionManager {
     ///
     /// The [`BlocklistError`] of the first revocation that could not be
     /// stored.
-    pub async fn apply_security_event(&self, set: &SecurityEvent) -> Result<(), BlocklistError> {
+    pub(crate) async fn apply_security_event(
+        &self,
+        set: &SecurityEvent,
+    ) -> Result<(), BlocklistError> {
         // Verified by `verify_security_event`: its issuer is trusted.
         let Some(issuer) = self.trusted_issuer(&set.issuer) else {
             return Ok(());

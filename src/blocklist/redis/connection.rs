@@ -79,6 +79,17 @@ pub(crate) fn map_err(err: RedisError) -> BlocklistError {
     }
 }
 
+/// Runs a Redis command within `limit`.
+pub(super) async fn bounded<T>(
+    fut: impl std::future::Future<Output = redis::RedisResult<T>>,
+    limit: Duration,
+) -> Result<T, BlocklistError> {
+    tokio::time::timeout(limit, fut)
+        .await
+        .map_err(|_| BlocklistError::Timeout(limit))?
+        .map_err(map_err)
+}
+
 #[cfg(test)]
 mod tests {
     use super::has_hash_tag;
@@ -93,15 +104,4 @@ mod tests {
         assert!(!has_hash_tag("tjs:{"));
         assert!(!has_hash_tag("tjs:}{"));
     }
-}
-
-/// Runs a Redis command within `limit`.
-pub(super) async fn bounded<T>(
-    fut: impl std::future::Future<Output = redis::RedisResult<T>>,
-    limit: Duration,
-) -> Result<T, BlocklistError> {
-    tokio::time::timeout(limit, fut)
-        .await
-        .map_err(|_| BlocklistError::Timeout(limit))?
-        .map_err(map_err)
 }

@@ -276,7 +276,7 @@ impl RedisBlocklistBuilder {
 /// # Push invalidation
 ///
 /// Every revocation and watermark is published on `{prefix}events`.
-/// [`RedisBlocklist::into_cached`] puts a [`CachedBlocklist`] in front and
+/// [`RedisBlocklist::into_cached`] puts a [`CachedBlocklist`](crate::blocklist::CachedBlocklist) in front and
 /// starts a subscriber task that applies each message to that cache at once,
 /// so a token revoked on one server is refused by every other within
 /// milliseconds. The subscriber pings every second, reconnects by itself,

@@ -54,7 +54,7 @@ impl RedisBlocklist {
 
     /// Starts a task that applies the events published by every server to
     /// the cache behind `invalidator`, reconnecting as needed.
-    pub fn subscribe(&self, invalidator: CacheInvalidator) {
+    pub(crate) fn subscribe(&self, invalidator: CacheInvalidator) {
         tokio::spawn(subscriber(self.clone(), invalidator));
     }
 }

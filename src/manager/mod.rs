@@ -320,10 +320,6 @@ impl SessionManager {
         self.inner.keys.signer().is_some()
     }
 
-    /// The configured algorithm.
-    pub fn algorithm(&self) -> Algorithm {
-        self.inner.config.algorithm
-    }
 
     /// The configured issuer.
     pub fn issuer(&self) -> &str {
@@ -333,11 +329,6 @@ impl SessionManager {
     /// The configured audience.
     pub fn audience(&self) -> &str {
         &self.inner.config.audience
-    }
-
-    /// The lifetime of an issued token.
-    pub fn ttl(&self) -> Duration {
-        self.inner.config.ttl
     }
 
     /// The blocklist this manager revokes into.

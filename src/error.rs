@@ -7,7 +7,7 @@
 //! forged one; what a *client* sees of that reason is decided by the
 //! [`rejection`](crate::rejection) module.
 
-use std::{error::Error as StdError, fmt, time::Duration};
+use std::{error::Error as StdError, fmt, sync::Arc, time::Duration};
 
 use crate::jwt::algorithm::{Algorithm, UnknownAlgorithm};
 
@@ -189,12 +189,13 @@ pub enum ConfigError {
 /// last good set when a fetch fails; these are logged and counted, and
 /// returned by [`JwkSet::parse`](crate::jwks::JwkSet::parse) and
 /// [`JwksSource::refresh_now`](crate::jwks::JwksSource::refresh_now).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum JwksError {
-    /// The request failed: connection, TLS, or reading the body.
-    #[error("the JWKS request failed: {0}")]
-    Request(String),
+    /// The request failed: connection, TLS, or reading the body. The
+    /// source is the HTTP client's error (without the URL's query).
+    #[error("the JWKS request failed: {}", with_causes(&**.0))]
+    Request(#[source] Arc<dyn StdError + Send + Sync>),
     /// No answer within the timeout.
     #[error("the JWKS request took longer than {0:?}")]
     Timeout(Duration),
@@ -426,4 +427,17 @@ impl fmt::Display for MalformedToken {
             Self::SignatureLength => "the signature has the wrong length",
         })
     }
+}
+
+/// An error's message followed by its causes', `: `-separated (the HTTP
+/// client's top message alone says little: "error sending request").
+fn with_causes(err: &dyn StdError) -> String {
+    let mut text = err.to_string();
+    let mut cause = err.source();
+    while let Some(next) = cause {
+        text.push_str(": ");
+        text.push_str(&next.to_string());
+        cause = next.source();
+    }
+    text
 }

@@ -46,7 +46,7 @@ impl From<reqwest::Error> for Failure {
         if e.is_timeout() {
             Self::TimedOut
         } else {
-            Self::Other(JwksError::Request(describe(e)))
+            Self::Other(JwksError::Request(std::sync::Arc::new(e.without_url())))
         }
     }
 }
@@ -81,20 +81,6 @@ async fn get_unbounded(client: &reqwest::Client, url: &reqwest::Url) -> Result<F
         body.extend_from_slice(&chunk);
     }
     Ok(Fetched { body, max_age })
-}
-
-/// The error and its causes on one line (reqwest's own display stops at
-/// the outermost), without the URL (it is logged once, by the source).
-fn describe(err: reqwest::Error) -> String {
-    let err = err.without_url();
-    let mut text = err.to_string();
-    let mut source = std::error::Error::source(&err);
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 /// `max-age=N` from one `Cache-Control` value.

@@ -409,7 +409,11 @@ impl JwksSource {
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .clone()
-                .unwrap_or(JwksError::Request("unknown failure".to_owned()))),
+                .unwrap_or_else(|| {
+                    JwksError::Request(Arc::from(Box::<dyn std::error::Error + Send + Sync>::from(
+                        "unknown failure",
+                    )))
+                })),
         }
     }
 

@@ -320,7 +320,6 @@ impl SessionManager {
         self.inner.keys.signer().is_some()
     }
 
-
     /// The configured issuer.
     pub fn issuer(&self) -> &str {
         &self.inner.config.issuer

@@ -1,4 +1,6 @@
-//! [`ResponseFuture`]: the future of [`SessionService`](crate::SessionService).
+//! The response futures: [`ResponseFuture`] of [`SessionService`](crate::SessionService)
+//! (it may wait for the blocklist), and [`PermissionFuture`] of
+//! [`RequirePermission`](crate::RequirePermission) (the inner answer or a refusal).
 
 use std::{
     future::Future,
@@ -399,5 +401,69 @@ where
                 }
             }
         }
+    }
+}
+
+pin_project! {
+    /// The response future of [`RequirePermission`](crate::RequirePermission):
+    /// the inner service's answer when the session holds the permission, else
+    /// the refusal, ready at once. It does no work of its own.
+    pub struct PermissionFuture<F, M> {
+        #[pin]
+        state: PermissionState<F>,
+        body: PhantomData<fn() -> M>,
+    }
+}
+
+pin_project! {
+    #[project = PermissionStateProj]
+    enum PermissionState<F> {
+        Inner { #[pin] fut: F },
+        Refused { response: Option<Response<Bytes>> },
+    }
+}
+
+impl<F, M> PermissionFuture<F, M> {
+    pub(crate) fn inner(fut: F) -> Self {
+        Self {
+            state: PermissionState::Inner { fut },
+            body: PhantomData,
+        }
+    }
+
+    pub(crate) fn refused(response: Response<Bytes>) -> Self {
+        Self {
+            state: PermissionState::Refused {
+                response: Some(response),
+            },
+            body: PhantomData,
+        }
+    }
+}
+
+impl<F, M, ResBody, E> Future for PermissionFuture<F, M>
+where
+    F: Future<Output = Result<Response<ResBody>, E>>,
+    M: ResponseBodyMode<ResBody>,
+{
+    type Output = Result<Response<M::Body>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project().state.project() {
+            PermissionStateProj::Inner { fut } => {
+                let res = ready!(fut.poll(cx))?;
+                Poll::Ready(Ok(res.map(M::inner)))
+            }
+            PermissionStateProj::Refused { response } => {
+                let res = response.take().expect("future polled after completion");
+                Poll::Ready(Ok(res.map(M::refusal)))
+            }
+        }
+    }
+}
+
+impl<F, M> std::fmt::Debug for PermissionFuture<F, M> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PermissionFuture").finish_non_exhaustive()
     }
 }

@@ -16,7 +16,7 @@ use crate::{
     http::{
         body::{InnerBody, ResponseBodyMode, WrapBody},
         decision::{is_grpc, refusal},
-        future::ResponseFuture,
+        future::PermissionFuture,
         rejection::{DefaultRejectionResponse, Rejection, RejectionResponse, SharedResponse},
         service::PassedAnonymous,
     },
@@ -314,7 +314,7 @@ where
 {
     type Response = Response<M::Body>;
     type Error = S::Error;
-    type Future = ResponseFuture<S, ReqBody, M>;
+    type Future = PermissionFuture<S::Future, M>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -323,7 +323,7 @@ where
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
         let rejection = match req.extensions().get::<SessionData>() {
             Some(session) if self.layer.requirement.is_met(session) => {
-                return ResponseFuture::inner(self.inner.call(req));
+                return PermissionFuture::inner(self.inner.call(req));
             }
             Some(session) => {
                 tracing::debug!(user_id = %session.user_id(), requirement = ?self.layer.requirement, "permission refused");
@@ -343,9 +343,9 @@ where
                 }
             }
             None if req.extensions().get::<PassedAnonymous>().is_some() => Rejection::missing(),
-            None => return ResponseFuture::rejected(no_session_layer()),
+            None => return PermissionFuture::refused(no_session_layer()),
         };
-        ResponseFuture::rejected(refusal(
+        PermissionFuture::refused(refusal(
             &*self.layer.respond,
             rejection,
             is_grpc(req.version(), req.headers()),

@@ -53,18 +53,16 @@ pub(crate) fn check_binding(
     session: &SessionData,
     proof: Option<&VerifiedProof>,
 ) -> Result<(), Rejection> {
-    match proof.map(VerifiedProof::jkt) {
-        Some(jkt) if session.dpop_jkt() == Some(jkt) => Ok(()),
-        Some(_) => {
-            let dpop = shared.dpop.as_ref();
-            Err(Rejection::new(
-                RejectionKind::InvalidDpopProof,
-                "the proof's key is not the key the token is bound to",
-            )
-            .with_dpop(dpop.and_then(Dpop::nonce)))
-        }
-        None if session.is_bound() => Err(Rejection::from(&VerifyError::BoundToKey)),
-        None => match shared.dpop.as_ref() {
+    match session.check_binding(proof.map(VerifiedProof::jkt)) {
+        Ok(()) if proof.is_some() => Ok(()),
+        Err(VerifyError::ProofMismatch) => Err(Rejection::new(
+            RejectionKind::InvalidDpopProof,
+            "the proof's key is not the key the token is bound to",
+        )
+        .with_dpop(shared.dpop.as_ref().and_then(Dpop::nonce))),
+        Err(e) => Err(Rejection::from(&e)),
+        // An unbound token without a proof: fine unless DPoP is required.
+        Ok(()) => match shared.dpop.as_ref() {
             Some(d) if d.mode() == DpopMode::Required => Err(Rejection::new(
                 RejectionKind::DpopRequired,
                 "this resource requires DPoP",

@@ -21,7 +21,7 @@ use std::{
 use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 
-use crate::blocklist::TokenKey;
+use crate::{blocklist::TokenKey, error::VerifyError};
 
 /// A NumericDate (RFC 7519 §2): a JSON number of seconds, possibly fractional.
 /// Strings, booleans and non-finite values are refused.
@@ -487,6 +487,21 @@ impl SessionData {
     /// (DPoP), if any.
     pub fn dpop_jkt(&self) -> Option<&str> {
         self.0.jkt.as_deref()
+    }
+
+    /// The binding rule (RFC 9449 §7), in one place for the layer and the
+    /// manager: a token bound to a key needs a proof by that key, and a
+    /// proof by any other key (or for an unbound token) is a mismatch.
+    /// `proof_jkt` is the thumbprint of the request's proof key, if any.
+    pub(crate) fn check_binding(&self, proof_jkt: Option<&str>) -> Result<(), VerifyError> {
+        match (proof_jkt, self.dpop_jkt()) {
+            (Some(proof), Some(bound)) if proof == bound => Ok(()),
+            (Some(_), _) => Err(VerifyError::ProofMismatch),
+            // Bound to a key (by `cnf.jkt`, or any other confirmation
+            // method this crate cannot check): never as a bearer token.
+            (None, _) if self.is_bound() => Err(VerifyError::BoundToKey),
+            (None, _) => Ok(()),
+        }
     }
 
     /// The further keys and watermarks a trusted issuer's token is checked

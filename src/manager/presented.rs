@@ -71,14 +71,11 @@ impl<'a> PresentedToken<'a> {
     /// a bound token only with a proof by its key made for it; with a
     /// proof, only a token bound to the proof's key.
     pub(crate) fn check_binding(&self, session: &SessionData) -> Result<(), VerifyError> {
-        match self.proof {
-            None if session.is_bound() => Err(VerifyError::BoundToKey),
-            None => Ok(()),
-            Some(proof) if session.dpop_jkt() == Some(proof.jkt()) && proof.is_for(self.token) => {
-                Ok(())
-            }
-            Some(_) => Err(VerifyError::ProofMismatch),
+        // The proof must be for this very token (`ath`), then by its key.
+        if self.proof.is_some_and(|proof| !proof.is_for(self.token)) {
+            return Err(VerifyError::ProofMismatch);
         }
+        session.check_binding(self.proof.map(VerifiedProof::jkt))
     }
 }
 

@@ -137,6 +137,19 @@ pub enum ConfigError {
         /// The configured token lifetime.
         ttl: Duration,
     },
+    /// The resource identifier cannot be used (RFC 9728 §1.2: an `https`
+    /// URL without query or fragment; `http` is accepted for loopback demos).
+    #[error("the resource identifier {resource:?} cannot be used: {reason}")]
+    InvalidResource {
+        /// The value given.
+        resource: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A metadata document was asked of a layer whose manager has no
+    /// protected resource.
+    #[error("no protected resource: call with_protected_resource(..) on the manager's builder")]
+    NoProtectedResource,
     /// The realm cannot be written inside a quoted `WWW-Authenticate` parameter.
     #[error("the realm {0:?} contains a character that cannot appear in a quoted string")]
     InvalidRealm(String),

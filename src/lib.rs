@@ -147,6 +147,7 @@ mod jwt;
 mod manager;
 mod metrics;
 pub mod receivers;
+pub mod resource;
 #[cfg(feature = "testing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;

@@ -195,6 +195,9 @@ pub(crate) fn settings() -> Result<Settings, String> {
     for issuer in trusted_issuers()? {
         builder = builder.with_trusted_issuer(issuer);
     }
+    if let Some(resource) = protected_resource()? {
+        builder = builder.with_protected_resource(resource);
+    }
     // `SESSION_JWKS_URL` with `SESSION_ISSUER`: the one-issuer form. Session
     // tokens of that issuer stay the manager's own (revocations shared with
     // their signer); its access tokens follow the trusted-issuer rules.
@@ -374,13 +377,30 @@ pub(crate) fn trusted_issuers() -> Result<Vec<TrustedIssuer>, String> {
     Ok(out)
 }
 
+/// `SESSION_RESOURCE` (this server as an RFC 9728 protected resource) and
+/// `SESSION_SCOPES_SUPPORTED`.
+fn protected_resource() -> Result<Option<ProtectedResource>, String> {
+    let Some(resource) = env("SESSION_RESOURCE") else {
+        return Ok(None);
+    };
+    let mut resource =
+        ProtectedResource::new(resource.trim()).map_err(|e| format!("SESSION_RESOURCE: {e}"))?;
+    if let Some(scopes) = env("SESSION_SCOPES_SUPPORTED") {
+        resource = resource.with_scopes_supported(scopes.split_whitespace());
+    }
+    Ok(Some(resource))
+}
+
 /// The trusted issuers' rules from the environment: audience, permission
-/// claims, `typ`.
+/// claims, `typ`. With `SESSION_RESOURCE` and no `SESSION_TRUSTED_AUDIENCE`,
+/// the audience is the resource (RFC 8707), which the manager applies.
 pub(crate) fn trusted_rules(issuer: TrustedIssuer) -> Result<TrustedIssuer, String> {
-    let audience = env("SESSION_TRUSTED_AUDIENCE")
-        .or_else(|| env("SESSION_AUDIENCE"))
-        .unwrap_or_else(|| DEMO_AUDIENCE.into());
-    if audience.is_empty() {
+    let audience = match env("SESSION_TRUSTED_AUDIENCE") {
+        Some(audience) => Some(audience),
+        None if env("SESSION_RESOURCE").is_some() => None,
+        None => Some(env("SESSION_AUDIENCE").unwrap_or_else(|| DEMO_AUDIENCE.into())),
+    };
+    if audience.as_deref() == Some("") {
         return Err("SESSION_TRUSTED_AUDIENCE: empty".to_owned());
     }
     let permissions = match env("SESSION_PERMISSION_CLAIMS") {
@@ -394,8 +414,11 @@ pub(crate) fn trusted_rules(issuer: TrustedIssuer) -> Result<TrustedIssuer, Stri
         Some("1") => true,
         Some(v) => return Err(format!("SESSION_REQUIRE_AT_JWT: {v:?} is neither 0 nor 1")),
     };
+    let issuer = match audience {
+        Some(audience) => issuer.with_audience(audience),
+        None => issuer,
+    };
     Ok(issuer
-        .with_audience(audience)
         .with_permission_claims(permissions)
         .require_access_token_type(require_at_jwt))
 }

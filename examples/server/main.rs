@@ -61,6 +61,7 @@ use tower_jwt_session::{
     issuers::{PermissionClaims, TrustedIssuer},
     jwks::JwksSource,
     receivers::{BackChannelLogout, SecurityEventReceiver},
+    resource::{ProtectedResource, ResourceMetadata},
     Algorithm, IssueError, KeyPair, NewSession, PublicKey, RequirePermissionLayer, SessionData,
     SessionError, SessionLayer, SessionManager, SessionManagerBuilder, VerifyError,
 };

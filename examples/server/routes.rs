@@ -144,19 +144,30 @@ pub(crate) async fn me(Extension(session): Extension<SessionData>) -> Response {
 }
 
 /// Maps a failed refresh or revocation to a response: never a 2xx.
-pub(crate) fn session_failure(err: SessionError) -> Response {
+pub(crate) fn session_failure(manager: &SessionManager, err: SessionError) -> Response {
     match err {
         SessionError::Blocklist(e) | SessionError::Verify(VerifyError::Backend(e)) => {
             tracing::warn!(error = %e, "blocklist unavailable");
             error(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable")
         }
         SessionError::Issue(IssueError::VerifyOnly) => verify_only(),
-        SessionError::Verify(_) | SessionError::Issue(IssueError::SessionLifetimeExceeded) => (
-            StatusCode::UNAUTHORIZED,
-            [("www-authenticate", "Bearer error=\"invalid_token\"")],
-            Json(json!({"error": "invalid_token"})),
-        )
-            .into_response(),
+        SessionError::Verify(_) | SessionError::Issue(IssueError::SessionLifetimeExceeded) => {
+            // Like the layer's challenges: with the metadata document's URL
+            // when this server is a protected resource (RFC 9728 §5.1).
+            let challenge = match manager.protected_resource() {
+                Some(resource) => format!(
+                    "Bearer error=\"invalid_token\", resource_metadata=\"{}\"",
+                    resource.metadata_url()
+                ),
+                None => "Bearer error=\"invalid_token\"".to_owned(),
+            };
+            (
+                StatusCode::UNAUTHORIZED,
+                [("www-authenticate", challenge)],
+                Json(json!({"error": "invalid_token"})),
+            )
+                .into_response()
+        }
         SessionError::Issue(e) => {
             tracing::error!(error = %e, "issuing a token failed");
             error(StatusCode::INTERNAL_SERVER_ERROR, "server_error")
@@ -194,7 +205,7 @@ pub(crate) async fn refresh(
                     .into_response()
             }
         }
-        Err(e) => session_failure(e),
+        Err(e) => session_failure(&manager, e),
     }
 }
 
@@ -204,7 +215,7 @@ pub(crate) async fn logout(
 ) -> Response {
     match manager.revoke(&session).await {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
-        Err(e) => session_failure(e.into()),
+        Err(e) => session_failure(&manager, e.into()),
     }
 }
 
@@ -215,7 +226,7 @@ pub(crate) async fn logout_all(
     // For a trusted issuer's token: every token of that issuer and subject.
     match manager.log_out_everywhere(&session).await {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
-        Err(e) => session_failure(e.into()),
+        Err(e) => session_failure(&manager, e.into()),
     }
 }
 
@@ -235,6 +246,16 @@ pub(crate) fn app(manager: SessionManager, client_id: Option<Vec<String>>, dpop:
             .with_dpop(dpop.clone())
             .with_inner_body(),
     );
+    // The layer of the protected routes; with `SESSION_RESOURCE`, the
+    // metadata document (RFC 9728) is derived from it and served beside it.
+    let layer = SessionLayer::new(manager.clone()).with_dpop(dpop.clone());
+    let metadata = match ResourceMetadata::for_layer(&layer) {
+        Ok(metadata) => {
+            let path = metadata.path().to_owned();
+            Router::new().route_service(&path, metadata)
+        }
+        Err(_) => Router::new(),
+    };
     let protected = Router::new()
         .route("/me", get(me))
         .route("/logout", post(logout))
@@ -249,11 +270,7 @@ pub(crate) fn app(manager: SessionManager, client_id: Option<Vec<String>>, dpop:
                     .with_inner_body(),
             ),
         )
-        .route_layer(
-            SessionLayer::new(manager.clone())
-                .with_dpop(dpop.clone())
-                .with_inner_body(),
-        );
+        .route_layer(layer.with_inner_body());
     // The identity providers' logouts and security events, with trusted
     // issuers: revocations in the same store as a logout.
     let receivers = match client_id.as_deref() {
@@ -280,6 +297,7 @@ pub(crate) fn app(manager: SessionManager, client_id: Option<Vec<String>>, dpop:
         .merge(protected)
         .merge(refresh_route)
         .merge(metrics_route())
+        .merge(metadata)
         .fallback(|| async { error(StatusCode::NOT_FOUND, "not_found") })
         .method_not_allowed_fallback(|| async {
             error(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed")

@@ -1,9 +1,21 @@
 //! What a [`SessionLayer`](crate::SessionLayer) was configured with: its
 //! mode, its outage policy, and the settings its services share.
 
+use std::sync::Arc;
+
 use crate::{
     dpop::Dpop, http::rejection::SharedResponse, http::source::Sources, manager::SessionManager,
 };
+
+/// What every challenge of a layer adds (and of the permission checks
+/// behind it): the URL of the protected resource metadata document (RFC
+/// 9728 §5.1) and the scopes its routes need (named where a refusal names
+/// no scope of its own).
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct Challenge {
+    pub(crate) resource_metadata: Option<Arc<str>>,
+    pub(crate) scope: Option<Arc<str>>,
+}
 
 /// Whether requests without credentials may pass.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -45,4 +57,6 @@ pub(crate) struct Shared {
     pub(crate) refresh_route: bool,
     /// DPoP (RFC 9449), when the layer takes it.
     pub(crate) dpop: Option<Dpop>,
+    /// What its challenges add; `None` when nothing.
+    pub(crate) challenge: Option<Arc<Challenge>>,
 }

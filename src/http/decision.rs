@@ -15,7 +15,7 @@ use crate::{
     dpop::{Dpop, DpopError, DpopMode, VerifiedProof},
     error::VerifyError,
     http::{
-        config::{OutagePolicy, Shared},
+        config::{Challenge, OutagePolicy, Shared},
         rejection::{Rejection, RejectionKind, RejectionResponse},
     },
     jwt::claims::SessionData,
@@ -162,9 +162,17 @@ pub(crate) fn log_verify_error(err: &VerifyError) {
 pub(crate) fn refusal(
     respond: &dyn RejectionResponse,
     rejection: Rejection,
+    challenge: Option<&Challenge>,
     grpc: bool,
 ) -> Response<Bytes> {
     crate::metrics::refused(rejection.kind().metrics_reason());
+    let rejection = match challenge {
+        Some(challenge) => rejection.challenged(
+            challenge.resource_metadata.as_ref(),
+            challenge.scope.as_ref(),
+        ),
+        None => rejection,
+    };
     let mut res = if grpc {
         crate::http::grpc::refusal(&rejection)
     } else {
@@ -172,6 +180,17 @@ pub(crate) fn refusal(
     };
     res.extensions_mut().insert(rejection);
     res
+}
+
+/// Lets a verified session through: its claims type, the session, and what
+/// the permission checks behind need for their challenges go into the
+/// request's extensions.
+pub(crate) fn admit(shared: &Shared, session: SessionData, extensions: &mut http::Extensions) {
+    shared.manager.insert_claims(&session, extensions);
+    extensions.insert(session);
+    if let Some(challenge) = &shared.challenge {
+        extensions.insert(challenge.clone());
+    }
 }
 
 /// Whether the request is gRPC: HTTP/2 with `content-type:

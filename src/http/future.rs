@@ -29,8 +29,8 @@ use crate::{
         body::{ResponseBodyMode, WrapBody},
         config::Shared,
         decision::{
-            check_binding, dpop_rejection, end_if_replayed, log_verify_error, refusal, use_proof,
-            verdict,
+            admit, check_binding, dpop_rejection, end_if_replayed, log_verify_error, refusal,
+            use_proof, verdict,
         },
         rejection::Rejection,
     },
@@ -282,8 +282,12 @@ where
                                     }),
                                     None => {
                                         log_verify_error(&err);
-                                        let response =
-                                            refusal(&*shared.respond, Rejection::from(&err), grpc);
+                                        let response = refusal(
+                                            &*shared.respond,
+                                            Rejection::from(&err),
+                                            shared.challenge.as_deref(),
+                                            grpc,
+                                        );
                                         this.state.set(State::Rejected {
                                             response: Some(response),
                                         });
@@ -295,7 +299,12 @@ where
                         if let Some(rejection) = refused {
                             let Pending { shared, grpc, .. } =
                                 *pending.take().expect("future polled after completion");
-                            let response = refusal(&*shared.respond, rejection, grpc);
+                            let response = refusal(
+                                &*shared.respond,
+                                rejection,
+                                shared.challenge.as_deref(),
+                                grpc,
+                            );
                             this.state.set(State::Rejected {
                                 response: Some(response),
                             });
@@ -317,7 +326,12 @@ where
                         if let Some(rejection) = refused {
                             let Pending { shared, grpc, .. } =
                                 *pending.take().expect("future polled after completion");
-                            let response = refusal(&*shared.respond, rejection, grpc);
+                            let response = refusal(
+                                &*shared.respond,
+                                rejection,
+                                shared.challenge.as_deref(),
+                                grpc,
+                            );
                             this.state.set(State::Rejected {
                                 response: Some(response),
                             });
@@ -331,8 +345,7 @@ where
                         shared,
                         ..
                     } = *pending.take().expect("future polled after completion");
-                    shared.manager.insert_claims(&session, req.extensions_mut());
-                    req.extensions_mut().insert(session);
+                    admit(&shared, session, req.extensions_mut());
                     let fut = inner.call(req);
                     this.state.set(State::Inner { fut });
                 }
@@ -369,7 +382,12 @@ where
                         }
                         Err(rejection) => {
                             tracing::debug!(reason = %rejection, "token refused");
-                            let response = refusal(&*shared.respond, rejection, grpc);
+                            let response = refusal(
+                                &*shared.respond,
+                                rejection,
+                                shared.challenge.as_deref(),
+                                grpc,
+                            );
                             this.state.set(State::Rejected {
                                 response: Some(response),
                             });
@@ -386,7 +404,12 @@ where
                         Err(e) => VerifyError::Backend(e),
                     };
                     log_verify_error(&err);
-                    let response = refusal(&*shared.respond, Rejection::from(&err), grpc);
+                    let response = refusal(
+                        &*shared.respond,
+                        Rejection::from(&err),
+                        shared.challenge.as_deref(),
+                        grpc,
+                    );
                     this.state.set(State::Rejected {
                         response: Some(response),
                     });

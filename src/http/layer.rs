@@ -5,8 +5,9 @@ use std::{fmt, marker::PhantomData, sync::Arc};
 use tower_layer::Layer;
 
 use crate::{
+    error::ConfigError,
     http::body::{InnerBody, WrapBody},
-    http::config::{OutagePolicy, SessionMode, Shared},
+    http::config::{Challenge, OutagePolicy, SessionMode, Shared},
     http::rejection::{DefaultRejectionResponse, RejectionResponse},
     http::service::SessionService,
     http::source::{CookieSource, Sources, TokenSource},
@@ -183,6 +184,58 @@ impl<M> SessionLayer<M> {
     pub fn manager(&self) -> &SessionManager {
         &self.shared.manager
     }
+
+    /// Names `scope` (space-separated scopes) in this layer's `401`
+    /// challenges, and first in the scope challenges of the
+    /// [`RequirePermissionLayer`](crate::RequirePermissionLayer)s behind it:
+    /// the scopes every route behind it needs, so that a client asks for
+    /// them (the MCP authorization spec's SHOULD). It names them; it does
+    /// not check them (a `RequirePermissionLayer` does).
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::InvalidPermission`] naming a scope that is empty or
+    /// has a character a scope token cannot have (RFC 6749 §3.3).
+    ///
+    /// ```
+    /// use tower_jwt_session::{RequirePermissionLayer, SessionLayer, SessionManager};
+    ///
+    /// # fn main() -> Result<(), tower_jwt_session::ConfigError> {
+    /// let manager = SessionManager::builder("an example secret of at least 32 bytes!")
+    ///     .with_issuer("https://auth.example.com")
+    ///     .with_audience("example-api")
+    ///     .build()?;
+    /// let layer = SessionLayer::new(manager).with_challenge_scope("mcp:tools")?;
+    /// let check = RequirePermissionLayer::permission("mcp:tools");
+    /// # let _ = (layer, check); Ok(())
+    /// # }
+    /// ```
+    pub fn with_challenge_scope(mut self, scope: impl Into<String>) -> Result<Self, ConfigError> {
+        let scope = scope.into();
+        let token_char =
+            |b: u8| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b);
+        if let Some(bad) = scope
+            .split(' ')
+            .find(|t| t.is_empty() || !t.bytes().all(token_char))
+        {
+            return Err(ConfigError::InvalidPermission(bad.to_owned()));
+        }
+        let shared = Arc::make_mut(&mut self.shared);
+        let resource_metadata = shared
+            .challenge
+            .as_ref()
+            .and_then(|c| c.resource_metadata.clone());
+        shared.challenge = Some(Arc::new(Challenge {
+            resource_metadata,
+            scope: Some(scope.into()),
+        }));
+        Ok(self)
+    }
+
+    /// The layer's DPoP settings, if it takes DPoP.
+    pub(crate) fn dpop(&self) -> Option<&crate::dpop::Dpop> {
+        self.shared.dpop.as_ref()
+    }
 }
 
 impl SessionLayer {
@@ -190,8 +243,15 @@ impl SessionLayer {
     /// requiring a session (see [`optional`](Self::optional)), answering refusals with
     /// [`DefaultRejectionResponse`].
     pub fn new(manager: SessionManager) -> Self {
+        let challenge = manager.protected_resource().map(|resource| {
+            Arc::new(Challenge {
+                resource_metadata: Some(resource.metadata_url_shared()),
+                scope: None,
+            })
+        });
         Self {
             shared: Arc::new(Shared {
+                challenge,
                 manager,
                 mode: SessionMode::Required,
                 outage: OutagePolicy::FailClosed,

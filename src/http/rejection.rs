@@ -138,6 +138,8 @@ pub struct Rejection {
     dpop: bool,
     /// A `DPoP-Nonce` to send with the refusal.
     nonce: Option<Arc<str>>,
+    /// The protected resource metadata document's URL (RFC 9728 §5.1).
+    resource_metadata: Option<Arc<str>>,
 }
 
 impl Rejection {
@@ -150,6 +152,7 @@ impl Rejection {
             show_scope: false,
             dpop: false,
             nonce: None,
+            resource_metadata: None,
         }
     }
 
@@ -177,6 +180,28 @@ impl Rejection {
     pub(crate) fn with_dpop(mut self, nonce: Option<String>) -> Self {
         self.dpop = true;
         self.nonce = nonce.map(Into::into);
+        self
+    }
+
+    /// The URL of the protected resource metadata document the challenge
+    /// names (`resource_metadata`, RFC 9728 §5.1), when the manager has a
+    /// [`ProtectedResource`](crate::resource::ProtectedResource).
+    pub fn resource_metadata(&self) -> Option<&str> {
+        self.resource_metadata.as_deref()
+    }
+
+    /// Adds the layer's challenge parameters: the metadata URL, and `scope`
+    /// where this refusal names none of its own.
+    pub(crate) fn challenged(
+        mut self,
+        resource_metadata: Option<&Arc<str>>,
+        scope: Option<&Arc<str>>,
+    ) -> Self {
+        self.resource_metadata = resource_metadata.cloned();
+        if self.scope.is_none() && scope.is_some() {
+            self.scope = scope.cloned();
+            self.show_scope = true;
+        }
         self
     }
 
@@ -362,26 +387,11 @@ impl DefaultRejectionResponse {
         if rejection.kind == RejectionKind::BackendUnavailable {
             return None;
         }
-        if rejection.dpop {
-            // RFC 9449 §7.1: the DPoP scheme, with the accepted algorithms.
-            let mut params = Vec::new();
-            if let Some(realm) = &self.realm {
-                params.push(format!("realm=\"{realm}\""));
-            }
-            if let Some(code) = code {
-                params.push(format!("error=\"{code}\""));
-                if self.descriptions {
-                    params.push(format!("error_description=\"{}\"", rejection.description));
-                }
-                if let (true, Some(scope)) = (code == "insufficient_scope", rejection.shown_scope())
-                {
-                    params.push(format!("scope=\"{scope}\""));
-                }
-            }
-            params.push(format!("algs=\"{}\"", crate::dpop::DPOP_ALGS));
-            return HeaderValue::from_str(&format!("DPoP {}", params.join(", "))).ok();
-        }
-        if self.realm.is_none() && !self.descriptions && rejection.shown_scope().is_none() {
+        let plain = self.realm.is_none()
+            && !self.descriptions
+            && rejection.shown_scope().is_none()
+            && rejection.resource_metadata.is_none();
+        if plain && !rejection.dpop {
             // The common case, without allocating.
             return Some(HeaderValue::from_static(match code {
                 None => "Bearer",
@@ -392,24 +402,33 @@ impl DefaultRejectionResponse {
         }
         let mut params = Vec::new();
         if let Some(realm) = &self.realm {
-            params.push(format!("realm=\"{realm}\""));
+            params.push(format!("realm={}", quoted(realm)));
         }
         if let Some(code) = code {
             params.push(format!("error=\"{code}\""));
             if self.descriptions {
-                params.push(format!("error_description=\"{}\"", rejection.description));
-            }
-            // Permissions are checked at construction to be scope tokens.
-            if let (true, Some(scope)) = (code == "insufficient_scope", rejection.shown_scope()) {
-                params.push(format!("scope=\"{scope}\""));
+                params.push(format!(
+                    "error_description={}",
+                    quoted(rejection.description)
+                ));
             }
         }
-        let value = if params.is_empty() {
+        if let Some(scope) = rejection.shown_scope() {
+            params.push(format!("scope={}", quoted(scope)));
+        }
+        if let Some(url) = &rejection.resource_metadata {
+            params.push(format!("resource_metadata={}", quoted(url)));
+        }
+        let value = if rejection.dpop {
+            // RFC 9449 §7.1: the DPoP scheme, with the accepted algorithms.
+            params.push(format!("algs=\"{}\"", crate::dpop::DPOP_ALGS));
+            format!("DPoP {}", params.join(", "))
+        } else if params.is_empty() {
             "Bearer".to_owned()
         } else {
             format!("Bearer {}", params.join(", "))
         };
-        // Realm and descriptions are checked to be visible ASCII.
+        // Every value is checked to be visible ASCII at construction.
         HeaderValue::from_str(&value).ok()
     }
 
@@ -458,6 +477,21 @@ impl RejectionResponse for DefaultRejectionResponse {
         }
         res
     }
+}
+
+/// A `WWW-Authenticate` parameter value as a quoted string (RFC 9110
+/// §5.6.4): `"` and `\\` escaped.
+fn quoted(value: &str) -> String {
+    let mut out = String::with_capacity(value.len() + 2);
+    out.push('"');
+    for c in value.chars() {
+        if c == '"' || c == '\\' {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('"');
+    out
 }
 
 /// Shares one response builder between layers and services.

@@ -15,6 +15,7 @@ use tower_service::Service;
 use crate::{
     http::{
         body::{InnerBody, ResponseBodyMode, WrapBody},
+        config::Challenge,
         decision::{is_grpc, refusal},
         future::PermissionFuture,
         rejection::{DefaultRejectionResponse, Rejection, RejectionResponse, SharedResponse},
@@ -43,29 +44,32 @@ impl Requirement {
         }
     }
 
-    /// What a refusal names in `WWW-Authenticate`'s `scope` (RFC 6750 §3):
-    /// the permission, every permission of an any-of, the missing ones of an
-    /// all-of; nothing for a role or a check, or when a permission cannot be
-    /// written as a scope token.
-    fn scope(&self, session: &SessionData) -> Option<Arc<str>> {
-        let scope = match self {
-            Self::Permission(p) => p.to_string(),
-            Self::AnyOf(all) => all.join(" "),
-            Self::AllOf(all) => all
-                .iter()
-                .filter(|p| !session.has_permission(p))
-                .map(String::as_str)
-                .collect::<Vec<_>>()
-                .join(" "),
-            Self::Check(_) => return None,
+    /// What a refusal names in `WWW-Authenticate`'s `scope` (RFC 6750 §3;
+    /// the MCP authorization spec's scope challenge): every scope the
+    /// request needs, the layer's `layer_scope` first, then the permission,
+    /// every permission of an any-of or an all-of; only the layer's for a
+    /// check; nothing when a permission cannot be written as a scope token.
+    fn scope(&self, layer_scope: Option<&str>) -> Option<Arc<str>> {
+        let own: Vec<&str> = match self {
+            Self::Permission(p) => vec![&**p],
+            Self::AnyOf(all) | Self::AllOf(all) => all.iter().map(String::as_str).collect(),
+            Self::Check(_) => Vec::new(),
         };
+        let mut scopes: Vec<&str> = layer_scope
+            .map(|s| s.split(' ').collect())
+            .unwrap_or_default();
+        for p in own {
+            if !scopes.contains(&p) {
+                scopes.push(p);
+            }
+        }
         let token_char =
             |b: u8| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b);
-        let valid = !scope.is_empty()
-            && scope
-                .split(' ')
+        let valid = !scopes.is_empty()
+            && scopes
+                .iter()
                 .all(|t| !t.is_empty() && t.bytes().all(token_char));
-        valid.then(|| scope.into())
+        valid.then(|| scopes.join(" ").into())
     }
 }
 
@@ -321,13 +325,25 @@ where
     }
 
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
-        let rejection = match req.extensions().get::<SessionData>() {
-            Some(session) if self.layer.requirement.is_met(session) => {
-                return PermissionFuture::inner(self.inner.call(req));
-            }
+        let session = req.extensions().get::<SessionData>();
+        if session.is_some_and(|session| self.layer.requirement.is_met(session)) {
+            return PermissionFuture::inner(self.inner.call(req));
+        }
+        // What the session layer's challenges add (resource metadata, the
+        // routes' scopes), as it left them for this check.
+        let anonymous = req.extensions().get::<PassedAnonymous>();
+        let challenge = match (req.extensions().get::<Arc<Challenge>>(), anonymous) {
+            (Some(challenge), _) => Some(&**challenge),
+            (None, Some(anonymous)) => anonymous.challenge.as_deref(),
+            (None, None) => None,
+        };
+        let scope = self
+            .layer
+            .requirement
+            .scope(challenge.and_then(|c| c.scope.as_deref()));
+        let rejection = match session {
             Some(session) => {
                 tracing::debug!(user_id = %session.user_id(), requirement = ?self.layer.requirement, "permission refused");
-                let scope = self.layer.requirement.scope(session);
                 let rejection = if self.layer.scope_in_challenge {
                     Rejection::insufficient_scope().with_scope(scope)
                 } else {
@@ -342,12 +358,16 @@ where
                     rejection
                 }
             }
-            None if req.extensions().get::<PassedAnonymous>().is_some() => Rejection::missing(),
+            None if anonymous.is_some() && self.layer.scope_in_challenge => {
+                Rejection::missing().with_scope(scope)
+            }
+            None if anonymous.is_some() => Rejection::missing(),
             None => return PermissionFuture::refused(no_session_layer()),
         };
         PermissionFuture::refused(refusal(
             &*self.layer.respond,
             rejection,
+            challenge,
             is_grpc(req.version(), req.headers()),
         ))
     }

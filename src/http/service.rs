@@ -17,9 +17,9 @@ use crate::{
     http::{
         bearer::{token68, Authorization},
         body::{ResponseBodyMode, WrapBody},
-        config::{SessionMode, Shared},
+        config::{Challenge, SessionMode, Shared},
         decision::{
-            check_binding, dpop_rejection, end_if_replayed, is_grpc, judge_at_once,
+            admit, check_binding, dpop_rejection, end_if_replayed, is_grpc, judge_at_once,
             log_verify_error, refusal, use_proof,
         },
         future::{ResponseFuture, Wait},
@@ -150,6 +150,7 @@ where
                     // challenge rather than a "no layer" error.
                     req.extensions_mut().insert(PassedAnonymous {
                         respond: shared.respond.clone(),
+                        challenge: shared.challenge.clone(),
                     });
                     return ResponseFuture::inner(self.inner.call(req));
                 }
@@ -233,8 +234,7 @@ where
                     }
                 }
                 Ok(()) => {
-                    shared.manager.insert_claims(&session, req.extensions_mut());
-                    req.extensions_mut().insert(session);
+                    admit(shared, session, req.extensions_mut());
                     let fut = if span.is_none() {
                         self.inner.call(req)
                     } else {
@@ -277,7 +277,12 @@ impl<S, M> SessionService<S, M> {
     where
         S: Service<Request<ReqBody>>,
     {
-        ResponseFuture::rejected(refusal(&*self.shared.respond, rejection, grpc))
+        ResponseFuture::rejected(refusal(
+            &*self.shared.respond,
+            rejection,
+            self.shared.challenge.as_deref(),
+            grpc,
+        ))
     }
 
     fn refuse_verify<ReqBody>(&self, err: &VerifyError, grpc: bool) -> ResponseFuture<S, ReqBody, M>
@@ -299,13 +304,20 @@ impl<S, M> SessionService<S, M> {
 pub(crate) struct PassedAnonymous {
     #[cfg_attr(not(feature = "axum"), allow(dead_code))]
     pub(crate) respond: crate::http::rejection::SharedResponse,
+    /// What the layer's challenges add.
+    pub(crate) challenge: Option<Arc<Challenge>>,
 }
 
 #[cfg_attr(not(feature = "axum"), allow(dead_code))]
 impl PassedAnonymous {
     /// The layer's refusal for a request without credentials.
     pub(crate) fn challenge(&self, grpc: bool) -> Response<Bytes> {
-        refusal(&*self.respond, Rejection::missing(), grpc)
+        refusal(
+            &*self.respond,
+            Rejection::missing(),
+            self.challenge.as_deref(),
+            grpc,
+        )
     }
 }
 

@@ -19,6 +19,7 @@ use crate::{
         key::HmacKey,
         token::{decode_claims, decode_signature, parse_header, split, verify_with, Parts},
     },
+    resource::ProtectedResource,
     time::now_micros,
 };
 
@@ -38,7 +39,9 @@ pub(crate) struct Issuer {
     /// blocklist.
     tag: String,
     keys: Keys,
+    /// Exact audiences, or else the protected resource `aud` must name.
     audiences: Vec<String>,
+    resource: Option<ProtectedResource>,
     algorithms: Vec<Algorithm>,
     require_at_jwt: bool,
     pub(crate) leeway: Duration,
@@ -68,6 +71,7 @@ impl Issuers {
     pub(crate) fn build(
         trusted: Vec<TrustedIssuer>,
         audience: Option<&str>,
+        resource: Option<&ProtectedResource>,
         leeway: Duration,
     ) -> Result<Self, ConfigError> {
         let mut list = Vec::with_capacity(trusted.len());
@@ -83,11 +87,16 @@ impl Issuers {
             if by_iss.contains_key(t.issuer.as_str()) {
                 return Err(bad("listed twice"));
             }
+            // Its own audiences, else the protected resource (RFC 8707),
+            // else the manager's audience.
             let mut audiences = t.audiences.clone();
-            if audiences.is_empty() {
+            let resource = resource.filter(|_| audiences.is_empty()).cloned();
+            if audiences.is_empty() && resource.is_none() {
                 audiences.extend(audience.map(str::to_owned));
             }
-            if audiences.is_empty() || audiences.iter().any(String::is_empty) {
+            if (audiences.is_empty() && resource.is_none())
+                || audiences.iter().any(String::is_empty)
+            {
                 return Err(bad(
                     "no audience: call with_audience(..) on it or on the manager",
                 ));
@@ -157,6 +166,7 @@ impl Issuers {
                 tag,
                 keys,
                 audiences,
+                resource,
                 algorithms,
                 require_at_jwt: t.require_at_jwt,
                 leeway,
@@ -408,6 +418,7 @@ impl Issuer {
         }
         let audience_ok = Self::audience_holds(claims.get("aud"), |a| {
             self.audiences.iter().any(|mine| mine == a)
+                || self.resource.as_ref().is_some_and(|r| r.is_named_by(a))
         })?;
         if !audience_ok {
             return Err(VerifyError::InvalidAudience);

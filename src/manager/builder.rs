@@ -16,6 +16,7 @@ use crate::{
         token::KnownHeaders,
         verified::VerifiedCache,
     },
+    resource::ProtectedResource,
 };
 
 /// Builds a [`SessionManager`]; every value is checked in
@@ -35,6 +36,7 @@ pub struct SessionManagerBuilder {
     pub(super) custom: Option<super::CustomClaims>,
     /// A verification key was given to a builder that signs.
     pub(super) two_keys: bool,
+    pub(super) resource: Option<ProtectedResource>,
 }
 
 /// The key a builder was started with.
@@ -404,6 +406,32 @@ impl SessionManagerBuilder {
         self
     }
 
+    /// Makes this API an OAuth protected resource (RFC 9728; see the
+    /// [`resource`](crate::resource) module): trusted issuers without an
+    /// audience of their own then require `aud` to name the resource (RFC
+    /// 8707), the layer's challenges carry `resource_metadata`, and
+    /// [`ResourceMetadata`](crate::resource::ResourceMetadata) serves the
+    /// document.
+    ///
+    /// ```
+    /// use tower_jwt_session::{issuers::TrustedIssuer, resource::ProtectedResource, Algorithm, SessionManager};
+    ///
+    /// # fn main() -> Result<(), tower_jwt_session::ConfigError> {
+    /// let manager = SessionManager::verify_only()
+    ///     .with_trusted_issuer(TrustedIssuer::with_secret(
+    ///         "https://idp.example.com", Algorithm::HS256, "a secret of the identity provider, 32+ bytes"))
+    ///     .with_protected_resource(ProtectedResource::new("https://api.example.com")?)
+    ///     .build()?;
+    /// assert_eq!(manager.protected_resource().unwrap().resource(), "https://api.example.com");
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn with_protected_resource(mut self, resource: ProtectedResource) -> Self {
+        self.resource = Some(resource);
+        self
+    }
+
     /// Parses every verified token's claims into the application's own type
     /// `C` as well (once per token: the result is kept in the
     /// verified-token cache with the session). Handlers read it with
@@ -482,8 +510,12 @@ impl SessionManagerBuilder {
             check.validate()?;
         }
         let audience = (!self.config.audience.is_empty()).then_some(self.config.audience.as_str());
-        let trusted =
-            crate::issuers::verify::Issuers::build(trusted, audience, self.config.leeway)?;
+        let trusted = crate::issuers::verify::Issuers::build(
+            trusted,
+            audience,
+            self.resource.as_ref(),
+            self.config.leeway,
+        )?;
         let trusted = (!trusted.is_empty()).then_some(trusted);
         let keys = self.keys()?;
         let config = self.config;
@@ -504,6 +536,7 @@ impl SessionManagerBuilder {
                 reuse_detection: self.reuse_detection,
                 trusted,
                 custom: self.custom,
+                resource: self.resource,
             }),
         })
     }

@@ -12,6 +12,7 @@ use crate::{
     jwt::algorithm::Algorithm,
     jwt::asymmetric::PublicKey,
     jwt::{claims::SessionData, key::KeySet, token::KnownHeaders, verified::VerifiedCache},
+    resource::ProtectedResource,
 };
 
 pub(crate) mod builder;
@@ -92,6 +93,8 @@ struct Inner {
     trusted: Option<crate::issuers::verify::Issuers>,
     /// The application's claims type, when one was given.
     custom: Option<CustomClaims>,
+    /// This API as an OAuth protected resource (RFC 9728), if it is one.
+    resource: Option<ProtectedResource>,
 }
 
 /// The application's claims type `C`, behind function pointers: parsed at
@@ -272,6 +275,7 @@ impl SessionManager {
             trusted: Vec::new(),
             custom: None,
             two_keys: false,
+            resource: None,
         }
     }
 
@@ -313,6 +317,26 @@ impl SessionManager {
             .trusted
             .iter()
             .flat_map(|t| t.iter().map(|i| &*i.issuer))
+    }
+
+    /// This API as an OAuth protected resource, when the builder was given
+    /// one ([`with_protected_resource`](SessionManagerBuilder::with_protected_resource)).
+    pub fn protected_resource(&self) -> Option<&ProtectedResource> {
+        self.inner.resource.as_ref()
+    }
+
+    /// The issuers whose access tokens this API takes, for a metadata
+    /// document's `authorization_servers`: the trusted issuers in the order
+    /// configured, then the manager's own issuer when its keys come from a
+    /// JWK Set (the one-issuer form of a verify-only service).
+    pub(crate) fn authorization_servers(&self) -> impl Iterator<Item = &str> {
+        #[cfg(feature = "jwks")]
+        let own = matches!(self.inner.keys, KeySet::Jwks(_))
+            .then_some(self.inner.config.issuer.as_str())
+            .filter(|iss| !iss.is_empty() && !self.trusted_issuers().any(|t| t == *iss));
+        #[cfg(not(feature = "jwks"))]
+        let own: Option<&str> = None;
+        self.trusted_issuers().chain(own)
     }
 
     /// `false` when the manager holds a public key only and cannot sign.

@@ -130,10 +130,11 @@ async fn require_permission_in_the_right_order_answers_403_and_200() {
     );
     let r = http.get("/admin", Some(&root)).await;
     assert_eq!((r.status.as_u16(), &r.body[..]), (200, &b"admin u-1"[..]));
-    // Anonymous under the optional layer: the challenge, not a 500.
+    // Anonymous under the optional layer: the challenge, not a 500, naming
+    // the scope the route needs (so that a client asks for it).
     let r = http.get("/admin", None).await;
     assert_eq!(r.status, 401);
-    assert_eq!(r.challenge(), Some("Bearer"));
+    assert_eq!(r.challenge(), Some(r#"Bearer scope="admin""#));
 }
 
 #[tokio::test]

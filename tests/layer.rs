@@ -497,7 +497,7 @@ async fn descriptions_and_realm_can_be_turned_on() {
 }
 
 #[tokio::test]
-async fn any_of_and_all_of_name_what_is_missing() {
+async fn any_of_and_all_of_name_every_scope_the_route_needs() {
     let m = manager();
     let check = |layer: RequirePermissionLayer| {
         ServiceBuilder::new()
@@ -524,9 +524,12 @@ async fn any_of_and_all_of_name_what_is_missing() {
         ),
         (RequirePermissionLayer::all_of(["a", "b"]), 200, None),
         (
+            // Every scope the route needs, not only the missing ones: a
+            // client asks for them all in one token request (a new token's
+            // scope replaces the old one's).
             RequirePermissionLayer::all_of(["a", "x", "b", "y"]),
             403,
-            Some(r#"Bearer error="insufficient_scope", scope="x y""#),
+            Some(r#"Bearer error="insufficient_scope", scope="a x b y""#),
         ),
         (
             RequirePermissionLayer::all_of(["x"]).with_scope_in_challenge(false),
@@ -594,10 +597,11 @@ async fn permission_checks_answer_403_insufficient_scope() {
     assert_eq!(json, json!({"error": "insufficient_scope"}));
     let res = svc(m.clone()).oneshot(req(admin.token())).await.unwrap();
     assert_eq!(res.status(), 200);
-    // No session at all (optional mode): a bare challenge, not a 403.
+    // No session at all (optional mode): a challenge without an error
+    // code, not a 403, naming the scope the route needs.
     let res = svc(m.clone()).oneshot(Request::new(())).await.unwrap();
     assert_eq!(res.status(), 401);
-    assert_eq!(res.headers()["www-authenticate"], "Bearer");
+    assert_eq!(res.headers()["www-authenticate"], r#"Bearer scope="admin""#);
     // Role checks.
     let by_role = ServiceBuilder::new()
         .layer(SessionLayer::new(m))

@@ -606,4 +606,21 @@ mod tests {
                 .all(|b| (0x20..0x7f).contains(&b) && b != b'"'));
         }
     }
+
+    #[test]
+    fn challenge_values_are_quoted_strings_with_quotes_and_backslashes_escaped() {
+        assert_eq!(quoted("plain"), r#""plain""#);
+        assert_eq!(quoted(r#"a"b\c"#), r#""a\"b\\c""#);
+        let rejection = Rejection::missing().challenged(
+            Some(&Arc::from(
+                "https://api.example.com/.well-known/oauth-protected-resource",
+            )),
+            Some(&Arc::from("files:read files:write")),
+        );
+        let res = DefaultRejectionResponse::new().response(&rejection);
+        assert_eq!(
+            res.headers()["www-authenticate"],
+            r#"Bearer scope="files:read files:write", resource_metadata="https://api.example.com/.well-known/oauth-protected-resource""#
+        );
+    }
 }

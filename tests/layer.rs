@@ -1075,3 +1075,47 @@ async fn with_the_inner_body_responses_keep_its_type_and_refusals_are_the_same()
     assert_eq!((status, kind), (StatusCode::OK, None));
     assert_eq!(user, "u-1");
 }
+
+#[tokio::test]
+async fn a_declared_broader_scope_satisfies_a_narrower_one_and_nothing_else_does() {
+    let m = SessionManager::builder(SECRET)
+        .with_issuer("https://auth.example.com")
+        .with_audience("atomic-crm-api")
+        .with_implied_scopes("files:admin", ["files:write"])
+        .with_implied_scopes("files:write", ["files:read"])
+        .build()
+        .unwrap();
+    let check = |permission: &'static str| {
+        ServiceBuilder::new()
+            .layer(SessionLayer::new(m.clone()))
+            .layer(RequirePermissionLayer::permission(permission))
+            .service_fn(echo)
+    };
+    let token_with = |permission: &str| {
+        m.issue(NewSession::new("u", "u@example.com").with_permissions([permission]))
+            .unwrap()
+            .into_token()
+    };
+    let req = |token: &str| {
+        Request::builder()
+            .header(AUTHORIZATION, format!("Bearer {token}"))
+            .body(())
+            .unwrap()
+    };
+    for (held, needed, status) in [
+        ("files:admin", "files:read", 200),
+        ("files:write", "files:read", 200),
+        ("files:read", "files:write", 403),
+        ("files:writer", "files:read", 403),
+        ("files", "files:read", 403),
+    ] {
+        let res = check(needed).oneshot(req(&token_with(held))).await.unwrap();
+        assert_eq!(res.status(), status, "{held} for {needed}");
+    }
+    // The token itself is unchanged: the implication is this server's.
+    let token = token_with("files:write");
+    let payload = common::payload(&token);
+    assert_eq!(payload["permissions"], json!(["files:write"]));
+    let session = m.verify(&token).await.unwrap();
+    assert_eq!(session.permissions(), ["files:write", "files:read"]);
+}

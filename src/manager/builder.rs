@@ -37,6 +37,7 @@ pub struct SessionManagerBuilder {
     /// A verification key was given to a builder that signs.
     pub(super) two_keys: bool,
     pub(super) resource: Option<ProtectedResource>,
+    pub(super) implied: Vec<(String, Vec<String>)>,
 }
 
 /// The key a builder was started with.
@@ -432,6 +433,42 @@ impl SessionManagerBuilder {
         self
     }
 
+    /// Declares that the scope `broader` stands for each of `narrower`: a
+    /// token holding `broader` then holds them too, in
+    /// [`SessionData::permissions`](crate::SessionData::permissions) and for
+    /// every permission check (transitively: `files:admin` → `files:write`
+    /// → `files:read`). Only what is declared here is implied; no scope is
+    /// read as broader from its name.
+    ///
+    /// ```
+    /// # use tower_jwt_session::{NewSession, SessionManager};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let manager = SessionManager::builder("a secret of at least thirty-two bytes")
+    ///     .with_issuer("https://auth.example.com")
+    ///     .with_audience("example-api")
+    ///     .with_implied_scopes("files:write", ["files:read"])
+    ///     .build()?;
+    /// let issued = manager.issue(NewSession::new("u-1", "ada@example.com").with_permissions(["files:write"]))?;
+    /// let session = manager.verify(issued.token()).await?;
+    /// assert!(session.has_permission("files:read"));
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// [`build`](Self::build) refuses a scope that is empty or has a
+    /// character a scope token cannot have ([`ConfigError::InvalidPermission`]).
+    #[must_use]
+    pub fn with_implied_scopes<I, S>(mut self, broader: impl Into<String>, narrower: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.implied
+            .push((broader.into(), narrower.into_iter().map(Into::into).collect()));
+        self
+    }
+
     /// Parses every verified token's claims into the application's own type
     /// `C` as well (once per token: the result is kept in the
     /// verified-token cache with the session). Handlers read it with
@@ -518,6 +555,7 @@ impl SessionManagerBuilder {
         )?;
         let trusted = (!trusted.is_empty()).then_some(trusted);
         let keys = self.keys()?;
+        let implied = super::implied::ImpliedScopes::build(std::mem::take(&mut self.implied))?;
         let config = self.config;
         let watermark_retention = self.watermark_retention.unwrap_or_else(|| {
             config.ttl.max(config.max_lifetime.unwrap_or_default()) + config.leeway
@@ -537,6 +575,7 @@ impl SessionManagerBuilder {
                 trusted,
                 custom: self.custom,
                 resource: self.resource,
+                implied,
             }),
         })
     }

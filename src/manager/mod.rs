@@ -17,6 +17,7 @@ use crate::{
 
 pub(crate) mod builder;
 pub(crate) mod config;
+mod implied;
 mod issue;
 pub(crate) mod presented;
 mod refresh;
@@ -95,6 +96,8 @@ struct Inner {
     custom: Option<CustomClaims>,
     /// This API as an OAuth protected resource (RFC 9728), if it is one.
     resource: Option<ProtectedResource>,
+    /// Scopes that stand for others, declared by the application.
+    implied: implied::ImpliedScopes,
 }
 
 /// The application's claims type `C`, behind function pointers: parsed at
@@ -276,6 +279,7 @@ impl SessionManager {
             custom: None,
             two_keys: false,
             resource: None,
+            implied: Vec::new(),
         }
     }
 

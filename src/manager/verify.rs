@@ -109,6 +109,7 @@ impl SessionManager {
         let epoch = issuer.epoch();
         let source = index as u32 + 1;
         let mut inner = issuer.verify(token)?;
+        self.inner.implied.extend(&mut inner.permissions);
         if let Some(custom) = &self.inner.custom {
             let claims = inner.claims.get().map(|c| (custom.from_map)(c));
             inner.custom = Some(
@@ -264,7 +265,11 @@ impl SessionManager {
             email,
             role: c.role.unwrap_or_default(),
             company_id: c.company_id,
-            permissions: c.permissions.unwrap_or_default(),
+            permissions: {
+                let mut permissions = c.permissions.unwrap_or_default();
+                self.inner.implied.extend(&mut permissions);
+                permissions
+            },
             metadata: c.metadata.unwrap_or_default(),
             created_at: c.created_at.map(|d| d.secs()).or(iat_secs).unwrap_or(0),
             expires_at: exp.secs(),

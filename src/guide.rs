@@ -9,6 +9,7 @@
 //! | [`keys`] | rotating the secret, asymmetric keys, verify-only services, JWKS |
 //! | [`identity_providers`] | trusted issuers, permissions, and the receivers of their logouts (beside `SessionLayer`, never behind it) |
 //! | [`dpop`] | binding tokens to a key (RFC 9449) |
+//! | [`protected_resource`] | found by any OAuth client: Protected Resource Metadata (RFC 9728), audiences, scope challenges |
 //! | [`several_servers`] | Redis (single, Sentinel, Cluster), the replica in each server's memory, outages |
 //! | [`security`] | what is checked and why; wire compatibility with the seed |
 
@@ -26,6 +27,9 @@ pub mod identity_providers {}
 
 #[doc = include_str!("../guide/dpop.md")]
 pub mod dpop {}
+
+#[doc = include_str!("../guide/protected-resource.md")]
+pub mod protected_resource {}
 
 #[doc = include_str!("../guide/several-servers.md")]
 pub mod several_servers {}

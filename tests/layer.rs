@@ -1119,3 +1119,54 @@ async fn a_declared_broader_scope_satisfies_a_narrower_one_and_nothing_else_does
     let session = m.verify(&token).await.unwrap();
     assert_eq!(session.permissions(), ["files:write", "files:read"]);
 }
+
+#[tokio::test]
+async fn challenges_name_the_metadata_document_and_every_scope_the_request_needs() {
+    use tower_jwt_session::resource::ProtectedResource;
+    let m = SessionManager::builder(SECRET)
+        .with_issuer("atomic-crm")
+        .with_audience("atomic-crm-api")
+        .with_protected_resource(ProtectedResource::new("https://api.example.com/files").unwrap())
+        .build()
+        .unwrap();
+    let svc = ServiceBuilder::new()
+        .layer(
+            SessionLayer::new(m.clone())
+                .with_challenge_scope("files:read")
+                .unwrap(),
+        )
+        .layer(RequirePermissionLayer::permission("files:write"))
+        .service_fn(echo);
+    let meta =
+        r#"resource_metadata="https://api.example.com/.well-known/oauth-protected-resource/files""#;
+    let res = svc.clone().oneshot(Request::new(())).await.unwrap();
+    assert_eq!(res.status(), 401);
+    assert_eq!(
+        res.headers()["www-authenticate"],
+        format!(r#"Bearer scope="files:read", {meta}"#).as_str()
+    );
+    let reader = m
+        .issue(NewSession::new("u", "u@example.com").with_permissions(["files:read"]))
+        .unwrap()
+        .into_token();
+    let res = svc
+        .clone()
+        .oneshot(
+            Request::builder()
+                .header(AUTHORIZATION, format!("Bearer {reader}"))
+                .body(())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+    assert_eq!(
+        res.headers()["www-authenticate"],
+        format!(r#"Bearer error="insufficient_scope", scope="files:read files:write", {meta}"#)
+            .as_str()
+    );
+    // A bad scope is refused when the layer is built.
+    assert!(SessionLayer::new(m)
+        .with_challenge_scope("files:\"read\"")
+        .is_err());
+}

@@ -464,8 +464,10 @@ impl SessionManagerBuilder {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        self.implied
-            .push((broader.into(), narrower.into_iter().map(Into::into).collect()));
+        self.implied.push((
+            broader.into(),
+            narrower.into_iter().map(Into::into).collect(),
+        ));
         self
     }
 

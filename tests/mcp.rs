@@ -1,0 +1,241 @@
+//! The MCP example (`examples/mcp.rs`, rmcp's Streamable HTTP server behind
+//! the session layer) driven over loopback as an MCP client would: from the
+//! first `401` to the metadata document, then JSON-RPC with tokens of a
+//! trusted issuer that name the resource.
+
+mod common;
+
+use common::{provider::*, *};
+use http::{Method, StatusCode};
+use serde_json::{json, Value};
+
+/// The JSON-RPC messages of an answer (a JSON body, or the `data:` lines of
+/// an event stream).
+fn messages(reply: &Reply) -> Vec<Value> {
+    let text = String::from_utf8_lossy(&reply.body);
+    if let Ok(value) = serde_json::from_str::<Value>(&text) {
+        return vec![value];
+    }
+    text.lines()
+        .filter_map(|l| l.strip_prefix("data:"))
+        .filter_map(|d| serde_json::from_str(d.trim()).ok())
+        .collect()
+}
+
+struct McpClient<'a> {
+    http: &'a Http,
+    token: String,
+    session: Option<String>,
+}
+
+impl McpClient<'_> {
+    async fn post(&self, body: &Value) -> Reply {
+        let auth = format!("Bearer {}", self.token);
+        let mut headers = vec![
+            ("authorization", auth.as_str()),
+            ("content-type", "application/json"),
+            ("accept", "application/json, text/event-stream"),
+            ("mcp-protocol-version", "2025-11-25"),
+        ];
+        if let Some(id) = &self.session {
+            headers.push(("mcp-session-id", id));
+        }
+        self.http
+            .send(Method::POST, "/mcp", &headers, &body.to_string())
+            .await
+    }
+
+    async fn initialize(&mut self) {
+        let r = self
+            .post(&json!({
+                "jsonrpc": "2.0", "id": 1, "method": "initialize",
+                "params": {
+                    "protocolVersion": "2025-11-25", "capabilities": {},
+                    "clientInfo": {"name": "tests", "version": "1"},
+                },
+            }))
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        self.session = r
+            .headers
+            .get("mcp-session-id")
+            .map(|v| v.to_str().unwrap().to_owned());
+        let r = self
+            .post(&json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))
+            .await;
+        assert!(r.status.is_success(), "{:?}", r.status);
+    }
+
+    async fn call(&self, id: u64, tool: &str, arguments: Value) -> Reply {
+        self.post(&json!({
+            "jsonrpc": "2.0", "id": id, "method": "tools/call",
+            "params": {"name": tool, "arguments": arguments},
+        }))
+        .await
+    }
+}
+
+#[tokio::test]
+async fn an_mcp_client_goes_from_the_first_401_to_a_tool_call_and_scopes_are_enforced_before_the_handler(
+) {
+    let idp = TestIssuer::start("p256.pem").await;
+    let port = free_port();
+    let resource = format!("http://127.0.0.1:{port}/mcp");
+    let metadata_url = format!("http://127.0.0.1:{port}/.well-known/oauth-protected-resource/mcp");
+    let bind = format!("127.0.0.1:{port}");
+    let server = DemoServer::start_example(
+        "mcp",
+        &[
+            ("BIND_ADDR", &bind),
+            ("SESSION_TRUSTED_ISSUERS", &idp.issuer),
+            ("SESSION_RESOURCE", &resource),
+        ],
+    );
+    let http = Http::new(&server.addr);
+
+    // 1. No token: 401 naming the scope and the document.
+    let r = http
+        .send(
+            Method::POST,
+            "/mcp",
+            &[("content-type", "application/json")],
+            "{}",
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        r.challenge(),
+        Some(format!(r#"Bearer scope="mcp:tools", resource_metadata="{metadata_url}""#).as_str())
+    );
+    // 2. The document names the issuer and the scopes.
+    let doc = http
+        .get("/.well-known/oauth-protected-resource/mcp", None)
+        .await;
+    assert_eq!(doc.status, StatusCode::OK);
+    let doc = doc.json();
+    assert_eq!(doc["resource"], resource.as_str());
+    assert_eq!(doc["authorization_servers"], json!([idp.issuer]));
+    assert_eq!(doc["scopes_supported"], json!(["mcp:tools", "admin"]));
+
+    let token = |scope: &str, aud: &str| {
+        let mut claims = idp.claims("user-7", aud);
+        claims["scope"] = json!(scope);
+        idp.mint(Some("at+jwt"), &claims)
+    };
+    // 3. A token for another audience, or without mcp:tools.
+    let mut other = McpClient {
+        http: &http,
+        token: token("mcp:tools", "http://127.0.0.1:1/mcp"),
+        session: None,
+    };
+    let r = other
+        .post(&json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}))
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    other.token = token("profile", &resource);
+    let r = other
+        .post(&json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}))
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        r.challenge(),
+        Some(
+            format!(r#"Bearer error="insufficient_scope", scope="mcp:tools", resource_metadata="{metadata_url}""#)
+                .as_str()
+        )
+    );
+
+    // 4. With mcp:tools: initialize, list, whoami; admin_echo is a 403 scope
+    // challenge, alone or inside a batch, before rmcp sees it.
+    let mut client = McpClient {
+        http: &http,
+        token: token("mcp:tools", &resource),
+        session: None,
+    };
+    client.initialize().await;
+    let list = client
+        .post(&json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}))
+        .await;
+    assert_eq!(list.status, StatusCode::OK);
+    let names: Vec<String> = messages(&list)
+        .iter()
+        .filter_map(|m| m.pointer("/result/tools"))
+        .flat_map(|t| t.as_array().unwrap().iter())
+        .map(|t| t["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(names, ["whoami", "admin_echo"]);
+    let who = client.call(3, "whoami", json!({})).await;
+    assert_eq!(who.status, StatusCode::OK);
+    let text = messages(&who)
+        .iter()
+        .find_map(|m| m.pointer("/result/content/0/text").cloned());
+    assert_eq!(text, Some(json!("user-7")));
+    let admin_challenge = format!(
+        r#"Bearer error="insufficient_scope", scope="mcp:tools admin", resource_metadata="{metadata_url}""#
+    );
+    let r = client.call(4, "admin_echo", json!({"text": "hi"})).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert_eq!(r.challenge(), Some(admin_challenge.as_str()));
+    let r = client
+        .post(&json!([
+            {"jsonrpc": "2.0", "id": 5, "method": "tools/list"},
+            {"jsonrpc": "2.0", "id": 6, "method": "tools/call",
+             "params": {"name": "admin_echo", "arguments": {"text": "hi"}}},
+        ]))
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert_eq!(r.challenge(), Some(admin_challenge.as_str()));
+
+    // 5. The session id never stands in for the token.
+    let anonymous = http
+        .send(
+            Method::POST,
+            "/mcp",
+            &[
+                ("content-type", "application/json"),
+                ("accept", "application/json, text/event-stream"),
+                ("mcp-session-id", client.session.as_deref().unwrap_or("x")),
+            ],
+            &json!({"jsonrpc": "2.0", "id": 7, "method": "tools/list"}).to_string(),
+        )
+        .await;
+    assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
+
+    // 6. With admin as well, admin_echo answers the text unchanged.
+    let mut admin = McpClient {
+        http: &http,
+        token: token("mcp:tools admin", &resource),
+        session: None,
+    };
+    admin.initialize().await;
+    let r = admin
+        .call(8, "admin_echo", json!({"text": "héllo \"world\""}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let text = messages(&r)
+        .iter()
+        .find_map(|m| m.pointer("/result/content/0/text").cloned());
+    assert_eq!(text, Some(json!("héllo \"world\"")));
+}
+
+#[test]
+fn the_mcp_example_refuses_to_start_without_its_issuers_or_resource() {
+    for envs in [
+        vec![("SESSION_RESOURCE", "http://127.0.0.1:3001/mcp")],
+        vec![("SESSION_TRUSTED_ISSUERS", "http://127.0.0.1:9")],
+        vec![
+            ("SESSION_TRUSTED_ISSUERS", "http://127.0.0.1:9"),
+            ("SESSION_RESOURCE", "http://127.0.0.1:3001/mcp?x=1"),
+        ],
+    ] {
+        let out = std::process::Command::new(example_path("mcp"))
+            .env_clear()
+            .envs(envs.iter().copied())
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{envs:?}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{envs:?}: {stderr}");
+    }
+}

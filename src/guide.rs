@@ -9,7 +9,7 @@
 //! | [`keys`] | rotating the secret, asymmetric keys, verify-only services, JWKS |
 //! | [`identity_providers`] | trusted issuers, permissions, and the receivers of their logouts (beside `SessionLayer`, never behind it) |
 //! | [`dpop`] | binding tokens to a key (RFC 9449) |
-//! | [`protected_resource`] | found by any OAuth client: Protected Resource Metadata (RFC 9728), audiences, scope challenges |
+//! | [`protected_resource`] | found by any OAuth client: Protected Resource Metadata (RFC 9728), audiences, scope challenges; protecting an MCP server |
 //! | [`several_servers`] | Redis (single, Sentinel, Cluster), the replica in each server's memory, outages |
 //! | [`security`] | what is checked and why; wire compatibility with the seed |
 

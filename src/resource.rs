@@ -5,7 +5,7 @@
 //! Give the manager a [`ProtectedResource`] (the resource identifier: the
 //! base URL the API is served under). Then:
 //!
-//! - every challenge the [`SessionLayer`](crate::SessionLayer) and
+//! - every challenge the [`SessionLayer`] and
 //!   [`RequirePermissionLayer`](crate::RequirePermissionLayer) write carries
 //!   `resource_metadata="<URL of the document>"` (401 and 403, `Bearer` and
 //!   `DPoP` alike);

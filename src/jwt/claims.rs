@@ -321,8 +321,7 @@ pub(crate) struct Foreign {
 
 impl SessionData {
     /// `userId` of a token minted here (its `sub` too); for a trusted
-    /// issuer's token, which has no `userId`, its `sub`
-    /// ([`subject`](Self::subject)).
+    /// issuer's token, which has no `userId`, its `sub`.
     pub fn user_id(&self) -> &str {
         &self.0.user_id
     }

@@ -218,6 +218,79 @@ async fn an_mcp_client_goes_from_the_first_401_to_a_tool_call_and_scopes_are_enf
     assert_eq!(text, Some(json!("héllo \"world\"")));
 }
 
+/// The official MCP TypeScript SDK as the client, oidc-provider as the
+/// authorization server: given only the server's URL, the client follows the
+/// first 401 to the metadata, logs the user in (authorization code with PKCE
+/// and the resource indicator), calls the tools, steps up its scope on the
+/// 403 scope challenge, and after the user logs out at the provider
+/// (back-channel logout to the example) its token is refused.
+#[tokio::test]
+async fn the_official_mcp_sdk_logs_in_calls_tools_steps_up_and_is_logged_out() {
+    let port = free_port();
+    let resource = format!("http://127.0.0.1:{port}/mcp");
+    let metadata_url = format!("http://127.0.0.1:{port}/.well-known/oauth-protected-resource/mcp");
+    let provider = OidcProvider::start_with(
+        0,
+        "resource",
+        &[(
+            "BACKCHANNEL_URI",
+            &format!("http://127.0.0.1:{port}/backchannel-logout"),
+        )],
+    );
+    let bind = format!("127.0.0.1:{port}");
+    let _server = DemoServer::start_example(
+        "mcp",
+        &[
+            ("BIND_ADDR", &bind),
+            ("SESSION_TRUSTED_ISSUERS", &provider.issuer),
+            ("SESSION_RESOURCE", &resource),
+            ("SESSION_CLIENT_ID", "mcp-client"),
+        ],
+    );
+    let out = std::process::Command::new("node")
+        .args(["mcp-user.mjs", &resource, "ada", &provider.issuer])
+        .current_dir(seed_dir())
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .expect("`node` is required for the MCP SDK test (apt-get install nodejs)");
+    let out: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)));
+    assert!(out.get("error").is_none(), "{:#}", out["error"]);
+    assert_eq!(out["tools"], json!(["whoami", "admin_echo"]));
+    assert_eq!(out["whoami"], "ada");
+    assert_eq!(out["admin"], "step up");
+    assert_eq!(out["aud"], resource.as_str());
+    assert_eq!(out["scopes"], "mcp:tools admin");
+    // What it saw on the way: the first 401, the document, the 403 scope
+    // challenge, and the refusal after the logout.
+    let requests = out["requests"].as_array().unwrap();
+    assert_eq!(
+        requests[0]["www"],
+        format!(r#"Bearer scope="mcp:tools", resource_metadata="{metadata_url}""#).as_str()
+    );
+    assert_eq!(requests[1]["url"], metadata_url.as_str());
+    assert!(
+        requests.iter().any(|r| r["status"] == 403
+            && r["www"]
+                == format!(r#"Bearer error="insufficient_scope", scope="mcp:tools admin", resource_metadata="{metadata_url}""#).as_str()),
+        "{requests:#?}"
+    );
+    assert_eq!(
+        out["afterLogout"]["status"], 401,
+        "{:#}",
+        out["afterLogout"]
+    );
+    assert!(
+        out["afterLogout"]["www"]
+            .as_str()
+            .unwrap()
+            .starts_with(r#"Bearer error="invalid_token""#),
+        "{:#}",
+        out["afterLogout"]
+    );
+}
+
 #[test]
 fn the_mcp_example_refuses_to_start_without_its_issuers_or_resource() {
     for envs in [

@@ -13,6 +13,19 @@ const RESOURCE: &str = "https://API.example.com/v1";
 const METADATA_URL: &str = "https://API.example.com/.well-known/oauth-protected-resource/v1";
 const METADATA_PATH: &str = "/.well-known/oauth-protected-resource/v1";
 
+/// `GET path` with `token`, again while the server answers 503: until the
+/// trusted issuer's keys arrive (fetched at start), within PATIENCE.
+async fn get_once_keys_are_in(http: &Http, path: &str, token: &str) -> Reply {
+    let deadline = std::time::Instant::now() + PATIENCE;
+    loop {
+        let r = http.get(path, Some(token)).await;
+        if r.status != StatusCode::SERVICE_UNAVAILABLE || std::time::Instant::now() > deadline {
+            return r;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
 #[tokio::test]
 async fn a_client_finds_the_issuers_from_any_challenge_and_tokens_must_name_the_resource() {
     let idp = TestIssuer::start("p256.pem").await;
@@ -80,7 +93,7 @@ async fn a_client_finds_the_issuers_from_any_challenge_and_tokens_must_name_the_
         ("atomic-crm-api", StatusCode::UNAUTHORIZED),
     ] {
         let token = idp.mint(Some("at+jwt"), &idp.claims("user-1", aud));
-        let r = http.get("/me", Some(&token)).await;
+        let r = get_once_keys_are_in(&http, "/me", &token).await;
         assert_eq!(r.status, status, "aud {aud:?}: {:?}", r.body);
         if status == StatusCode::UNAUTHORIZED {
             assert_eq!(
@@ -140,7 +153,7 @@ async fn dpop_challenges_and_the_document_follow_the_dpop_mode() {
     assert_eq!(doc["dpop_bound_access_tokens_required"], true);
     assert!(doc.get("scopes_supported").is_none());
     let token = idp.mint(None, &idp.claims("user-1", "http://127.0.0.1:9"));
-    let r = http.get("/me", Some(&token)).await;
+    let r = get_once_keys_are_in(&http, "/me", &token).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     let challenge = r.challenge().unwrap();
     assert!(challenge.starts_with("DPoP "), "{challenge}");

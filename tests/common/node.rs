@@ -8,11 +8,14 @@ pub fn seed_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/seed")
 }
 
-/// Installs jose (pinned in `tests/seed/package-lock.json`) on first use;
-/// fails loudly without npm.
+/// Installs jose, oidc-provider and the MCP SDK (pinned in
+/// `tests/seed/package-lock.json`) on first use; fails loudly without npm.
 pub fn npm_ci() {
     let dir = seed_dir();
-    if !dir.join("node_modules/jose").exists() {
+    let installed = ["jose", "oidc-provider", "@modelcontextprotocol/sdk"]
+        .iter()
+        .all(|package| dir.join("node_modules").join(package).exists());
+    if !installed {
         let status = Command::new("npm")
             .args(["ci", "--no-audit", "--no-fund", "--silent"])
             .current_dir(&dir)

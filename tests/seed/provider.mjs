@@ -4,7 +4,9 @@
 //
 // Environment:
 //   PORT       the port to listen on (0: any free one)
-//   AUDIENCE   the `aud` of the access tokens (the API's audience)
+//   AUDIENCE   the `aud` of the access tokens (the API's audience); `resource`:
+//              the resource the client asked for (RFC 8707), and the scope
+//              `mcp:tools` on top (an MCP server as the protected resource)
 //   BACKCHANNEL_URI  when set: Back-Channel Logout on, every client
 //              registered with this `backchannel_logout_uri` (logout tokens
 //              carry `sub`; `sid` too with BACKCHANNEL_SID=1)
@@ -22,6 +24,8 @@ import Provider from "oidc-provider";
 const port = Number(process.env.PORT ?? 0);
 const audience = process.env.AUDIENCE ?? "atomic-crm-api";
 const backchannel = process.env.BACKCHANNEL_URI;
+const forResource = audience === "resource";
+const apiScopes = forResource ? "api:read admin mcp:tools" : "api:read admin";
 
 // Fresh keys at every start: a restart is a key rotation.
 function key(make) {
@@ -41,7 +45,7 @@ const client = (client_id) => ({
   response_types: ["code"],
   redirect_uris: ["http://127.0.0.1/cb"],
   token_endpoint_auth_method: "client_secret_basic",
-  scope: "openid email api:read admin",
+  scope: `openid email ${apiScopes}`,
   ...(backchannel
     ? {
         backchannel_logout_uri: backchannel,
@@ -55,12 +59,26 @@ server.listen(port, "127.0.0.1", () => {
   const actual = server.address().port;
   const issuer = `http://127.0.0.1:${actual}`;
   const oidc = new Provider(issuer, {
-    clients: Object.keys(algOf).map(client),
+    clients: [
+      ...Object.keys(algOf).map(client),
+      // A public client for MCP clients (authorization code with PKCE).
+      ...(forResource
+        ? [{
+            client_id: "mcp-client",
+            token_endpoint_auth_method: "none",
+            grant_types: ["authorization_code"],
+            response_types: ["code"],
+            redirect_uris: ["http://127.0.0.1/cb"],
+            scope: `openid ${apiScopes}`,
+            ...(backchannel ? { backchannel_logout_uri: backchannel } : {}),
+          }]
+        : []),
+    ],
     jwks: { keys: [es256, rs256, eddsa] },
     enabledJWA: {
       idTokenSigningAlgValues: ["ES256", "RS256", "EdDSA"],
     },
-    scopes: ["openid", "email", "api:read", "admin"],
+    scopes: ["openid", "email", ...apiScopes.split(" ")],
     claims: { openid: ["sub"], email: ["email"] },
     pkce: { required: () => false },
     // Its outgoing requests (back-channel logout) refuse special-use
@@ -83,9 +101,9 @@ server.listen(port, "127.0.0.1", () => {
         enabled: true,
         defaultResource: () => "urn:test:api",
         useGrantedResource: () => true,
-        getResourceServerInfo: (_ctx, _resource, client) => ({
-          scope: "api:read admin",
-          audience,
+        getResourceServerInfo: (_ctx, resource, client) => ({
+          scope: apiScopes,
+          audience: forResource ? resource : audience,
           accessTokenFormat: "jwt",
           accessTokenTTL: 600,
           jwt: { sign: { alg: algOf[client.clientId] ?? "ES256" } },

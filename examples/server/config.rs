@@ -195,6 +195,9 @@ pub(crate) fn settings() -> Result<Settings, String> {
     for issuer in trusted_issuers()? {
         builder = builder.with_trusted_issuer(issuer);
     }
+    if let Some(issuer) = template_issuer()? {
+        builder = builder.with_trusted_issuer(issuer);
+    }
     if let Some(resource) = protected_resource()? {
         builder = builder.with_protected_resource(resource);
     }
@@ -375,6 +378,47 @@ pub(crate) fn trusted_issuers() -> Result<Vec<TrustedIssuer>, String> {
         out.push(trusted_rules(TrustedIssuer::with_jwks(issuer, source))?);
     }
     Ok(out)
+}
+
+/// `SESSION_TRUSTED_ISSUER_TEMPLATE` with `SESSION_TEMPLATE_JWKS_URL` and
+/// `SESSION_TENANTS`: many tenants' issuers by one pattern, their keys from
+/// one JWK Set.
+fn template_issuer() -> Result<Option<TrustedIssuer>, String> {
+    let Some(template) = env("SESSION_TRUSTED_ISSUER_TEMPLATE") else {
+        return Ok(None);
+    };
+    let template = template.trim().to_owned();
+    if template.matches("{tenantid}").count() != 1 {
+        return Err(format!(
+            "SESSION_TRUSTED_ISSUER_TEMPLATE: {template:?} needs exactly one {{tenantid}}"
+        ));
+    }
+    let probe = template.replace("{tenantid}", "tenant");
+    let valid = url::Url::parse(&probe)
+        .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
+    if !valid {
+        return Err(format!(
+            "SESSION_TRUSTED_ISSUER_TEMPLATE: {template:?} is not an http:// or https:// URL"
+        ));
+    }
+    let url = env("SESSION_TEMPLATE_JWKS_URL").ok_or_else(|| {
+        "SESSION_TEMPLATE_JWKS_URL: required with SESSION_TRUSTED_ISSUER_TEMPLATE".to_owned()
+    })?;
+    let (refresh, cooldown) = jwks_timing()?;
+    let source = JwksSource::builder_any(url.as_str())
+        .with_refresh_interval(Duration::from_secs(refresh))
+        .with_cooldown(Duration::from_secs(cooldown))
+        .build()
+        .map_err(|e| format!("SESSION_TEMPLATE_JWKS_URL: {url:?}: {e}"))?;
+    let mut issuer = TrustedIssuer::with_jwks(template, source);
+    if let Some(tenants) = env("SESSION_TENANTS") {
+        issuer = issuer.with_tenants(
+            tenants
+                .split(|c: char| c == ',' || c.is_whitespace())
+                .filter(|t| !t.is_empty()),
+        );
+    }
+    trusted_rules(issuer).map(Some)
 }
 
 /// `SESSION_RESOURCE` (this server as an RFC 9728 protected resource) and

@@ -38,6 +38,45 @@
 //!   has no `jti`), log-out-everywhere by `(iss, sub)`. Refreshing is for
 //!   tokens minted here only ([`IssueError::NotMintedHere`](crate::IssueError::NotMintedHere)).
 //!
+//! # Issuers by template
+//!
+//! Many tenants behind one issuer pattern (Microsoft Entra ID's
+//! multi-tenant applications: `https://login.microsoftonline.com/{tenantid}/v2.0`,
+//! one `iss` per customer tenant, signed by common keys): give the issuer
+//! with one [`{tenantid}`](TENANT_PLACEHOLDER) path segment and its keys
+//! ([`with_jwks`](TrustedIssuer::with_jwks) or
+//! [`with_public_keys`](TrustedIssuer::with_public_keys); discovery needs one
+//! issuer). A token whose `iss` fits the pattern is that tenant's: the
+//! tenant must be one path segment of ASCII letters, digits, `-` and `.`
+//! (not `.` or `..`), equal the token's `tid` claim
+//! ([`with_tenant_claim`](TrustedIssuer::with_tenant_claim)), and be allowed
+//! ([`with_tenants`](TrustedIssuer::with_tenants)); anything else is an
+//! untrusted issuer, refused before any key lookup and with no request
+//! made. Each tenant is an issuer of its own for revocation: a logout of
+//! `sub` in one tenant never reaches the same `sub` in another, and a
+//! logout token or security event of a tenant (its `iss`, and its `tid` when
+//! it carries one) revokes within that tenant only.
+//!
+//! ```
+//! use tower_jwt_session::{issuers::TrustedIssuer, Algorithm, KeyPair, SessionManager};
+//!
+//! # fn main() -> Result<(), tower_jwt_session::ConfigError> {
+//! # let pem = include_bytes!("../../tests/keys/p256.pem");
+//! # let common_key = KeyPair::from_pkcs8_pem(Algorithm::ES256, pem)?.public_key().clone();
+//! let manager = SessionManager::verify_only()
+//!     .with_trusted_issuer(
+//!         TrustedIssuer::with_public_keys("https://login.microsoftonline.com/{tenantid}/v2.0", [common_key])
+//!             .with_audience("api://orders")
+//!             .with_tenants(["72f988bf-86f1-41af-91ab-2d7cd011db47"]),
+//!     )
+//!     .build()?;
+//! assert!(manager.trusted_issuer("https://login.microsoftonline.com/72f988bf-86f1-41af-91ab-2d7cd011db47/v2.0").is_some());
+//! assert!(manager.trusted_issuer("https://login.microsoftonline.com/another-tenant/v2.0").is_none());
+//! assert!(manager.trusted_issuer("https://login.microsoftonline.com/../v2.0").is_none());
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! # Example
 //!
 //! ```
@@ -66,6 +105,13 @@ use zeroize::Zeroizing;
 
 pub use permissions::{PermissionClaims, DEFAULT_PERMISSION_CLAIMS, ROLE_PREFIX};
 
+/// The placeholder of an issuer by template: one whole path segment.
+pub const TENANT_PLACEHOLDER: &str = "{tenantid}";
+
+/// The claim that names the tenant of an issuer by template, unless
+/// [`with_tenant_claim`](TrustedIssuer::with_tenant_claim) says otherwise.
+pub const DEFAULT_TENANT_CLAIM: &str = "tid";
+
 use crate::{jwt::algorithm::Algorithm, jwt::asymmetric::PublicKey};
 
 /// An identity provider whose access tokens a manager accepts, beside (or
@@ -86,6 +132,10 @@ pub struct TrustedIssuer {
     pub(crate) require_at_jwt: bool,
     pub(crate) leeway: Option<Duration>,
     pub(crate) permissions: PermissionClaims,
+    /// For an issuer by template: the claim that names the tenant.
+    pub(crate) tenant_claim: String,
+    /// For an issuer by template: the tenants allowed (`None`: any).
+    pub(crate) tenants: Option<Vec<String>>,
 }
 
 /// Where an issuer's keys come from.
@@ -109,6 +159,8 @@ impl TrustedIssuer {
             require_at_jwt: false,
             leeway: None,
             permissions: PermissionClaims::default(),
+            tenant_claim: DEFAULT_TENANT_CLAIM.to_owned(),
+            tenants: None,
         }
     }
 
@@ -134,6 +186,27 @@ impl TrustedIssuer {
     #[cfg_attr(docsrs, doc(cfg(feature = "jwks")))]
     pub fn with_jwks(issuer: impl Into<String>, source: crate::jwks::JwksSource) -> Self {
         Self::new(issuer, IssuerKeys::Jwks(source))
+    }
+
+    /// Names the claim that must equal the tenant of an issuer by template
+    /// (see [Issuers by template](self#issuers-by-template)). Default:
+    /// `tid` (Microsoft Entra ID).
+    pub fn with_tenant_claim(mut self, claim: impl Into<String>) -> Self {
+        self.tenant_claim = claim.into();
+        self
+    }
+
+    /// Admits only `tenants` for an issuer by template (see
+    /// [Issuers by template](self#issuers-by-template)); without it, any
+    /// tenant whose tokens the keys sign. An issuer of another tenant is
+    /// not trusted: refused with no request made.
+    pub fn with_tenants<I, S>(mut self, tenants: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.tenants = Some(tenants.into_iter().map(Into::into).collect());
+        self
     }
 
     /// An issuer with fixed public keys (read from PEM or a JWK). A token

@@ -7,7 +7,7 @@ use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-use super::{IssuerKeys, PermissionClaims, TrustedIssuer};
+use super::{IssuerKeys, PermissionClaims, TrustedIssuer, TENANT_PLACEHOLDER};
 use crate::{
     blocklist::{subjects, TokenKey},
     error::ConfigError,
@@ -30,6 +30,89 @@ const MAX_LEEWAY: Duration = Duration::from_secs(300);
 pub(crate) struct Issuers {
     list: Vec<Issuer>,
     by_iss: HashMap<Box<str>, usize>,
+    /// The issuers by template, tried in order when no exact one matches.
+    templates: Vec<usize>,
+}
+
+/// An issuer pattern with one `{tenantid}` path segment.
+struct Template {
+    prefix: Box<str>,
+    suffix: Box<str>,
+    /// The claim that must equal the tenant.
+    claim: Box<str>,
+    /// The tenants allowed; `None`: any.
+    tenants: Option<Vec<String>>,
+}
+
+impl Template {
+    fn parse(
+        issuer: &str,
+        claim: &str,
+        tenants: Option<Vec<String>>,
+    ) -> Result<Option<Self>, &'static str> {
+        let Some((prefix, suffix)) = issuer.split_once(TENANT_PLACEHOLDER) else {
+            return Ok(None);
+        };
+        if suffix.contains(TENANT_PLACEHOLDER) {
+            return Err("more than one {tenantid} in the issuer template");
+        }
+        let probe = format!("{prefix}tenant{suffix}");
+        let valid_url = url_like(&probe);
+        if !valid_url || !prefix.ends_with('/') || !(suffix.is_empty() || suffix.starts_with('/')) {
+            return Err(
+                "an issuer template is an http(s) URL whose {tenantid} is one whole path segment",
+            );
+        }
+        if claim.is_empty() {
+            return Err("the tenant claim is empty");
+        }
+        if tenants.iter().flatten().any(|t| !is_tenant_id(t)) {
+            return Err(
+                "a tenant in the allowlist is not a plain path segment (letters, digits, - and .)",
+            );
+        }
+        Ok(Some(Self {
+            prefix: prefix.into(),
+            suffix: suffix.into(),
+            claim: claim.into(),
+            tenants,
+        }))
+    }
+
+    /// The tenant `iss` names, when it fits the pattern and is allowed.
+    fn tenant<'a>(&self, iss: &'a str) -> Option<&'a str> {
+        let tenant = iss
+            .strip_prefix(&*self.prefix)?
+            .strip_suffix(&*self.suffix)?;
+        let allowed = self
+            .tenants
+            .as_ref()
+            .is_none_or(|tenants| tenants.iter().any(|t| t == tenant));
+        (is_tenant_id(tenant) && allowed).then_some(tenant)
+    }
+}
+
+/// One non-empty path segment of ASCII letters, digits, `-` and `.`, other
+/// than `.` and `..`.
+fn is_tenant_id(tenant: &str) -> bool {
+    !tenant.is_empty()
+        && tenant != "."
+        && tenant != ".."
+        && tenant
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+}
+
+/// `scheme://host...` with an http(s) scheme and a non-empty host.
+fn url_like(url: &str) -> bool {
+    let Some(rest) = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+    else {
+        return false;
+    };
+    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+    !host.is_empty() && url.bytes().all(|b| b.is_ascii_graphic())
 }
 
 /// One trusted issuer, checked.
@@ -46,6 +129,8 @@ pub(crate) struct Issuer {
     require_at_jwt: bool,
     pub(crate) leeway: Duration,
     permissions: PermissionClaims,
+    /// Set for an issuer by template: its `issuer` is the pattern.
+    template: Option<Template>,
 }
 
 enum Keys {
@@ -76,6 +161,7 @@ impl Issuers {
     ) -> Result<Self, ConfigError> {
         let mut list = Vec::with_capacity(trusted.len());
         let mut by_iss = HashMap::with_capacity(trusted.len());
+        let mut templates = Vec::new();
         for t in trusted {
             let bad = |reason: &str| ConfigError::TrustedIssuer {
                 issuer: t.issuer.clone(),
@@ -159,8 +245,20 @@ impl Issuers {
                     wanted.clone()
                 }
             };
+            let template =
+                Template::parse(&t.issuer, &t.tenant_claim, t.tenants.clone()).map_err(bad)?;
+            match &template {
+                Some(_) if matches!(t.keys, IssuerKeys::Discover) => {
+                    return Err(bad(
+                        "an issuer by template needs its keys (with_jwks or with_public_keys): discovery needs one issuer",
+                    ));
+                }
+                Some(_) => templates.push(list.len()),
+                None => {
+                    by_iss.insert(t.issuer.clone().into_boxed_str(), list.len());
+                }
+            }
             let tag = issuer_tag(&t.issuer);
-            by_iss.insert(t.issuer.clone().into_boxed_str(), list.len());
             list.push(Issuer {
                 issuer: t.issuer.into(),
                 tag,
@@ -171,14 +269,28 @@ impl Issuers {
                 require_at_jwt: t.require_at_jwt,
                 leeway,
                 permissions: t.permissions,
+                template,
             });
         }
-        Ok(Self { list, by_iss })
+        Ok(Self {
+            list,
+            by_iss,
+            templates,
+        })
     }
 
     /// The index of the issuer named `iss`.
+    /// An issuer by template matches an `iss` that fits its pattern with an
+    /// allowed tenant; nothing is fetched or looked up for one that does not.
     pub(crate) fn find(&self, iss: &str) -> Option<usize> {
-        self.by_iss.get(iss).copied()
+        self.by_iss.get(iss).copied().or_else(|| {
+            self.templates.iter().copied().find(|&i| {
+                self.list[i]
+                    .template
+                    .as_ref()
+                    .is_some_and(|t| t.tenant(iss).is_some())
+            })
+        })
     }
 
     pub(crate) fn get(&self, index: usize) -> Option<&Issuer> {
@@ -248,6 +360,40 @@ fn access_token_typ(typ: Option<&str>, require_at_jwt: bool) -> bool {
 }
 
 impl Issuer {
+    /// Whether its `issuer` is a pattern of many tenants' issuers.
+    pub(crate) fn is_template(&self) -> bool {
+        self.template.is_some()
+    }
+
+    /// The issuer a token or an event of `iss` belongs to: this one, or the
+    /// tenant's when this is a template (`iss` must fit it). For
+    /// revocation keys and watermarks: each tenant is an issuer of its own.
+    pub(crate) fn concrete(&self, iss: &str) -> Option<Arc<str>> {
+        match &self.template {
+            None => (*iss == *self.issuer).then(|| self.issuer.clone()),
+            Some(t) => t.tenant(iss).map(|_| Arc::from(iss)),
+        }
+    }
+
+    /// For a template: checks that `claims` name the tenant of `iss` in the
+    /// tenant claim (`required`: it must be there; else only when present).
+    pub(crate) fn check_tenant(
+        &self,
+        iss: &str,
+        claims: &Map<String, Value>,
+        required: bool,
+    ) -> Result<Option<String>, VerifyError> {
+        let Some(template) = &self.template else {
+            return Ok(None);
+        };
+        let tenant = template.tenant(iss).ok_or(VerifyError::InvalidIssuer)?;
+        match claims.get(&*template.claim) {
+            Some(Value::String(claimed)) if claimed == tenant => Ok(Some(tenant.to_owned())),
+            None if !required => Ok(Some(tenant.to_owned())),
+            _ => Err(VerifyError::InvalidIssuer),
+        }
+    }
+
     /// The epoch of the keys in use, `None` while they may not be used.
     #[inline]
     pub(crate) fn epoch(&self) -> Option<u64> {
@@ -411,11 +557,15 @@ impl Issuer {
                 return Err(VerifyError::WrongType);
             }
         }
-        match string("iss")? {
-            Some(iss) if *iss == *self.issuer => {}
-            Some(_) => return Err(VerifyError::InvalidIssuer),
-            None => return Err(VerifyError::MissingClaim("iss")),
-        }
+        let iss = string("iss")?.ok_or(VerifyError::MissingClaim("iss"))?;
+        // The issuer (a tenant's, for a template) and its tag, which
+        // namespace the token's keys and watermarks.
+        let issuer = self.concrete(&iss).ok_or(VerifyError::InvalidIssuer)?;
+        let tenant = self.check_tenant(&iss, &claims, true)?;
+        let tag: std::borrow::Cow<'_, str> = match &tenant {
+            None => std::borrow::Cow::Borrowed(&self.tag),
+            Some(_) => std::borrow::Cow::Owned(issuer_tag(&issuer)),
+        };
         let audience_ok = Self::audience_holds(claims.get("aud"), |a| {
             self.audiences.iter().any(|mine| mine == a)
                 || self.resource.as_ref().is_some_and(|r| r.is_named_by(a))
@@ -452,7 +602,7 @@ impl Issuer {
         let auth_time = date("auth_time").ok().flatten();
         let permissions = self.permissions.permissions(&claims)?;
         let key = match &jti {
-            Some(jti) => TokenKey::from_jti(&format!("{}~{jti}", self.tag)),
+            Some(jti) => TokenKey::from_jti(&format!("{tag}~{jti}")),
             None => TokenKey::from_tag_digest(&Sha256::digest(parts.signing_input)),
         };
         let iat_secs = iat.map(|s| s.floor() as i64);
@@ -460,14 +610,14 @@ impl Issuer {
         // provider pushes: the provider session (`sid`), the subject's
         // tokens without `sid`, the e-mail address.
         let mut extra = Vec::new();
-        let email_mark = email.as_deref().map(|e| email_user(&self.issuer, e));
+        let email_mark = email.as_deref().map(|e| email_user(&issuer, e));
         match &sid {
             Some(sid) => extra.push((
-                provider_session_key(&self.issuer, sid),
-                email_mark.unwrap_or_else(|| watermark_user(&self.issuer, &sub)),
+                provider_session_key(&issuer, sid),
+                email_mark.unwrap_or_else(|| watermark_user(&issuer, &sub)),
             )),
             None => {
-                extra.push((key.clone(), sessionless_user(&self.issuer, &sub)));
+                extra.push((key.clone(), sessionless_user(&issuer, &sub)));
                 if let Some(mark) = email_mark {
                     extra.push((key.clone(), mark));
                 }
@@ -510,11 +660,12 @@ impl Issuer {
             payload: None,
             claims: claims.into(),
             foreign: Some(Box::new(Foreign {
-                issuer: self.issuer.clone(),
+                issuer: issuer.clone(),
+                tenant: tenant.map(Into::into),
                 client_id,
                 sid,
                 has_email: email.is_some(),
-                watermark_user: watermark_user(&self.issuer, &sub),
+                watermark_user: watermark_user(&issuer, &sub),
                 extra: extra.into_boxed_slice(),
             })),
             custom: None,

@@ -307,6 +307,8 @@ pub(crate) struct SessionInner {
 #[derive(Debug)]
 pub(crate) struct Foreign {
     pub(crate) issuer: Arc<str>,
+    /// The tenant, for an issuer by template.
+    pub(crate) tenant: Option<Box<str>>,
     pub(crate) client_id: Option<String>,
     pub(crate) sid: Option<String>,
     pub(crate) has_email: bool,
@@ -418,6 +420,13 @@ impl SessionData {
     /// tokens verified with the manager's own keys.
     pub fn trusted_issuer(&self) -> Option<&str> {
         self.0.foreign.as_ref().map(|f| &*f.issuer)
+    }
+
+    /// The tenant of a token from an issuer by template (the `{tenantid}`
+    /// segment of its `iss`, equal to its tenant claim); `None` otherwise.
+    /// See [Issuers by template](crate::issuers#issuers-by-template).
+    pub fn tenant(&self) -> Option<&str> {
+        self.0.foreign.as_ref().and_then(|f| f.tenant.as_deref())
     }
 
     /// `client_id` of a trusted issuer's access token (RFC 9068 §2.2): the
@@ -569,6 +578,8 @@ impl Serialize for SessionData {
             #[serde(rename_all = "camelCase")]
             struct Trusted<'a> {
                 iss: &'a str,
+                #[serde(skip_serializing_if = "Option::is_none")]
+                tenant: Option<&'a str>,
                 sub: &'a str,
                 user_id: &'a str,
                 #[serde(skip_serializing_if = "Option::is_none")]
@@ -582,6 +593,7 @@ impl Serialize for SessionData {
             }
             return Trusted {
                 iss: &foreign.issuer,
+                tenant: foreign.tenant.as_deref(),
                 sub: &s.user_id,
                 user_id: &s.user_id,
                 email: foreign.has_email.then_some(s.email.as_str()),

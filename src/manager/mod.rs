@@ -340,7 +340,12 @@ impl SessionManager {
             .filter(|iss| !iss.is_empty() && !self.trusted_issuers().any(|t| t == *iss));
         #[cfg(not(feature = "jwks"))]
         let own: Option<&str> = None;
-        self.trusted_issuers().chain(own)
+        let exact = self
+            .inner
+            .trusted
+            .iter()
+            .flat_map(|t| t.iter().filter(|i| !i.is_template()).map(|i| &*i.issuer));
+        exact.chain(own)
     }
 
     /// `false` when the manager holds a public key only and cannot sign.

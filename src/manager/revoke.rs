@@ -199,7 +199,8 @@ impl SessionManager {
     /// ```
     pub fn trusted_issuer(&self, issuer: &str) -> Option<IssuerRevocations<'_>> {
         let trusted = self.inner.trusted.as_ref()?;
-        let issuer = trusted.get(trusted.find(issuer)?)?.issuer.clone();
+        // A tenant of an issuer by template is an issuer of its own.
+        let issuer = trusted.get(trusted.find(issuer)?)?.concrete(issuer)?;
         Some(IssuerRevocations {
             manager: self,
             issuer,

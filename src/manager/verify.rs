@@ -415,7 +415,11 @@ impl SessionManager {
             }
             result => result?,
         };
-        Ok((issuer.issuer.clone(), issuer.leeway, claims))
+        // For a tenant of an issuer by template: its own issuer, and its
+        // tenant claim, when the token carries one, must be that tenant.
+        let concrete = issuer.concrete(&iss).ok_or(VerifyError::InvalidIssuer)?;
+        issuer.check_tenant(&iss, &claims, false)?;
+        Ok((concrete, issuer.leeway, claims))
     }
 
     /// What the blocklist says of `session` now.

@@ -312,3 +312,69 @@ fn the_mcp_example_refuses_to_start_without_its_issuers_or_resource() {
         assert_eq!(stderr.lines().count(), 1, "{envs:?}: {stderr}");
     }
 }
+
+#[tokio::test]
+async fn sigterm_and_sigint_stop_the_mcp_example_with_an_event_stream_open() {
+    use std::io::{Read, Write};
+    let idp = TestIssuer::start("p256.pem").await;
+    for signal in ["TERM", "INT"] {
+        let port = free_port();
+        let resource = format!("http://127.0.0.1:{port}/mcp");
+        let bind = format!("127.0.0.1:{port}");
+        let server = DemoServer::start_example(
+            "mcp",
+            &[
+                ("BIND_ADDR", &bind),
+                ("SESSION_TRUSTED_ISSUERS", &idp.issuer),
+                ("SESSION_RESOURCE", &resource),
+            ],
+        );
+        let http = Http::new(&server.addr);
+        let mut claims = idp.claims("user-7", &resource);
+        claims["scope"] = json!("mcp:tools");
+        let mut client = McpClient {
+            http: &http,
+            token: idp.mint(Some("at+jwt"), &claims),
+            session: None,
+        };
+        // Until the issuer's keys are in (503 before), within PATIENCE.
+        let deadline = std::time::Instant::now() + PATIENCE;
+        while client
+            .post(&json!({"jsonrpc": "2.0", "id": 0, "method": "ping"}))
+            .await
+            .status
+            == StatusCode::SERVICE_UNAVAILABLE
+            && std::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        client.initialize().await;
+        // The session's event stream, held open.
+        let mut stream = std::net::TcpStream::connect(&server.addr).unwrap();
+        write!(
+            stream,
+            "GET /mcp HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\nauthorization: Bearer {}\r\n\
+             accept: text/event-stream\r\nmcp-session-id: {}\r\nmcp-protocol-version: 2025-11-25\r\n\r\n",
+            client.token,
+            client.session.as_deref().unwrap_or(""),
+        )
+        .unwrap();
+        stream.set_read_timeout(Some(PATIENCE)).unwrap();
+        let mut head = [0u8; 64];
+        let n = stream.read(&mut head).unwrap();
+        assert!(
+            String::from_utf8_lossy(&head[..n]).starts_with("HTTP/1.1 200"),
+            "{:?}",
+            String::from_utf8_lossy(&head[..n])
+        );
+        // The contract's bound: exit 0 within 10 s.
+        let (status, took) = server.stop_with(signal);
+        eprintln!("SIG{signal}: stopped in {took:?} with an event stream open");
+        assert_eq!(status.code(), Some(0), "SIG{signal}");
+        assert!(
+            took < std::time::Duration::from_secs(10),
+            "SIG{signal} took {took:?}"
+        );
+        drop(stream);
+    }
+}

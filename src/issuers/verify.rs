@@ -247,8 +247,12 @@ impl Issuers {
             };
             let template =
                 Template::parse(&t.issuer, &t.tenant_claim, t.tenants.clone()).map_err(bad)?;
+            #[cfg(feature = "jwks")]
+            let discovered = matches!(t.keys, IssuerKeys::Discover);
+            #[cfg(not(feature = "jwks"))]
+            let discovered = false;
             match &template {
-                Some(_) if matches!(t.keys, IssuerKeys::Discover) => {
+                Some(_) if discovered => {
                     return Err(bad(
                         "an issuer by template needs its keys (with_jwks or with_public_keys): discovery needs one issuer",
                     ));

@@ -175,6 +175,7 @@ impl JwkSet {
     }
 
     /// Keys of the document that were not usable.
+    #[cfg(feature = "jwks")]
     pub(crate) fn skipped(&self) -> usize {
         self.skipped
     }

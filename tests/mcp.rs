@@ -378,3 +378,97 @@ async fn sigterm_and_sigint_stop_the_mcp_example_with_an_event_stream_open() {
         drop(stream);
     }
 }
+
+/// The status of an `initialize` with `token`.
+async fn initialize_status(http: &Http, token: &str) -> StatusCode {
+    let auth = format!("Bearer {token}");
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {},
+        "clientInfo": {"name": "tests", "version": "1"}}});
+    http.send(
+        Method::POST,
+        "/mcp",
+        &[
+            ("authorization", auth.as_str()),
+            ("content-type", "application/json"),
+            ("accept", "application/json, text/event-stream"),
+        ],
+        &body.to_string(),
+    )
+    .await
+    .status
+}
+
+/// [`initialize_status`] again until it is `wanted`, within PATIENCE.
+async fn until(http: &Http, token: &str, wanted: StatusCode) -> StatusCode {
+    let deadline = std::time::Instant::now() + PATIENCE;
+    loop {
+        let status = initialize_status(http, token).await;
+        if status == wanted || std::time::Instant::now() > deadline {
+            return status;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
+/// Two MCP servers sharing Redis (behind one resource URL, as behind a load
+/// balancer): a back-channel logout received by one refuses the subject's
+/// token on the other.
+#[tokio::test]
+async fn a_provider_logout_received_by_one_mcp_server_reaches_the_other_through_redis() {
+    let redis = RedisServer::start();
+    let idp = TestIssuer::start("p256.pem").await;
+    let (port_a, port_b) = (free_port(), free_port());
+    let resource = format!("http://127.0.0.1:{port_a}/mcp");
+    let start = |port: u16| {
+        let bind = format!("127.0.0.1:{port}");
+        DemoServer::start_example(
+            "mcp",
+            &[
+                ("BIND_ADDR", &bind),
+                ("SESSION_TRUSTED_ISSUERS", &idp.issuer),
+                ("SESSION_RESOURCE", &resource),
+                ("SESSION_CLIENT_ID", "mcp-client"),
+                ("REDIS_URL", &redis.url()),
+            ],
+        )
+    };
+    let (a, b) = (start(port_a), start(port_b));
+    let (http_a, http_b) = (Http::new(&a.addr), Http::new(&b.addr));
+    let mut claims = idp.claims("user-9", &resource);
+    claims["scope"] = json!("mcp:tools");
+    let token = idp.mint(Some("at+jwt"), &claims);
+    assert_eq!(until(&http_a, &token, StatusCode::OK).await, StatusCode::OK);
+    assert_eq!(until(&http_b, &token, StatusCode::OK).await, StatusCode::OK);
+
+    let logout = idp.mint(
+        Some("logout+jwt"),
+        &json!({
+            "iss": idp.issuer, "aud": "mcp-client", "sub": "user-9",
+            "iat": now(), "exp": now() + 120, "jti": format!("lt-{}", rand_suffix()),
+            "events": {"http://schemas.openid.net/event/backchannel-logout": {}},
+        }),
+    );
+    let r = http_a
+        .send(
+            Method::POST,
+            "/backchannel-logout",
+            &[("content-type", "application/x-www-form-urlencoded")],
+            &format!("logout_token={logout}"),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let acknowledged = std::time::Instant::now();
+    assert_eq!(
+        until(&http_b, &token, StatusCode::UNAUTHORIZED).await,
+        StatusCode::UNAUTHORIZED
+    );
+    eprintln!(
+        "refused on the other MCP server {:?} after the logout's 200",
+        acknowledged.elapsed()
+    );
+    assert_eq!(
+        initialize_status(&http_a, &token).await,
+        StatusCode::UNAUTHORIZED
+    );
+}

@@ -148,6 +148,7 @@ mod manager;
 mod metrics;
 pub mod receivers;
 pub mod resource;
+mod scope;
 #[cfg(feature = "testing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;

@@ -128,10 +128,11 @@ async fn an_mcp_client_goes_from_the_first_401_to_a_tool_call_and_scopes_are_enf
         token: token("mcp:tools", "http://127.0.0.1:1/mcp"),
         session: None,
     };
-    let r = other
-        .post(&json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}))
-        .await;
-    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    // (Again while 503: until the issuer's keys, fetched at start, are in.)
+    assert_eq!(
+        until(&http, &other.token, StatusCode::UNAUTHORIZED).await,
+        StatusCode::UNAUTHORIZED
+    );
     other.token = token("profile", &resource);
     let r = other
         .post(&json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}))
@@ -338,16 +339,10 @@ async fn sigterm_and_sigint_stop_the_mcp_example_with_an_event_stream_open() {
             session: None,
         };
         // Until the issuer's keys are in (503 before), within PATIENCE.
-        let deadline = std::time::Instant::now() + PATIENCE;
-        while client
-            .post(&json!({"jsonrpc": "2.0", "id": 0, "method": "ping"}))
-            .await
-            .status
-            == StatusCode::SERVICE_UNAVAILABLE
-            && std::time::Instant::now() < deadline
-        {
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
+        assert_eq!(
+            until(&http, &client.token, StatusCode::OK).await,
+            StatusCode::OK
+        );
         client.initialize().await;
         // The session's event stream, held open.
         let mut stream = std::net::TcpStream::connect(&server.addr).unwrap();

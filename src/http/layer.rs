@@ -12,6 +12,7 @@ use crate::{
     http::service::SessionService,
     http::source::{CookieSource, Sources, TokenSource},
     manager::SessionManager,
+    scope::is_scope_token,
 };
 
 /// Verifies the bearer token of every request and puts the
@@ -212,12 +213,7 @@ impl<M> SessionLayer<M> {
     /// ```
     pub fn with_challenge_scope(mut self, scope: impl Into<String>) -> Result<Self, ConfigError> {
         let scope = scope.into();
-        let token_char =
-            |b: u8| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b);
-        if let Some(bad) = scope
-            .split(' ')
-            .find(|t| t.is_empty() || !t.bytes().all(token_char))
-        {
+        if let Some(bad) = scope.split(' ').find(|t| !is_scope_token(t)) {
             return Err(ConfigError::InvalidPermission(bad.to_owned()));
         }
         let shared = Arc::make_mut(&mut self.shared);

@@ -22,6 +22,7 @@ use crate::{
         service::PassedAnonymous,
     },
     jwt::claims::SessionData,
+    scope::is_scope_token,
 };
 
 type Predicate = Arc<dyn Fn(&SessionData) -> bool + Send + Sync>;
@@ -63,12 +64,7 @@ impl Requirement {
                 scopes.push(p);
             }
         }
-        let token_char =
-            |b: u8| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b);
-        let valid = !scopes.is_empty()
-            && scopes
-                .iter()
-                .all(|t| !t.is_empty() && t.bytes().all(token_char));
+        let valid = !scopes.is_empty() && scopes.iter().all(|t| is_scope_token(t));
         valid.then(|| scopes.join(" ").into())
     }
 }

@@ -19,7 +19,7 @@ use crate::{
         key::HmacKey,
         token::{decode_claims, decode_signature, parse_header, split, verify_with, Parts},
     },
-    resource::ProtectedResource,
+    resource::protected::ProtectedResource,
     time::now_micros,
 };
 

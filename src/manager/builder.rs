@@ -16,7 +16,7 @@ use crate::{
         token::KnownHeaders,
         verified::VerifiedCache,
     },
-    resource::ProtectedResource,
+    resource::protected::ProtectedResource,
 };
 
 /// Builds a [`SessionManager`]; every value is checked in

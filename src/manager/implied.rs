@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use crate::error::ConfigError;
+use crate::{error::ConfigError, scope::is_scope_token};
 
 /// The declared implications, closed under transitivity at build time
 /// (`files:admin` → `files:write` → `files:read`).
@@ -14,12 +14,10 @@ pub(crate) struct ImpliedScopes(HashMap<String, Vec<String>>);
 impl ImpliedScopes {
     /// Checks every scope and closes the relation.
     pub(crate) fn build(declared: Vec<(String, Vec<String>)>) -> Result<Self, ConfigError> {
-        let token_char =
-            |b: u8| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b);
         let mut direct: HashMap<String, Vec<String>> = HashMap::new();
         for (broader, narrower) in declared {
             for scope in std::iter::once(&broader).chain(&narrower) {
-                if scope.is_empty() || !scope.bytes().all(token_char) {
+                if !is_scope_token(scope) {
                     return Err(ConfigError::InvalidPermission(scope.clone()));
                 }
             }

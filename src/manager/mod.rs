@@ -12,7 +12,7 @@ use crate::{
     jwt::algorithm::Algorithm,
     jwt::asymmetric::PublicKey,
     jwt::{claims::SessionData, key::KeySet, token::KnownHeaders, verified::VerifiedCache},
-    resource::ProtectedResource,
+    resource::protected::ProtectedResource,
 };
 
 pub(crate) mod builder;

@@ -127,11 +127,6 @@ impl ProtectedResource {
         &self.resource
     }
 
-    /// Where the document is served on this server (RFC 9728 §3.1).
-    pub fn metadata_path(&self) -> &str {
-        &self.metadata_path
-    }
-
     /// The document's absolute URL, as challenges name it.
     pub fn metadata_url(&self) -> &str {
         &self.metadata_url

@@ -22,6 +22,20 @@ fn messages(reply: &Reply) -> Vec<Value> {
         .collect()
 }
 
+/// The MCP example on a free port of 127.0.0.1, trusting `issuer`; and its
+/// resource identifier (its `/mcp` URL).
+fn start_mcp(issuer: &str) -> (DemoServer, String) {
+    let port = free_port();
+    let resource = format!("http://127.0.0.1:{port}/mcp");
+    let bind = format!("127.0.0.1:{port}");
+    let envs = [
+        ("BIND_ADDR", bind.as_str()),
+        ("SESSION_TRUSTED_ISSUERS", issuer),
+        ("SESSION_RESOURCE", resource.as_str()),
+    ];
+    (DemoServer::start_example("mcp", &envs), resource)
+}
+
 struct McpClient<'a> {
     http: &'a Http,
     token: String,
@@ -79,18 +93,8 @@ impl McpClient<'_> {
 async fn an_mcp_client_goes_from_the_first_401_to_a_tool_call_and_scopes_are_enforced_before_the_handler(
 ) {
     let idp = TestIssuer::start("p256.pem").await;
-    let port = free_port();
-    let resource = format!("http://127.0.0.1:{port}/mcp");
-    let metadata_url = format!("http://127.0.0.1:{port}/.well-known/oauth-protected-resource/mcp");
-    let bind = format!("127.0.0.1:{port}");
-    let server = DemoServer::start_example(
-        "mcp",
-        &[
-            ("BIND_ADDR", &bind),
-            ("SESSION_TRUSTED_ISSUERS", &idp.issuer),
-            ("SESSION_RESOURCE", &resource),
-        ],
-    );
+    let (server, resource) = start_mcp(&idp.issuer);
+    let metadata_url = resource.replace("/mcp", "/.well-known/oauth-protected-resource/mcp");
     let http = Http::new(&server.addr);
 
     // 1. No token: 401 naming the scope and the document.
@@ -319,17 +323,7 @@ async fn sigterm_and_sigint_stop_the_mcp_example_with_an_event_stream_open() {
     use std::io::{Read, Write};
     let idp = TestIssuer::start("p256.pem").await;
     for signal in ["TERM", "INT"] {
-        let port = free_port();
-        let resource = format!("http://127.0.0.1:{port}/mcp");
-        let bind = format!("127.0.0.1:{port}");
-        let server = DemoServer::start_example(
-            "mcp",
-            &[
-                ("BIND_ADDR", &bind),
-                ("SESSION_TRUSTED_ISSUERS", &idp.issuer),
-                ("SESSION_RESOURCE", &resource),
-            ],
-        );
+        let (server, resource) = start_mcp(&idp.issuer);
         let http = Http::new(&server.addr);
         let mut claims = idp.claims("user-7", &resource);
         claims["scope"] = json!("mcp:tools");
@@ -348,8 +342,9 @@ async fn sigterm_and_sigint_stop_the_mcp_example_with_an_event_stream_open() {
         let mut stream = std::net::TcpStream::connect(&server.addr).unwrap();
         write!(
             stream,
-            "GET /mcp HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\nauthorization: Bearer {}\r\n\
+            "GET /mcp HTTP/1.1\r\nhost: {}\r\nauthorization: Bearer {}\r\n\
              accept: text/event-stream\r\nmcp-session-id: {}\r\nmcp-protocol-version: 2025-11-25\r\n\r\n",
+            server.addr,
             client.token,
             client.session.as_deref().unwrap_or(""),
         )

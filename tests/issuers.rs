@@ -338,7 +338,15 @@ async fn a_provider_token_revoked_on_one_server_is_refused_on_another() {
         let token = provider.client_credentials("cc-es256", "api:read").await;
         status_until_json(&ha, &token).await;
         status_until_json(&hb, &token).await;
-        assert_eq!(ha.post("/logout", Some(&token), "").await.status, 204);
+        // A 503 promises nothing (the store did not answer in time on a
+        // loaded machine): the client asks again, as a client would.
+        let deadline = Instant::now() + PATIENCE;
+        let mut logout = ha.post("/logout", Some(&token), "").await.status;
+        while logout == 503 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            logout = ha.post("/logout", Some(&token), "").await.status;
+        }
+        assert_eq!(logout, 204);
         let took = status_until(&hb, &token, 401, PATIENCE).await;
         worst = worst.max(took);
         assert_eq!(ha.get("/me", Some(&token)).await.status, 401);

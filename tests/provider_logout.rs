@@ -27,13 +27,7 @@ fn pair(issuer: &str, redis: &str, client_id: &str) -> (DemoServer, DemoServer) 
 }
 
 async fn back_channel(http: &Http, token: &str) -> Reply {
-    http.send(
-        Method::POST,
-        "/backchannel-logout",
-        &[("content-type", "application/x-www-form-urlencoded")],
-        &format!("logout_token={token}"),
-    )
-    .await
+    http.back_channel_logout(token).await
 }
 
 async fn push(http: &Http, set: &str) -> Reply {

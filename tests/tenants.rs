@@ -9,7 +9,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{provider::*, *};
-use http::{Method, StatusCode};
+use http::StatusCode;
 use serde_json::{json, Value};
 
 const AUDIENCE: &str = "api://orders";
@@ -145,24 +145,18 @@ async fn tenants_are_admitted_by_pattern_and_revoked_within_their_own_tenant() {
     let bob_2 = tenants.token("t-2", "t-2", "bob");
     assert_eq!(me(&http, &bob_1).await.status, StatusCode::OK);
     assert_eq!(me(&http, &bob_2).await.status, StatusCode::OK);
-    let back_channel = |token: String| {
-        let http = &http;
-        async move {
-            http.send(
-                Method::POST,
-                "/backchannel-logout",
-                &[("content-type", "application/x-www-form-urlencoded")],
-                &format!("logout_token={token}"),
-            )
-            .await
-        }
-    };
-    let r = back_channel(tenants.logout_token("t-2", Some("t-1"), "bob")).await;
+    let r = http
+        .back_channel_logout(&tenants.logout_token("t-2", Some("t-1"), "bob"))
+        .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{:?}", r.body);
     assert_eq!(http.get("/me", Some(&bob_2)).await.status, StatusCode::OK);
-    let r = back_channel(tenants.logout_token("t-3", None, "bob")).await;
+    let r = http
+        .back_channel_logout(&tenants.logout_token("t-3", None, "bob"))
+        .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "a tenant not allowed");
-    let r = back_channel(tenants.logout_token("t-2", Some("t-2"), "bob")).await;
+    let r = http
+        .back_channel_logout(&tenants.logout_token("t-2", Some("t-2"), "bob"))
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     assert_eq!(
         http.get("/me", Some(&bob_2)).await.status,

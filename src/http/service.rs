@@ -218,19 +218,7 @@ where
                     let grpc = is_grpc(req.version(), req.headers());
                     match use_proof(shared, proof.as_ref()) {
                         Err(rejection) => self.refuse(rejection, grpc),
-                        Ok(record) => {
-                            let clone = self.inner.clone();
-                            let inner = std::mem::replace(&mut self.inner, clone);
-                            ResponseFuture::waiting_for(
-                                Wait::Record(record),
-                                inner,
-                                req,
-                                session,
-                                self.shared.clone(),
-                                grpc,
-                            )
-                            .in_span(span)
-                        }
+                        Ok(record) => self.wait(Wait::Record(record), req, session, grpc, span),
                     }
                 }
                 Ok(()) => {
@@ -253,26 +241,34 @@ where
             };
         }
         let check = shared.manager.lookup_future(&session);
-        // The ready service is the one that must be called: keep it and leave
-        // a clone in its place. See "Be careful when cloning inner services"
-        // in the tower-service docs.
-        let clone = self.inner.clone();
-        let inner = std::mem::replace(&mut self.inner, clone);
         // Only refusals need to know; read it before the request moves.
         let grpc = is_grpc(req.version(), req.headers());
-        ResponseFuture::waiting_for(
-            Wait::Blocklist(check, proof),
-            inner,
-            req,
-            session,
-            self.shared.clone(),
-            grpc,
-        )
-        .in_span(span)
+        self.wait(Wait::Blocklist(check, proof), req, session, grpc, span)
     }
 }
 
 impl<S, M> SessionService<S, M> {
+    /// A request that waits for `wait` before the inner service is called.
+    /// The ready service is the one that must be called: it is kept and a
+    /// clone left in its place (see "Be careful when cloning inner
+    /// services" in the tower-service docs).
+    fn wait<ReqBody>(
+        &mut self,
+        wait: Wait,
+        req: Request<ReqBody>,
+        session: SessionData,
+        grpc: bool,
+        span: tracing::Span,
+    ) -> ResponseFuture<S, ReqBody, M>
+    where
+        S: Service<Request<ReqBody>> + Clone,
+    {
+        let clone = self.inner.clone();
+        let inner = std::mem::replace(&mut self.inner, clone);
+        ResponseFuture::waiting_for(wait, inner, req, session, self.shared.clone(), grpc)
+            .in_span(span)
+    }
+
     fn refuse<ReqBody>(&self, rejection: Rejection, grpc: bool) -> ResponseFuture<S, ReqBody, M>
     where
         S: Service<Request<ReqBody>>,

@@ -82,6 +82,17 @@ impl Http {
         self.send(Method::POST, path, &headers, body).await
     }
 
+    /// `POST /backchannel-logout` with `logout_token` (a form body).
+    pub async fn back_channel_logout(&self, logout_token: &str) -> Reply {
+        self.send(
+            Method::POST,
+            "/backchannel-logout",
+            &[("content-type", "application/x-www-form-urlencoded")],
+            &format!("logout_token={logout_token}"),
+        )
+        .await
+    }
+
     /// Logs in as a demo user and returns (token, expiresAt).
     pub async fn login(&self, email: &str, password: &str) -> (String, i64) {
         let r = self

@@ -159,6 +159,11 @@ pub enum ConfigError {
     /// A timeout of zero.
     #[error("the timeout {0:?} must be more than zero")]
     InvalidTimeout(Duration),
+    /// An introspection setting is unusable (an empty client id or
+    /// secret, an endpoint that is not an `http(s)` URL, an issuer by
+    /// template, two issuers taking opaque tokens).
+    #[error("introspection: {0}")]
+    Introspection(String),
     /// A component that needs a tokio runtime was built outside one.
     #[error("this must be built inside a tokio runtime")]
     NoRuntime,
@@ -240,6 +245,34 @@ pub enum JwksError {
         /// The issuer the document names.
         found: String,
     },
+}
+
+/// Why an introspection endpoint (RFC 7662) gave no usable answer: the
+/// token's state is unknown, and the layer answers `503`, never admits.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum IntrospectionError {
+    /// The issuer's discovery document names no `introspection_endpoint`
+    /// (or could not be read: the source says why).
+    #[error("the issuer's introspection endpoint is unknown: {0}")]
+    NoEndpoint(String),
+    /// The request failed: connection, TLS, or reading the body. The
+    /// source is the HTTP client's error.
+    #[error("the introspection request failed: {}", with_causes(&**.0))]
+    Request(#[source] Arc<dyn StdError + Send + Sync>),
+    /// No answer within the timeout.
+    #[error("the introspection endpoint did not answer within {0:?}")]
+    Timeout(Duration),
+    /// An answer other than `200 OK`.
+    #[error("the introspection endpoint answered {0}, not 200")]
+    Status(u16),
+    /// A `200` whose body is not an introspection answer (a JSON object
+    /// with a boolean `active`).
+    #[error("the introspection answer is not usable: {0}")]
+    InvalidAnswer(String),
+    /// Signing the client assertion (`private_key_jwt`) failed.
+    #[error("signing the client assertion failed")]
+    Assertion(#[source] Arc<jsonwebtoken::errors::Error>),
 }
 
 /// A blocklist backend could not answer or could not store.
@@ -402,12 +435,33 @@ pub enum VerifyError {
     /// or the last good one is older than its allowed age.
     #[error("the signing keys are unavailable: {0}")]
     KeysUnavailable(&'static str),
+    /// The introspection endpoint (RFC 7662) says the token is not active:
+    /// unknown, expired, revoked at the provider.
+    #[error("the introspection endpoint says the token is not active")]
+    Inactive,
+    /// An opaque token (not a JWT) that only the introspection endpoint can
+    /// check, and whose answer is not cached:
+    /// [`verify`](crate::SessionManager::verify) asks the endpoint;
+    /// [`decode`](crate::SessionManager::decode), which makes no request,
+    /// cannot.
+    #[error("the opaque token has not been introspected yet")]
+    NotIntrospected,
+    /// The introspection endpoint gave no usable answer: the token's state
+    /// is unknown.
+    #[error("the introspection endpoint gave no usable answer")]
+    Introspection(#[source] IntrospectionError),
 }
 
 impl VerifyError {
     /// Returns `true` when the client is at fault (as opposed to a backend failure).
     pub fn is_client_error(&self) -> bool {
-        !matches!(self, Self::Backend(_) | Self::KeysUnavailable(_))
+        !matches!(
+            self,
+            Self::Backend(_)
+                | Self::KeysUnavailable(_)
+                | Self::NotIntrospected
+                | Self::Introspection(_)
+        )
     }
 }
 

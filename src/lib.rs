@@ -141,6 +141,9 @@ pub mod dpop;
 mod error;
 pub mod guide;
 mod http;
+#[cfg(feature = "jwks")]
+#[cfg_attr(docsrs, doc(cfg(feature = "jwks")))]
+pub mod introspection;
 pub mod issuers;
 pub mod jwks;
 mod jwt;
@@ -161,7 +164,10 @@ pub use self::http::{
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub use self::http::{MissingSessionLayer, SessionRejection};
-pub use error::{BlocklistError, ConfigError, IssueError, JwksError, MalformedToken, VerifyError};
+pub use error::{
+    BlocklistError, ConfigError, IntrospectionError, IssueError, JwksError, MalformedToken,
+    VerifyError,
+};
 pub use jwt::{
     Algorithm, Claims, KeyPair, NewSession, PublicKey, SessionData, UnknownAlgorithm, MAX_RSA_BITS,
     MIN_RSA_BITS,

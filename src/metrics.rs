@@ -11,6 +11,8 @@
 //! | `tower_jwt_session_outage_admitted_total` | counter | requests admitted unchecked under `OutagePolicy::AdmitUncheckedDangerously` |
 //! | `tower_jwt_session_reuse_detected_total` | counter | refreshes with a rotated-away token, each of which ended its session |
 //! | `tower_jwt_session_provider_events_total` | counter | `kind`: `back_channel_logout`, `session_revoked`, `all_sessions` (applied), `unknown` (security events of a type not handled), `refused` (invalid logout tokens and SETs) |
+//! | `tower_jwt_session_introspections_total` | counter | `result`: `active`, `inactive`, `refused` (active, but not for this server: issuer, audience, type, time), `error` (no usable answer: `503`) |
+//! | `tower_jwt_session_introspection_cache_total` | counter | `result`: `hit`, `miss` |
 //! | `tower_jwt_session_jwks_fetches_total` | counter | `result`: `ok`, `error` (fetches of a JWK Set; on `error` the last good set stays in use) |
 
 // Every label value is a literal: the `metrics` macros then build the key
@@ -135,4 +137,33 @@ pub(crate) fn jwks_fetched(ok: bool) {
     }
     #[cfg(not(feature = "metrics"))]
     let _ = ok;
+}
+
+/// A request to an introspection endpoint, by its outcome.
+#[cfg(feature = "jwks")]
+#[inline]
+pub(crate) fn introspection(result: &'static str) {
+    #[cfg(feature = "metrics")]
+    match result {
+        "active" => inc!("tower_jwt_session_introspections_total", "result" => "active"),
+        "inactive" => inc!("tower_jwt_session_introspections_total", "result" => "inactive"),
+        "refused" => inc!("tower_jwt_session_introspections_total", "result" => "refused"),
+        _ => inc!("tower_jwt_session_introspections_total", "result" => "error"),
+    }
+    #[cfg(not(feature = "metrics"))]
+    let _ = result;
+}
+
+/// A look into the introspection cache.
+#[cfg(feature = "jwks")]
+#[inline]
+pub(crate) fn introspection_cache(hit: bool) {
+    #[cfg(feature = "metrics")]
+    if hit {
+        inc!("tower_jwt_session_introspection_cache_total", "result" => "hit");
+    } else {
+        inc!("tower_jwt_session_introspection_cache_total", "result" => "miss");
+    }
+    #[cfg(not(feature = "metrics"))]
+    let _ = hit;
 }

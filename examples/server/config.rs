@@ -325,20 +325,22 @@ pub(crate) fn dpop_settings() -> Result<Dpop, String> {
     Ok(dpop)
 }
 
+/// A whole number of seconds of at least `min` from `var`, or `default`.
+fn secs(var: &str, default: u64, min: u64) -> Result<u64, String> {
+    match env(var) {
+        None => Ok(default),
+        Some(v) => match v.trim().parse::<u64>() {
+            Ok(n) if n >= min => Ok(n),
+            _ => Err(format!(
+                "{var}: {v:?} is not a whole number of seconds of at least {min}"
+            )),
+        },
+    }
+}
+
 /// `SESSION_JWKS_REFRESH_SECS` and `SESSION_JWKS_COOLDOWN_SECS`. Under 10 s
 /// the library fetches every 10 s (the contract's floor).
 pub(crate) fn jwks_timing() -> Result<(u64, u64), String> {
-    let secs = |var: &str, default: u64, min: u64| -> Result<u64, String> {
-        match env(var) {
-            None => Ok(default),
-            Some(v) => match v.trim().parse::<u64>() {
-                Ok(n) if n >= min => Ok(n),
-                _ => Err(format!(
-                    "{var}: {v:?} is not a whole number of seconds of at least {min}"
-                )),
-            },
-        }
-    };
     Ok((
         secs("SESSION_JWKS_REFRESH_SECS", 300, 1)?,
         secs("SESSION_JWKS_COOLDOWN_SECS", 10, 1)?,
@@ -349,7 +351,13 @@ pub(crate) fn jwks_timing() -> Result<(u64, u64), String> {
 /// from OpenID Connect discovery, the trusted audience, the permission
 /// claims and the `typ` rule.
 pub(crate) fn trusted_issuers() -> Result<Vec<TrustedIssuer>, String> {
+    let mut introspection = introspection()?;
     let Some(list) = env("SESSION_TRUSTED_ISSUERS") else {
+        if let Some((issuer, _)) = introspection {
+            return Err(format!(
+                "SESSION_INTROSPECTION_ISSUER: {issuer:?} is not among SESSION_TRUSTED_ISSUERS (unset)"
+            ));
+        }
         return Ok(Vec::new());
     };
     let issuers: Vec<&str> = list
@@ -360,6 +368,13 @@ pub(crate) fn trusted_issuers() -> Result<Vec<TrustedIssuer>, String> {
         return Err("SESSION_TRUSTED_ISSUERS: empty; list issuer URLs (or unset it)".to_owned());
     }
     let (refresh, cooldown) = jwks_timing()?;
+    if let Some((issuer, _)) = &introspection {
+        if !issuers.contains(&issuer.as_str()) {
+            return Err(format!(
+                "SESSION_INTROSPECTION_ISSUER: {issuer:?} is not among SESSION_TRUSTED_ISSUERS"
+            ));
+        }
+    }
     let mut out = Vec::with_capacity(issuers.len());
     for issuer in issuers {
         let parsed = url::Url::parse(issuer)
@@ -375,9 +390,38 @@ pub(crate) fn trusted_issuers() -> Result<Vec<TrustedIssuer>, String> {
             .with_cooldown(Duration::from_secs(cooldown))
             .build()
             .map_err(|e| format!("SESSION_TRUSTED_ISSUERS: {issuer:?}: {e}"))?;
-        out.push(trusted_rules(TrustedIssuer::with_jwks(issuer, source))?);
+        let mut trusted = trusted_rules(TrustedIssuer::with_jwks(issuer, source))?;
+        if introspection.as_ref().is_some_and(|(i, _)| i == issuer) {
+            if let Some((_, settings)) = introspection.take() {
+                trusted = trusted.with_introspection(settings);
+            }
+        }
+        out.push(trusted);
     }
     Ok(out)
+}
+
+/// `SESSION_INTROSPECTION_ISSUER` with `SESSION_INTROSPECTION_CLIENT_ID`,
+/// `SESSION_INTROSPECTION_CLIENT_SECRET` and
+/// `SESSION_INTROSPECTION_CACHE_SECS`: the issuer whose introspection
+/// endpoint checks opaque tokens, and its settings.
+fn introspection() -> Result<Option<(String, Introspection)>, String> {
+    let Some(issuer) = env("SESSION_INTROSPECTION_ISSUER") else {
+        return Ok(None);
+    };
+    let required = |var: &str| {
+        env(var)
+            .filter(|v| !v.is_empty())
+            .ok_or_else(|| format!("{var}: required with SESSION_INTROSPECTION_ISSUER"))
+    };
+    let client_id = required("SESSION_INTROSPECTION_CLIENT_ID")?;
+    let secret = required("SESSION_INTROSPECTION_CLIENT_SECRET")?;
+    let cache = secs("SESSION_INTROSPECTION_CACHE_SECS", 60, 0)?;
+    Ok(Some((
+        issuer.trim().to_owned(),
+        Introspection::client_secret_basic(client_id, secret)
+            .with_cache_ttl(Duration::from_secs(cache)),
+    )))
 }
 
 /// `SESSION_TRUSTED_ISSUER_TEMPLATE` with `SESSION_TEMPLATE_JWKS_URL` and

@@ -58,6 +58,7 @@ use sha2::{Digest, Sha256};
 use tower_jwt_session::{
     blocklist::RedisBlocklist,
     dpop::{Dpop, DpopError, DpopMode, ReplayScope},
+    introspection::Introspection,
     issuers::{PermissionClaims, TrustedIssuer},
     jwks::JwksSource,
     receivers::{BackChannelLogout, SecurityEventReceiver},

@@ -15,12 +15,6 @@ use http::{Request, Response};
 use pin_project_lite::pin_project;
 use tower_service::Service;
 
-/// A wait for keys; only the `jwks` feature makes one.
-#[cfg(feature = "jwks")]
-type KeysWait = crate::jwks::KeysWait;
-#[cfg(not(feature = "jwks"))]
-type KeysWait = Pin<Box<dyn Future<Output = ()> + Send>>;
-
 use crate::{
     blocklist::{BlocklistFuture, Lookup},
     dpop::VerifiedProof,
@@ -35,6 +29,7 @@ use crate::{
         rejection::Rejection,
     },
     jwt::claims::SessionData,
+    manager::DecodeWait,
 };
 
 pin_project! {
@@ -71,12 +66,12 @@ pin_project! {
             pending: Option<Box<Pending<S, ReqBody>>>,
             started: std::time::Instant,
         },
-        // A token whose key is not in the JWK Set: waiting for the fetch
-        // that may bring it, then verified again and checked as usual.
-        FetchingKeys {
-            wait: KeysWait,
-            token: Box<[u8]>,
-            pending: Option<Box<FetchPending<S, ReqBody>>>,
+        // A token that needs a request to be verified (its key is not in
+        // the JWK Set yet; an opaque token to introspect): waiting for it,
+        // then checked as usual.
+        Decoding {
+            wait: DecodeWait,
+            pending: Option<Box<DecodePending<S, ReqBody>>>,
         },
         // The inner service is answering.
         Inner { #[pin] fut: S::Future },
@@ -113,7 +108,7 @@ where
 
 /// What waits for a JWK Set fetch: the ready service, the request, the
 /// layer, gRPC or not, the request's DPoP proof.
-pub(crate) type FetchPending<S, ReqBody> = (
+pub(crate) type DecodePending<S, ReqBody> = (
     S,
     Request<ReqBody>,
     Arc<Shared>,
@@ -201,16 +196,10 @@ where
         }
     }
 
-    #[cfg_attr(not(feature = "jwks"), allow(dead_code))]
-    pub(crate) fn fetching_keys(
-        wait: KeysWait,
-        token: Box<[u8]>,
-        pending: FetchPending<S, ReqBody>,
-    ) -> Self {
+    pub(crate) fn decoding(wait: DecodeWait, pending: DecodePending<S, ReqBody>) -> Self {
         Self {
-            state: State::FetchingKeys {
+            state: State::Decoding {
                 wait,
-                token,
                 pending: Some(Box::new(pending)),
             },
             span: tracing::Span::none(),
@@ -349,17 +338,11 @@ where
                     let fut = inner.call(req);
                     this.state.set(State::Inner { fut });
                 }
-                StateProj::FetchingKeys {
-                    wait,
-                    token,
-                    pending,
-                } => {
-                    ready!(wait.as_mut().poll(cx));
+                StateProj::Decoding { wait, pending } => {
+                    let decoded = ready!(wait.as_mut().poll(cx));
                     let (inner, req, shared, grpc, proof) =
                         *pending.take().expect("future polled after completion");
-                    let decoded = shared
-                        .manager
-                        .decode_uncached(token)
+                    let decoded = decoded
                         .map_err(|e| Rejection::from(&e))
                         .and_then(|session| {
                             check_binding(&shared, &session, proof.as_ref()).map(|()| session)

@@ -308,6 +308,11 @@ impl From<&VerifyError> for Rejection {
             VerifyError::KeysUnavailable(_) => {
                 (BackendUnavailable, "the signing keys are unavailable")
             }
+            VerifyError::Inactive => (InvalidToken, "the token is not active"),
+            VerifyError::NotIntrospected | VerifyError::Introspection(_) => (
+                BackendUnavailable,
+                "the introspection endpoint is unavailable",
+            ),
         };
         Self::new(kind, description)
     }

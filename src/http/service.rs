@@ -184,17 +184,15 @@ where
                             return self.refuse(bad.into(), is_grpc(req.version(), req.headers()));
                         }
                     }
-                    // A key the issuer may have just published: wait
-                    // for the one fetch of its JWK Set, then verify.
-                    #[cfg(feature = "jwks")]
-                    if let Some(wait) = shared.manager.keys_wait(&err, raw) {
-                        let token: Box<[u8]> = raw.into();
+                    // A key the issuer may have just published, an opaque
+                    // token to introspect: wait for that request, then
+                    // check the token as usual.
+                    if let Some(wait) = shared.manager.decode_wait(&err, raw) {
                         let clone = self.inner.clone();
                         let inner = std::mem::replace(&mut self.inner, clone);
                         let grpc = is_grpc(req.version(), req.headers());
-                        return ResponseFuture::fetching_keys(
+                        return ResponseFuture::decoding(
                             wait,
-                            token,
                             (inner, req, self.shared.clone(), grpc, proof),
                         );
                     }

@@ -96,6 +96,8 @@
 //! # }
 //! ```
 
+#[cfg(feature = "jwks")]
+mod opaque;
 mod permissions;
 pub(crate) mod verify;
 
@@ -136,6 +138,9 @@ pub struct TrustedIssuer {
     pub(crate) tenant_claim: String,
     /// For an issuer by template: the tenants allowed (`None`: any).
     pub(crate) tenants: Option<Vec<String>>,
+    /// Its opaque tokens go to its introspection endpoint.
+    #[cfg(feature = "jwks")]
+    pub(crate) introspection: Option<crate::introspection::Introspection>,
 }
 
 /// Where an issuer's keys come from.
@@ -161,6 +166,8 @@ impl TrustedIssuer {
             permissions: PermissionClaims::default(),
             tenant_claim: DEFAULT_TENANT_CLAIM.to_owned(),
             tenants: None,
+            #[cfg(feature = "jwks")]
+            introspection: None,
         }
     }
 
@@ -186,6 +193,28 @@ impl TrustedIssuer {
     #[cfg_attr(docsrs, doc(cfg(feature = "jwks")))]
     pub fn with_jwks(issuer: impl Into<String>, source: crate::jwks::JwksSource) -> Self {
         Self::new(issuer, IssuerKeys::Jwks(source))
+    }
+
+    /// Sends the access tokens that are not JWTs to this issuer's
+    /// introspection endpoint (RFC 7662): see [`introspection`](crate::introspection).
+    /// One trusted issuer at most takes opaque tokens (a token that is not a
+    /// JWT names no issuer), and not an issuer by template.
+    ///
+    /// ```no_run
+    /// use tower_jwt_session::{introspection::Introspection, issuers::TrustedIssuer};
+    ///
+    /// let okta = TrustedIssuer::discover("https://example.okta.com")
+    ///     .with_audience("api://default")
+    ///     .with_introspection(Introspection::client_secret_basic("0oa-orders-api", "its secret"));
+    /// ```
+    #[cfg(feature = "jwks")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "jwks")))]
+    pub fn with_introspection(
+        mut self,
+        introspection: crate::introspection::Introspection,
+    ) -> Self {
+        self.introspection = Some(introspection);
+        self
     }
 
     /// Names the claim that must equal the tenant of an issuer by template
@@ -292,6 +321,8 @@ impl fmt::Debug for TrustedIssuer {
             .field("algorithms", &self.algorithms)
             .field("require_at_jwt", &self.require_at_jwt)
             .field("permissions", &self.permissions)
-            .finish()
+            .field("tenant_claim", &self.tenant_claim)
+            .field("tenants", &self.tenants)
+            .finish_non_exhaustive()
     }
 }

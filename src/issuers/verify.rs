@@ -32,6 +32,9 @@ pub(crate) struct Issuers {
     by_iss: HashMap<Box<str>, usize>,
     /// The issuers by template, tried in order when no exact one matches.
     templates: Vec<usize>,
+    /// The issuer whose introspection endpoint checks opaque tokens.
+    #[cfg(feature = "jwks")]
+    opaque: Option<usize>,
 }
 
 /// An issuer pattern with one `{tenantid}` path segment.
@@ -131,6 +134,9 @@ pub(crate) struct Issuer {
     permissions: PermissionClaims,
     /// Set for an issuer by template: its `issuer` is the pattern.
     template: Option<Template>,
+    /// Its introspection, when it takes opaque tokens.
+    #[cfg(feature = "jwks")]
+    pub(crate) introspector: Option<crate::introspection::introspector::Introspector>,
 }
 
 enum Keys {
@@ -162,6 +168,8 @@ impl Issuers {
         let mut list = Vec::with_capacity(trusted.len());
         let mut by_iss = HashMap::with_capacity(trusted.len());
         let mut templates = Vec::new();
+        #[cfg(feature = "jwks")]
+        let mut opaque = None;
         for t in trusted {
             let bad = |reason: &str| ConfigError::TrustedIssuer {
                 issuer: t.issuer.clone(),
@@ -262,6 +270,28 @@ impl Issuers {
                     by_iss.insert(t.issuer.clone().into_boxed_str(), list.len());
                 }
             }
+            #[cfg(feature = "jwks")]
+            let introspector = match &t.introspection {
+                None => None,
+                Some(_) if template.is_some() => {
+                    return Err(ConfigError::Introspection(format!(
+                        "{}: an issuer by template cannot take opaque tokens (they name no tenant)",
+                        t.issuer
+                    )));
+                }
+                Some(_) if opaque.is_some() => {
+                    return Err(ConfigError::Introspection(format!(
+                        "{}: one trusted issuer at most takes opaque tokens (they name no issuer)",
+                        t.issuer
+                    )));
+                }
+                Some(config) => {
+                    opaque = Some(list.len());
+                    Some(crate::introspection::introspector::Introspector::new(
+                        &t.issuer, config,
+                    )?)
+                }
+            };
             let tag = issuer_tag(&t.issuer);
             list.push(Issuer {
                 issuer: t.issuer.into(),
@@ -274,12 +304,16 @@ impl Issuers {
                 leeway,
                 permissions: t.permissions,
                 template,
+                #[cfg(feature = "jwks")]
+                introspector,
             });
         }
         Ok(Self {
             list,
             by_iss,
             templates,
+            #[cfg(feature = "jwks")]
+            opaque,
         })
     }
 
@@ -295,6 +329,12 @@ impl Issuers {
                     .is_some_and(|t| t.tenant(iss).is_some())
             })
         })
+    }
+
+    /// The index of the issuer that takes opaque tokens, if one does.
+    #[cfg(feature = "jwks")]
+    pub(crate) fn opaque(&self) -> Option<usize> {
+        self.opaque
     }
 
     pub(crate) fn get(&self, index: usize) -> Option<&Issuer> {
@@ -532,28 +572,8 @@ impl Issuer {
         claims: Map<String, Value>,
         parts: &Parts<'_>,
     ) -> Result<SessionInner, VerifyError> {
-        let string = |name: &'static str| -> Result<Option<String>, VerifyError> {
-            match claims.get(name) {
-                None | Some(Value::Null) => Ok(None),
-                Some(Value::String(s)) => Ok(Some(s.clone())),
-                Some(_) => Err(VerifyError::InvalidClaims(format!(
-                    "`{name}` is not a string"
-                ))),
-            }
-        };
-        let date = |name: &'static str| -> Result<Option<f64>, VerifyError> {
-            match claims.get(name) {
-                None => Ok(None),
-                Some(Value::Number(n)) => n
-                    .as_f64()
-                    .filter(|f| f.is_finite())
-                    .map(Some)
-                    .ok_or_else(|| VerifyError::InvalidClaims(format!("`{name}` is not a date"))),
-                Some(_) => Err(VerifyError::InvalidClaims(format!(
-                    "`{name}` is not a number of seconds"
-                ))),
-            }
-        };
+        let string = |name| claim_string(&claims, name);
+        let date = |name| claim_date(&claims, name);
         // Not an access token: an ID token (its claims), a logout token or a
         // security event (`events`).
         for name in ["nonce", "at_hash", "c_hash", "events"] {
@@ -570,45 +590,90 @@ impl Issuer {
             None => std::borrow::Cow::Borrowed(&self.tag),
             Some(_) => std::borrow::Cow::Owned(issuer_tag(&issuer)),
         };
-        let audience_ok = Self::audience_holds(claims.get("aud"), |a| {
-            self.audiences.iter().any(|mine| mine == a)
-                || self.resource.as_ref().is_some_and(|r| r.is_named_by(a))
-        })?;
-        if !audience_ok {
+        if !self.audience_ok(claims.get("aud"))? {
             return Err(VerifyError::InvalidAudience);
         }
-        let now = now_micros();
-        let leeway = self.leeway.as_micros() as i64;
-        let micros = |secs: f64| (secs * MICROS as f64) as i64;
-        let exp = date("exp")?.ok_or(VerifyError::MissingClaim("exp"))?;
-        if now >= micros(exp).saturating_add(leeway) {
-            return Err(VerifyError::Expired);
-        }
-        if let Some(nbf) = date("nbf")? {
-            if micros(nbf) > now.saturating_add(leeway) {
-                return Err(VerifyError::NotYetValid);
-            }
-        }
-        let iat = date("iat")?;
-        if let Some(iat) = iat {
-            if micros(iat) > now.saturating_add(leeway) {
-                return Err(VerifyError::NotYetValid);
-            }
-        }
+        let (exp, iat) = self.check_times(&claims)?;
         let sub = string("sub")?
             .filter(|s| !s.is_empty())
             .ok_or(VerifyError::MissingClaim("sub"))?;
         let jti = string("jti")?.filter(|s| !s.is_empty());
-        let sid = string("sid")?;
-        let client_id = string("client_id")?;
-        string("scope")?;
-        let email = string("email").ok().flatten();
-        let auth_time = date("auth_time").ok().flatten();
-        let permissions = self.permissions.permissions(&claims)?;
         let key = match &jti {
             Some(jti) => TokenKey::from_jti(&format!("{tag}~{jti}")),
             None => TokenKey::from_tag_digest(&Sha256::digest(parts.signing_input)),
         };
+        let checked = Checked {
+            sid: string("sid")?,
+            client_id: string("client_id")?,
+            email: string("email").ok().flatten(),
+            auth_time: date("auth_time").ok().flatten(),
+            issuer,
+            tenant,
+            sub,
+            jti,
+            key,
+            exp,
+            iat,
+            bound: claims.contains_key("cnf"),
+        };
+        string("scope")?;
+        self.build_session(checked, claims)
+    }
+
+    /// Whether `aud` holds one of this issuer's audiences (or names its
+    /// protected resource).
+    pub(super) fn audience_ok(&self, aud: Option<&Value>) -> Result<bool, VerifyError> {
+        Self::audience_holds(aud, |a| {
+            self.audiences.iter().any(|mine| mine == a)
+                || self.resource.as_ref().is_some_and(|r| r.is_named_by(a))
+        })
+    }
+
+    /// Checks `exp` (required, not past), `nbf` and `iat` (when present, not
+    /// in the future) with the issuer's leeway; returns `exp` and `iat`.
+    pub(super) fn check_times(
+        &self,
+        claims: &Map<String, Value>,
+    ) -> Result<(f64, Option<f64>), VerifyError> {
+        let now = now_micros();
+        let leeway = self.leeway.as_micros() as i64;
+        let micros = |secs: f64| (secs * MICROS as f64) as i64;
+        let exp = claim_date(claims, "exp")?.ok_or(VerifyError::MissingClaim("exp"))?;
+        if now >= micros(exp).saturating_add(leeway) {
+            return Err(VerifyError::Expired);
+        }
+        let iat = claim_date(claims, "iat")?;
+        for not_before in [claim_date(claims, "nbf")?, iat].into_iter().flatten() {
+            if micros(not_before) > now.saturating_add(leeway) {
+                return Err(VerifyError::NotYetValid);
+            }
+        }
+        Ok((exp, iat))
+    }
+
+    /// The session of a token whose claims (`claims`: a JWT's, or an
+    /// introspection answer's members) checked out as `c`.
+    pub(super) fn build_session(
+        &self,
+        c: Checked,
+        claims: Map<String, Value>,
+    ) -> Result<SessionInner, VerifyError> {
+        let micros = |secs: f64| (secs * MICROS as f64) as i64;
+        let Checked {
+            issuer,
+            tenant,
+            sub,
+            jti,
+            sid,
+            client_id,
+            email,
+            exp,
+            iat,
+            auth_time,
+            key,
+            bound,
+        } = c;
+        let permissions = self.permissions.permissions(&claims)?;
         let iat_secs = iat.map(|s| s.floor() as i64);
         // More keys and watermarks to check, for logouts the identity
         // provider pushes: the provider session (`sid`), the subject's
@@ -627,7 +692,6 @@ impl Issuer {
                 }
             }
         }
-        let bound = claims.contains_key("cnf");
         let jkt = claims
             .get("cnf")
             .and_then(|c| c.get("jkt"))
@@ -675,6 +739,58 @@ impl Issuer {
             custom: None,
         })
     }
+}
+
+/// The string claim `name`: absent or `null` is `None`, another type an
+/// error.
+pub(super) fn claim_string(
+    claims: &Map<String, Value>,
+    name: &'static str,
+) -> Result<Option<String>, VerifyError> {
+    match claims.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(VerifyError::InvalidClaims(format!(
+            "`{name}` is not a string"
+        ))),
+    }
+}
+
+/// The date claim `name` (seconds, possibly fractional).
+pub(super) fn claim_date(
+    claims: &Map<String, Value>,
+    name: &'static str,
+) -> Result<Option<f64>, VerifyError> {
+    match claims.get(name) {
+        None => Ok(None),
+        Some(Value::Number(n)) => n
+            .as_f64()
+            .filter(|f| f.is_finite())
+            .map(Some)
+            .ok_or_else(|| VerifyError::InvalidClaims(format!("`{name}` is not a date"))),
+        Some(_) => Err(VerifyError::InvalidClaims(format!(
+            "`{name}` is not a number of seconds"
+        ))),
+    }
+}
+
+/// What the checks of a provider's token established.
+pub(super) struct Checked {
+    pub(super) issuer: Arc<str>,
+    pub(super) tenant: Option<String>,
+    pub(super) sub: String,
+    pub(super) jti: Option<String>,
+    pub(super) sid: Option<String>,
+    pub(super) client_id: Option<String>,
+    pub(super) email: Option<String>,
+    /// Seconds.
+    pub(super) exp: f64,
+    pub(super) iat: Option<f64>,
+    pub(super) auth_time: Option<f64>,
+    /// The token's key in the blocklist.
+    pub(super) key: TokenKey,
+    /// Bound to a key (`cnf`): worthless without its proof.
+    pub(super) bound: bool,
 }
 
 #[cfg(test)]

@@ -3,21 +3,50 @@
 
 use std::time::Duration;
 
-use crate::error::JwksError;
+use crate::error::{ConfigError, JwksError};
 
 /// The largest document read: a JWK Set of a few dozen RSA keys is a few
 /// tens of KiB.
 pub const MAX_DOCUMENT_BYTES: usize = 256 * 1024;
 
+/// The HTTP client of fetches and introspections: no redirects, no proxy,
+/// `timeout` to connect, the webpki roots and the certificates of `roots`
+/// (PEM bundles).
+pub(crate) fn http_client(
+    timeout: Duration,
+    roots: &[Vec<u8>],
+) -> Result<reqwest::Client, ConfigError> {
+    let mut client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(timeout)
+        .no_proxy()
+        .user_agent(concat!("tower-jwt-session/", env!("CARGO_PKG_VERSION")));
+    for pem in roots {
+        let certs = reqwest::Certificate::from_pem_bundle(pem)
+            .map_err(|e| ConfigError::InvalidCertificate(e.to_string()))?;
+        if certs.is_empty() {
+            return Err(ConfigError::InvalidCertificate(
+                "no CERTIFICATE block in the PEM".to_owned(),
+            ));
+        }
+        for cert in certs {
+            client = client.add_root_certificate(cert);
+        }
+    }
+    client
+        .build()
+        .map_err(|e| ConfigError::InvalidCertificate(e.to_string()))
+}
+
 /// A fetched document and what its `Cache-Control` says of its freshness.
-pub(super) struct Fetched {
-    pub(super) body: Vec<u8>,
+pub(crate) struct Fetched {
+    pub(crate) body: Vec<u8>,
     pub(super) max_age: Option<Duration>,
 }
 
 /// GETs `url`: the whole exchange within `timeout`, `200 OK` only, at most
 /// [`MAX_DOCUMENT_BYTES`].
-pub(super) async fn get(
+pub(crate) async fn get(
     client: &reqwest::Client,
     url: &reqwest::Url,
     timeout: Duration,

@@ -8,7 +8,7 @@ mod set;
 pub use set::JwkSet;
 
 #[cfg(feature = "jwks")]
-mod fetch;
+pub(crate) mod fetch;
 #[cfg(feature = "jwks")]
 mod source;
 

@@ -144,26 +144,7 @@ impl JwksSourceBuilder {
                 }
             }
         };
-        let mut client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(self.timeout)
-            .no_proxy()
-            .user_agent(concat!("tower-jwt-session/", env!("CARGO_PKG_VERSION")));
-        for pem in &self.roots {
-            let certs = reqwest::Certificate::from_pem_bundle(pem)
-                .map_err(|e| ConfigError::InvalidCertificate(e.to_string()))?;
-            if certs.is_empty() {
-                return Err(ConfigError::InvalidCertificate(
-                    "no CERTIFICATE block in the PEM".to_owned(),
-                ));
-            }
-            for cert in certs {
-                client = client.add_root_certificate(cert);
-            }
-        }
-        let client = client
-            .build()
-            .map_err(|e| ConfigError::InvalidCertificate(e.to_string()))?;
+        let client = fetch::http_client(self.timeout, &self.roots)?;
         if tokio::runtime::Handle::try_current().is_err() {
             return Err(ConfigError::NoRuntime);
         }
@@ -192,7 +173,7 @@ impl JwksSourceBuilder {
     }
 }
 
-fn http_url(text: &str) -> Result<reqwest::Url, ConfigError> {
+pub(crate) fn http_url(text: &str) -> Result<reqwest::Url, ConfigError> {
     let url = reqwest::Url::parse(text).map_err(|e| ConfigError::InvalidJwksUrl(format!("{e}")))?;
     match url.scheme() {
         "http" | "https" if url.host().is_some() => Ok(url),

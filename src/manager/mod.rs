@@ -30,6 +30,7 @@ use config::SessionConfig;
 pub use config::{DEFAULT_LEEWAY, DEFAULT_TTL};
 pub use presented::PresentedToken;
 pub use revoke::IssuerRevocations;
+pub(crate) use verify::DecodeWait;
 
 const MICROS: i64 = 1_000_000;
 

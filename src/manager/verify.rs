@@ -1,7 +1,7 @@
 //! Verification: signature and claims (with the verified-token cache and
 //! the wait for a JWK Set fetch), and the judgement of a blocklist answer.
 
-use std::{sync::Arc, time::Duration};
+use std::{future::Future, pin::Pin, sync::Arc, time::Duration};
 
 use super::{presented::PresentedToken, SessionManager, MAX_SESSION_ID_LEN, MICROS};
 use crate::{
@@ -15,6 +15,10 @@ use crate::{
     },
     time::now_micros,
 };
+
+/// A request a token's verification waits for (its issuer's JWK Set, its
+/// introspection), and the verification after it.
+pub(crate) type DecodeWait = Pin<Box<dyn Future<Output = Result<SessionData, VerifyError>> + Send>>;
 
 impl SessionManager {
     /// Checks the signature and the claims, without asking the blocklist.
@@ -108,7 +112,20 @@ impl SessionManager {
         };
         let epoch = issuer.epoch();
         let source = index as u32 + 1;
-        let mut inner = issuer.verify(token)?;
+        let (session, until) = self.provider_session(issuer.verify(token)?, issuer.leeway)?;
+        if let (Some(cache), Some(epoch)) = (&self.inner.verified, epoch) {
+            cache.insert(token, &session, until, source, epoch);
+        }
+        Ok(session)
+    }
+
+    /// A provider's token's session, with the scopes its own imply and the
+    /// application's claims type; and until when it stays acceptable.
+    fn provider_session(
+        &self,
+        mut inner: SessionInner,
+        leeway: Duration,
+    ) -> Result<(SessionData, i64), VerifyError> {
         self.inner.implied.extend(&mut inner.permissions);
         if let Some(custom) = &self.inner.custom {
             let claims = inner.claims.get().map(|c| (custom.from_map)(c));
@@ -118,14 +135,66 @@ impl SessionManager {
                     .map_err(VerifyError::ClaimsType)?,
             );
         }
-        let until = inner
-            .exp_micros
-            .saturating_add(issuer.leeway.as_micros() as i64);
-        let session = SessionData(Arc::new(inner));
-        if let (Some(cache), Some(epoch)) = (&self.inner.verified, epoch) {
-            cache.insert(token, &session, until, source, epoch);
+        let until = inner.exp_micros.saturating_add(leeway.as_micros() as i64);
+        Ok((SessionData(Arc::new(inner)), until))
+    }
+
+    /// The trusted issuer that takes `token` as an opaque token: one has an
+    /// introspection endpoint and `token` is not a JWT.
+    #[cfg(feature = "jwks")]
+    fn opaque_issuer(&self, token: &[u8]) -> Option<usize> {
+        let index = self.inner.trusted.as_ref()?.opaque()?;
+        (!crate::introspection::is_jwt_shaped(token)).then_some(index)
+    }
+
+    /// An opaque token from the introspection cache:
+    /// [`VerifyError::NotIntrospected`] when the endpoint must be asked.
+    #[cfg(feature = "jwks")]
+    fn decode_opaque(&self, token: &[u8], index: usize) -> Result<SessionData, VerifyError> {
+        // Token characters only (RFC 6750 §2.1's `b64token`): anything
+        // else is malformed, and never sent anywhere.
+        let b64token = token.iter().all(|&b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/' | b'=')
+        });
+        if token.is_empty() || !b64token {
+            return Err(VerifyError::Malformed(
+                crate::error::MalformedToken::SegmentCount,
+            ));
         }
-        Ok(session)
+        let introspector = self
+            .inner
+            .trusted
+            .as_ref()
+            .and_then(|t| t.get(index))
+            .and_then(|issuer| issuer.introspector.as_ref())
+            .ok_or(VerifyError::InvalidIssuer)?;
+        introspector
+            .cached(&crate::introspection::cache::digest(token))
+            .unwrap_or(Err(VerifyError::NotIntrospected))
+    }
+
+    /// Asks the introspection endpoint of the trusted issuer `index` about
+    /// the opaque `token` (its cache first).
+    #[cfg(feature = "jwks")]
+    async fn introspect(&self, token: &[u8], index: usize) -> Result<SessionData, VerifyError> {
+        let issuer = self
+            .inner
+            .trusted
+            .as_ref()
+            .and_then(|t| t.get(index))
+            .ok_or(VerifyError::InvalidIssuer)?;
+        let introspector = issuer
+            .introspector
+            .as_ref()
+            .ok_or(VerifyError::InvalidIssuer)?;
+        let text = std::str::from_utf8(token)
+            .map_err(|_| VerifyError::Malformed(crate::error::MalformedToken::SegmentCount))?;
+        let digest = crate::introspection::cache::digest(token);
+        introspector
+            .introspect(text, digest, |answer| {
+                self.provider_session(issuer.introspected(answer, &digest)?, issuer.leeway)
+            })
+            .await
     }
 
     /// The epoch of the keys verifications use now: 0 for fixed keys; for a
@@ -143,6 +212,10 @@ impl SessionManager {
     pub(crate) fn decode_uncached(&self, token: &[u8]) -> Result<SessionData, VerifyError> {
         if token.len() > MAX_TOKEN_LEN {
             return Err(VerifyError::TooLong(MAX_TOKEN_LEN));
+        }
+        #[cfg(feature = "jwks")]
+        if let Some(index) = self.opaque_issuer(token) {
+            return self.decode_opaque(token, index);
         }
         if let Some(index) = self.route(token)? {
             return self.decode_trusted(token, index);
@@ -339,29 +412,47 @@ impl SessionManager {
     /// [`JwksSource`](crate::jwks::JwksSource)) and is decoded again.
     pub(crate) async fn decode_fetching(&self, token: &str) -> Result<SessionData, VerifyError> {
         match self.decode_text(token) {
-            #[cfg(feature = "jwks")]
-            Err(err) => match self.keys_wait(&err, token.as_bytes()) {
-                Some(wait) => {
-                    wait.await;
-                    self.decode_text(token)
-                }
+            Err(err) => match self.decode_wait(&err, token.as_bytes()) {
+                Some(wait) => wait.await,
                 None => Err(err),
             },
             result => result,
         }
     }
 
-    /// For a token refused for want of its key, a fetch of the JWK Set to
-    /// wait for, when one may bring the key.
-    #[cfg(feature = "jwks")]
-    pub(crate) fn keys_wait(
-        &self,
-        err: &VerifyError,
-        token: &[u8],
-    ) -> Option<crate::jwks::KeysWait> {
-        if !matches!(err, VerifyError::UnknownKey) {
-            return None;
+    /// For a token refused for want of a request (its key, which a fetch of
+    /// the JWK Set may bring; the introspection of an opaque token), that
+    /// request and the verification after it.
+    #[cfg_attr(not(feature = "jwks"), allow(unused_variables))]
+    pub(crate) fn decode_wait(&self, err: &VerifyError, token: &[u8]) -> Option<DecodeWait> {
+        match err {
+            #[cfg(feature = "jwks")]
+            VerifyError::NotIntrospected => {
+                let index = self.opaque_issuer(token)?;
+                let manager = self.clone();
+                let token: Box<[u8]> = token.into();
+                Some(Box::pin(
+                    async move { manager.introspect(&token, index).await },
+                ))
+            }
+            #[cfg(feature = "jwks")]
+            VerifyError::UnknownKey => {
+                let wait = self.keys_wait(token)?;
+                let manager = self.clone();
+                let token: Box<[u8]> = token.into();
+                Some(Box::pin(async move {
+                    wait.await;
+                    manager.decode_uncached(&token)
+                }))
+            }
+            _ => None,
         }
+    }
+
+    /// For a token that names a key its issuer's JWK Set lacks, a fetch of
+    /// the set to wait for, when one may bring the key.
+    #[cfg(feature = "jwks")]
+    fn keys_wait(&self, token: &[u8]) -> Option<crate::jwks::KeysWait> {
         let source = match self.route(token).ok()? {
             Some(index) => self.inner.trusted.as_ref()?.get(index)?.jwks()?,
             None => match &self.inner.keys {

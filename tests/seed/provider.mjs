@@ -7,6 +7,11 @@
 //   AUDIENCE   the `aud` of the access tokens (the API's audience); `resource`:
 //              the resource the client asked for (RFC 8707), and the scope
 //              `mcp:tools` on top (an MCP server as the protected resource)
+//   OPAQUE     `1`: opaque access tokens (checked by introspection), the
+//              introspection and revocation endpoints on, and two clients for
+//              resource servers: `rs-basic` (secret "secret",
+//              client_secret_basic) and `rs-pkjwt` (private_key_jwt, its
+//              public key the JWK in RS_JWK)
 //   BACKCHANNEL_URI  when set: Back-Channel Logout on, every client
 //              registered with this `backchannel_logout_uri` (logout tokens
 //              carry `sub`; `sid` too with BACKCHANNEL_SID=1)
@@ -25,6 +30,7 @@ const port = Number(process.env.PORT ?? 0);
 const audience = process.env.AUDIENCE ?? "atomic-crm-api";
 const backchannel = process.env.BACKCHANNEL_URI;
 const forResource = audience === "resource";
+const opaque = process.env.OPAQUE === "1";
 const apiScopes = forResource ? "api:read admin mcp:tools" : "api:read admin";
 
 // Fresh keys at every start: a restart is a key rotation.
@@ -73,6 +79,28 @@ server.listen(port, "127.0.0.1", () => {
             ...(backchannel ? { backchannel_logout_uri: backchannel } : {}),
           }]
         : []),
+      // Resource servers, which introspect the opaque tokens.
+      ...(opaque
+        ? [
+            {
+              client_id: "rs-basic",
+              client_secret: "secret",
+              grant_types: [],
+              response_types: [],
+              redirect_uris: [],
+              token_endpoint_auth_method: "client_secret_basic",
+            },
+            {
+              client_id: "rs-pkjwt",
+              grant_types: [],
+              response_types: [],
+              redirect_uris: [],
+              token_endpoint_auth_method: "private_key_jwt",
+              token_endpoint_auth_signing_alg: "ES256",
+              jwks: { keys: process.env.RS_JWK ? [JSON.parse(process.env.RS_JWK)] : [] },
+            },
+          ]
+        : []),
     ],
     jwks: { keys: [es256, rs256, eddsa] },
     enabledJWA: {
@@ -96,6 +124,8 @@ server.listen(port, "127.0.0.1", () => {
       devInteractions: { enabled: true },
       clientCredentials: { enabled: true },
       backchannelLogout: { enabled: Boolean(backchannel) },
+      introspection: { enabled: opaque },
+      revocation: { enabled: opaque },
       rpInitiatedLogout: { enabled: true },
       resourceIndicators: {
         enabled: true,
@@ -104,7 +134,7 @@ server.listen(port, "127.0.0.1", () => {
         getResourceServerInfo: (_ctx, resource, client) => ({
           scope: apiScopes,
           audience: forResource ? resource : audience,
-          accessTokenFormat: "jwt",
+          accessTokenFormat: opaque ? "opaque" : "jwt",
           accessTokenTTL: 600,
           jwt: { sign: { alg: algOf[client.clientId] ?? "ES256" } },
         }),

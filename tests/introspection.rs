@@ -437,3 +437,55 @@ async fn revocation_reaches_opaque_tokens_on_every_server() {
         }
     }
 }
+
+#[test]
+fn bad_introspection_settings_stop_the_server_with_one_line() {
+    let issuer = "http://127.0.0.1:9/idp";
+    let all = [
+        ("SESSION_TRUSTED_ISSUERS", issuer),
+        ("SESSION_INTROSPECTION_ISSUER", issuer),
+        ("SESSION_INTROSPECTION_CLIENT_ID", "rs"),
+        ("SESSION_INTROSPECTION_CLIENT_SECRET", "secret"),
+    ];
+    let without = |name: &str| -> Vec<(&str, &str)> {
+        all.iter().copied().filter(|(k, _)| *k != name).collect()
+    };
+    let with = |extra: (&'static str, &'static str)| -> Vec<(&str, &str)> {
+        let mut envs: Vec<(&str, &str)> = all.to_vec();
+        envs.retain(|(k, _)| *k != extra.0);
+        envs.push(extra);
+        envs
+    };
+    for (envs, names) in [
+        (
+            with(("SESSION_INTROSPECTION_ISSUER", "http://127.0.0.1:9/other")),
+            "SESSION_INTROSPECTION_ISSUER",
+        ),
+        (
+            without("SESSION_TRUSTED_ISSUERS"),
+            "SESSION_INTROSPECTION_ISSUER",
+        ),
+        (
+            without("SESSION_INTROSPECTION_CLIENT_ID"),
+            "SESSION_INTROSPECTION_CLIENT_ID",
+        ),
+        (
+            without("SESSION_INTROSPECTION_CLIENT_SECRET"),
+            "SESSION_INTROSPECTION_CLIENT_SECRET",
+        ),
+        (
+            with(("SESSION_INTROSPECTION_CACHE_SECS", "1.5")),
+            "SESSION_INTROSPECTION_CACHE_SECS",
+        ),
+        (
+            with(("SESSION_INTROSPECTION_CACHE_SECS", "-1")),
+            "SESSION_INTROSPECTION_CACHE_SECS",
+        ),
+    ] {
+        let (code, _, stderr) = start_fails(&envs);
+        assert_eq!(code, 2, "{envs:?}: {stderr}");
+        let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+        assert_eq!(lines.len(), 1, "{envs:?}: {stderr}");
+        assert!(lines[0].contains(names), "{envs:?}: {stderr}");
+    }
+}

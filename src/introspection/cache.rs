@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use sha2::{Digest as _, Sha256};
 
-use crate::{jwt::claims::SessionData, time::now_micros};
+use crate::{jwt::claims::SessionData, jwt::verified::VerifiedCache, time::now_micros};
 
 /// The SHA-256 of a token's text.
 pub(crate) type TokenDigest = [u8; 32];
@@ -24,8 +24,9 @@ pub(super) enum Cached {
 }
 
 pub(super) struct Answers {
-    /// Active answers, until the time kept beside each.
-    active: Option<moka::sync::Cache<TokenDigest, (SessionData, i64)>>,
+    /// Active answers, each until its time (the cache of verified tokens,
+    /// keyed by the digest instead of the text).
+    active: Option<VerifiedCache>,
     /// Inactive answers (and answers refused for their content).
     inactive: Option<moka::sync::Cache<TokenDigest, ()>>,
     ttl: Duration,
@@ -38,12 +39,7 @@ impl Answers {
     pub(super) fn new(capacity: u64, ttl: Duration, inactive_ttl: Duration) -> Self {
         let inactive_ttl = inactive_ttl.min(ttl);
         Self {
-            active: (!ttl.is_zero()).then(|| {
-                moka::sync::Cache::builder()
-                    .max_capacity(capacity)
-                    .time_to_live(ttl)
-                    .build()
-            }),
+            active: (!ttl.is_zero()).then(|| VerifiedCache::new(capacity)),
             inactive: (!inactive_ttl.is_zero()).then(|| {
                 moka::sync::Cache::builder()
                     .max_capacity((capacity / 10).max(1))
@@ -55,10 +51,8 @@ impl Answers {
     }
 
     pub(super) fn get(&self, digest: &TokenDigest) -> Option<Cached> {
-        if let Some((session, until)) = self.active.as_ref().and_then(|c| c.get(digest)) {
-            if now_micros() < until {
-                return Some(Cached::Active(session));
-            }
+        if let Some(hit) = self.active.as_ref().and_then(|c| c.get_digest(digest)) {
+            return Some(Cached::Active(hit.session().clone()));
         }
         self.inactive
             .as_ref()
@@ -77,7 +71,7 @@ impl Answers {
         if let Some(cache) = &self.active {
             let until =
                 valid_until_micros.min(now_micros().saturating_add(self.ttl.as_micros() as i64));
-            cache.insert(digest, (session.clone(), until));
+            cache.insert_digest(&digest, session, until);
         }
     }
 

@@ -249,6 +249,35 @@ impl VerifiedCache {
         epoch_of: impl FnOnce(u32) -> Option<u64>,
     ) -> Option<Hit> {
         let key = self.key(Self::signature(token)?);
+        self.get_keyed(key, token, epoch_of)
+    }
+
+    /// The cached session of the token whose SHA-256 is `digest` (an
+    /// opaque token's introspection answer), if still valid.
+    #[cfg(feature = "jwks")]
+    #[inline]
+    pub(crate) fn get_digest(&self, digest: &[u8; 32]) -> Option<Hit> {
+        self.get_keyed(self.key(digest), digest, |_| Some(0))
+    }
+
+    /// [`insert`](Self::insert) under the token's SHA-256, `digest`.
+    #[cfg(feature = "jwks")]
+    pub(crate) fn insert_digest(
+        &self,
+        digest: &[u8; 32],
+        session: &SessionData,
+        valid_until_micros: i64,
+    ) {
+        self.insert_keyed(self.key(digest), digest, session, valid_until_micros, 0, 0);
+    }
+
+    #[inline]
+    fn get_keyed(
+        &self,
+        key: u64,
+        token: &[u8],
+        epoch_of: impl FnOnce(u32) -> Option<u64>,
+    ) -> Option<Hit> {
         let shard = self.shard(key);
         let (entry, old) = {
             let gens = shard.read().unwrap_or_else(|e| e.into_inner());
@@ -297,6 +326,25 @@ impl VerifiedCache {
         let Some(sig) = Self::signature(token) else {
             return;
         };
+        self.insert_keyed(
+            self.key(sig),
+            token,
+            session,
+            valid_until_micros,
+            source,
+            epoch,
+        );
+    }
+
+    fn insert_keyed(
+        &self,
+        key: u64,
+        token: &[u8],
+        session: &SessionData,
+        valid_until_micros: i64,
+        source: u32,
+        epoch: u64,
+    ) {
         if valid_until_micros <= now_micros() {
             return;
         }
@@ -308,7 +356,6 @@ impl VerifiedCache {
             epoch,
             passed: AtomicU64::new(NOT_PASSED),
         });
-        let key = self.key(sig);
         let mut gens = self.shard(key).write().unwrap_or_else(|e| e.into_inner());
         gens.old.remove(&key);
         self.put(&mut gens, key, entry);

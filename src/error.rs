@@ -439,13 +439,13 @@ pub enum VerifyError {
     /// unknown, expired, revoked at the provider.
     #[error("the introspection endpoint says the token is not active")]
     Inactive,
-    /// An opaque token (not a JWT) that only the introspection endpoint can
-    /// check, and whose answer is not cached:
-    /// [`verify`](crate::SessionManager::verify) asks the endpoint;
-    /// [`decode`](crate::SessionManager::decode), which makes no request,
-    /// cannot.
-    #[error("the opaque token has not been introspected yet")]
-    NotIntrospected,
+    /// The token's check needs a request whose answer is not cached: the
+    /// introspection of an opaque token, the tenant check of an issuer by
+    /// template. [`verify`](crate::SessionManager::verify) (and the layer)
+    /// make it; [`decode`](crate::SessionManager::decode), which makes no
+    /// request, cannot.
+    #[error("the token's check needs a request (introspection, tenant check)")]
+    RequestNeeded,
     /// The introspection endpoint gave no usable answer: the token's state
     /// is unknown.
     #[error("the introspection endpoint gave no usable answer")]
@@ -459,7 +459,7 @@ impl VerifyError {
             self,
             Self::Backend(_)
                 | Self::KeysUnavailable(_)
-                | Self::NotIntrospected
+                | Self::RequestNeeded
                 | Self::Introspection(_)
         )
     }

@@ -139,12 +139,12 @@ async fn private_key_jwt_authenticates_the_resource_server() {
     let session = good.verify(&token).await.expect("introspected");
     assert_eq!(session.user_id(), "cc-eddsa");
     assert!(session.has_permission("api:read"));
-    // `decode` makes no request: a cached answer, or NotIntrospected.
+    // `decode` makes no request: a cached answer, or RequestNeeded.
     assert!(good.decode(&token).is_ok());
     let fresh = provider.client_credentials("cc-eddsa", "api:read").await;
     assert!(matches!(
         good.decode(&fresh),
-        Err(VerifyError::NotIntrospected)
+        Err(VerifyError::RequestNeeded)
     ));
 
     // Another key: the provider refuses the client; the token's state is

@@ -209,3 +209,83 @@ fn a_template_without_one_placeholder_a_url_or_its_keys_stops_the_server() {
         assert!(lines[0].contains("SESSION_T"), "{envs:?}: {stderr}");
     }
 }
+
+#[tokio::test]
+async fn an_applications_tenant_check_is_asked_once_per_tenant_after_the_signature() {
+    use std::sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc,
+    };
+    use tower_jwt_session::{
+        issuers::TrustedIssuer, Algorithm, KeyPair, SessionManager, VerifyError,
+    };
+
+    let idp = TestIssuer::start("p256.pem").await;
+    let template = format!("{}/{{tenantid}}/v2.0", idp.issuer);
+    let tenants = Tenants {
+        idp,
+        template: template.clone(),
+    };
+    let key = KeyPair::from_pkcs8_pem(
+        Algorithm::ES256,
+        &std::fs::read(key_file("p256.pem")).unwrap(),
+    )
+    .unwrap();
+    let asked = Arc::new(AtomicUsize::new(0));
+    let counter = asked.clone();
+    let manager = SessionManager::verify_only()
+        .with_trusted_issuer(
+            TrustedIssuer::with_public_keys(template, [key.public_key().clone()])
+                .with_audience(AUDIENCE)
+                .with_tenant_check(move |tenant: String| {
+                    let counter = counter.clone();
+                    async move {
+                        counter.fetch_add(1, Ordering::SeqCst);
+                        tenant.starts_with("customer-")
+                    }
+                }),
+        )
+        .build()
+        .unwrap();
+
+    // A known customer: asked once, then kept.
+    let token = tenants.token("customer-1", "customer-1", "ann");
+    assert!(matches!(
+        manager.decode(&token),
+        Err(VerifyError::RequestNeeded)
+    ));
+    assert_eq!(asked.load(Ordering::SeqCst), 0, "decode makes no request");
+    let session = manager.verify(&token).await.unwrap();
+    assert_eq!(session.tenant(), Some("customer-1"));
+    let other = tenants.token("customer-1", "customer-1", "bob");
+    manager.verify(&other).await.unwrap();
+    assert_eq!(asked.load(Ordering::SeqCst), 1);
+
+    // An unknown tenant: refused, and the refusal kept (a flood of its
+    // tokens asks once).
+    for sub in ["eve", "mallory", "trent"] {
+        let token = tenants.token("intruder", "intruder", sub);
+        assert!(matches!(
+            manager.verify(&token).await,
+            Err(VerifyError::InvalidIssuer)
+        ));
+    }
+    assert_eq!(asked.load(Ordering::SeqCst), 2);
+
+    // Never asked before the signature holds, nor for a tenant claim that
+    // does not match, nor for an `iss` that is no tenant.
+    let forged = {
+        let (rest, _) = tenants
+            .token("customer-2", "customer-2", "ann")
+            .rsplit_once('.')
+            .map(|(a, b)| (a.to_owned(), b.to_owned()))
+            .unwrap();
+        format!("{rest}.{}", "A".repeat(86))
+    };
+    assert!(manager.verify(&forged).await.is_err());
+    let mismatch = tenants.token("customer-3", "customer-4", "ann");
+    assert!(manager.verify(&mismatch).await.is_err());
+    let dotted = tenants.token("..", "..", "ann");
+    assert!(manager.verify(&dotted).await.is_err());
+    assert_eq!(asked.load(Ordering::SeqCst), 2, "asked without cause");
+}

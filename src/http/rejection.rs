@@ -309,7 +309,7 @@ impl From<&VerifyError> for Rejection {
                 (BackendUnavailable, "the signing keys are unavailable")
             }
             VerifyError::Inactive => (InvalidToken, "the token is not active"),
-            VerifyError::NotIntrospected | VerifyError::Introspection(_) => (
+            VerifyError::RequestNeeded | VerifyError::Introspection(_) => (
                 BackendUnavailable,
                 "the introspection endpoint is unavailable",
             ),

@@ -52,7 +52,10 @@
 //! ([`with_tenant_claim`](TrustedIssuer::with_tenant_claim)), and be allowed
 //! ([`with_tenants`](TrustedIssuer::with_tenants)); anything else is an
 //! untrusted issuer, refused before any key lookup and with no request
-//! made. Each tenant is an issuer of its own for revocation: a logout of
+//! made. Tenants known only at run time pass an application's check
+//! ([`with_tenant_check`](TrustedIssuer::with_tenant_check)), asked only
+//! once a token's signature and claims hold, its answers kept (a refused
+//! tenant for [`TENANT_REFUSED_TTL`]). Each tenant is an issuer of its own for revocation: a logout of
 //! `sub` in one tenant never reaches the same `sub` in another, and a
 //! logout token or security event of a tenant (its `iss`, and its `tid` when
 //! it carries one) revokes within that tenant only.
@@ -101,7 +104,7 @@ mod opaque;
 mod permissions;
 pub(crate) mod verify;
 
-use std::{fmt, time::Duration};
+use std::{fmt, future::Future, pin::Pin, sync::Arc, time::Duration};
 
 use zeroize::Zeroizing;
 
@@ -109,6 +112,17 @@ pub use permissions::{PermissionClaims, DEFAULT_PERMISSION_CLAIMS, ROLE_PREFIX};
 
 /// The placeholder of an issuer by template: one whole path segment.
 pub const TENANT_PLACEHOLDER: &str = "{tenantid}";
+
+/// How long a tenant check's "allowed" is kept.
+pub const TENANT_ALLOWED_TTL: Duration = Duration::from_secs(600);
+
+/// How long a tenant check's "refused" is kept (the negative cache): a
+/// flood of tokens of an unknown tenant asks once per this time.
+pub const TENANT_REFUSED_TTL: Duration = Duration::from_secs(60);
+
+/// An application's check of a tenant known only at run time.
+pub(crate) type TenantCheck =
+    Arc<dyn Fn(String) -> Pin<Box<dyn Future<Output = bool> + Send>> + Send + Sync>;
 
 /// The claim that names the tenant of an issuer by template, unless
 /// [`with_tenant_claim`](TrustedIssuer::with_tenant_claim) says otherwise.
@@ -138,6 +152,8 @@ pub struct TrustedIssuer {
     pub(crate) tenant_claim: String,
     /// For an issuer by template: the tenants allowed (`None`: any).
     pub(crate) tenants: Option<Vec<String>>,
+    /// For an issuer by template: the application's check of a tenant.
+    pub(crate) tenant_check: Option<TenantCheck>,
     /// Its opaque tokens go to its introspection endpoint.
     #[cfg(feature = "jwks")]
     pub(crate) introspection: Option<crate::introspection::Introspection>,
@@ -166,6 +182,7 @@ impl TrustedIssuer {
             permissions: PermissionClaims::default(),
             tenant_claim: DEFAULT_TENANT_CLAIM.to_owned(),
             tenants: None,
+            tenant_check: None,
             #[cfg(feature = "jwks")]
             introspection: None,
         }
@@ -235,6 +252,36 @@ impl TrustedIssuer {
         S: Into<String>,
     {
         self.tenants = Some(tenants.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Admits a tenant of an issuer by template only when `check` says so,
+    /// for tenants known only at run time (a table of customers). It is
+    /// asked only for a token whose signature and claims already checked
+    /// out (never because of an unverified `iss`), at most once per
+    /// [`TENANT_ALLOWED_TTL`] for an allowed tenant and once per
+    /// [`TENANT_REFUSED_TTL`] for a refused one (at most 10,000 tenants
+    /// kept); requests of an unknown tenant wait for its answer, so bound
+    /// its time (a timeout that answers `false`). With
+    /// [`with_tenants`](Self::with_tenants) too, a tenant must pass both.
+    ///
+    /// ```
+    /// use tower_jwt_session::issuers::TrustedIssuer;
+    /// # let key = tower_jwt_session::KeyPair::from_pkcs8_pem(
+    /// #     tower_jwt_session::Algorithm::ES256, include_bytes!("../../tests/keys/p256.pem")).unwrap();
+    ///
+    /// let entra = TrustedIssuer::with_public_keys("https://login.microsoftonline.com/{tenantid}/v2.0", [key.public_key().clone()])
+    ///     .with_tenant_check(|tenant: String| async move {
+    ///         // e.g. SELECT 1 FROM customers WHERE tenant_id = $1
+    ///         tenant.starts_with("72f988bf")
+    ///     });
+    /// ```
+    pub fn with_tenant_check<F, Fut>(mut self, check: F) -> Self
+    where
+        F: Fn(String) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = bool> + Send + 'static,
+    {
+        self.tenant_check = Some(Arc::new(move |tenant| Box::pin(check(tenant))));
         self
     }
 

@@ -7,7 +7,10 @@ use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-use super::{IssuerKeys, PermissionClaims, TrustedIssuer, TENANT_PLACEHOLDER};
+use super::{
+    IssuerKeys, PermissionClaims, TenantCheck, TrustedIssuer, TENANT_ALLOWED_TTL,
+    TENANT_PLACEHOLDER, TENANT_REFUSED_TTL,
+};
 use crate::{
     blocklist::{subjects, TokenKey},
     error::ConfigError,
@@ -45,6 +48,46 @@ struct Template {
     claim: Box<str>,
     /// The tenants allowed; `None`: any.
     tenants: Option<Vec<String>>,
+    /// The application's check of a tenant, and its answers.
+    check: Option<TenantChecks>,
+}
+
+/// The application's check of tenants, with its answers kept: allowed ones
+/// for [`TENANT_ALLOWED_TTL`], refused ones for [`TENANT_REFUSED_TTL`].
+struct TenantChecks {
+    check: TenantCheck,
+    allowed: moka::sync::Cache<Box<str>, ()>,
+    refused: moka::sync::Cache<Box<str>, ()>,
+}
+
+/// Tenants whose answer is kept, each way.
+const TENANTS_KEPT: u64 = 10_000;
+
+impl TenantChecks {
+    fn new(check: TenantCheck) -> Self {
+        let cache = |ttl| {
+            moka::sync::Cache::builder()
+                .max_capacity(TENANTS_KEPT)
+                .time_to_live(ttl)
+                .build()
+        };
+        Self {
+            check,
+            allowed: cache(TENANT_ALLOWED_TTL),
+            refused: cache(TENANT_REFUSED_TTL),
+        }
+    }
+
+    /// The kept answer for `tenant`, if any.
+    fn answer(&self, tenant: &str) -> Option<bool> {
+        if self.allowed.contains_key(tenant) {
+            Some(true)
+        } else if self.refused.contains_key(tenant) {
+            Some(false)
+        } else {
+            None
+        }
+    }
 }
 
 impl Template {
@@ -52,6 +95,7 @@ impl Template {
         issuer: &str,
         claim: &str,
         tenants: Option<Vec<String>>,
+        check: Option<TenantCheck>,
     ) -> Result<Option<Self>, &'static str> {
         let Some((prefix, suffix)) = issuer.split_once(TENANT_PLACEHOLDER) else {
             return Ok(None);
@@ -79,6 +123,7 @@ impl Template {
             suffix: suffix.into(),
             claim: claim.into(),
             tenants,
+            check: check.map(TenantChecks::new),
         }))
     }
 
@@ -253,8 +298,18 @@ impl Issuers {
                     wanted.clone()
                 }
             };
-            let template =
-                Template::parse(&t.issuer, &t.tenant_claim, t.tenants.clone()).map_err(bad)?;
+            let template = Template::parse(
+                &t.issuer,
+                &t.tenant_claim,
+                t.tenants.clone(),
+                t.tenant_check.clone(),
+            )
+            .map_err(bad)?;
+            if template.is_none() && t.tenant_check.is_some() {
+                return Err(bad(
+                    "a tenant check is for an issuer by template (with one {tenantid})",
+                ));
+            }
             #[cfg(feature = "jwks")]
             let discovered = matches!(t.keys, IssuerKeys::Discover);
             #[cfg(not(feature = "jwks"))]
@@ -417,6 +472,40 @@ impl Issuer {
             None => (*iss == *self.issuer).then(|| self.issuer.clone()),
             Some(t) => t.tenant(iss).map(|_| Arc::from(iss)),
         }
+    }
+
+    /// The application's answer for `tenant`: `Some(true)` without a check,
+    /// the kept answer with one, `None` when it must be asked.
+    fn tenant_answer(&self, tenant: &str) -> Option<bool> {
+        match self.template.as_ref().and_then(|t| t.check.as_ref()) {
+            None => Some(true),
+            Some(checks) => checks.answer(tenant),
+        }
+    }
+
+    /// For a tenant of `iss` whose answer is not kept, the application's
+    /// check of it, which keeps its answer.
+    pub(crate) fn check_tenant_later(
+        &self,
+        iss: &str,
+    ) -> Option<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>> {
+        let template = self.template.as_ref()?;
+        let checks = template.check.as_ref()?;
+        let tenant = template.tenant(iss)?;
+        if checks.answer(tenant).is_some() {
+            return None;
+        }
+        let ask = (checks.check)(tenant.to_owned());
+        let (allowed, refused) = (checks.allowed.clone(), checks.refused.clone());
+        let tenant: Box<str> = tenant.into();
+        Some(Box::pin(async move {
+            if ask.await {
+                allowed.insert(tenant, ());
+            } else {
+                tracing::debug!("a tenant refused by the application's check");
+                refused.insert(tenant, ());
+            }
+        }))
     }
 
     /// For a template: checks that `claims` name the tenant of `iss` in the
@@ -586,6 +675,13 @@ impl Issuer {
         // namespace the token's keys and watermarks.
         let issuer = self.concrete(&iss).ok_or(VerifyError::InvalidIssuer)?;
         let tenant = self.check_tenant(&iss, &claims, true)?;
+        if let Some(tenant) = &tenant {
+            match self.tenant_answer(tenant) {
+                Some(true) => {}
+                Some(false) => return Err(VerifyError::InvalidIssuer),
+                None => return Err(VerifyError::RequestNeeded),
+            }
+        }
         let tag: std::borrow::Cow<'_, str> = match &tenant {
             None => std::borrow::Cow::Borrowed(&self.tag),
             Some(_) => std::borrow::Cow::Owned(issuer_tag(&issuer)),

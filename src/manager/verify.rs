@@ -148,7 +148,7 @@ impl SessionManager {
     }
 
     /// An opaque token from the introspection cache:
-    /// [`VerifyError::NotIntrospected`] when the endpoint must be asked.
+    /// [`VerifyError::RequestNeeded`] when the endpoint must be asked.
     #[cfg(feature = "jwks")]
     fn decode_opaque(&self, token: &[u8], index: usize) -> Result<SessionData, VerifyError> {
         // Token characters only (RFC 6750 §2.1's `b64token`): anything
@@ -170,7 +170,7 @@ impl SessionManager {
             .ok_or(VerifyError::InvalidIssuer)?;
         introspector
             .cached(&crate::introspection::cache::digest(token))
-            .unwrap_or(Err(VerifyError::NotIntrospected))
+            .unwrap_or(Err(VerifyError::RequestNeeded))
     }
 
     /// Asks the introspection endpoint of the trusted issuer `index` about
@@ -423,17 +423,26 @@ impl SessionManager {
     /// For a token refused for want of a request (its key, which a fetch of
     /// the JWK Set may bring; the introspection of an opaque token), that
     /// request and the verification after it.
-    #[cfg_attr(not(feature = "jwks"), allow(unused_variables))]
     pub(crate) fn decode_wait(&self, err: &VerifyError, token: &[u8]) -> Option<DecodeWait> {
         match err {
-            #[cfg(feature = "jwks")]
-            VerifyError::NotIntrospected => {
-                let index = self.opaque_issuer(token)?;
+            VerifyError::RequestNeeded => {
                 let manager = self.clone();
+                #[cfg(feature = "jwks")]
+                if let Some(index) = self.opaque_issuer(token) {
+                    let token: Box<[u8]> = token.into();
+                    return Some(Box::pin(
+                        async move { manager.introspect(&token, index).await },
+                    ));
+                }
+                // A tenant the application's check has not answered for.
+                let iss = crate::jwt::token::peek_issuer(token)?;
+                let trusted = self.inner.trusted.as_ref()?;
+                let check = trusted.get(trusted.find(&iss)?)?.check_tenant_later(&iss)?;
                 let token: Box<[u8]> = token.into();
-                Some(Box::pin(
-                    async move { manager.introspect(&token, index).await },
-                ))
+                Some(Box::pin(async move {
+                    check.await;
+                    manager.decode_uncached(&token)
+                }))
             }
             #[cfg(feature = "jwks")]
             VerifyError::UnknownKey => {

@@ -156,6 +156,9 @@ pub enum ConfigError {
     /// The Redis URL cannot be used.
     #[error("the Redis URL cannot be used: {0}")]
     InvalidRedisUrl(String),
+    /// The PostgreSQL URL (or the blocklist's prefix) is unusable.
+    #[error("invalid PostgreSQL URL: {0}")]
+    InvalidDatabaseUrl(String),
     /// A timeout of zero.
     #[error("the timeout {0:?} must be more than zero")]
     InvalidTimeout(Duration),

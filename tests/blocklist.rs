@@ -1,5 +1,5 @@
 //! One conformance suite for every blocklist backend (memory, Redis, cached
-//! Redis), plus the Redis-specific behaviour: outages, recovery, pushes
+//! Redis, PostgreSQL and its replica), plus the Redis-specific behaviour: outages, recovery, pushes
 //! between two caches on one Redis.
 
 mod common;
@@ -9,7 +9,7 @@ use std::{sync::Arc, time::Duration};
 use common::*;
 use tower_jwt_session::{
     blocklist::MemoryBlocklist,
-    blocklist::{Blocklist, CachedBlocklist, Lookup, RedisBlocklist, TokenKey},
+    blocklist::{Blocklist, CachedBlocklist, Lookup, PostgresBlocklist, RedisBlocklist, TokenKey},
     BlocklistError,
 };
 
@@ -17,12 +17,14 @@ use tower_jwt_session::{
 struct Subject {
     list: Arc<dyn Blocklist>,
     _redis: Option<RedisServer>,
+    _postgres: Option<PostgresServer>,
 }
 
 fn memory() -> Subject {
     Subject {
         list: Arc::new(MemoryBlocklist::new()),
         _redis: None,
+        _postgres: None,
     }
 }
 
@@ -32,6 +34,35 @@ fn redis() -> Subject {
     Subject {
         list: Arc::new(list),
         _redis: Some(server),
+        _postgres: None,
+    }
+}
+
+fn postgres() -> Subject {
+    let server = PostgresServer::start();
+    let list = PostgresBlocklist::builder(server.url()).build().unwrap();
+    Subject {
+        list: Arc::new(list),
+        _redis: None,
+        _postgres: Some(server),
+    }
+}
+
+async fn postgres_replica() -> Subject {
+    let server = PostgresServer::start();
+    let list = PostgresBlocklist::builder(server.url())
+        .build()
+        .unwrap()
+        .into_replica();
+    let started = std::time::Instant::now();
+    while !list.is_ready() {
+        assert!(started.elapsed() < PATIENCE, "the replica never loaded");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Subject {
+        list: Arc::new(list),
+        _redis: None,
+        _postgres: Some(server),
     }
 }
 
@@ -46,6 +77,7 @@ async fn cached_redis() -> Subject {
     Subject {
         list: Arc::new(list),
         _redis: Some(server),
+        _postgres: None,
     }
 }
 
@@ -185,6 +217,8 @@ macro_rules! conformance {
 conformance!(memory_backend, memory());
 conformance!(redis_backend, redis());
 conformance!(cached_redis_backend, cached_redis().await);
+conformance!(postgres_backend, postgres());
+conformance!(postgres_replica_backend, postgres_replica().await);
 
 #[tokio::test]
 async fn redis_keys_carry_the_prefix_and_expire_with_the_token() {

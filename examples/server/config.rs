@@ -9,8 +9,8 @@ pub(crate) struct Settings {
     pub(crate) manager: SessionManager,
     pub(crate) bind: SocketAddr,
     pub(crate) random_secret: bool,
-    /// The (redacted) Redis URL when the blocklist is shared.
-    pub(crate) shared: Option<String>,
+    /// The shared store (`Redis`, `PostgreSQL`) and its redacted URL.
+    pub(crate) shared: Option<(&'static str, String)>,
     /// With trusted issuers: the client ids this server is registered
     /// under at the providers (`SESSION_CLIENT_ID`, separated by spaces),
     /// for the receivers of their logouts and security events.
@@ -97,13 +97,18 @@ pub(crate) fn settings() -> Result<Settings, String> {
             )
         })?,
     };
-    let stores = ["REDIS_URL", "REDIS_SENTINEL_URLS", "REDIS_CLUSTER_URLS"]
-        .into_iter()
-        .filter(|v| env(v).is_some())
-        .collect::<Vec<_>>();
+    let stores = [
+        "REDIS_URL",
+        "REDIS_SENTINEL_URLS",
+        "REDIS_CLUSTER_URLS",
+        "DATABASE_URL",
+    ]
+    .into_iter()
+    .filter(|v| env(v).is_some())
+    .collect::<Vec<_>>();
     if stores.len() > 1 {
         return Err(format!(
-            "{}: set at most one of REDIS_URL, REDIS_SENTINEL_URLS, REDIS_CLUSTER_URLS",
+            "{}: set at most one of REDIS_URL, REDIS_SENTINEL_URLS, REDIS_CLUSTER_URLS, DATABASE_URL",
             stores.join(" and ")
         ));
     }
@@ -185,7 +190,22 @@ pub(crate) fn settings() -> Result<Settings, String> {
                 .into_replica()
                 .with_max_staleness(Duration::from_secs(staleness)),
         );
-        shared = Some(shown);
+        shared = Some(("Redis", shown));
+    }
+    // Or PostgreSQL: the same replica design, fed by LISTEN/NOTIFY. The
+    // tables are created when the database first answers; until then the
+    // server answers 503, as during an outage.
+    if let Some(url) = env("DATABASE_URL") {
+        let shown = redact_url(&url);
+        let store = PostgresBlocklist::builder(url.trim())
+            .build()
+            .map_err(|e| format!("DATABASE_URL: {shown:?}: {e}"))?;
+        builder = builder.with_blocklist(
+            store
+                .into_replica()
+                .with_max_staleness(Duration::from_secs(staleness)),
+        );
+        shared = Some(("PostgreSQL", shown));
     }
     // The library has no default issuer or audience; the demo keeps those of
     // the application the TypeScript seed came from (the contract's).

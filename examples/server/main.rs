@@ -30,7 +30,7 @@
 //! `SESSION_DPOP`,
 //! `SESSION_PUBLIC_URL`, `SESSION_DPOP_NONCE`, `SESSION_DPOP_REPLAY`, `BIND_ADDR`, `REDIS_URL`,
 //! `REDIS_SENTINEL_URLS`, `REDIS_SENTINEL_MASTER`, `REDIS_CLUSTER_URLS`,
-//! `SESSION_MAX_STALENESS_SECS`, `REDIS_MIN_REPLICAS`);
+//! `SESSION_MAX_STALENESS_SECS`, `REDIS_MIN_REPLICAS`, `DATABASE_URL`);
 //! a bad value stops the
 //! server with one line on stderr and exit code 2. `METRICS=1` adds
 //! `GET /metrics` (the crate's counters in Prometheus text format).
@@ -61,7 +61,7 @@ use serde::Deserialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use tower_jwt_session::{
-    blocklist::RedisBlocklist,
+    blocklist::{PostgresBlocklist, RedisBlocklist},
     dpop::{Dpop, DpopError, DpopMode, ReplayScope},
     introspection::Introspection,
     issuers::{PermissionClaims, TrustedIssuer},
@@ -132,8 +132,11 @@ async fn run() -> ExitCode {
         );
     }
     match &settings.shared {
-        Some(url) => {
+        Some(("Redis", url)) => {
             tracing::info!(redis = %url, "blocklist: Redis, shared with every server on it")
+        }
+        Some((store, url)) => {
+            tracing::info!(database = %url, "blocklist: {store}, shared with every server on it")
         }
         None => tracing::info!("blocklist: in memory (this process only)"),
     }

@@ -153,17 +153,25 @@ pub use crate::error::BlocklistError;
 mod cached;
 mod expiring;
 mod memory;
+#[cfg(feature = "postgres")]
+mod postgres;
 #[cfg(feature = "redis")]
 mod redis;
+#[cfg(any(feature = "redis", feature = "postgres"))]
+pub(crate) mod replica;
 pub(crate) mod subjects;
 
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub use self::postgres::{PostgresBlocklist, PostgresBlocklistBuilder, PostgresReplica};
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
-pub use self::redis::{
-    RedisBlocklist, RedisBlocklistBuilder, RedisReplica, ReplicaStats, HEARTBEAT,
-};
+pub use self::redis::{RedisBlocklist, RedisBlocklistBuilder, RedisReplica};
 pub use cached::{CacheConfig, CacheInvalidator, CachedBlocklist};
 pub use memory::MemoryBlocklist;
+#[cfg(any(feature = "redis", feature = "postgres"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "redis", feature = "postgres"))))]
+pub use replica::{ReplicaStats, HEARTBEAT};
 
 /// The future a [`Blocklist`] returns: boxed, `Send` and `'static`, so that
 /// the trait is dyn-compatible (`Arc<dyn Blocklist>`).

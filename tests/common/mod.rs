@@ -1,6 +1,6 @@
 //! Shared test helpers: raw token minting here; the demo server as a process
 //! (`demo`), a small HTTP client over loopback (`http_client`), Redis
-//! topologies (`redis_servers`), JWKS servers (`jwks_server`), a loopback
+//! topologies (`redis_servers`), a throwaway PostgreSQL (`postgres`), JWKS servers (`jwks_server`), a loopback
 //! proxy for partitions (`proxy`), the seed under node (`node`), shared
 //! scenarios (`scenarios`).
 #![allow(dead_code, unreachable_pub)]
@@ -24,6 +24,7 @@ mod demo;
 mod http_client;
 pub mod jwks_server;
 mod node;
+mod postgres;
 pub mod provider;
 pub mod proxy;
 mod redis_servers;
@@ -31,7 +32,7 @@ mod scenarios;
 
 // Each test binary uses some of these.
 #[allow(unused_imports)]
-pub use self::{demo::*, http_client::*, node::*, redis_servers::*, scenarios::*};
+pub use self::{demo::*, http_client::*, node::*, postgres::*, redis_servers::*, scenarios::*};
 
 pub const SECRET: &str = "test-secret-that-is-long-enough-for-hs256!";
 

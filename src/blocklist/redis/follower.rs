@@ -9,12 +9,16 @@ use std::{
 
 use super::{
     connection::{bounded, RedisConnection},
-    facts::Facts,
-    progress::{State, HEARTBEAT},
     store::RedisBlocklist,
     stream::{stream_entries, stream_info, xread_stream, EntryId, Event},
 };
-use crate::blocklist::BlocklistError;
+use crate::blocklist::{
+    replica::{
+        facts::Facts,
+        progress::{State, HEARTBEAT},
+    },
+    BlocklistError,
+};
 
 /// How often Redis's clock is measured again while following.
 const CLOCK_EVERY: Duration = Duration::from_secs(1);

@@ -7,8 +7,11 @@ use std::{
     time::Duration,
 };
 
-use super::{facts::Facts, follower::follow, progress::State, store::RedisBlocklist};
-use crate::blocklist::{Blocklist, BlocklistError, BlocklistFuture, Lookup, Rotation, TokenKey};
+use super::{follower::follow, store::RedisBlocklist};
+use crate::blocklist::{
+    replica::{facts::Facts, progress::State, ReplicaStats},
+    Blocklist, BlocklistError, BlocklistFuture, Lookup, Rotation, TokenKey,
+};
 
 /// A [`Blocklist`] answered from a local, complete replica of a
 /// [`RedisBlocklist`]'s revocations, kept current from a Redis stream, so
@@ -114,11 +117,7 @@ impl RedisReplica {
     /// Stream entries applied, full loads done, and entries skipped because
     /// they could not be read, since start.
     pub fn stats(&self) -> ReplicaStats {
-        ReplicaStats {
-            applied: self.state.applied.load(Ordering::Relaxed),
-            loads: self.state.loads.load(Ordering::Relaxed),
-            skipped: self.state.skipped.load(Ordering::Relaxed),
-        }
+        self.state.stats()
     }
 
     /// Facts held in memory (revoked tokens, sessions, watermarks).
@@ -153,18 +152,6 @@ impl RedisBlocklist {
     }
 }
 
-/// Counters of a [`RedisReplica`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct ReplicaStats {
-    /// Stream entries applied.
-    pub applied: u64,
-    /// Full loads of the stream (one at start, one per lost position).
-    pub loads: u64,
-    /// Entries skipped because they could not be read.
-    pub skipped: u64,
-}
-
 impl fmt::Debug for RedisReplica {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisReplica")
@@ -178,37 +165,14 @@ impl fmt::Debug for RedisReplica {
     }
 }
 
-impl RedisReplica {
-    /// The watermark the store answered, learned into memory at once (the
-    /// stream brings it too, later).
-    fn learn_watermark(
-        &self,
-        stored: BlocklistFuture<i64>,
-        user_id: &str,
-        until: i64,
-    ) -> BlocklistFuture<i64> {
-        let (local, user) = (self.local.clone(), user_id.to_owned());
-        Box::pin(async move {
-            let mark = stored.await?;
-            local.learn_watermark(&user, mark, until);
-            Ok(mark)
-        })
-    }
-}
-
 impl Blocklist for RedisReplica {
     fn record_once(&self, key: &str, until: i64) -> BlocklistFuture<bool> {
         self.redis.record_once(key, until)
     }
 
     fn revoke(&self, key: &TokenKey, until: i64) -> BlocklistFuture<bool> {
-        let stored = self.redis.revoke(key, until);
-        let (local, key) = (self.local.clone(), key.clone());
-        Box::pin(async move {
-            let fresh = stored.await?;
-            local.learn_revoked(&key, until);
-            Ok(fresh)
-        })
+        self.local
+            .after_revoke(self.redis.revoke(key, until), key, until)
     }
 
     fn rotate(
@@ -222,21 +186,7 @@ impl Blocklist for RedisReplica {
         let rotated = self
             .redis
             .rotate(key, from, until, user_id, issued_at_micros);
-        let (local, key, user) = (self.local.clone(), key.clone(), user_id.to_owned());
-        Box::pin(async move {
-            let outcome = rotated.await?;
-            match outcome {
-                Rotation::Rotated { .. } => local.learn_generation(&key, from + 1, until),
-                Rotation::Superseded { current } => local.learn_generation(&key, current, until),
-                Rotation::Ended => local.learn_revoked(&key, until),
-                // The deadline is the stream's to tell; until it arrives,
-                // the token's own is a lower bound.
-                Rotation::LoggedOut { valid_after_micros } => {
-                    local.learn_watermark(&user, valid_after_micros, until)
-                }
-            }
-            Ok(outcome)
-        })
+        self.local.after_rotate(rotated, key, from, until, user_id)
     }
 
     fn set_valid_after(
@@ -248,7 +198,7 @@ impl Blocklist for RedisReplica {
         let stored = self
             .redis
             .set_valid_after(user_id, valid_after_micros, until);
-        self.learn_watermark(stored, user_id, until)
+        self.local.after_watermark(stored, user_id, until)
     }
 
     fn raise_valid_after(
@@ -260,7 +210,7 @@ impl Blocklist for RedisReplica {
         let stored = self
             .redis
             .raise_valid_after(user_id, valid_after_micros, until);
-        self.learn_watermark(stored, user_id, until)
+        self.local.after_watermark(stored, user_id, until)
     }
 
     fn check(&self, key: &TokenKey, user_id: &str) -> BlocklistFuture<Lookup> {

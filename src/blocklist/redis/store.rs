@@ -10,11 +10,13 @@ use std::{
 use redis::{aio::ConnectionManager, aio::ConnectionManagerConfig, RedisError};
 
 use super::{
-    clock::StoreClock,
     connection::{has_hash_tag, map_err, RedisConnection},
     scripts::{END_SESSION, RAISE_WATERMARK, REVOKE_TOKEN, ROTATE},
 };
-use crate::blocklist::{Blocklist, BlocklistError, BlocklistFuture, Lookup, Rotation, TokenKey};
+use crate::blocklist::{
+    replica::clock::StoreClock, Blocklist, BlocklistError, BlocklistFuture, Lookup, Rotation,
+    TokenKey,
+};
 use crate::{
     error::ConfigError,
     time::{now_micros, now_secs},

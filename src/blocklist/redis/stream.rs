@@ -4,11 +4,8 @@
 
 use std::{fmt, time::Duration};
 
-use super::{
-    connection::{bounded, RedisConnection},
-    facts::Facts,
-};
-use crate::blocklist::{BlocklistError, TokenKey};
+use super::connection::{bounded, RedisConnection};
+use crate::blocklist::{replica::facts::Facts, BlocklistError, TokenKey};
 
 /// One stream entry, as written by the scripts of [`RedisBlocklist`].
 #[derive(Debug, PartialEq, Eq)]

@@ -1,5 +1,5 @@
-//! The follower's progress as the replica sees it: whether the stream was
-//! loaded, whether Redis is still heard from, and since when it is not.
+//! The follower's progress as the replica sees it: whether the store was
+//! loaded, whether the store is still heard from, and since when it is not.
 //! The follower writes it; the replica reads it before answering.
 
 use std::{
@@ -10,38 +10,40 @@ use std::{
 
 use crate::blocklist::BlocklistError;
 
-/// How long one blocking read waits for new entries before it returns empty
-/// (each answer, empty or not, is a sign of life): the follower hears from
-/// Redis at least this often, so its last contact is never older than this
-/// when an outage begins (10 cheap commands a second per node).
+/// How long a follower waits for news before it reads the store again (a
+/// blocking read that returns empty on Redis, a read by revision on
+/// PostgreSQL; each answer, empty or not, is a sign of life): the follower
+/// hears from the store at least this often, so its last contact is never
+/// older than this when an outage begins (10 cheap commands a second per
+/// node).
 pub const HEARTBEAT: Duration = Duration::from_millis(100);
 
 /// What the replica knows of its follower: loaded, following, lost, last
 /// contact, and counts. The follower writes it; the replica reads it to
 /// decide whether checks may be answered from memory.
-pub(super) struct State {
+pub(crate) struct State {
     /// The whole stream was loaded once: until then, checks fail.
-    pub(super) loaded: AtomicBool,
+    pub(crate) loaded: AtomicBool,
     /// The follower's connection is up.
-    pub(super) following: AtomicBool,
+    pub(crate) following: AtomicBool,
     /// The follower lost its connection and could not reconnect at once:
     /// Redis is lost now, not only after the silence bound.
-    pub(super) lost: AtomicBool,
+    pub(crate) lost: AtomicBool,
     /// Milliseconds since `epoch` of the last answer from Redis.
     last_contact_ms: AtomicU64,
     epoch: Instant,
     /// The allowed staleness, in milliseconds.
-    pub(super) max_staleness_ms: AtomicU64,
+    pub(crate) max_staleness_ms: AtomicU64,
     /// The command timeout, for the silent-failure bound.
     timeout: Duration,
     /// Entries applied, full loads done, entries skipped as malformed.
-    pub(super) applied: AtomicU64,
-    pub(super) loads: AtomicU64,
-    pub(super) skipped: AtomicU64,
+    pub(crate) applied: AtomicU64,
+    pub(crate) loads: AtomicU64,
+    pub(crate) skipped: AtomicU64,
 }
 
 impl State {
-    pub(super) fn new(timeout: Duration) -> Self {
+    pub(crate) fn new(timeout: Duration) -> Self {
         Self {
             loaded: AtomicBool::new(false),
             following: AtomicBool::new(false),
@@ -57,7 +59,7 @@ impl State {
     }
 
     /// Records that the replica was current at `at`.
-    pub(super) fn touch_at(&self, at: Instant) {
+    pub(crate) fn touch_at(&self, at: Instant) {
         let ms =
             u64::try_from(at.saturating_duration_since(self.epoch).as_millis()).unwrap_or(u64::MAX);
         self.last_contact_ms.fetch_max(ms, Ordering::AcqRel);
@@ -68,8 +70,17 @@ impl State {
         self.epoch.elapsed().saturating_sub(last)
     }
 
+    /// The counters, as a replica reports them.
+    pub(crate) fn stats(&self) -> super::ReplicaStats {
+        super::ReplicaStats {
+            applied: self.applied.load(Ordering::Relaxed),
+            loads: self.loads.load(Ordering::Relaxed),
+            skipped: self.skipped.load(Ordering::Relaxed),
+        }
+    }
+
     /// Whether checks may be answered from memory now.
-    pub(super) fn answerable(&self) -> Result<(), BlocklistError> {
+    pub(crate) fn answerable(&self) -> Result<(), BlocklistError> {
         if !self.loaded.load(Ordering::Acquire) {
             return Err(BlocklistError::unavailable(ReplicaError(
                 "the replica has not loaded the revocations yet",
@@ -92,7 +103,7 @@ impl State {
             Ok(())
         } else {
             Err(BlocklistError::unavailable(ReplicaError(
-                "the replica lost Redis longer ago than the allowed staleness",
+                "the replica lost its store longer ago than the allowed staleness",
             )))
         }
     }

@@ -1,6 +1,6 @@
-//! [`StoreClock`]: Redis's clock as this process knows it, from `TIME`
-//! samples (the offset of the fastest recent round trip), never running
-//! backwards.
+//! [`StoreClock`]: a shared store's clock as this process knows it, from
+//! samples (Redis's `TIME`, PostgreSQL's `clock_timestamp()`; the offset of
+//! the fastest recent round trip), never running backwards.
 
 use std::sync::{
     atomic::{AtomicI64, Ordering},
@@ -15,7 +15,7 @@ const SAMPLES: usize = 8;
 /// (microseconds); a larger one is a jump.
 const MAX_HELD_BACK: i64 = 1_000_000;
 
-/// Redis's clock minus this process's, measured with `TIME`.
+/// The store's clock minus this process's.
 ///
 /// A sample's error is at most half its round trip, so of the last
 /// [`SAMPLES`] the one with the shortest round trip wins: a sample taken

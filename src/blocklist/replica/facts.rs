@@ -17,7 +17,7 @@ use std::{
     },
 };
 
-use crate::blocklist::{Lookup, TokenKey};
+use crate::blocklist::{BlocklistFuture, Lookup, Rotation, TokenKey};
 use crate::time::now_secs;
 
 const SHARDS: usize = 16;
@@ -190,6 +190,63 @@ impl Facts {
             .unwrap_or_else(|e| e.into_inner())
             .len();
         (facts + marks) as u64
+    }
+}
+
+/// A write to the store, then its outcome learned into memory at once (the
+/// store's stream or tables bring it too, later).
+impl Facts {
+    pub(crate) fn after_revoke(
+        &self,
+        stored: BlocklistFuture<bool>,
+        key: &TokenKey,
+        until: i64,
+    ) -> BlocklistFuture<bool> {
+        let (local, key) = (self.clone(), key.clone());
+        Box::pin(async move {
+            let fresh = stored.await?;
+            local.learn_revoked(&key, until);
+            Ok(fresh)
+        })
+    }
+
+    pub(crate) fn after_rotate(
+        &self,
+        rotated: BlocklistFuture<Rotation>,
+        key: &TokenKey,
+        from: u64,
+        until: i64,
+        user_id: &str,
+    ) -> BlocklistFuture<Rotation> {
+        let (local, key, user) = (self.clone(), key.clone(), user_id.to_owned());
+        Box::pin(async move {
+            let outcome = rotated.await?;
+            match outcome {
+                Rotation::Rotated { .. } => local.learn_generation(&key, from + 1, until),
+                Rotation::Superseded { current } => local.learn_generation(&key, current, until),
+                Rotation::Ended => local.learn_revoked(&key, until),
+                // The deadline is the store's to tell; until it arrives,
+                // the token's own is a lower bound.
+                Rotation::LoggedOut { valid_after_micros } => {
+                    local.learn_watermark(&user, valid_after_micros, until)
+                }
+            }
+            Ok(outcome)
+        })
+    }
+
+    pub(crate) fn after_watermark(
+        &self,
+        stored: BlocklistFuture<i64>,
+        user_id: &str,
+        until: i64,
+    ) -> BlocklistFuture<i64> {
+        let (local, user) = (self.clone(), user_id.to_owned());
+        Box::pin(async move {
+            let mark = stored.await?;
+            local.learn_watermark(&user, mark, until);
+            Ok(mark)
+        })
     }
 }
 

@@ -1,0 +1,461 @@
+//! [`PostgresBlocklist`]: the shared blocklist in PostgreSQL (the docs are
+//! on the type), its builder, its connection and its statements.
+
+use std::{fmt, sync::Arc, time::Duration};
+
+use tokio::sync::Mutex;
+use tokio_postgres::{types::ToSql, Client, NoTls, Row};
+
+use super::schema;
+use crate::{
+    blocklist::{
+        replica::clock::StoreClock, Blocklist, BlocklistError, BlocklistFuture, Lookup, Rotation,
+        TokenKey,
+    },
+    error::ConfigError,
+    time::now_micros,
+};
+
+/// The default prefix of the tables and functions.
+const DEFAULT_PREFIX: &str = "tower_jwt_session";
+
+/// The default time a statement (and the connection it may need) has.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// A [`Blocklist`] in PostgreSQL, shared by every server on the same
+/// database. Every check is a query; [`into_replica`](Self::into_replica)
+/// keeps every revocation in this process's memory instead (0 queries per
+/// request), which is what a server wants.
+///
+/// - **Writes** are one function call each, in one transaction that also
+///   `NOTIFY`s the channel named by the prefix: `Ok` means committed. The
+///   functions take one advisory lock before their revision, so writes
+///   commit in revision order, and order rotations against watermarks in
+///   the database (a refresh racing a log-out-everywhere never survives
+///   it).
+/// - **Times** are the database's clock (`clock_timestamp()`), and
+///   [`clock_micros`](Blocklist::clock_micros) is that clock as this
+///   process measured it.
+/// - **Tables** are created when the first connection is made
+///   (idempotently, under an advisory lock: several servers may start at
+///   once): one row per revoked token, per refreshed or ended session (a
+///   refresh updates its session's row: the table does not grow with
+///   refreshes), per user with a watermark. Expired rows are deleted by the
+///   replicas in the background (by the `until` index, a few rows at a
+///   time: never a full scan on anyone's request).
+/// - **TLS**: not in this version; use `sslmode=disable` on a trusted
+///   network or a local socket proxy (`sslmode=require` is refused at
+///   construction).
+///
+/// ```no_run
+/// use tower_jwt_session::blocklist::PostgresBlocklist;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), tower_jwt_session::ConfigError> {
+/// let blocklist = PostgresBlocklist::builder("postgres://app@127.0.0.1:5432/app")
+///     .build()?
+///     .into_replica();
+/// # let _ = blocklist; Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct PostgresBlocklist {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: tokio_postgres::Config,
+    /// The URL without its password, for logs.
+    shown: String,
+    prefix: String,
+    timeout: Duration,
+    client: Mutex<Option<Arc<Client>>>,
+    clock: StoreClock,
+    sql: Statements,
+}
+
+/// The statements, with the prefix in.
+pub(super) struct Statements {
+    revoke: String,
+    rotate: String,
+    mark: String,
+    record_once: String,
+    check: String,
+    now: String,
+    pub(super) changes: String,
+    pub(super) last_revision: String,
+    pub(super) sweep_facts: String,
+    pub(super) sweep_marks: String,
+    pub(super) listen: String,
+}
+
+impl Statements {
+    fn new(p: &str) -> Self {
+        Self {
+            revoke: format!("SELECT {p}_revoke($1, $2)"),
+            rotate: format!("SELECT outcome, amount FROM {p}_rotate($1, $2, $3, $4, $5)"),
+            mark: format!("SELECT {p}_mark($1, $2, $3, $4)"),
+            record_once: format!("SELECT {p}_record_once($1, $2)"),
+            check: format!("SELECT state, mark FROM {p}_check($1, $2)"),
+            now: format!("SELECT {p}_now()"),
+            changes: format!(
+                "SELECT 0::int2, key, state, until, revision FROM {p}_facts WHERE revision > $1 \
+                 UNION ALL \
+                 SELECT 1::int2, user_id, micros, until, revision FROM {p}_marks WHERE revision > $1 \
+                 ORDER BY 5 LIMIT $2"
+            ),
+            last_revision: format!(
+                "SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM {p}_revision"
+            ),
+            sweep_facts: format!(
+                "WITH gone AS (SELECT key FROM {p}_facts WHERE until < $1 LIMIT 1000) \
+                 DELETE FROM {p}_facts f USING gone WHERE f.key = gone.key"
+            ),
+            sweep_marks: format!(
+                "WITH gone AS (SELECT user_id FROM {p}_marks WHERE until < $1 LIMIT 1000) \
+                 DELETE FROM {p}_marks m USING gone WHERE m.user_id = gone.user_id"
+            ),
+            listen: format!("LISTEN {p}"),
+        }
+    }
+}
+
+/// Builds a [`PostgresBlocklist`].
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct PostgresBlocklistBuilder {
+    url: String,
+    prefix: String,
+    timeout: Duration,
+}
+
+impl PostgresBlocklist {
+    /// A builder for the database at `url`
+    /// (`postgres://USER[:PASSWORD]@HOST[:PORT]/DB[?...]`, or the
+    /// `key=value` form).
+    pub fn builder(url: impl Into<String>) -> PostgresBlocklistBuilder {
+        PostgresBlocklistBuilder {
+            url: url.into(),
+            prefix: DEFAULT_PREFIX.to_owned(),
+            timeout: DEFAULT_TIMEOUT,
+        }
+    }
+}
+
+impl PostgresBlocklistBuilder {
+    /// The prefix of the tables, functions and notification channel
+    /// (lowercase letters, digits and `_`, at most 40 characters). Default:
+    /// `tower_jwt_session`.
+    pub fn with_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// How long a statement (the connection it may need included) has
+    /// before it fails. Default: 1 s (a commit waits for the disk).
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Checks the settings; connects at the first use (so a server starts
+    /// while the database does not answer yet, and fails closed meanwhile).
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::InvalidDatabaseUrl`] for an unparsable URL, one that
+    /// requires TLS, or a bad prefix; [`ConfigError::InvalidTimeout`] for a
+    /// zero timeout.
+    pub fn build(self) -> Result<PostgresBlocklist, ConfigError> {
+        if self.timeout.is_zero() {
+            return Err(ConfigError::InvalidTimeout(self.timeout));
+        }
+        let config: tokio_postgres::Config = self
+            .url
+            .parse()
+            .map_err(|e| ConfigError::InvalidDatabaseUrl(format!("{e}")))?;
+        if config.get_ssl_mode() == tokio_postgres::config::SslMode::Require {
+            return Err(ConfigError::InvalidDatabaseUrl(
+                "sslmode=require: TLS is not supported in this version".to_owned(),
+            ));
+        }
+        if config.get_hosts().is_empty() {
+            return Err(ConfigError::InvalidDatabaseUrl("no host".to_owned()));
+        }
+        if !schema::valid_prefix(&self.prefix) {
+            return Err(ConfigError::InvalidDatabaseUrl(format!(
+                "the prefix {:?} is not lowercase letters, digits and _ (at most 40)",
+                self.prefix
+            )));
+        }
+        let shown = shown(&config);
+        Ok(PostgresBlocklist {
+            inner: Arc::new(Inner {
+                sql: Statements::new(&self.prefix),
+                config,
+                shown,
+                prefix: self.prefix,
+                timeout: self.timeout,
+                client: Mutex::new(None),
+                clock: StoreClock::new(),
+            }),
+        })
+    }
+}
+
+/// `user@host:port/db`, never the password.
+fn shown(config: &tokio_postgres::Config) -> String {
+    let host = match config.get_hosts().first() {
+        Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
+        #[cfg(unix)]
+        Some(tokio_postgres::config::Host::Unix(p)) => p.display().to_string(),
+        None => String::new(),
+    };
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    format!(
+        "postgres://{}@{host}:{port}/{}",
+        config.get_user().unwrap_or(""),
+        config.get_dbname().unwrap_or("")
+    )
+}
+
+/// A connection error, as the blocklist reports it.
+pub(super) fn failed(err: tokio_postgres::Error) -> BlocklistError {
+    match err.as_db_error() {
+        Some(db) => BlocklistError::Protocol(format!("PostgreSQL: {}", db.message())),
+        None => BlocklistError::unavailable(err),
+    }
+}
+
+impl PostgresBlocklist {
+    pub(super) fn timeout(&self) -> Duration {
+        self.inner.timeout
+    }
+
+    pub(super) fn statements(&self) -> &Statements {
+        &self.inner.sql
+    }
+
+    /// A new connection of its own (the replica's, which listens), with the
+    /// schema in place, its driver spawned; `notified` is told of every
+    /// notification, and closed when the connection ends.
+    pub(super) async fn dedicated(
+        &self,
+        notified: tokio::sync::mpsc::UnboundedSender<()>,
+    ) -> Result<Client, BlocklistError> {
+        let connect = async {
+            let (client, mut connection) =
+                self.inner.config.connect(NoTls).await.map_err(failed)?;
+            tokio::spawn(async move {
+                loop {
+                    let message = std::future::poll_fn(|cx| connection.poll_message(cx)).await;
+                    match message {
+                        Some(Ok(tokio_postgres::AsyncMessage::Notification(_))) => {
+                            if notified.send(()).is_err() {
+                                return;
+                            }
+                        }
+                        Some(Ok(_)) => {}
+                        Some(Err(e)) => {
+                            tracing::debug!(error = %e, "PostgreSQL connection ended");
+                            return;
+                        }
+                        None => return,
+                    }
+                }
+            });
+            client
+                .batch_execute(&schema::create(&self.inner.prefix))
+                .await
+                .map_err(failed)?;
+            Ok::<_, BlocklistError>(client)
+        };
+        tokio::time::timeout(self.inner.timeout, connect)
+            .await
+            .map_err(|_| BlocklistError::Timeout(self.inner.timeout))?
+    }
+
+    /// The shared connection for writes and checks, made (with the schema)
+    /// when there is none or the last one closed.
+    async fn client(&self) -> Result<Arc<Client>, BlocklistError> {
+        let mut slot = self.inner.client.lock().await;
+        if let Some(client) = slot.as_ref().filter(|c| !c.is_closed()) {
+            return Ok(client.clone());
+        }
+        *slot = None;
+        let (client, connection) = self.inner.config.connect(NoTls).await.map_err(failed)?;
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "PostgreSQL connection ended");
+            }
+        });
+        client
+            .batch_execute(&schema::create(&self.inner.prefix))
+            .await
+            .map_err(failed)?;
+        let client = Arc::new(client);
+        tracing::debug!(database = %self.inner.shown, "connected to PostgreSQL");
+        *slot = Some(client.clone());
+        drop(slot);
+        self.measure_clock(&client).await;
+        Ok(client)
+    }
+
+    /// One statement's single row, within the timeout (the connection it
+    /// may need included).
+    async fn query_one(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Row, BlocklistError> {
+        let timeout = self.inner.timeout;
+        let answer = tokio::time::timeout(timeout, async {
+            let client = self.client().await?;
+            client.query_one(sql, params).await.map_err(failed)
+        })
+        .await;
+        answer.unwrap_or(Err(BlocklistError::Timeout(timeout)))
+    }
+
+    /// Samples the database's clock on `client`.
+    pub(super) async fn measure_clock(&self, client: &Client) {
+        let sent = now_micros();
+        if let Ok(row) = client.query_one(&self.inner.sql.now, &[]).await {
+            let received = now_micros();
+            if let Ok(store_now) = row.try_get::<_, i64>(0) {
+                self.inner.clock.record(sent, received, store_now);
+            }
+        }
+    }
+}
+
+/// A Rust count as a database `bigint` (saturating).
+fn big(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+impl Blocklist for PostgresBlocklist {
+    fn revoke(&self, key: &TokenKey, until: i64) -> BlocklistFuture<bool> {
+        let key = key.as_str().to_owned();
+        let this = self.clone();
+        Box::pin(async move {
+            let row = this
+                .query_one(&this.inner.sql.revoke, &[&key, &until])
+                .await?;
+            row.try_get::<_, bool>(0).map_err(failed)
+        })
+    }
+
+    fn rotate(
+        &self,
+        key: &TokenKey,
+        from: u64,
+        until: i64,
+        user_id: &str,
+        issued_at_micros: i64,
+    ) -> BlocklistFuture<Rotation> {
+        let (key, user) = (key.as_str().to_owned(), user_id.to_owned());
+        let from = big(from);
+        let this = self.clone();
+        Box::pin(async move {
+            let row = this
+                .query_one(
+                    &this.inner.sql.rotate,
+                    &[&key, &from, &until, &user, &issued_at_micros],
+                )
+                .await?;
+            let outcome: i32 = row.try_get(0).map_err(failed)?;
+            let amount: i64 = row.try_get(1).map_err(failed)?;
+            match outcome {
+                0 => Ok(Rotation::Rotated {
+                    issued_at_micros: amount,
+                }),
+                1 => Ok(Rotation::LoggedOut {
+                    valid_after_micros: amount,
+                }),
+                2 => Ok(Rotation::Superseded {
+                    current: u64::try_from(amount).unwrap_or(0),
+                }),
+                3 => Ok(Rotation::Ended),
+                other => Err(BlocklistError::Protocol(format!(
+                    "PostgreSQL: unknown rotation outcome {other}"
+                ))),
+            }
+        })
+    }
+
+    fn set_valid_after(
+        &self,
+        user_id: &str,
+        valid_after_micros: i64,
+        until: i64,
+    ) -> BlocklistFuture<i64> {
+        self.mark(user_id, valid_after_micros, until, true)
+    }
+
+    fn raise_valid_after(
+        &self,
+        user_id: &str,
+        valid_after_micros: i64,
+        until: i64,
+    ) -> BlocklistFuture<i64> {
+        self.mark(user_id, valid_after_micros, until, false)
+    }
+
+    fn check(&self, key: &TokenKey, user_id: &str) -> BlocklistFuture<Lookup> {
+        let (key, user) = (key.clone(), user_id.to_owned());
+        let this = self.clone();
+        Box::pin(async move {
+            let k = key.as_str().to_owned();
+            let row = this.query_one(&this.inner.sql.check, &[&k, &user]).await?;
+            let state: Option<i64> = row.try_get(0).map_err(failed)?;
+            let mark: Option<i64> = row.try_get(1).map_err(failed)?;
+            Ok(Lookup {
+                revoked: state == Some(-1),
+                generation: match state {
+                    Some(g) if g >= 0 && key.is_session() => g as u64,
+                    _ => 0,
+                },
+                valid_after_micros: mark,
+            })
+        })
+    }
+
+    fn record_once(&self, key: &str, until: i64) -> BlocklistFuture<bool> {
+        let key = key.to_owned();
+        let this = self.clone();
+        Box::pin(async move {
+            let row = this
+                .query_one(&this.inner.sql.record_once, &[&key, &until])
+                .await?;
+            row.try_get::<_, bool>(0).map_err(failed)
+        })
+    }
+
+    fn clock_micros(&self) -> i64 {
+        self.inner.clock.now_micros()
+    }
+}
+
+impl PostgresBlocklist {
+    fn mark(&self, user_id: &str, micros: i64, until: i64, floored: bool) -> BlocklistFuture<i64> {
+        let user = user_id.to_owned();
+        let this = self.clone();
+        Box::pin(async move {
+            let row = this
+                .query_one(&this.inner.sql.mark, &[&user, &micros, &until, &floored])
+                .await?;
+            row.try_get::<_, i64>(0).map_err(failed)
+        })
+    }
+}
+
+impl fmt::Debug for PostgresBlocklist {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PostgresBlocklist")
+            .field("database", &self.inner.shown)
+            .field("prefix", &self.inner.prefix)
+            .field("timeout", &self.inner.timeout)
+            .finish()
+    }
+}

@@ -2,10 +2,26 @@
 //! directory (`initdb`, then `postgres` as a child process, stopped by its
 //! PID). `initdb` refuses to run as root: as root, both run as the
 //! unprivileged `postgres` user (created by the package), else as the
-//! current user.
+//! current user. Self-contained: the benchmarks include it too.
 #![allow(dead_code, unreachable_pub)]
 
-use super::*;
+use std::{
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    time::Duration,
+};
+
+/// How long the server has to start or stop.
+const STARTUP: Duration = Duration::from_secs(30);
+
+/// A free TCP port on loopback (bound, read, released).
+fn free_loopback_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
 
 /// The role the tests connect as (trust authentication on loopback).
 pub const PG_USER: &str = "tjs";
@@ -113,7 +129,7 @@ impl PostgresServer {
         );
         let mut server = Self {
             child: None,
-            port: free_port(),
+            port: free_loopback_port(),
             dir,
             bin,
         };
@@ -140,10 +156,9 @@ impl PostgresServer {
         let started = std::time::Instant::now();
         while self.try_sql("SELECT 1").is_none() {
             assert!(
-                started.elapsed() < PATIENCE * 3,
-                "PostgreSQL did not answer on port {} within {:?}",
+                started.elapsed() < STARTUP,
+                "PostgreSQL did not answer on port {} within {STARTUP:?}",
                 self.port,
-                PATIENCE * 3
             );
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -208,7 +223,7 @@ impl PostgresServer {
                 .status();
             let started = std::time::Instant::now();
             while child.try_wait().ok().flatten().is_none() {
-                if started.elapsed() > PATIENCE {
+                if started.elapsed() > STARTUP {
                     let _ = child.kill();
                 }
                 std::thread::sleep(Duration::from_millis(20));

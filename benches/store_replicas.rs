@@ -1,0 +1,245 @@
+//! The two shared stores side by side, same run: Redis and PostgreSQL,
+//! each on loopback, started here. For each: a replica's start-up over N
+//! live revocations (default 1 000 000; `REVOCATIONS=n`), time until it
+//! answers and the resident memory it grew by; propagation between two
+//! replicas (p50, p99 over 1 000 revocations made on one and polled on the
+//! other); revocation writes per second, one writer and 16 concurrent.
+//!
+//! Run with `cargo bench --bench store_replicas` (needs `redis-server`,
+//! `redis-cli`, and PostgreSQL's server and `psql`; the PostgreSQL cluster
+//! runs with `fsync=off`, as the tests', so its writes are not bounded by
+//! this machine's disk).
+
+mod common;
+
+#[path = "../tests/common/postgres.rs"]
+mod postgres;
+
+use std::{
+    io::Write,
+    process::{Command, Stdio},
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use common::Redis;
+use postgres::PostgresServer;
+use tower_jwt_session::blocklist::{Blocklist, PostgresBlocklist, RedisBlocklist, TokenKey};
+
+fn rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1)?.parse::<f64>().ok())
+        .map_or(f64::NAN, |pages| pages * 4096.0 / (1024.0 * 1024.0))
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// `n` revocations in Redis's stream, by `redis-cli --pipe`.
+fn fill_redis(redis: &Redis, n: usize) {
+    let until = now() + 3600;
+    let mut child = Command::new("redis-cli")
+        .args(["-p", &redis.port.to_string(), "--pipe"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("redis-cli");
+    let mut stdin = std::io::BufWriter::new(child.stdin.take().unwrap());
+    for i in 0..n {
+        let event = format!("r {until} j:token-{i:08}");
+        let args = ["XADD", "tjs:stream", "*", "e", &event];
+        write!(stdin, "*{}\r\n", args.len()).unwrap();
+        for a in args {
+            write!(stdin, "${}\r\n{a}\r\n", a.len()).unwrap();
+        }
+    }
+    drop(stdin);
+    assert!(child.wait().unwrap().success());
+}
+
+/// `n` revocations in PostgreSQL's table, by one `INSERT ... SELECT` (the
+/// tables created first by one write through the library).
+async fn fill_postgres(pg: &PostgresServer, n: usize) {
+    let store = PostgresBlocklist::builder(pg.url()).build().unwrap();
+    store
+        .revoke(&TokenKey::from_jti("create-the-tables"), now() + 3600)
+        .await
+        .unwrap();
+    pg.sql(&format!(
+        "INSERT INTO tower_jwt_session_facts (key, state, until, revision) \
+         SELECT 'j:token-' || lpad(i::text, 8, '0'), -1, {}, nextval('tower_jwt_session_revision') \
+         FROM generate_series(1, {n}) AS i",
+        now() + 3600
+    ));
+}
+
+/// Start-up of one replica: seconds until ready, MiB grown, facts held.
+async fn start_up<B: Blocklist>(
+    make: impl FnOnce() -> B,
+    ready: impl Fn(&B) -> bool,
+    facts: impl Fn(&B) -> u64,
+) -> (B, f64, f64, u64) {
+    let rss = rss_mib();
+    let started = Instant::now();
+    let replica = make();
+    while !ready(&replica) {
+        assert!(started.elapsed() < Duration::from_secs(300), "not ready");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    let held = facts(&replica);
+    (replica, secs, rss_mib() - rss, held)
+}
+
+/// p50, p99 and max of 1 000 revocations on `writer`, polled on `reader`.
+async fn propagation(writer: &dyn Blocklist, reader: &dyn Blocklist, tag: &str) -> [Duration; 3] {
+    let mut delays = Vec::new();
+    for i in 0..1000 {
+        let key = TokenKey::from_jti(&format!("{tag}-p-{i}"));
+        writer.revoke(&key, now() + 600).await.unwrap();
+        let sent = Instant::now();
+        loop {
+            if matches!(reader.try_check(&key, "u"), Some(Ok(l)) if l.revoked) {
+                break;
+            }
+            assert!(sent.elapsed() < Duration::from_secs(2), "not propagated");
+            tokio::task::yield_now().await;
+        }
+        delays.push(sent.elapsed());
+    }
+    delays.sort();
+    [delays[500], delays[990], delays[999]]
+}
+
+/// Revocations per second over `secs`, by `writers` concurrent writers.
+async fn writes_per_second(list: Arc<dyn Blocklist>, writers: usize, secs: f64, tag: &str) -> f64 {
+    let deadline = Instant::now() + Duration::from_secs_f64(secs);
+    let tasks: Vec<_> = (0..writers)
+        .map(|w| {
+            let list = list.clone();
+            let tag = tag.to_owned();
+            tokio::spawn(async move {
+                let mut n = 0u64;
+                while Instant::now() < deadline {
+                    let key = TokenKey::from_jti(&format!("{tag}-w{w}-{n}"));
+                    list.revoke(&key, now() + 600).await.unwrap();
+                    n += 1;
+                }
+                n
+            })
+        })
+        .collect();
+    let mut total = 0;
+    for t in tasks {
+        total += t.await.unwrap();
+    }
+    total as f64 / secs
+}
+
+#[tokio::main]
+async fn main() {
+    let n: usize = std::env::var("REVOCATIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    let redis = Redis::start();
+    let pg = PostgresServer::start();
+    let filled = Instant::now();
+    fill_redis(&redis, n);
+    println!(
+        "Redis stream filled with {n} revocations in {:.1} s",
+        filled.elapsed().as_secs_f64()
+    );
+    let filled = Instant::now();
+    fill_postgres(&pg, n).await;
+    println!(
+        "PostgreSQL table filled with {n} revocations in {:.1} s",
+        filled.elapsed().as_secs_f64()
+    );
+
+    let timeout = Duration::from_secs(5);
+    let (redis_a, r_secs, r_mib, r_facts) = start_up(
+        || {
+            RedisBlocklist::builder(redis.url())
+                .with_timeout(timeout)
+                .build()
+                .unwrap()
+                .into_replica()
+        },
+        |r| r.is_ready(),
+        |r| r.stored_facts(),
+    )
+    .await;
+    let (pg_a, p_secs, p_mib, p_facts) = start_up(
+        || {
+            PostgresBlocklist::builder(pg.url())
+                .with_timeout(timeout)
+                .build()
+                .unwrap()
+                .into_replica()
+        },
+        |r| r.is_ready(),
+        |r| r.stored_facts(),
+    )
+    .await;
+    let per_fact = |mib: f64, facts: u64| mib * 1024.0 * 1024.0 / facts.max(1) as f64;
+    println!("\n| | Redis | PostgreSQL | PostgreSQL / Redis |");
+    println!("| --- | --- | --- | --- |");
+    println!(
+        "| replica start-up over {n} facts | {r_secs:.2} s | {p_secs:.2} s | {:.2} |",
+        p_secs / r_secs
+    );
+    println!(
+        "| memory per fact (RSS growth / facts: {r_facts}, {p_facts}) | {:.0} B | {:.0} B | {:.2} |",
+        per_fact(r_mib, r_facts),
+        per_fact(p_mib, p_facts),
+        per_fact(p_mib, p_facts) / per_fact(r_mib, r_facts)
+    );
+
+    let redis_b = RedisBlocklist::builder(redis.url())
+        .build()
+        .unwrap()
+        .into_replica();
+    let pg_b = PostgresBlocklist::builder(pg.url())
+        .build()
+        .unwrap()
+        .into_replica();
+    while !redis_b.is_ready() || !pg_b.is_ready() {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let [r50, r99, rmax] = propagation(&redis_a, &redis_b, "redis").await;
+    let [p50, p99, pmax] = propagation(&pg_a, &pg_b, "pg").await;
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    println!(
+        "| propagation p50 (1000 revocations) | {:.2} ms | {:.2} ms | {:.1} |",
+        ms(r50),
+        ms(p50),
+        ms(p50) / ms(r50)
+    );
+    println!(
+        "| propagation p99 | {:.2} ms | {:.2} ms | {:.1} |",
+        ms(r99),
+        ms(p99),
+        ms(p99) / ms(r99)
+    );
+    println!(
+        "| propagation max | {:.2} ms | {:.2} ms | |",
+        ms(rmax),
+        ms(pmax)
+    );
+    let redis_a: Arc<dyn Blocklist> = Arc::new(redis_a);
+    let pg_a: Arc<dyn Blocklist> = Arc::new(pg_a);
+    for writers in [1, 16] {
+        let r = writes_per_second(redis_a.clone(), writers, 3.0, "redis").await;
+        let p = writes_per_second(pg_a.clone(), writers, 3.0, "pg").await;
+        println!(
+            "| revocation writes per second, {writers} writer(s) | {r:.0} | {p:.0} | {:.2} |",
+            p / r
+        );
+    }
+}

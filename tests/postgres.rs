@@ -1,0 +1,171 @@
+//! What is PostgreSQL's own in "Several servers on PostgreSQL": demo
+//! servers and replicas on a real, throwaway PostgreSQL (started by the
+//! tests as an unprivileged user): connections killed with
+//! `pg_terminate_backend`, a missed notification, several servers creating
+//! the tables at once, a table that does not grow with refreshes, and the
+//! settings that stop the server.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use tower_jwt_session::blocklist::{Blocklist, PostgresBlocklist, Rotation, TokenKey};
+
+const ADMIN: (&str, &str) = ("admin@example.com", "admin-password");
+
+/// The `sid` of a demo server's token (its payload, unverified).
+fn sid_of(token: &str) -> String {
+    payload(token)["sid"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn servers_recover_from_killed_connections_and_a_missed_notification() {
+    let pg = PostgresServer::start();
+    let url = pg.url();
+    let a = DemoServer::start(&[("DATABASE_URL", &url)]);
+    let b = DemoServer::start(&[("DATABASE_URL", &url)]);
+    let (ha, hb) = (Http::new(&a.addr), Http::new(&b.addr));
+    let (token, _) = ha.login(ADMIN.0, ADMIN.1).await;
+    status_until(&hb, &token, 200, PATIENCE).await;
+
+    // Every connection killed: both servers reconnect by themselves, and a
+    // revocation made right after reaches the other server.
+    for _ in 0..3 {
+        assert!(
+            pg.terminate_connections() >= 2,
+            "the servers had no connection"
+        );
+        let (t, _) = status_ok_login(&ha).await;
+        let started = Instant::now();
+        loop {
+            let r = ha.post("/logout", Some(&t), "").await;
+            if r.status == 204 {
+                break;
+            }
+            // The write may meet the connection being made again: 503,
+            // nothing promised; a client asks again.
+            assert_eq!(r.status, 503, "{:?}", r.body);
+            assert!(started.elapsed() < PATIENCE, "no recovery");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        status_until(&hb, &t, 401, PATIENCE).await;
+        status_until(&hb, &token, 200, PATIENCE).await;
+    }
+
+    // A revocation written with no notification (as if it were lost): the
+    // replicas' heartbeat reads find it.
+    let sid = sid_of(&token);
+    pg.sql(&format!(
+        "INSERT INTO tower_jwt_session_facts (key, state, until, revision) \
+         VALUES ('s:{sid}', -1, extract(epoch FROM now())::bigint + 600, nextval('tower_jwt_session_revision')) \
+         ON CONFLICT (key) DO UPDATE SET state = -1, revision = EXCLUDED.revision"
+    ));
+    status_until(&ha, &token, 401, PATIENCE).await;
+    status_until(&hb, &token, 401, PATIENCE).await;
+}
+
+/// Logs in, again while the store is being reached.
+async fn status_ok_login(http: &Http) -> (String, i64) {
+    let started = Instant::now();
+    loop {
+        let body = serde_json::json!({"email": ADMIN.0, "password": ADMIN.1}).to_string();
+        let r = http.post("/login", None, &body).await;
+        if r.status == 200 {
+            let json = r.json();
+            return (
+                json["token"].as_str().unwrap().to_owned(),
+                json["expiresAt"].as_i64().unwrap_or(0),
+            );
+        }
+        assert!(
+            started.elapsed() < PATIENCE,
+            "login: {} {:?}",
+            r.status,
+            r.body
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn three_servers_create_the_tables_at_once_and_refreshes_keep_one_row_per_session() {
+    let pg = PostgresServer::start();
+    let url = pg.url();
+    let servers: Vec<DemoServer> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..3)
+            .map(|_| s.spawn(|| DemoServer::start(&[("DATABASE_URL", url.as_str())])))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let https: Vec<Http> = servers.iter().map(|d| Http::new(&d.addr)).collect();
+    let (mut token, _) = status_ok_login(&https[0]).await;
+    for http in &https {
+        status_until(http, &token, 200, PATIENCE).await;
+    }
+    // Twenty refreshes, each on the next server: one row for the session.
+    for i in 0..20 {
+        let r = https[i % 3].post("/refresh", Some(&token), "").await;
+        assert_eq!(r.status, 200, "{:?}", r.body);
+        token = r.json()["token"].as_str().unwrap().to_owned();
+    }
+    let sid = sid_of(&token);
+    assert_eq!(
+        pg.sql(&format!(
+            "SELECT count(*) FROM tower_jwt_session_facts WHERE key = 's:{sid}'"
+        )),
+        "1"
+    );
+    assert_eq!(
+        pg.sql(&format!(
+            "SELECT state FROM tower_jwt_session_facts WHERE key = 's:{sid}'"
+        )),
+        "20"
+    );
+    for http in &https {
+        status_until(http, &token, 200, PATIENCE).await;
+    }
+}
+
+#[tokio::test]
+async fn a_refresh_racing_log_out_everywhere_never_survives_it() {
+    let pg = PostgresServer::start();
+    let store = PostgresBlocklist::builder(pg.url()).build().unwrap();
+    let until = now() + 600;
+    for round in 0..50 {
+        let user = format!("racer-{round}");
+        let key = TokenKey::from_session(&format!("s-{round}"));
+        let issued = store.clock_micros();
+        let (rotated, mark) = tokio::join!(
+            store.rotate(&key, 0, until, &user, issued),
+            store.set_valid_after(&user, issued, until)
+        );
+        let mark = mark.unwrap();
+        match rotated.unwrap() {
+            // The successor's issue time is before the watermark: refused.
+            Rotation::Rotated { issued_at_micros } => {
+                assert!(issued_at_micros < mark, "{issued_at_micros} >= {mark}")
+            }
+            Rotation::LoggedOut { valid_after_micros } => assert_eq!(valid_after_micros, mark),
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
+#[test]
+fn bad_database_settings_stop_the_server_with_one_line() {
+    for envs in [
+        vec![("DATABASE_URL", "postgres://u@127.0.0.1:notaport/db")],
+        vec![("DATABASE_URL", "postgres://u@127.0.0.1/db?sslmode=require")],
+        vec![
+            ("DATABASE_URL", "postgres://u@127.0.0.1/db"),
+            ("REDIS_URL", "redis://127.0.0.1:6379/0"),
+        ],
+    ] {
+        let (code, _, stderr) = start_fails(&envs);
+        assert_eq!(code, 2, "{envs:?}: {stderr}");
+        let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+        assert_eq!(lines.len(), 1, "{envs:?}: {stderr}");
+        assert!(lines[0].contains("DATABASE_URL"), "{envs:?}: {stderr}");
+    }
+}

@@ -12,7 +12,7 @@ use std::{
 use tokio::sync::mpsc;
 use tokio_postgres::Client;
 
-use super::store::{failed, PostgresBlocklist};
+use super::store::{failed, PostgresBlocklist, SWEEP_BATCH};
 use crate::{
     blocklist::{
         replica::{
@@ -30,6 +30,8 @@ const CLOCK_EVERY: Duration = Duration::from_secs(1);
 const MAX_BACKOFF: Duration = Duration::from_millis(50);
 /// How often expired facts are dropped, from memory and from the tables.
 const SWEEP_EVERY: Duration = Duration::from_secs(60);
+/// Sweeping statements per table and run.
+const SWEEP_BATCHES: usize = 100;
 /// Rows read per query, while loading and following.
 const BATCH: i64 = 10_000;
 
@@ -203,14 +205,21 @@ fn apply(local: &Facts, state: &State, changes: &[Change]) -> Option<i64> {
     newest
 }
 
-/// Deletes a bounded number of expired rows (by the `until` indexes),
-/// a minute after their deadline.
+/// Deletes expired rows a minute after their deadline, by the `until`
+/// indexes, in batches of [`SWEEP_BATCH`] (at most [`SWEEP_BATCHES`] per
+/// table and run: the rest waits for the next run).
 async fn sweep(client: &Client, store: &PostgresBlocklist, timeout: Duration) {
     let before = now_secs() - 60;
-    let sql = store.statements();
-    for statement in [&sql.sweep_facts, &sql.sweep_marks] {
-        if let Err(e) = bounded(timeout, client.execute(statement.as_str(), &[&before])).await {
-            tracing::debug!(error = %e, "sweeping expired revocations failed");
+    for statement in &store.statements().sweeps {
+        for _ in 0..SWEEP_BATCHES {
+            match bounded(timeout, client.execute(statement.as_str(), &[&before])).await {
+                Ok(deleted) if deleted >= SWEEP_BATCH => {}
+                Ok(_) => break,
+                Err(e) => {
+                    tracing::debug!(error = %e, "sweeping expired revocations failed");
+                    return;
+                }
+            }
         }
     }
 }

@@ -55,6 +55,7 @@ CREATE TABLE IF NOT EXISTS {p}_once (
     key text PRIMARY KEY,
     until bigint NOT NULL
 );
+CREATE INDEX IF NOT EXISTS {p}_once_until ON {p}_once (until);
 CREATE TABLE IF NOT EXISTS {p}_order (
     id int PRIMARY KEY CHECK (id = 1),
     last_issued bigint NOT NULL

@@ -3,8 +3,10 @@
 
 use std::{fmt, sync::Arc, time::Duration};
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use tokio::sync::Mutex;
-use tokio_postgres::{types::ToSql, Client, NoTls, Row};
+use tokio_postgres::{types::ToSql, Client, NoTls, Row, Statement};
 
 use super::schema;
 use crate::{
@@ -18,6 +20,9 @@ use crate::{
 
 /// The default prefix of the tables and functions.
 const DEFAULT_PREFIX: &str = "tower_jwt_session";
+
+/// Rows deleted by one sweeping statement.
+pub(super) const SWEEP_BATCH: u64 = 1_000;
 
 /// The default time a statement (and the connection it may need) has.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1);
@@ -69,9 +74,25 @@ struct Inner {
     shown: String,
     prefix: String,
     timeout: Duration,
-    client: Mutex<Option<Arc<Client>>>,
+    /// Connections for writes and checks, taken in turn.
+    pool: [Mutex<Option<Arc<Connection>>>; POOL],
+    next: AtomicUsize,
     clock: StoreClock,
     sql: Statements,
+}
+
+/// Connections per blocklist for writes and checks (the writes commit one
+/// at a time under their lock; more connections overlap the rest).
+const POOL: usize = 4;
+
+/// One connection, with its statements prepared.
+struct Connection {
+    client: Client,
+    revoke: Statement,
+    rotate: Statement,
+    mark: Statement,
+    record_once: Statement,
+    check: Statement,
 }
 
 /// The statements, with the prefix in.
@@ -84,8 +105,7 @@ pub(super) struct Statements {
     now: String,
     pub(super) changes: String,
     pub(super) last_revision: String,
-    pub(super) sweep_facts: String,
-    pub(super) sweep_marks: String,
+    pub(super) sweeps: [String; 3],
     pub(super) listen: String,
 }
 
@@ -98,22 +118,26 @@ impl Statements {
             record_once: format!("SELECT {p}_record_once($1, $2)"),
             check: format!("SELECT state, mark FROM {p}_check($1, $2)"),
             now: format!("SELECT {p}_now()"),
+            // Each branch by its revision index, at most $2 rows; then the
+            // $2 lowest revisions of both.
             changes: format!(
-                "SELECT 0::int2, key, state, until, revision FROM {p}_facts WHERE revision > $1 \
+                "(SELECT 0::int2, key, state, until, revision FROM {p}_facts \
+                  WHERE revision > $1 ORDER BY revision LIMIT $2) \
                  UNION ALL \
-                 SELECT 1::int2, user_id, micros, until, revision FROM {p}_marks WHERE revision > $1 \
+                 (SELECT 1::int2, user_id, micros, until, revision FROM {p}_marks \
+                  WHERE revision > $1 ORDER BY revision LIMIT $2) \
                  ORDER BY 5 LIMIT $2"
             ),
             last_revision: format!(
                 "SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM {p}_revision"
             ),
-            sweep_facts: format!(
-                "WITH gone AS (SELECT key FROM {p}_facts WHERE until < $1 LIMIT 1000) \
-                 DELETE FROM {p}_facts f USING gone WHERE f.key = gone.key"
-            ),
-            sweep_marks: format!(
-                "WITH gone AS (SELECT user_id FROM {p}_marks WHERE until < $1 LIMIT 1000) \
-                 DELETE FROM {p}_marks m USING gone WHERE m.user_id = gone.user_id"
+            sweeps: [("facts", "key"), ("marks", "user_id"), ("once", "key")].map(
+                |(table, key)| {
+                    format!(
+                        "WITH gone AS (SELECT {key} FROM {p}_{table} WHERE until < $1 LIMIT {SWEEP_BATCH}) \
+                         DELETE FROM {p}_{table} t USING gone WHERE t.{key} = gone.{key}"
+                    )
+                },
             ),
             listen: format!("LISTEN {p}"),
         }
@@ -196,7 +220,8 @@ impl PostgresBlocklistBuilder {
                 shown,
                 prefix: self.prefix,
                 timeout: self.timeout,
-                client: Mutex::new(None),
+                pool: std::array::from_fn(|_| Mutex::new(None)),
+                next: AtomicUsize::new(0),
                 clock: StoreClock::new(),
             }),
         })
@@ -275,12 +300,13 @@ impl PostgresBlocklist {
             .map_err(|_| BlocklistError::Timeout(self.inner.timeout))?
     }
 
-    /// The shared connection for writes and checks, made (with the schema)
-    /// when there is none or the last one closed.
-    async fn client(&self) -> Result<Arc<Client>, BlocklistError> {
-        let mut slot = self.inner.client.lock().await;
-        if let Some(client) = slot.as_ref().filter(|c| !c.is_closed()) {
-            return Ok(client.clone());
+    /// A connection for writes and checks (the pool's next), made (with
+    /// the schema and the statements) when there is none or it closed.
+    async fn connection(&self) -> Result<Arc<Connection>, BlocklistError> {
+        let i = self.inner.next.fetch_add(1, Ordering::Relaxed) % POOL;
+        let mut slot = self.inner.pool[i].lock().await;
+        if let Some(connection) = slot.as_ref().filter(|c| !c.client.is_closed()) {
+            return Ok(connection.clone());
         }
         *slot = None;
         let (client, connection) = self.inner.config.connect(NoTls).await.map_err(failed)?;
@@ -293,25 +319,44 @@ impl PostgresBlocklist {
             .batch_execute(&schema::create(&self.inner.prefix))
             .await
             .map_err(failed)?;
-        let client = Arc::new(client);
+        let sql = &self.inner.sql;
+        let (revoke, rotate, mark, record_once, check) = (
+            client.prepare(&sql.revoke).await.map_err(failed)?,
+            client.prepare(&sql.rotate).await.map_err(failed)?,
+            client.prepare(&sql.mark).await.map_err(failed)?,
+            client.prepare(&sql.record_once).await.map_err(failed)?,
+            client.prepare(&sql.check).await.map_err(failed)?,
+        );
+        let connection = Arc::new(Connection {
+            client,
+            revoke,
+            rotate,
+            mark,
+            record_once,
+            check,
+        });
         tracing::debug!(database = %self.inner.shown, "connected to PostgreSQL");
-        *slot = Some(client.clone());
+        *slot = Some(connection.clone());
         drop(slot);
-        self.measure_clock(&client).await;
-        Ok(client)
+        self.measure_clock(&connection.client).await;
+        Ok(connection)
     }
 
-    /// One statement's single row, within the timeout (the connection it
-    /// may need included).
+    /// One prepared statement's single row, within the timeout (the
+    /// connection it may need included).
     async fn query_one(
         &self,
-        sql: &str,
+        statement: fn(&Connection) -> &Statement,
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Row, BlocklistError> {
         let timeout = self.inner.timeout;
         let answer = tokio::time::timeout(timeout, async {
-            let client = self.client().await?;
-            client.query_one(sql, params).await.map_err(failed)
+            let connection = self.connection().await?;
+            connection
+                .client
+                .query_one(statement(&connection), params)
+                .await
+                .map_err(failed)
         })
         .await;
         answer.unwrap_or(Err(BlocklistError::Timeout(timeout)))
@@ -339,9 +384,7 @@ impl Blocklist for PostgresBlocklist {
         let key = key.as_str().to_owned();
         let this = self.clone();
         Box::pin(async move {
-            let row = this
-                .query_one(&this.inner.sql.revoke, &[&key, &until])
-                .await?;
+            let row = this.query_one(|c| &c.revoke, &[&key, &until]).await?;
             row.try_get::<_, bool>(0).map_err(failed)
         })
     }
@@ -360,7 +403,7 @@ impl Blocklist for PostgresBlocklist {
         Box::pin(async move {
             let row = this
                 .query_one(
-                    &this.inner.sql.rotate,
+                    |c| &c.rotate,
                     &[&key, &from, &until, &user, &issued_at_micros],
                 )
                 .await?;
@@ -407,7 +450,7 @@ impl Blocklist for PostgresBlocklist {
         let this = self.clone();
         Box::pin(async move {
             let k = key.as_str().to_owned();
-            let row = this.query_one(&this.inner.sql.check, &[&k, &user]).await?;
+            let row = this.query_one(|c| &c.check, &[&k, &user]).await?;
             let state: Option<i64> = row.try_get(0).map_err(failed)?;
             let mark: Option<i64> = row.try_get(1).map_err(failed)?;
             Ok(Lookup {
@@ -425,9 +468,7 @@ impl Blocklist for PostgresBlocklist {
         let key = key.to_owned();
         let this = self.clone();
         Box::pin(async move {
-            let row = this
-                .query_one(&this.inner.sql.record_once, &[&key, &until])
-                .await?;
+            let row = this.query_one(|c| &c.record_once, &[&key, &until]).await?;
             row.try_get::<_, bool>(0).map_err(failed)
         })
     }
@@ -443,7 +484,7 @@ impl PostgresBlocklist {
         let this = self.clone();
         Box::pin(async move {
             let row = this
-                .query_one(&this.inner.sql.mark, &[&user, &micros, &until, &floored])
+                .query_one(|c| &c.mark, &[&user, &micros, &until, &floored])
                 .await?;
             row.try_get::<_, i64>(0).map_err(failed)
         })

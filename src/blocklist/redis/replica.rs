@@ -40,7 +40,7 @@ use crate::blocklist::{
 /// # Outage policy: bounded staleness
 ///
 /// While the replica follows the stream, every check is current. The
-/// follower hears from Redis at least every [`HEARTBEAT`](super::HEARTBEAT) (100 ms: a
+/// follower hears from Redis at least every [`HEARTBEAT`](crate::blocklist::HEARTBEAT) (100 ms: a
 /// blocking read returns empty), and its *last contact* is the last time a
 /// read brought it to the end of the stream. A replica that heard nothing
 /// for the heartbeat plus the command timeout (0.6 s by default) counts as
@@ -89,10 +89,10 @@ impl RedisReplica {
     }
 
     /// After losing Redis, keep answering from the replica until `staleness`
-    /// has passed since the last contact (at most [`HEARTBEAT`](super::HEARTBEAT) old when the
+    /// has passed since the last contact (at most [`HEARTBEAT`](crate::blocklist::HEARTBEAT) old when the
     /// outage begins), then refuse every check (`503`) until Redis is back
     /// and caught up. Default: 0 (fail closed as soon as the loss is
-    /// noticed: at once after an error, at most [`HEARTBEAT`](super::HEARTBEAT) plus the
+    /// noticed: at once after an error, at most [`HEARTBEAT`](crate::blocklist::HEARTBEAT) plus the
     /// command timeout after the last contact in a silent partition).
     ///
     /// # ⚠️ Warning

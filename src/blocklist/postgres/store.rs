@@ -3,7 +3,7 @@
 
 use std::{fmt, sync::Arc, time::Duration};
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use tokio::sync::Mutex;
 use tokio_postgres::{types::ToSql, Client, NoTls, Row, Statement};
@@ -77,6 +77,9 @@ struct Inner {
     /// Connections for writes and checks, taken in turn.
     pool: [Mutex<Option<Arc<Connection>>>; POOL],
     next: AtomicUsize,
+    /// The schema was created (or found) by this process: connections
+    /// made after that skip it, until a statement finds it missing.
+    schema_ready: AtomicBool,
     clock: StoreClock,
     sql: Statements,
 }
@@ -93,6 +96,18 @@ struct Connection {
     mark: Statement,
     record_once: Statement,
     check: Statement,
+    /// Not to be used again (its statements may be stale).
+    retired: AtomicBool,
+}
+
+impl Connection {
+    fn retire(&self) {
+        self.retired.store(true, Ordering::Release);
+    }
+
+    fn usable(&self) -> bool {
+        !self.client.is_closed() && !self.retired.load(Ordering::Acquire)
+    }
 }
 
 /// The statements, with the prefix in.
@@ -222,6 +237,7 @@ impl PostgresBlocklistBuilder {
                 timeout: self.timeout,
                 pool: std::array::from_fn(|_| Mutex::new(None)),
                 next: AtomicUsize::new(0),
+                schema_ready: AtomicBool::new(false),
                 clock: StoreClock::new(),
             }),
         })
@@ -289,10 +305,10 @@ impl PostgresBlocklist {
                     }
                 }
             });
-            client
-                .batch_execute(&schema::create(&self.inner.prefix))
-                .await
-                .map_err(failed)?;
+            // The follower reconnects rarely: it always makes sure of the
+            // schema (a database restored without it heals here).
+            self.inner.schema_ready.store(false, Ordering::Release);
+            self.ensure_schema(&client).await?;
             Ok::<_, BlocklistError>(client)
         };
         tokio::time::timeout(self.inner.timeout, connect)
@@ -300,12 +316,39 @@ impl PostgresBlocklist {
             .map_err(|_| BlocklistError::Timeout(self.inner.timeout))?
     }
 
+    /// Creates the tables and functions on `client`, once per process (and
+    /// again after a statement found them missing: a replaced database).
+    async fn ensure_schema(&self, client: &Client) -> Result<(), BlocklistError> {
+        if self.inner.schema_ready.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        client
+            .batch_execute(&schema::create(&self.inner.prefix))
+            .await
+            .map_err(failed)?;
+        self.inner.schema_ready.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    /// Notes an error: a missing table or function (the database was
+    /// replaced or restored without them) makes the next connection create
+    /// the schema again.
+    pub(super) fn noticed(&self, err: &tokio_postgres::Error) {
+        use tokio_postgres::error::SqlState;
+        if err
+            .code()
+            .is_some_and(|c| *c == SqlState::UNDEFINED_TABLE || *c == SqlState::UNDEFINED_FUNCTION)
+        {
+            self.inner.schema_ready.store(false, Ordering::Release);
+        }
+    }
+
     /// A connection for writes and checks (the pool's next), made (with
     /// the schema and the statements) when there is none or it closed.
     async fn connection(&self) -> Result<Arc<Connection>, BlocklistError> {
         let i = self.inner.next.fetch_add(1, Ordering::Relaxed) % POOL;
         let mut slot = self.inner.pool[i].lock().await;
-        if let Some(connection) = slot.as_ref().filter(|c| !c.client.is_closed()) {
+        if let Some(connection) = slot.as_ref().filter(|c| c.usable()) {
             return Ok(connection.clone());
         }
         *slot = None;
@@ -315,10 +358,7 @@ impl PostgresBlocklist {
                 tracing::debug!(error = %e, "PostgreSQL connection ended");
             }
         });
-        client
-            .batch_execute(&schema::create(&self.inner.prefix))
-            .await
-            .map_err(failed)?;
+        self.ensure_schema(&client).await?;
         let sql = &self.inner.sql;
         let (revoke, rotate, mark, record_once, check) = (
             client.prepare(&sql.revoke).await.map_err(failed)?,
@@ -334,6 +374,7 @@ impl PostgresBlocklist {
             mark,
             record_once,
             check,
+            retired: AtomicBool::new(false),
         });
         tracing::debug!(database = %self.inner.shown, "connected to PostgreSQL");
         *slot = Some(connection.clone());
@@ -352,11 +393,18 @@ impl PostgresBlocklist {
         let timeout = self.inner.timeout;
         let answer = tokio::time::timeout(timeout, async {
             let connection = self.connection().await?;
-            connection
+            let answer = connection
                 .client
                 .query_one(statement(&connection), params)
-                .await
-                .map_err(failed)
+                .await;
+            answer.map_err(|e| {
+                self.noticed(&e);
+                if e.code().is_some() {
+                    // The statements may be stale: prepare them anew.
+                    connection.retire();
+                }
+                failed(e)
+            })
         })
         .await;
         answer.unwrap_or(Err(BlocklistError::Timeout(timeout)))

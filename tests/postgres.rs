@@ -174,7 +174,10 @@ async fn a_refresh_racing_log_out_everywhere_never_survives_it() {
 fn bad_database_settings_stop_the_server_with_one_line() {
     for envs in [
         vec![("DATABASE_URL", "postgres://u@127.0.0.1:notaport/db")],
-        vec![("DATABASE_URL", "postgres://u@127.0.0.1/db?sslmode=require")],
+        vec![(
+            "DATABASE_URL",
+            "postgres://u@127.0.0.1/db?sslmode=sometimes",
+        )],
         vec![
             ("DATABASE_URL", "postgres://u@127.0.0.1/db"),
             ("REDIS_URL", "redis://127.0.0.1:6379/0"),
@@ -218,4 +221,37 @@ async fn tables_dropped_under_running_servers_are_created_again() {
         pg.sql("SELECT count(*) FROM tower_jwt_session_facts WHERE state = -1"),
         "1"
     );
+}
+
+#[tokio::test]
+async fn tls_by_rustls_with_the_certificate_checked() {
+    let pg = PostgresServer::start_tls();
+    let ca = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/keys/test-ca.pem"
+    ))
+    .unwrap();
+    let key = TokenKey::from_jti("over-tls");
+    // The server takes TLS connections only: these went over TLS, with its
+    // certificate checked against the test authority.
+    for mode in ["require", "prefer"] {
+        let store = PostgresBlocklist::builder(format!("{}?sslmode={mode}", pg.url()))
+            .with_root_certificate_pem(&ca)
+            .with_timeout(Duration::from_secs(5))
+            .build()
+            .unwrap();
+        store.revoke(&key, now() + 600).await.unwrap();
+        assert!(store.check(&key, "u").await.unwrap().revoked, "{mode}");
+    }
+    // Without the authority: no connection, never a plaintext one.
+    let untrusted = PostgresBlocklist::builder(format!("{}?sslmode=require", pg.url()))
+        .with_timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    assert!(untrusted.check(&key, "u").await.is_err());
+    // A bad authority file is a configuration error.
+    assert!(PostgresBlocklist::builder(pg.url())
+        .with_root_certificate_pem("not a certificate")
+        .build()
+        .is_err());
 }

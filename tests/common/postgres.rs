@@ -31,6 +31,9 @@ pub struct PostgresServer {
     pub port: u16,
     dir: PathBuf,
     bin: PathBuf,
+    /// Only TLS connections accepted (the test certificate of
+    /// `tests/keys`, for 127.0.0.1).
+    tls: bool,
 }
 
 /// The directory of the newest installed server's binaries.
@@ -97,6 +100,16 @@ fn as_server_user(program: &std::path::Path) -> Command {
 impl PostgresServer {
     /// A new cluster on a free loopback port, started and answering.
     pub fn start() -> Self {
+        Self::start_with(false)
+    }
+
+    /// [`start`](Self::start), accepting TLS connections only, with
+    /// `tests/keys/tls-server.pem` (signed by `tests/keys/test-ca.pem`).
+    pub fn start_tls() -> Self {
+        Self::start_with(true)
+    }
+
+    fn start_with(tls: bool) -> Self {
         static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let dir = std::env::temp_dir().join(format!("tjs-pg-{}-{n}", std::process::id()));
@@ -127,11 +140,33 @@ impl PostgresServer {
             "initdb failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
+        if tls {
+            let keys = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/keys");
+            for (from, to) in [
+                ("tls-server.pem", "server.crt"),
+                ("tls-server.key.pem", "server.key"),
+            ] {
+                let target = dir.join(to);
+                std::fs::copy(keys.join(from), &target).unwrap();
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o600)).unwrap();
+                if is_root() {
+                    let (uid, gid) = ids_of("postgres").unwrap();
+                    std::os::unix::fs::chown(&target, Some(uid), Some(gid)).unwrap();
+                }
+            }
+            std::fs::write(
+                data.join("pg_hba.conf"),
+                "local all all trust\nhostssl all all 127.0.0.1/32 trust\nhostnossl all all 127.0.0.1/32 reject\n",
+            )
+            .unwrap();
+        }
         let mut server = Self {
             child: None,
             port: free_loopback_port(),
             dir,
             bin,
+            tls,
         };
         server.spawn();
         server
@@ -147,6 +182,18 @@ impl PostgresServer {
             .arg(format!("unix_socket_directories={}", self.dir.display()))
             // A test cluster: no need to survive a power cut.
             .args(["-c", "fsync=off", "-c", "full_page_writes=off"])
+            .args(if self.tls {
+                vec![
+                    "-c".to_owned(),
+                    "ssl=on".to_owned(),
+                    "-c".to_owned(),
+                    format!("ssl_cert_file={}", self.dir.join("server.crt").display()),
+                    "-c".to_owned(),
+                    format!("ssl_key_file={}", self.dir.join("server.key").display()),
+                ]
+            } else {
+                Vec::new()
+            })
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())

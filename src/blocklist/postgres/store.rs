@@ -6,7 +6,8 @@ use std::{fmt, sync::Arc, time::Duration};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use tokio::sync::Mutex;
-use tokio_postgres::{types::ToSql, Client, NoTls, Row, Statement};
+use tokio_postgres::{types::ToSql, Client, Row, Statement};
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::schema;
 use crate::{
@@ -48,9 +49,14 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1);
 ///   refreshes), per user with a watermark. Expired rows are deleted by the
 ///   replicas in the background (by the `until` index, a few rows at a
 ///   time: never a full scan on anyone's request).
-/// - **TLS**: not in this version; use `sslmode=disable` on a trusted
-///   network or a local socket proxy (`sslmode=require` is refused at
-///   construction).
+/// - **TLS** by rustls (ring; the webpki roots, and any certificate
+///   authority given with
+///   [`with_root_certificate_pem`](PostgresBlocklistBuilder::with_root_certificate_pem)),
+///   never OpenSSL. The URL's `sslmode` decides: `disable` (plain),
+///   `prefer` (the default: TLS when the server offers it), `require`
+///   (TLS or no connection). Whenever TLS is used the certificate and the
+///   host name are verified: `require` means what libpq calls
+///   `verify-full`.
 ///
 /// ```no_run
 /// use tower_jwt_session::blocklist::PostgresBlocklist;
@@ -70,6 +76,7 @@ pub struct PostgresBlocklist {
 
 struct Inner {
     config: tokio_postgres::Config,
+    tls: MakeRustlsConnect,
     /// The URL without its password, for logs.
     shown: String,
     prefix: String,
@@ -166,6 +173,7 @@ pub struct PostgresBlocklistBuilder {
     url: String,
     prefix: String,
     timeout: Duration,
+    roots: Vec<Vec<u8>>,
 }
 
 impl PostgresBlocklist {
@@ -177,6 +185,7 @@ impl PostgresBlocklist {
             url: url.into(),
             prefix: DEFAULT_PREFIX.to_owned(),
             timeout: DEFAULT_TIMEOUT,
+            roots: Vec::new(),
         }
     }
 }
@@ -197,14 +206,22 @@ impl PostgresBlocklistBuilder {
         self
     }
 
+    /// Trusts the certificates of `pem` (one or more `CERTIFICATE` blocks)
+    /// as roots, besides the webpki roots: for a database whose certificate
+    /// a private authority signed.
+    pub fn with_root_certificate_pem(mut self, pem: impl AsRef<[u8]>) -> Self {
+        self.roots.push(pem.as_ref().to_vec());
+        self
+    }
+
     /// Checks the settings; connects at the first use (so a server starts
     /// while the database does not answer yet, and fails closed meanwhile).
     ///
     /// # Errors
     ///
-    /// [`ConfigError::InvalidDatabaseUrl`] for an unparsable URL, one that
-    /// requires TLS, or a bad prefix; [`ConfigError::InvalidTimeout`] for a
-    /// zero timeout.
+    /// [`ConfigError::InvalidDatabaseUrl`] for an unparsable URL or a bad
+    /// prefix; [`ConfigError::InvalidCertificate`] for an unreadable root
+    /// certificate; [`ConfigError::InvalidTimeout`] for a zero timeout.
     pub fn build(self) -> Result<PostgresBlocklist, ConfigError> {
         if self.timeout.is_zero() {
             return Err(ConfigError::InvalidTimeout(self.timeout));
@@ -213,11 +230,6 @@ impl PostgresBlocklistBuilder {
             .url
             .parse()
             .map_err(|e| ConfigError::InvalidDatabaseUrl(format!("{e}")))?;
-        if config.get_ssl_mode() == tokio_postgres::config::SslMode::Require {
-            return Err(ConfigError::InvalidDatabaseUrl(
-                "sslmode=require: TLS is not supported in this version".to_owned(),
-            ));
-        }
         if config.get_hosts().is_empty() {
             return Err(ConfigError::InvalidDatabaseUrl("no host".to_owned()));
         }
@@ -228,8 +240,10 @@ impl PostgresBlocklistBuilder {
             )));
         }
         let shown = shown(&config);
+        let tls = tls(&self.roots)?;
         Ok(PostgresBlocklist {
             inner: Arc::new(Inner {
+                tls,
                 sql: Statements::new(&self.prefix),
                 config,
                 shown,
@@ -242,6 +256,33 @@ impl PostgresBlocklistBuilder {
             }),
         })
     }
+}
+
+/// The TLS connector: rustls with ring, the webpki roots and `roots`.
+fn tls(roots: &[Vec<u8>]) -> Result<MakeRustlsConnect, ConfigError> {
+    use rustls::pki_types::{pem::PemObject, CertificateDer};
+    let bad = |why: String| ConfigError::InvalidCertificate(why);
+    let mut store = rustls::RootCertStore::empty();
+    store.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    for pem in roots {
+        let mut added = 0;
+        for cert in CertificateDer::pem_slice_iter(pem) {
+            let cert = cert.map_err(|e| bad(format!("{e}")))?;
+            store.add(cert).map_err(|e| bad(format!("{e}")))?;
+            added += 1;
+        }
+        if added == 0 {
+            return Err(bad("no CERTIFICATE block in the PEM".to_owned()));
+        }
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| bad(format!("{e}")))?
+    .with_root_certificates(store)
+    .with_no_client_auth();
+    Ok(MakeRustlsConnect::new(config))
 }
 
 /// `user@host:port/db`, never the password.
@@ -285,8 +326,12 @@ impl PostgresBlocklist {
         notified: tokio::sync::mpsc::UnboundedSender<()>,
     ) -> Result<Client, BlocklistError> {
         let connect = async {
-            let (client, mut connection) =
-                self.inner.config.connect(NoTls).await.map_err(failed)?;
+            let (client, mut connection) = self
+                .inner
+                .config
+                .connect(self.inner.tls.clone())
+                .await
+                .map_err(failed)?;
             tokio::spawn(async move {
                 loop {
                     let message = std::future::poll_fn(|cx| connection.poll_message(cx)).await;
@@ -352,7 +397,12 @@ impl PostgresBlocklist {
             return Ok(connection.clone());
         }
         *slot = None;
-        let (client, connection) = self.inner.config.connect(NoTls).await.map_err(failed)?;
+        let (client, connection) = self
+            .inner
+            .config
+            .connect(self.inner.tls.clone())
+            .await
+            .map_err(failed)?;
         tokio::spawn(async move {
             if let Err(e) = connection.await {
                 tracing::debug!(error = %e, "PostgreSQL connection ended");

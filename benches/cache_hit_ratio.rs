@@ -138,7 +138,7 @@ struct Ours {
 
 impl Policy for Ours {
     fn name(&self) -> &'static str {
-        "tower-jwt-session (two generations)"
+        "tower-jwt-session verified-token cache"
     }
 
     fn access(&mut self, id: u64) -> bool {

@@ -171,7 +171,7 @@ pub use cached::{CacheConfig, CacheInvalidator, CachedBlocklist};
 pub use memory::MemoryBlocklist;
 #[cfg(any(feature = "redis", feature = "postgres"))]
 #[cfg_attr(docsrs, doc(cfg(any(feature = "redis", feature = "postgres"))))]
-pub use replica::{ReplicaStats, HEARTBEAT};
+pub use replica::{Replica, ReplicaStats, HEARTBEAT};
 
 /// The future a [`Blocklist`] returns: boxed, `Send` and `'static`, so that
 /// the trait is dyn-compatible (`Arc<dyn Blocklist>`).

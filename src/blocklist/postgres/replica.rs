@@ -2,19 +2,10 @@
 //! current from PostgreSQL by `LISTEN`/`NOTIFY` and reads by revision (the
 //! docs are on the type).
 
-use std::{
-    fmt,
-    sync::{atomic::Ordering, Arc},
-    time::Duration,
-};
-
 use super::{follower::follow, store::PostgresBlocklist};
-use crate::blocklist::{
-    replica::{facts::Facts, progress::State, ReplicaStats},
-    Blocklist, BlocklistError, BlocklistFuture, Lookup, Rotation, TokenKey,
-};
+use crate::blocklist::replica::Replica;
 
-/// A [`Blocklist`] answered from a local, complete replica of a
+/// A [`Blocklist`](crate::blocklist::Blocklist) answered from a local, complete replica of a
 /// [`PostgresBlocklist`]'s revocations, so that checks never leave the
 /// process: the same design and guarantees as
 /// [`RedisReplica`](crate::blocklist::RedisReplica), on PostgreSQL.
@@ -39,7 +30,7 @@ use crate::blocklist::{
 /// As for Redis: a replica that has not read the tables for the heartbeat
 /// plus the statement timeout counts as having lost the database; it keeps
 /// answering from what it knew at its last read until
-/// [`with_max_staleness`](Self::with_max_staleness) has passed (default 0),
+/// [`with_max_staleness`](Replica::with_max_staleness) has passed (default 0),
 /// then refuses every check (`503`, fail closed) until the database is
 /// back and it has read to the end. Writes fail during the outage:
 /// nothing is stored, nothing promised.
@@ -55,12 +46,7 @@ use crate::blocklist::{
 /// Build it with [`PostgresBlocklist::into_replica`] inside a tokio
 /// runtime; the task that follows the tables ends when the replica is
 /// dropped.
-#[derive(Clone)]
-pub struct PostgresReplica {
-    store: PostgresBlocklist,
-    local: Facts,
-    state: Arc<State>,
-}
+pub type PostgresReplica = Replica<PostgresBlocklist>;
 
 impl PostgresBlocklist {
     /// A [`PostgresReplica`] of this blocklist: every revocation in this
@@ -82,135 +68,7 @@ impl PostgresBlocklist {
     /// # }
     /// ```
     pub fn into_replica(self) -> PostgresReplica {
-        let replica = PostgresReplica {
-            state: Arc::new(State::new(self.timeout())),
-            store: self,
-            local: Facts::new(),
-        };
-        tokio::spawn(follow(
-            replica.store.clone(),
-            replica.local.clone(),
-            Arc::downgrade(&replica.state),
-        ));
-        replica
-    }
-}
-
-impl PostgresReplica {
-    /// After losing the database, keep answering from the replica until
-    /// `staleness` has passed since the last read, then refuse every check
-    /// (`503`) until it is back and read. Default: 0.
-    ///
-    /// # ⚠️ Warning
-    ///
-    /// For up to `staleness`, a token revoked just before the loss and not
-    /// yet read here is still admitted.
-    #[must_use]
-    pub fn with_max_staleness(self, staleness: Duration) -> Self {
-        let ms = u64::try_from(staleness.as_millis()).unwrap_or(u64::MAX);
-        self.state.max_staleness_ms.store(ms, Ordering::Relaxed);
-        self
-    }
-
-    /// Whether the tables were loaded once and checks are answered from
-    /// memory now.
-    pub fn is_ready(&self) -> bool {
-        self.state.answerable().is_ok()
-    }
-
-    /// Changes applied, full loads done, and rows skipped because they
-    /// could not be read, since start.
-    pub fn stats(&self) -> ReplicaStats {
-        self.state.stats()
-    }
-
-    /// Facts held in memory (revoked tokens, sessions, watermarks).
-    pub fn stored_facts(&self) -> u64 {
-        self.local.len()
-    }
-}
-
-impl fmt::Debug for PostgresReplica {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PostgresReplica")
-            .field("store", &self.store)
-            .field("ready", &self.is_ready())
-            .finish()
-    }
-}
-
-impl Blocklist for PostgresReplica {
-    fn record_once(&self, key: &str, until: i64) -> BlocklistFuture<bool> {
-        self.store.record_once(key, until)
-    }
-
-    fn revoke(&self, key: &TokenKey, until: i64) -> BlocklistFuture<bool> {
-        self.local
-            .after_revoke(self.store.revoke(key, until), key, until)
-    }
-
-    fn rotate(
-        &self,
-        key: &TokenKey,
-        from: u64,
-        until: i64,
-        user_id: &str,
-        issued_at_micros: i64,
-    ) -> BlocklistFuture<Rotation> {
-        let rotated = self
-            .store
-            .rotate(key, from, until, user_id, issued_at_micros);
-        self.local.after_rotate(rotated, key, from, until, user_id)
-    }
-
-    fn set_valid_after(
-        &self,
-        user_id: &str,
-        valid_after_micros: i64,
-        until: i64,
-    ) -> BlocklistFuture<i64> {
-        let stored = self
-            .store
-            .set_valid_after(user_id, valid_after_micros, until);
-        self.local.after_watermark(stored, user_id, until)
-    }
-
-    fn raise_valid_after(
-        &self,
-        user_id: &str,
-        valid_after_micros: i64,
-        until: i64,
-    ) -> BlocklistFuture<i64> {
-        let stored = self
-            .store
-            .raise_valid_after(user_id, valid_after_micros, until);
-        self.local.after_watermark(stored, user_id, until)
-    }
-
-    fn check(&self, key: &TokenKey, user_id: &str) -> BlocklistFuture<Lookup> {
-        match self.try_check(key, user_id) {
-            Some(answer) => Box::pin(std::future::ready(answer)),
-            None => self.store.check(key, user_id),
-        }
-    }
-
-    fn try_check(&self, key: &TokenKey, user_id: &str) -> Option<Result<Lookup, BlocklistError>> {
-        if !self.state.loaded.load(Ordering::Acquire) {
-            return None;
-        }
-        Some(
-            self.state
-                .answerable()
-                .map(|()| self.local.lookup(key, user_id)),
-        )
-    }
-
-    fn revision(&self) -> Option<u64> {
-        self.state.answerable().ok()?;
-        Some(self.local.writes())
-    }
-
-    fn clock_micros(&self) -> i64 {
-        self.store.clock_micros()
+        let timeout = self.timeout();
+        Replica::start(self, timeout, follow)
     }
 }

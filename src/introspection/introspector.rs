@@ -76,26 +76,13 @@ impl Introspector {
         if let Some(cached) = self.cached(&digest) {
             return cached;
         }
-        let flight = self
-            .flights
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .entry(digest)
-            .or_default()
-            .clone();
+        let flight = Flight::join(&self.flights, digest);
         let outcome = flight
+            .cell
             .get_or_init(|| async { self.ask(token, digest, admit).await.map_err(Arc::new) })
             .await
             .clone();
-        {
-            let mut flights = self.flights.lock().unwrap_or_else(|e| e.into_inner());
-            if flights
-                .get(&digest)
-                .is_some_and(|f| Arc::ptr_eq(f, &flight))
-            {
-                flights.remove(&digest);
-            }
-        }
+        drop(flight);
         outcome.map_err(|e| again(&e))
     }
 
@@ -149,6 +136,48 @@ impl Introspector {
     }
 }
 
+/// One request's place in a flight: the shared cell, and the map's entry
+/// for it, taken out when the last request of the flight is done or gone
+/// (a client that hangs up mid-flight leaves nothing behind).
+struct Flight<'a> {
+    flights: &'a Mutex<HashMap<TokenDigest, Arc<OnceCell<Outcome>>>>,
+    digest: TokenDigest,
+    cell: Arc<OnceCell<Outcome>>,
+}
+
+impl<'a> Flight<'a> {
+    fn join(
+        flights: &'a Mutex<HashMap<TokenDigest, Arc<OnceCell<Outcome>>>>,
+        digest: TokenDigest,
+    ) -> Self {
+        let cell = flights
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(digest)
+            .or_default()
+            .clone();
+        Self {
+            flights,
+            digest,
+            cell,
+        }
+    }
+}
+
+impl Drop for Flight<'_> {
+    fn drop(&mut self) {
+        let mut flights = self.flights.lock().unwrap_or_else(|e| e.into_inner());
+        // The map's reference and this one: nobody else waits on it.
+        let last = Arc::strong_count(&self.cell) <= 2;
+        let ours = flights
+            .get(&self.digest)
+            .is_some_and(|f| Arc::ptr_eq(f, &self.cell));
+        if ours && (last || self.cell.initialized()) {
+            flights.remove(&self.digest);
+        }
+    }
+}
+
 /// The refusal a waiting request gets from the request it waited for.
 fn again(err: &VerifyError) -> VerifyError {
     match err {
@@ -161,5 +190,26 @@ fn again(err: &VerifyError) -> VerifyError {
         VerifyError::WrongType => VerifyError::WrongType,
         VerifyError::MissingClaim(name) => VerifyError::MissingClaim(name),
         other => VerifyError::InvalidClaims(other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::{collections::HashMap, sync::Mutex};
+
+    use super::Flight;
+
+    #[test]
+    fn a_flight_leaves_no_entry_behind_even_when_its_requests_hang_up() {
+        let flights = Mutex::new(HashMap::new());
+        let first = Flight::join(&flights, [7; 32]);
+        let second = Flight::join(&flights, [7; 32]);
+        assert!(std::sync::Arc::ptr_eq(&first.cell, &second.cell));
+        // The first request gives up (its client hung up): the second still
+        // waits on the same flight.
+        drop(first);
+        assert_eq!(flights.lock().unwrap().len(), 1);
+        drop(second);
+        assert!(flights.lock().unwrap().is_empty());
     }
 }

@@ -8,51 +8,10 @@
 
 mod common;
 
-use std::{
-    io::Write,
-    process::{Command, Stdio},
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
-use common::Redis;
+use common::{fill_redis_stream, now_secs as now, rss_mib, Redis};
 use tower_jwt_session::blocklist::{Blocklist, RedisBlocklist, TokenKey};
-
-fn rss_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/statm")
-        .ok()
-        .and_then(|s| s.split_whitespace().nth(1)?.parse::<f64>().ok())
-        .map_or(f64::NAN, |pages| pages * 4096.0 / (1024.0 * 1024.0))
-}
-
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-}
-
-/// Appends `n` revocation entries to the stream with `redis-cli --pipe`
-/// (the RESP protocol written by hand: far faster than one round trip each).
-fn fill(redis: &Redis, n: usize) {
-    let until = now() + 3600;
-    let mut child = Command::new("redis-cli")
-        .args(["-p", &redis.port.to_string(), "--pipe"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("redis-cli");
-    let mut stdin = std::io::BufWriter::new(child.stdin.take().unwrap());
-    for i in 0..n {
-        let event = format!("r {until} j:token-{i:08}");
-        let args = ["XADD", "tjs:stream", "*", "e", &event];
-        write!(stdin, "*{}\r\n", args.len()).unwrap();
-        for a in args {
-            write!(stdin, "${}\r\n{a}\r\n", a.len()).unwrap();
-        }
-    }
-    drop(stdin);
-    assert!(child.wait().unwrap().success());
-}
 
 #[tokio::main]
 async fn main() {
@@ -62,7 +21,7 @@ async fn main() {
         .unwrap_or(1_000_000);
     let redis = Redis::start();
     let filled = Instant::now();
-    fill(&redis, n);
+    fill_redis_stream(&redis, n);
     println!(
         "stream filled with {n} revocations in {:.1} s",
         filled.elapsed().as_secs_f64()

@@ -1,5 +1,7 @@
 //! Shared by the benchmarks: the secret, the seed's claims shape, a
-//! seed-shaped token, the verification floor, and a `redis-server` child.
+//! seed-shaped token, the verification floor, a `redis-server` child, and
+//! the replica benchmarks' helpers (resident memory, a stream filled in
+//! bulk).
 #![allow(dead_code)]
 
 use std::{
@@ -161,4 +163,45 @@ pub fn compare(n: u32, mut base: impl FnMut(), mut variant: impl FnMut()) -> (f6
         r.push(tv / tb);
     }
     (median(b) * 1e6, median(v) * 1e6, median(r))
+}
+
+/// This process's resident memory, MiB.
+pub fn rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1)?.parse::<f64>().ok())
+        .map_or(f64::NAN, |pages| pages * 4096.0 / (1024.0 * 1024.0))
+}
+
+/// Unix seconds.
+pub fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// `n` revocations in the Redis stream (prefix `tjs:`), by `redis-cli
+/// --pipe` (the RESP protocol written by hand: far faster than one round
+/// trip each).
+pub fn fill_redis_stream(redis: &Redis, n: usize) {
+    use std::io::Write;
+    let until = now_secs() + 3600;
+    let mut child = Command::new("redis-cli")
+        .args(["-p", &redis.port.to_string(), "--pipe"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("redis-cli");
+    let mut stdin = std::io::BufWriter::new(child.stdin.take().unwrap());
+    for i in 0..n {
+        let event = format!("r {until} j:token-{i:08}");
+        let args = ["XADD", "tjs:stream", "*", "e", &event];
+        write!(stdin, "*{}\r\n", args.len()).unwrap();
+        for a in args {
+            write!(stdin, "${}\r\n{a}\r\n", a.len()).unwrap();
+        }
+    }
+    drop(stdin);
+    assert!(child.wait().unwrap().success());
 }

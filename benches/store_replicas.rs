@@ -1,7 +1,9 @@
 //! The two shared stores side by side, same run: Redis and PostgreSQL,
 //! each on loopback, started here. For each: a replica's start-up over N
 //! live revocations (default 1 000 000; `REVOCATIONS=n`), time until it
-//! answers and the resident memory it grew by; propagation between two
+//! answers and the resident memory it grew by (on Redis, for the first
+//! replica, which reads the stream, and for the next one, which starts
+//! from the facts snapshot the first wrote); propagation between two
 //! replicas (p50, p99 over 1 000 revocations made on one and polled on the
 //! other); revocation writes per second, one writer and 16 concurrent.
 //!
@@ -20,7 +22,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use common::{fill_redis_stream, now_secs as now, rss_mib, Redis};
+use common::{fill_redis_stream, now_secs as now, Redis};
 use postgres::PostgresServer;
 use tower_jwt_session::blocklist::{Blocklist, PostgresBlocklist, RedisBlocklist, TokenKey};
 
@@ -40,22 +42,83 @@ async fn fill_postgres(pg: &PostgresServer, n: usize) {
     ));
 }
 
-/// Start-up of one replica: seconds until ready, MiB grown, facts held.
-async fn start_up<B: Blocklist>(
-    make: impl FnOnce() -> B,
-    ready: impl Fn(&B) -> bool,
-    facts: impl Fn(&B) -> u64,
-) -> (B, f64, f64, u64) {
-    let rss = rss_mib();
+/// `VmRSS` and `VmHWM` (peak) of this process, MiB.
+fn memory_mib() -> (f64, f64) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+            .map_or(f64::NAN, |kib| kib / 1024.0)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+/// In a child process of its own (so that memory freed by earlier steps
+/// does not hide what this one takes): one replica of `store` at `url`
+/// starts; prints seconds until ready, resident MiB grown, peak MiB grown,
+/// facts held, facts read from a snapshot.
+async fn start_up_child(store: &str, url: &str) {
+    let timeout = Duration::from_secs(5);
+    let (rss, _) = memory_mib();
     let started = Instant::now();
-    let replica = make();
-    while !ready(&replica) {
+    let ready = |ready: bool| {
         assert!(started.elapsed() < Duration::from_secs(300), "not ready");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+        ready
+    };
+    let (facts, from_snapshot) = if store == "redis" {
+        let r = RedisBlocklist::builder(url)
+            .with_timeout(timeout)
+            .build()
+            .unwrap()
+            .into_replica();
+        while !ready(r.is_ready()) {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        (r.stored_facts(), r.stats().from_snapshot)
+    } else {
+        let r = PostgresBlocklist::builder(url)
+            .with_timeout(timeout)
+            .build()
+            .unwrap()
+            .into_replica();
+        while !ready(r.is_ready()) {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        (r.stored_facts(), r.stats().from_snapshot)
+    };
     let secs = started.elapsed().as_secs_f64();
-    let held = facts(&replica);
-    (replica, secs, rss_mib() - rss, held)
+    let (now, peak) = memory_mib();
+    println!(
+        "{secs} {} {} {facts} {from_snapshot}",
+        now - rss,
+        peak - rss
+    );
+}
+
+/// Start-up of one replica in a child process: seconds until ready, MiB
+/// grown (held, peak), facts held, facts read from a snapshot.
+fn start_up(store: &str, url: &str) -> (f64, f64, f64, u64, u64) {
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .env("START_UP", store)
+        .env("START_UP_URL", url)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let f: Vec<f64> = text
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .split(' ')
+        .map(|v| v.parse().unwrap())
+        .collect();
+    (f[0], f[1], f[2], f[3] as u64, f[4] as u64)
 }
 
 /// p50, p99 and max of 1 000 revocations on `writer`, polled on `reader`.
@@ -105,6 +168,9 @@ async fn writes_per_second(list: Arc<dyn Blocklist>, writers: usize, secs: f64, 
 
 #[tokio::main]
 async fn main() {
+    if let (Ok(store), Ok(url)) = (std::env::var("START_UP"), std::env::var("START_UP_URL")) {
+        return start_up_child(&store, &url).await;
+    }
     let n: usize = std::env::var("REVOCATIONS")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -124,45 +190,48 @@ async fn main() {
         filled.elapsed().as_secs_f64()
     );
 
-    let timeout = Duration::from_secs(5);
-    let (redis_a, r_secs, r_mib, r_facts) = start_up(
-        || {
-            RedisBlocklist::builder(redis.url())
-                .with_timeout(timeout)
-                .build()
-                .unwrap()
-                .into_replica()
-        },
-        |r| r.is_ready(),
-        |r| r.stored_facts(),
-    )
-    .await;
-    let (pg_a, p_secs, p_mib, p_facts) = start_up(
-        || {
-            PostgresBlocklist::builder(pg.url())
-                .with_timeout(timeout)
-                .build()
-                .unwrap()
-                .into_replica()
-        },
-        |r| r.is_ready(),
-        |r| r.stored_facts(),
-    )
-    .await;
+    let (r_secs, r_mib, r_peak, r_facts, _) = start_up("redis", &redis.url());
+    // Whatever snapshot the child wrote goes: the next replica reads the
+    // stream, follows, and writes one; the one after starts from it.
+    redis.del("tjs:snapshot");
+    redis.del("tjs:snapshot:lock");
+    let redis_a = RedisBlocklist::builder(redis.url())
+        .build()
+        .unwrap()
+        .into_replica();
+    let written = Instant::now();
+    while !redis.exists("tjs:snapshot") {
+        assert!(written.elapsed() < Duration::from_secs(120), "no snapshot");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (s_secs, s_mib, s_peak, s_facts, s_from) = start_up("redis", &redis.url());
+    assert_eq!(s_from, n as u64);
+    let (p_secs, p_mib, p_peak, p_facts, _) = start_up("postgres", &pg.url());
     let per_fact = |mib: f64, facts: u64| mib * 1024.0 * 1024.0 / facts.max(1) as f64;
     println!("\n| | Redis | PostgreSQL | PostgreSQL / Redis |");
     println!("| --- | --- | --- | --- |");
     println!(
-        "| replica start-up over {n} facts | {r_secs:.2} s | {p_secs:.2} s | {:.2} |",
+        "| replica start-up over {n} facts, reading the changes | {r_secs:.2} s | {p_secs:.2} s | {:.2} |",
         p_secs / r_secs
     );
+    println!("| replica start-up from the facts snapshot | {s_secs:.2} s | | |");
     println!(
-        "| memory per fact (RSS growth / facts: {r_facts}, {p_facts}) | {:.0} B | {:.0} B | {:.2} |",
+        "| memory per fact held (RSS growth / facts: {r_facts}, {p_facts}; from the snapshot: {s_facts}) | {:.0} B (snapshot: {:.0} B) | {:.0} B | |",
         per_fact(r_mib, r_facts),
+        per_fact(s_mib, s_facts),
         per_fact(p_mib, p_facts),
-        per_fact(p_mib, p_facts) / per_fact(r_mib, r_facts)
+    );
+    println!(
+        "| peak memory per fact during start-up | {:.0} B (snapshot: {:.0} B) | {:.0} B | |",
+        per_fact(r_peak, r_facts),
+        per_fact(s_peak, s_facts),
+        per_fact(p_peak, p_facts),
     );
 
+    let pg_a = PostgresBlocklist::builder(pg.url())
+        .build()
+        .unwrap()
+        .into_replica();
     let redis_b = RedisBlocklist::builder(redis.url())
         .build()
         .unwrap()
@@ -171,7 +240,7 @@ async fn main() {
         .build()
         .unwrap()
         .into_replica();
-    while !redis_b.is_ready() || !pg_b.is_ready() {
+    while !redis_b.is_ready() || !pg_b.is_ready() || !pg_a.is_ready() {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let [r50, r99, rmax] = propagation(&redis_a, &redis_b, "redis").await;

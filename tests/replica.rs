@@ -709,3 +709,87 @@ async fn a_node_cut_off_by_an_authentication_failure_comes_back_by_itself() {
         healed.elapsed()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_starts_from_the_snapshot_then_the_stream_after_it() {
+    let redis = RedisServer::start();
+    let store = RedisBlocklist::builder(redis.url()).build().unwrap();
+    let before: Vec<_> = (0..500)
+        .map(|i| TokenKey::from_jti(&format!("before-{i}")))
+        .collect();
+    for key in &before {
+        store.revoke(key, now() + 600).await.unwrap();
+    }
+    let session = TokenKey::from_session("sid-1");
+    store
+        .rotate(&session, 0, now() + 600, "alice", 0)
+        .await
+        .unwrap();
+    store
+        .raise_valid_after("bob", now() * 1_000_000, now() + 600)
+        .await
+        .unwrap();
+    // The first replica reads the stream, then writes the snapshot.
+    let first = replica(&redis);
+    ready(&first).await;
+    assert_eq!(first.stats().from_snapshot, 0);
+    within(PATIENCE, "the snapshot written", || {
+        redis.cli(&["EXISTS", "tjs:snapshot"]).trim() == "1"
+    })
+    .await;
+    let after = TokenKey::from_jti("after-the-snapshot");
+    store.revoke(&after, now() + 600).await.unwrap();
+
+    let next = replica(&redis);
+    ready(&next).await;
+    assert_eq!(next.stats().from_snapshot, 502, "{:?}", next.stats());
+    assert!(before.iter().all(|k| revoked(&next, k)));
+    assert!(revoked(&next, &after), "the stream after the snapshot");
+    let lookup = next.check(&session, "alice").await.unwrap();
+    assert_eq!((lookup.revoked, lookup.generation), (false, 1));
+    let lookup = next.check(&TokenKey::from_jti("x"), "bob").await.unwrap();
+    assert!(lookup.valid_after_micros.is_some());
+    assert!(!revoked(&next, &TokenKey::from_jti("never-revoked")));
+    // Writes made through it afterwards are found under the snapshot's
+    // digests too, on it and on the first.
+    let later = TokenKey::from_jti("later");
+    next.revoke(&later, now() + 600).await.unwrap();
+    assert!(revoked(&next, &later));
+    within(PATIENCE, "the later revocation on the first", || {
+        revoked(&first, &later)
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_damaged_snapshot_or_one_ahead_of_the_stream_is_ignored() {
+    let redis = RedisServer::start();
+    let store = RedisBlocklist::builder(redis.url()).build().unwrap();
+    let kept = TokenKey::from_jti("kept");
+    store.revoke(&kept, now() + 600).await.unwrap();
+    redis.cli(&["SET", "tjs:snapshot", "not a snapshot"]);
+    let r = RedisBlocklist::builder(redis.url())
+        .build()
+        .unwrap()
+        .into_replica();
+    ready(&r).await;
+    assert_eq!(r.stats().from_snapshot, 0);
+    assert!(revoked(&r, &kept));
+    // A good snapshot, then the stream replaced by one whose ids are below
+    // its position (Redis lost the stream but not the snapshot).
+    redis.cli(&["DEL", "tjs:snapshot", "tjs:snapshot:lock"]);
+    let writer = replica(&redis);
+    ready(&writer).await;
+    within(PATIENCE, "the snapshot written", || {
+        redis.cli(&["EXISTS", "tjs:snapshot"]).trim() == "1"
+    })
+    .await;
+    redis.cli(&["DEL", "tjs:stream"]);
+    let fresh = format!("r {} j:fresh", now() + 600);
+    redis.cli(&["XADD", "tjs:stream", "1-1", "e", &fresh]);
+    let late = replica(&redis);
+    ready(&late).await;
+    assert_eq!(late.stats().from_snapshot, 0);
+    assert!(revoked(&late, &TokenKey::from_jti("fresh")));
+    assert!(!revoked(&late, &kept), "only the stream's facts");
+}

@@ -108,6 +108,25 @@ impl Redis {
         panic!("redis-server did not start");
     }
 
+    /// Deletes `key` (through `redis-cli`).
+    pub fn del(&self, key: &str) {
+        let status = Command::new("redis-cli")
+            .args(["-p", &self.port.to_string(), "DEL", key])
+            .stdout(Stdio::null())
+            .status()
+            .expect("redis-cli");
+        assert!(status.success());
+    }
+
+    /// Whether `key` exists (through `redis-cli`).
+    pub fn exists(&self, key: &str) -> bool {
+        let out = Command::new("redis-cli")
+            .args(["-p", &self.port.to_string(), "EXISTS", key])
+            .output()
+            .expect("redis-cli");
+        String::from_utf8_lossy(&out.stdout).trim() == "1"
+    }
+
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}/0", self.port)
     }

@@ -3,12 +3,16 @@
 //! backoff, and reads to the end before the replica answers again.
 
 use std::{
-    sync::{atomic::Ordering, Weak},
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc, Weak,
+    },
     time::{Duration, Instant},
 };
 
 use super::{
     connection::{bounded, RedisConnection},
+    snapshot,
     store::RedisBlocklist,
     stream::{stream_entries, stream_info, xread_stream, EntryId, Event},
 };
@@ -30,11 +34,15 @@ const MAX_BACKOFF: Duration = Duration::from_millis(50);
 const SWEEP_EVERY: Duration = Duration::from_secs(60);
 /// Entries read per command, while loading and following.
 const BATCH: usize = 10_000;
+/// How often a replica that follows looks whether the facts snapshot is
+/// due (and right after its first catch-up).
+const SNAPSHOT_CHECK_EVERY: Duration = Duration::from_secs(60);
 
 /// Follows the stream while the replica exists: load, then read from the
 /// last id; on any failure, reconnect with backoff and resume.
 pub(super) async fn follow(redis: RedisBlocklist, local: Facts, state: Weak<State>) {
     let mut last = EntryId::ZERO;
+    let writing_snapshot = Arc::new(AtomicBool::new(false));
     let mut backoff = Duration::from_millis(5);
     let mut warned_policy = false;
     let mut quiet = false;
@@ -47,6 +55,7 @@ pub(super) async fn follow(redis: RedisBlocklist, local: Facts, state: Weak<Stat
             &mut last,
             &mut warned_policy,
             &mut followed,
+            &writing_snapshot,
         )
         .await;
         if let Some(s) = state.upgrade() {
@@ -91,6 +100,7 @@ async fn follow_once(
     last: &mut EntryId,
     warned_policy: &mut bool,
     followed: &mut bool,
+    writing_snapshot: &Arc<AtomicBool>,
 ) -> Result<(), BlocklistError> {
     let timeout = redis.timeout();
     let mut conn = redis.dedicated_connection().await?;
@@ -118,8 +128,18 @@ async fn follow_once(
         tracing::warn!(last = %last, "the revocation stream starts again below the replica's position (Redis lost its data): loading the whole stream again");
         *last = EntryId::ZERO;
     }
-    // Read to the end as of now, before answering from memory again.
+    // Read to the end as of now, before answering from memory again: a
+    // replica that never answered from memory starts from the snapshot
+    // when there is one (it replaces what memory holds), then the stream
+    // after it.
     let contact = Instant::now();
+    if !loaded && *last == EntryId::ZERO {
+        if let Some((at, facts)) = snapshot::read(&mut conn, redis, info.as_ref(), local).await? {
+            tracing::info!(facts, at = %at, "facts snapshot loaded");
+            state.from_snapshot.fetch_add(facts, Ordering::Relaxed);
+            *last = at;
+        }
+    }
     *last = load(&mut conn, &stream, *last, timeout, local, &state).await?;
     if !loaded || reset {
         state.loads.fetch_add(1, Ordering::Relaxed);
@@ -150,6 +170,7 @@ async fn follow_once(
     let block_ms = u64::try_from(HEARTBEAT.as_millis()).unwrap_or(100);
     let mut clock_synced = Instant::now();
     let mut swept = Instant::now();
+    let mut snapshot_checked: Option<Instant> = None;
     loop {
         let mut cmd = redis::cmd("XREAD");
         cmd.arg("COUNT")
@@ -174,6 +195,10 @@ async fn follow_once(
         }
         if caught_up {
             state.touch_at(asked);
+            if snapshot_checked.is_none_or(|t| t.elapsed() >= SNAPSHOT_CHECK_EVERY) {
+                snapshot::maybe_write(redis, local, *last, writing_snapshot);
+                snapshot_checked = Some(Instant::now());
+            }
         }
         drop(state);
         if clock_synced.elapsed() >= CLOCK_EVERY {

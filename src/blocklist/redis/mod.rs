@@ -16,12 +16,14 @@
 //! | `subscriber.rs` | published revocations into a node's cache |
 //! | `stream.rs` | stream entries and the replies that carry them |
 //! | `follower.rs` | the task that loads and follows the stream |
+//! | `snapshot.rs` | the facts snapshot a replica starts from, and who writes it |
 //! | `replica.rs` | `RedisReplica`: checks answered from memory |
 
 mod connection;
 mod follower;
 mod replica;
 mod scripts;
+mod snapshot;
 mod store;
 mod stream;
 mod subscriber;

@@ -245,11 +245,13 @@ impl RedisBlocklistBuilder {
 /// | `{prefix}r:s:{session id}` | the session's current generation, or `e` once ended | `EXAT` its last token's `exp` plus leeway |
 /// | `{prefix}r:{token key}` | `1` | `EXAT` the token's `exp` plus leeway |
 /// | `{prefix}u:{user id}` | watermark in Unix microseconds | `EXAT` now plus the longest token lifetime |
+/// | `{prefix}x:{session key}`, `{prefix}x:u:{user id}` | the stream id of the session's or user's latest entry | as the fact |
+/// | `{prefix}stream` | every live fact, in write order, for replicas | entries trimmed after the retention |
+/// | `{prefix}snapshot` | a replica's facts and the stream id they cover (binary, ~24 bytes a fact), for replicas that start | none; rewritten every 5 minutes |
+/// | `{prefix}snapshot:lock` | who writes the next snapshot | 60 s |
 ///
 /// The default prefix is `tjs:`. No command scans keys (`KEYS`, `SCAN`):
 /// every operation names its keys.
-///
-/// | `{prefix}x:{session key}`, `{prefix}x:u:{user id}` | the stream id of the session's or user's latest entry | as the fact |
 ///
 /// Every write is one `EVAL` that stores the fact, appends it to the stream
 /// `{prefix}stream` (deleting the entry it supersedes, and trimming entries
@@ -450,6 +452,11 @@ impl RedisBlocklist {
 
     pub(super) fn stream_key(&self) -> String {
         self.inner.stream.clone()
+    }
+
+    /// Where replicas keep the facts snapshot (and, after it, its lock).
+    pub(super) fn snapshot_key(&self) -> String {
+        format!("{}snapshot", self.inner.prefix)
     }
 
     /// A connection of its own, for blocking reads (which would hold up

@@ -1,40 +1,93 @@
 //! [`Facts`]: a compact in-memory set of revocation facts, for replicas that
 //! hold every live fact of a shared store.
 //!
-//! Sharded hash maps behind read-write locks, keyed by the fact's key text:
-//! about a fifth of the memory of a moka cache per fact, since a replica
-//! needs no eviction policy and no access bookkeeping. Facts expire at their
-//! deadline: a lookup ignores an expired fact, and [`Facts::sweep`] drops
-//! them. What the set knows only grows until those deadlines: revocations
-//! and ends stay, generations and watermarks only rise.
+//! Sharded hash maps behind read-write locks, keyed by a 128-bit keyed
+//! digest of the fact's key (SipHash-1-3 under a random key): 24 bytes a
+//! fact plus the table's slack, whatever the key's length, since a replica
+//! needs no eviction policy, no access bookkeeping and never the key text
+//! back. Two keys share a digest with probability 2^-128 per pair, and
+//! nobody who does not hold the digest key can aim at one. Deadlines are
+//! kept in seconds as `u32` (until 2106) and generations saturate at
+//! 2^32 - 2 (four billion refreshes of one session).
+//!
+//! Facts expire at their deadline: a lookup ignores an expired fact, and
+//! [`Facts::sweep`] drops them. What the set knows only grows until those
+//! deadlines: revocations and ends stay, generations and watermarks only
+//! rise. [`snapshot`](super::snapshot) writes and reads the whole set.
 
 use std::{
-    collections::{hash_map::RandomState, HashMap},
-    hash::BuildHasher,
+    collections::HashMap,
+    hash::{BuildHasherDefault, Hash, Hasher},
     sync::{
         atomic::{AtomicBool, AtomicU64, Ordering},
         Arc, RwLock,
     },
 };
 
+use siphasher::sip128::SipHasher13;
+
 use crate::blocklist::{BlocklistFuture, Lookup, Rotation, TokenKey};
 use crate::time::now_secs;
 
 const SHARDS: usize = 16;
 /// `state` of a revoked token or an ended session.
-const REVOKED: u64 = u64::MAX;
+const REVOKED: u32 = u32::MAX;
 
-#[derive(Clone, Copy)]
-struct Fact {
-    until: i64,
-    /// A session's generation, or [`REVOKED`].
-    state: u64,
+/// The keyed digest of a fact's key (or of a user id, for watermarks).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) struct Digest(pub(crate) u64, pub(crate) u64);
+
+impl Hash for Digest {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        // Already uniformly spread by a keyed hash: the table uses it as is
+        // (the other half picks the shard).
+        state.write_u64(self.1);
+    }
 }
 
-#[derive(Clone, Copy)]
-struct Mark {
-    micros: i64,
-    until: i64,
+/// The table's hasher: passes a [`Digest`]'s half through.
+#[derive(Default)]
+struct DigestHasher(u64);
+
+impl Hasher for DigestHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `write_u64` is used by `Digest`; anything else still hashes.
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+type Table<V> = HashMap<Digest, V, BuildHasherDefault<DigestHasher>>;
+
+/// A fact as held: 8 bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Fact {
+    /// Deadline, seconds since the epoch.
+    pub(crate) until: u32,
+    /// A session's generation, or `u32::MAX` for a revoked token or an
+    /// ended session.
+    pub(crate) state: u32,
+}
+
+/// A user's watermark as held.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Mark {
+    pub(crate) micros: i64,
+    pub(crate) until: u32,
+}
+
+/// A deadline in the table's unit: clamped into `u32` seconds.
+fn deadline(until: i64) -> u32 {
+    u32::try_from(until.max(0)).unwrap_or(u32::MAX)
 }
 
 /// See the [module docs](self). Cheap to clone (one `Arc`).
@@ -44,52 +97,115 @@ pub(crate) struct Facts {
 }
 
 struct Inner {
-    hasher: RandomState,
-    shards: [RwLock<HashMap<Box<str>, Fact>>; SHARDS],
-    marks: RwLock<HashMap<Box<str>, Mark>>,
+    /// The digest key, as two halves (replaced only by
+    /// [`Facts::reset_with_key`], before the replica answers).
+    key: [AtomicU64; 2],
+    shards: [RwLock<Table<Fact>>; SHARDS],
+    marks: RwLock<Table<Mark>>,
     /// Whether any watermark was ever learned: until then, lookups skip them.
     any_mark: AtomicBool,
     /// How many facts were learned: raised after each one, under its lock.
     writes: AtomicU64,
 }
 
+/// A fresh random digest key (the standard library's per-process random
+/// SipHash keys, which the operating system seeds, hashed into two words).
+fn random_key() -> (u64, u64) {
+    use std::hash::BuildHasher;
+    let state = std::collections::hash_map::RandomState::new();
+    (state.hash_one(0x6b30_u32), state.hash_one(0x6b31_u32))
+}
+
 impl Facts {
     pub(crate) fn new() -> Self {
+        let (k0, k1) = random_key();
         Self {
             inner: Arc::new(Inner {
-                hasher: RandomState::new(),
-                shards: std::array::from_fn(|_| RwLock::new(HashMap::new())),
-                marks: RwLock::new(HashMap::new()),
+                key: [AtomicU64::new(k0), AtomicU64::new(k1)],
+                shards: std::array::from_fn(|_| RwLock::new(Table::default())),
+                marks: RwLock::new(Table::default()),
                 any_mark: AtomicBool::new(false),
                 writes: AtomicU64::new(0),
             }),
         }
     }
 
-    fn shard(&self, key: &str) -> &RwLock<HashMap<Box<str>, Fact>> {
-        let i = self.inner.hasher.hash_one(key) as usize % SHARDS;
-        &self.inner.shards[i]
+    /// The digest key: a [snapshot](super::snapshot) carries it, so that the
+    /// replica that loads it can read its digests.
+    pub(crate) fn digest_key(&self) -> (u64, u64) {
+        (
+            self.inner.key[0].load(Ordering::Acquire),
+            self.inner.key[1].load(Ordering::Acquire),
+        )
     }
 
-    /// Merges `fact` into what is known of `key`.
-    fn learn(&self, key: &TokenKey, until: i64, state: u64) {
-        if until <= now_secs() {
+    /// Forgets every fact and digests under `key` from now on: only before
+    /// the replica answers from memory (a snapshot's facts are about to be
+    /// loaded, then the store's changes after it, which bring back anything
+    /// learned before). A write learned concurrently under the old key is
+    /// then unreachable, never wrong.
+    pub(crate) fn reset_with_key(&self, key: (u64, u64)) {
+        let mut shards: Vec<_> = self
+            .inner
+            .shards
+            .iter()
+            .map(|s| s.write().unwrap_or_else(|e| e.into_inner()))
+            .collect();
+        let mut marks = self.inner.marks.write().unwrap_or_else(|e| e.into_inner());
+        self.inner.key[0].store(key.0, Ordering::Release);
+        self.inner.key[1].store(key.1, Ordering::Release);
+        for shard in &mut shards {
+            shard.clear();
+        }
+        marks.clear();
+    }
+
+    fn digest(&self, text: &str) -> Digest {
+        let (k0, k1) = self.digest_key();
+        let (h1, h2) = SipHasher13::new_with_keys(k0, k1)
+            .hash(text.as_bytes())
+            .as_u64();
+        Digest(h1, h2)
+    }
+
+    fn shard(&self, digest: Digest) -> &RwLock<Table<Fact>> {
+        &self.inner.shards[(digest.0 % SHARDS as u64) as usize]
+    }
+
+    /// Merges a fact into what is known under `digest`.
+    pub(crate) fn merge_fact(&self, digest: Digest, fact: Fact) {
+        if i64::from(fact.until) <= now_secs() {
             return;
         }
         let mut shard = self
-            .shard(key.as_str())
+            .shard(digest)
             .write()
             .unwrap_or_else(|e| e.into_inner());
-        match shard.get_mut(key.as_str()) {
-            Some(known) => {
-                known.until = known.until.max(until);
+        shard
+            .entry(digest)
+            .and_modify(|known| {
+                known.until = known.until.max(fact.until);
                 // REVOKED is the largest state: an end always wins.
-                known.state = known.state.max(state);
-            }
-            None => {
-                shard.insert(key.as_str().into(), Fact { until, state });
-            }
+                known.state = known.state.max(fact.state);
+            })
+            .or_insert(fact);
+        self.inner.writes.fetch_add(1, Ordering::Release);
+    }
+
+    /// Merges a watermark into what is known under `digest`.
+    pub(crate) fn merge_mark(&self, digest: Digest, mark: Mark) {
+        if i64::from(mark.until) <= now_secs() {
+            return;
         }
+        self.inner.any_mark.store(true, Ordering::Release);
+        let mut marks = self.inner.marks.write().unwrap_or_else(|e| e.into_inner());
+        marks
+            .entry(digest)
+            .and_modify(|known| {
+                known.micros = known.micros.max(mark.micros);
+                known.until = known.until.max(mark.until);
+            })
+            .or_insert(mark);
         self.inner.writes.fetch_add(1, Ordering::Release);
     }
 
@@ -101,54 +217,60 @@ impl Facts {
 
     /// The token or session under `key` is revoked (ended) until `until`.
     pub(crate) fn learn_revoked(&self, key: &TokenKey, until: i64) {
-        self.learn(key, until, REVOKED);
+        let fact = Fact {
+            until: deadline(until),
+            state: REVOKED,
+        };
+        self.merge_fact(self.digest(key.as_str()), fact);
     }
 
     /// The session under `key` is at least at `generation` until `until`.
     pub(crate) fn learn_generation(&self, key: &TokenKey, generation: u64, until: i64) {
-        self.learn(key, until, generation.min(REVOKED - 1));
+        let fact = Fact {
+            until: deadline(until),
+            state: u32::try_from(generation)
+                .unwrap_or(REVOKED - 1)
+                .min(REVOKED - 1),
+        };
+        self.merge_fact(self.digest(key.as_str()), fact);
     }
 
     /// `user_id`'s watermark is at least `micros` until `until`.
     pub(crate) fn learn_watermark(&self, user_id: &str, micros: i64, until: i64) {
-        if until <= now_secs() {
-            return;
-        }
-        self.inner.any_mark.store(true, Ordering::Release);
-        let mut marks = self.inner.marks.write().unwrap_or_else(|e| e.into_inner());
-        let mark = marks
-            .entry(user_id.into())
-            .or_insert(Mark { micros, until });
-        mark.micros = mark.micros.max(micros);
-        mark.until = mark.until.max(until);
-        self.inner.writes.fetch_add(1, Ordering::Release);
+        let mark = Mark {
+            micros,
+            until: deadline(until),
+        };
+        self.merge_mark(self.digest(user_id), mark);
     }
 
     /// What is known of `key` and `user_id` now: one shard read, and the
     /// watermarks only when any exists.
     pub(crate) fn lookup(&self, key: &TokenKey, user_id: &str) -> Lookup {
         let now = now_secs();
+        let digest = self.digest(key.as_str());
         let fact = self
-            .shard(key.as_str())
+            .shard(digest)
             .read()
             .unwrap_or_else(|e| e.into_inner())
-            .get(key.as_str())
+            .get(&digest)
             .copied()
-            .filter(|f| f.until > now);
+            .filter(|f| i64::from(f.until) > now);
         let valid_after_micros = if self.inner.any_mark.load(Ordering::Acquire) {
+            let user = self.digest(user_id);
             self.inner
                 .marks
                 .read()
                 .unwrap_or_else(|e| e.into_inner())
-                .get(user_id)
-                .filter(|m| m.until > now)
+                .get(&user)
+                .filter(|m| i64::from(m.until) > now)
                 .map(|m| m.micros)
         } else {
             None
         };
         let (revoked, generation) = match fact.map(|f| f.state) {
             Some(REVOKED) => (true, 0),
-            Some(g) if key.is_session() => (false, g),
+            Some(g) if key.is_session() => (false, u64::from(g)),
             Some(_) => (true, 0),
             None => (false, 0),
         };
@@ -159,6 +281,26 @@ impl Facts {
         }
     }
 
+    /// Calls `fact` for every fact and `mark` for every watermark not past
+    /// its deadline, a shard at a time (each under its read lock).
+    pub(crate) fn for_each(
+        &self,
+        mut fact: impl FnMut(Digest, Fact),
+        mut mark: impl FnMut(Digest, Mark),
+    ) {
+        let now = now_secs();
+        for shard in &self.inner.shards {
+            let shard = shard.read().unwrap_or_else(|e| e.into_inner());
+            for (d, f) in shard.iter().filter(|(_, f)| i64::from(f.until) > now) {
+                fact(*d, *f);
+            }
+        }
+        let marks = self.inner.marks.read().unwrap_or_else(|e| e.into_inner());
+        for (d, m) in marks.iter().filter(|(_, m)| i64::from(m.until) > now) {
+            mark(*d, *m);
+        }
+    }
+
     /// Drops the facts whose deadline passed.
     pub(crate) fn sweep(&self) {
         let now = now_secs();
@@ -166,13 +308,13 @@ impl Facts {
             shard
                 .write()
                 .unwrap_or_else(|e| e.into_inner())
-                .retain(|_, f| f.until > now);
+                .retain(|_, f| i64::from(f.until) > now);
         }
         self.inner
             .marks
             .write()
             .unwrap_or_else(|e| e.into_inner())
-            .retain(|_, m| m.until > now);
+            .retain(|_, m| i64::from(m.until) > now);
     }
 
     /// Facts held (expired ones included until the next sweep).

@@ -8,10 +8,12 @@
 //! | `facts.rs` | the map of every live fact, and learning a write's outcome |
 //! | `progress.rs` | the follower's progress, which a replica reads before answering |
 //! | `clock.rs` | the store's clock as this process knows it |
+//! | `snapshot.rs` | the facts as one blob, for a replica that starts |
 
 pub(crate) mod clock;
 pub(crate) mod facts;
 pub(crate) mod progress;
+pub(crate) mod snapshot;
 
 use std::{
     fmt,
@@ -35,6 +37,9 @@ pub struct ReplicaStats {
     pub loads: u64,
     /// Changes skipped because they could not be read.
     pub skipped: u64,
+    /// Facts read from a snapshot at start-up instead of one change each
+    /// (Redis: `{prefix}snapshot`).
+    pub from_snapshot: u64,
 }
 
 /// A [`Blocklist`] answered from a local, complete replica of a shared

@@ -40,6 +40,8 @@ pub(crate) struct State {
     pub(crate) applied: AtomicU64,
     pub(crate) loads: AtomicU64,
     pub(crate) skipped: AtomicU64,
+    /// Facts read from snapshots.
+    pub(crate) from_snapshot: AtomicU64,
 }
 
 impl State {
@@ -55,6 +57,7 @@ impl State {
             applied: AtomicU64::new(0),
             loads: AtomicU64::new(0),
             skipped: AtomicU64::new(0),
+            from_snapshot: AtomicU64::new(0),
         }
     }
 
@@ -76,6 +79,7 @@ impl State {
             applied: self.applied.load(Ordering::Relaxed),
             loads: self.loads.load(Ordering::Relaxed),
             skipped: self.skipped.load(Ordering::Relaxed),
+            from_snapshot: self.from_snapshot.load(Ordering::Relaxed),
         }
     }
 

@@ -1,0 +1,163 @@
+//! The facts snapshot in Redis (`{prefix}snapshot`): read by a replica that
+//! starts, before the stream entries after it; written by one replica of
+//! the fleet at a time, at most every [`SNAPSHOT_EVERY`].
+//!
+//! A replica that starts with a million live facts reads one ~24 MB value
+//! and the stream's tail, instead of a million stream entries (a second
+//! against several; BENCHMARKS.md). The stream stays the source of truth: a
+//! snapshot that is missing, unreadable, or ahead of the stream (Redis lost
+//! the stream but not the snapshot) is ignored and the whole stream read.
+
+use std::{
+    sync::atomic::{AtomicBool, Ordering},
+    sync::Arc,
+    time::Duration,
+};
+
+use super::{
+    connection::{bounded, RedisConnection},
+    store::RedisBlocklist,
+    stream::{EntryId, StreamInfo},
+};
+use crate::blocklist::{
+    replica::{facts::Facts, snapshot},
+    BlocklistError,
+};
+
+/// How old (by stream ids, that is Redis's clock) a snapshot may grow
+/// before a replica writes the next.
+pub(super) const SNAPSHOT_EVERY: Duration = Duration::from_secs(300);
+/// How long the replica that takes the writer's lock keeps it: others do
+/// not write meanwhile.
+const LOCK_FOR: Duration = Duration::from_secs(60);
+/// Reading or writing the snapshot may take this long (tens of MB).
+const TRANSFER_TIMEOUT: Duration = Duration::from_secs(30);
+/// Larger snapshots are not written (Redis refuses values over 512 MB by
+/// default): replicas then read the stream.
+const MAX_BYTES: usize = 256 << 20;
+
+/// Loads the snapshot into `local` (replacing what it holds) when there is
+/// a usable one; returns the stream id it covers, from which the stream is
+/// read next, and the facts it held.
+pub(super) async fn read(
+    conn: &mut RedisConnection,
+    redis: &RedisBlocklist,
+    stream: Option<&StreamInfo>,
+    local: &Facts,
+) -> Result<Option<(EntryId, u64)>, BlocklistError> {
+    let blob: Option<Vec<u8>> = bounded(
+        redis::cmd("GET")
+            .arg(redis.snapshot_key())
+            .query_async(conn),
+        TRANSFER_TIMEOUT,
+    )
+    .await?;
+    let Some(blob) = blob else {
+        return Ok(None);
+    };
+    let at = match snapshot::position(&blob) {
+        Ok((ms, seq)) => EntryId(ms, seq),
+        Err(e) => {
+            tracing::warn!(error = %e, "ignoring the facts snapshot: reading the whole stream");
+            return Ok(None);
+        }
+    };
+    if stream.is_none_or(|s| s.last_generated < at) {
+        tracing::warn!(snapshot = %at, "the facts snapshot is ahead of the stream (the stream was lost): reading the whole stream");
+        return Ok(None);
+    }
+    let local = local.clone();
+    let loaded = tokio::task::spawn_blocking(move || snapshot::load(&blob, &local))
+        .await
+        .map_err(BlocklistError::backend)?;
+    match loaded {
+        Ok((_, facts)) => Ok(Some((at, facts))),
+        Err(e) => {
+            tracing::warn!(error = %e, "ignoring the facts snapshot: reading the whole stream");
+            Ok(None)
+        }
+    }
+}
+
+/// Writes a new snapshot of `local` (which holds the stream up to `last`)
+/// when the stored one is missing or older than [`SNAPSHOT_EVERY`] and no
+/// other replica took the writer's lock; in a task of its own, on a
+/// connection of its own, so that following never waits for it. `writing`
+/// keeps one write at a time per replica.
+pub(super) fn maybe_write(
+    redis: &RedisBlocklist,
+    local: &Facts,
+    last: EntryId,
+    writing: &Arc<AtomicBool>,
+) {
+    if last == EntryId::ZERO || writing.swap(true, Ordering::AcqRel) {
+        return;
+    }
+    let (redis, local, writing) = (redis.clone(), local.clone(), writing.clone());
+    tokio::spawn(async move {
+        match write_if_due(&redis, &local, last).await {
+            Ok(Some(bytes)) => tracing::info!(bytes, at = %last, "facts snapshot written"),
+            Ok(None) => {}
+            Err(e) => tracing::debug!(error = %e, "facts snapshot not written this time"),
+        }
+        writing.store(false, Ordering::Release);
+    });
+}
+
+async fn write_if_due(
+    redis: &RedisBlocklist,
+    local: &Facts,
+    last: EntryId,
+) -> Result<Option<usize>, BlocklistError> {
+    let timeout = redis.timeout();
+    let mut conn = redis.dedicated_connection().await?;
+    let key = redis.snapshot_key();
+    let header: Vec<u8> = bounded(
+        redis::cmd("GETRANGE")
+            .arg(&key)
+            .arg(0)
+            .arg(snapshot::header_len() - 1)
+            .query_async(&mut conn),
+        timeout,
+    )
+    .await?;
+    let every_ms = u64::try_from(SNAPSHOT_EVERY.as_millis()).unwrap_or(u64::MAX);
+    if let Ok((ms, _)) = snapshot::position(&header) {
+        if last.0.saturating_sub(ms) < every_ms {
+            return Ok(None);
+        }
+    }
+    let token = format!("{}-{}", std::process::id(), last);
+    let locked: Option<String> = bounded(
+        redis::cmd("SET")
+            .arg(format!("{key}:lock"))
+            .arg(&token)
+            .arg("NX")
+            .arg("PX")
+            .arg(u64::try_from(LOCK_FOR.as_millis()).unwrap_or(60_000))
+            .query_async(&mut conn),
+        timeout,
+    )
+    .await?;
+    if locked.is_none() {
+        return Ok(None);
+    }
+    let local = local.clone();
+    let blob = tokio::task::spawn_blocking(move || snapshot::encode(&local, (last.0, last.1)))
+        .await
+        .map_err(BlocklistError::backend)?;
+    if blob.len() > MAX_BYTES {
+        tracing::warn!(
+            bytes = blob.len(),
+            "facts snapshot too large to store: replicas that start read the stream"
+        );
+        return Ok(None);
+    }
+    let bytes = blob.len();
+    let () = bounded(
+        redis::cmd("SET").arg(&key).arg(blob).query_async(&mut conn),
+        TRANSFER_TIMEOUT,
+    )
+    .await?;
+    Ok(Some(bytes))
+}

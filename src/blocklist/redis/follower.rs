@@ -138,6 +138,8 @@ async fn follow_once(
             tracing::info!(facts, at = %at, "facts snapshot loaded");
             state.from_snapshot.fetch_add(facts, Ordering::Relaxed);
             *last = at;
+        } else if let Some(info) = &info {
+            local.reserve(info.length);
         }
     }
     *last = load(&mut conn, &stream, *last, timeout, local, &state).await?;

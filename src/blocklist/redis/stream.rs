@@ -178,6 +178,8 @@ fn text(value: &redis::Value) -> Option<String> {
 /// What `XINFO STREAM` says of our position.
 pub(super) struct StreamInfo {
     pub(super) last_generated: EntryId,
+    /// Entries in the stream.
+    pub(super) length: u64,
 }
 
 /// `None` when the stream does not exist.
@@ -219,6 +221,14 @@ pub(super) async fn stream_info(
     };
     Ok(Some(StreamInfo {
         last_generated: id("last-generated-id"),
+        length: pairs
+            .iter()
+            .find(|(k, _)| k == "length")
+            .and_then(|(_, v)| match v {
+                redis::Value::Int(n) => u64::try_from(*n).ok(),
+                _ => None,
+            })
+            .unwrap_or(0),
     }))
 }
 

@@ -160,6 +160,18 @@ impl Facts {
         marks.clear();
     }
 
+    /// Makes room for about `facts` more facts at once, when a load knows
+    /// how many come (a table grown one doubling at a time leaves the
+    /// smaller tables it outgrew to the allocator, which keeps them).
+    pub(crate) fn reserve(&self, facts: u64) {
+        let per_shard = usize::try_from(facts / SHARDS as u64 + 1).unwrap_or(usize::MAX);
+        for shard in &self.inner.shards {
+            let mut shard = shard.write().unwrap_or_else(|e| e.into_inner());
+            // A failed reservation only means the table grows as it goes.
+            let _ = shard.try_reserve(per_shard);
+        }
+    }
+
     fn digest(&self, text: &str) -> Digest {
         let (k0, k1) = self.digest_key();
         let (h1, h2) = SipHasher13::new_with_keys(k0, k1)

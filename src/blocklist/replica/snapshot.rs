@@ -114,6 +114,7 @@ pub(crate) fn load(bytes: &[u8], facts: &Facts) -> Result<((u64, u64), u64), Sna
         });
     }
     facts.reset_with_key((k0, k1));
+    facts.reserve(n_facts);
     let body = &bytes[HEADER..];
     let (fact_bytes, mark_bytes) = body.split_at(n_facts as usize * FACT);
     for r in fact_bytes.chunks_exact(FACT) {

@@ -67,6 +67,11 @@ async fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(200_000);
+    if std::env::var("RUST_LOG").is_ok() {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .init();
+    }
     let jwks = JwksServer::start().await;
     let key = KeyPair::from_pkcs8_pem(Algorithm::ES256, include_bytes!("../tests/keys/p256.pem"))
         .unwrap();
@@ -112,6 +117,23 @@ async fn main() {
         req.body(()).unwrap()
     };
 
+    // A server that has fetched its provider's keys once (before that, a
+    // provider token is answered 503: the keys are unavailable).
+    let warm = Instant::now();
+    while layer
+        .clone()
+        .oneshot(get(format!("Bearer {}", unknown_kid(usize::MAX)), None))
+        .await
+        .unwrap()
+        .status()
+        == 503
+    {
+        assert!(
+            warm.elapsed().as_secs() < 10,
+            "the JWK Set was never fetched"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
     println!("| flood ({n} distinct requests) | status | peak RSS after {} | peak RSS at the end | growth |", n / 4);
     println!("| --- | --- | --- | --- | --- |");
     let (_, start_peak) = memory_mib();

@@ -11,6 +11,12 @@
 //! 4. 1 000 refreshes per second on A for 5 s (each a rotation written to
 //!    Redis and replayed on B), and B's requests per second meanwhile.
 //!
+//! A control thread sends the same requests, at the same time, through a
+//! layer whose manager uses an in-memory blocklist that the storm does not
+//! touch: its ratio is what the machine's load alone costs (two cores here,
+//! shared with Redis and server A), so B's ratio over the control's is what
+//! the storm costs the replica's hot path.
+//!
 //! Run with `cargo bench --bench revocation_storm` (needs `redis-server`).
 //! The ratios are the figures: B's rate during each phase over the quiet
 //! one, same run.
@@ -80,12 +86,17 @@ fn hit_loop(
     });
 }
 
-/// B's requests per second while `phase` runs.
-async fn rate_during<F: std::future::Future>(done: &AtomicU64, phase: F) -> (f64, F::Output) {
-    let (before, started) = (done.load(Ordering::Relaxed), Instant::now());
+/// B's and the control's requests per second while `phase` runs.
+async fn rate_during<F: std::future::Future>(
+    done: &[Arc<AtomicU64>; 2],
+    phase: F,
+) -> ([f64; 2], F::Output) {
+    let before = [0, 1].map(|i| done[i].load(Ordering::Relaxed));
+    let started = Instant::now();
     let out = phase.await;
-    let n = done.load(Ordering::Relaxed) - before;
-    (n as f64 / started.elapsed().as_secs_f64(), out)
+    let secs = started.elapsed().as_secs_f64();
+    let rates = [0, 1].map(|i| (done[i].load(Ordering::Relaxed) - before[i]) as f64 / secs);
+    (rates, out)
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 1)]
@@ -110,12 +121,21 @@ async fn main() {
         .map(|i| a.issue(new_session(500_000 + i)).unwrap().session().clone())
         .collect();
 
-    let done = Arc::new(AtomicU64::new(0));
+    let control = SessionManager::builder(SECRET)
+        .with_issuer("atomic-crm")
+        .with_audience("atomic-crm-api")
+        .build()
+        .unwrap();
+    let done = [Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0))];
     let stop = Arc::new(AtomicBool::new(false));
-    let hits = {
-        let (b, done, stop) = (b.clone(), done.clone(), stop.clone());
-        std::thread::spawn(move || hit_loop(b, hot, done, stop))
-    };
+    let hits: Vec<_> = [b.clone(), control]
+        .into_iter()
+        .zip(done.clone())
+        .map(|(manager, done)| {
+            let (hot, stop) = (hot.clone(), stop.clone());
+            std::thread::spawn(move || hit_loop(manager, hot, done, stop))
+        })
+        .collect();
     tokio::time::sleep(Duration::from_secs(1)).await;
     let (quiet, ()) = rate_during(&done, tokio::time::sleep(Duration::from_secs(3))).await;
 
@@ -178,20 +198,33 @@ async fn main() {
     })
     .await;
     stop.store(true, Ordering::Relaxed);
-    hits.join().unwrap();
+    for h in hits {
+        h.join().unwrap();
+    }
 
-    let quiet_mean = (quiet + quiet_after) / 2.0;
-    println!("| | requests/s on B | / quiet |");
-    println!("| --- | --- | --- |");
-    println!("| quiet (before, after) | {quiet:.0}, {quiet_after:.0} | 1.00 |");
+    let quiet_mean = [0, 1].map(|i| (quiet[i] + quiet_after[i]) / 2.0);
     println!(
-        "| during {storm} logouts on A | {during_storm:.0} | {:.2} |",
-        during_storm / quiet_mean
+        "| | requests/s on B | / quiet | control (untouched blocklist) / quiet | B / control |"
     );
+    println!("| --- | --- | --- | --- | --- |");
     println!(
-        "| during {rotated} refreshes on A at 1,000/s | {during_refreshes:.0} | {:.2} |",
-        during_refreshes / quiet_mean
+        "| quiet (before, after) | {:.0}, {:.0} | 1.00 | 1.00 (control {:.0}, {:.0}) | |",
+        quiet[0], quiet_after[0], quiet[1], quiet_after[1]
     );
+    for (name, rates) in [
+        (format!("during {storm} logouts on A"), during_storm),
+        (
+            format!("during {rotated} refreshes on A at 1,000/s"),
+            during_refreshes,
+        ),
+    ] {
+        let (b, c) = (rates[0] / quiet_mean[0], rates[1] / quiet_mean[1]);
+        println!(
+            "| {name} | {:.0} | {b:.2} | {c:.2} | {:.2} |",
+            rates[0],
+            b / c
+        );
+    }
     println!(
         "\n{storm} logouts sent by 64 tasks in {:.2} s ({:.0}/s); every one in force on B after {:.2} s",
         sent.as_secs_f64(),

@@ -256,6 +256,88 @@ async fn a_token_passed_from_the_cache_is_refused_once_a_revocation_arrives() {
     until(&b, live.token(), StatusCode::SERVICE_UNAVAILABLE, PATIENCE).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn amid_writes_about_other_tokens_a_cached_token_is_refused_when_its_own_arrive() {
+    use http::{header::AUTHORIZATION, Request, Response, StatusCode};
+    use tower::{ServiceBuilder, ServiceExt};
+    use tower_jwt_session::{NewSession, SessionLayer, SessionManager};
+
+    let redis = RedisServer::start();
+    let node = |r: RedisReplica| {
+        SessionManager::builder(SECRET)
+            .with_issuer("atomic-crm")
+            .with_audience("atomic-crm-api")
+            .with_blocklist(r)
+            .build()
+            .unwrap()
+    };
+    let (ra, rb) = (replica(&redis), replica(&redis));
+    ready(&ra).await;
+    ready(&rb).await;
+    let (a, b) = (node(ra), node(rb.clone()));
+    let svc = ServiceBuilder::new()
+        .layer(SessionLayer::new(b.clone()))
+        .service_fn(|_: Request<()>| async {
+            Ok::<_, std::convert::Infallible>(Response::new(String::new()))
+        });
+    let status = |token: String| {
+        let svc = svc.clone();
+        async move {
+            let req = Request::builder()
+                .header(AUTHORIZATION, format!("Bearer {token}"))
+                .body(())
+                .unwrap();
+            svc.oneshot(req).await.unwrap().status()
+        }
+    };
+    // A storm of revocations of other tokens, on a, for the whole test.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let storm = {
+        let (store, stop) = (replica(&redis), stop.clone());
+        tokio::spawn(async move {
+            let mut n = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let key = TokenKey::from_jti(&format!("other-{n}"));
+                store.revoke(&key, now() + 600).await.unwrap();
+                n += 1;
+            }
+            n
+        })
+    };
+    let issue = |user: &str| {
+        a.issue(NewSession::new(user, format!("{user}@example.com")))
+            .unwrap()
+    };
+    // Each token passes again and again while the others are revoked.
+    let (revoked, logged_out, refreshed) = (issue("u-1"), issue("u-2"), issue("u-3"));
+    for token in [&revoked, &logged_out, &refreshed] {
+        for _ in 0..50 {
+            assert_eq!(status(token.token().to_owned()).await, StatusCode::OK);
+        }
+    }
+    let before = rb.stats().applied;
+    a.revoke(revoked.session()).await.unwrap();
+    a.log_out_everywhere(logged_out.session()).await.unwrap();
+    a.refresh_session(refreshed.session()).await.unwrap();
+    for token in [&revoked, &logged_out, &refreshed] {
+        let token = token.token().to_owned();
+        let started = Instant::now();
+        while status(token.clone()).await != StatusCode::UNAUTHORIZED {
+            assert!(
+                started.elapsed() < PATIENCE,
+                "still admitted amid the storm"
+            );
+            tokio::time::sleep(Duration::from_micros(200)).await;
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let others = storm.await.unwrap();
+    assert!(
+        others > 0 && rb.stats().applied > before,
+        "{others} other writes"
+    );
+}
+
 #[tokio::test]
 async fn a_cut_connection_costs_no_request_and_catches_up_on_reconnect() {
     let redis = RedisServer::start();

@@ -324,6 +324,36 @@ pub trait Blocklist: fmt::Debug + Send + Sync + 'static {
     fn revision(&self) -> Option<u64> {
         None
     }
+
+    /// Narrows [`revision`](Self::revision) to one token: an opaque number
+    /// naming where this blocklist keeps whatever could concern `key` and
+    /// `user_id`, for [`revision_at`](Self::revision_at). The layer asks it
+    /// once per cached token, so that a storm of writes about other tokens
+    /// (a provider's revocations, a fleet's refreshes) does not make every
+    /// cached token check again. The default, `None`: nothing narrower than
+    /// `revision`. Values of `u64::MAX - 1` and above are reserved.
+    ///
+    /// ```
+    /// use tower_jwt_session::blocklist::{Blocklist, MemoryBlocklist, TokenKey};
+    ///
+    /// let list = MemoryBlocklist::new();
+    /// assert_eq!(list.revision_slots(&TokenKey::from_jti("t"), "u"), None);
+    /// ```
+    fn revision_slots(&self, key: &TokenKey, user_id: &str) -> Option<u64> {
+        let _ = (key, user_id);
+        None
+    }
+
+    /// The revision of the places `slots` (from
+    /// [`revision_slots`](Self::revision_slots)) names, with the promise of
+    /// [`revision`](Self::revision) for the facts of the key and user those
+    /// slots were given for: it changes after every write that could refuse
+    /// them is visible to `try_check`, and never comes back. `None`
+    /// whenever `revision` is `None`, and by default.
+    fn revision_at(&self, slots: u64) -> Option<u64> {
+        let _ = slots;
+        None
+    }
 }
 
 impl<T: Blocklist + ?Sized> Blocklist for Arc<T> {
@@ -378,6 +408,14 @@ impl<T: Blocklist + ?Sized> Blocklist for Arc<T> {
 
     fn revision(&self) -> Option<u64> {
         (**self).revision()
+    }
+
+    fn revision_slots(&self, key: &TokenKey, user_id: &str) -> Option<u64> {
+        (**self).revision_slots(key, user_id)
+    }
+
+    fn revision_at(&self, slots: u64) -> Option<u64> {
+        (**self).revision_at(slots)
     }
 }
 

@@ -110,8 +110,9 @@ pub(crate) fn verdict(
 /// The blocklist's verdict on `session` without waiting, when the backend
 /// answers from memory. A cached token that passed at the revision the
 /// blocklist reports now passes again without a probe: nothing was stored
-/// since. A token that passes a probe is marked with the revision read
-/// before it.
+/// since; nor does one whose own slots of the blocklist are where they were
+/// when it passed (writes about other tokens only). A token that passes a
+/// probe is marked with both revisions, read before it.
 #[inline]
 pub(crate) fn judge_at_once(
     shared: &Shared,
@@ -119,8 +120,16 @@ pub(crate) fn judge_at_once(
     hit: Option<&Hit>,
 ) -> Option<Result<(), VerifyError>> {
     let revision = hit.and_then(|_| shared.manager.blocklist_revision());
+    let mut at_slots = None;
     if let (Some(rev), Some(hit)) = (revision, hit) {
         if hit.passed_at(rev) {
+            return Some(Ok(()));
+        }
+        // Something was stored since: anything that could concern this
+        // token? (Read after `rev`: a write counts in its slots first.)
+        at_slots = shared.manager.slots_revision(hit);
+        if at_slots.is_some_and(|n| hit.passed_at_slots(n)) {
+            hit.mark_passed(rev);
             return Some(Ok(()));
         }
     }
@@ -131,6 +140,9 @@ pub(crate) fn judge_at_once(
     // (`AdmitUncheckedDangerously`) proved nothing.
     if let (true, Ok(()), Some(rev), Some(hit)) = (answered, &judged, revision, hit) {
         hit.mark_passed(rev);
+        if let Some(n) = at_slots {
+            hit.mark_passed_at_slots(n);
+        }
     }
     Some(judged)
 }

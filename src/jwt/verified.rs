@@ -94,10 +94,22 @@ struct Entry {
     /// at which this token last passed its revocation check
     /// ([`NOT_PASSED`] before that).
     passed: AtomicU64,
+    /// Where the blocklist keeps what could concern this token
+    /// ([`revision_slots`](crate::blocklist::Blocklist::revision_slots)),
+    /// [`UNKNOWN_SLOTS`] until asked, [`NO_SLOTS`] when it cannot say.
+    slots: AtomicU64,
+    /// The [`revision_at`](crate::blocklist::Blocklist::revision_at) those
+    /// slots at which this token last passed its check ([`NOT_PASSED`]
+    /// before that).
+    passed_at_slots: AtomicU64,
 }
 
 /// No blocklist revision: a counter that starts at 0 never reaches it.
 const NOT_PASSED: u64 = u64::MAX;
+/// The token's slots were not asked for yet.
+const UNKNOWN_SLOTS: u64 = u64::MAX;
+/// The blocklist keeps no narrower revision for this token.
+pub(crate) const NO_SLOTS: u64 = u64::MAX - 1;
 
 /// A cached token: its session, and what the blocklist last said of it.
 pub(crate) struct Hit(Arc<Entry>);
@@ -119,6 +131,31 @@ impl Hit {
     /// blocklist as of `revision` (read before the check).
     pub(crate) fn mark_passed(&self, revision: u64) {
         self.0.passed.store(revision, Ordering::Relaxed);
+    }
+
+    /// The token's slots, once asked for ([`NO_SLOTS`] when there are
+    /// none).
+    #[inline]
+    pub(crate) fn slots(&self) -> Option<u64> {
+        let slots = self.0.slots.load(Ordering::Relaxed);
+        (slots != UNKNOWN_SLOTS).then_some(slots)
+    }
+
+    pub(crate) fn set_slots(&self, slots: u64) {
+        self.0.slots.store(slots, Ordering::Relaxed);
+    }
+
+    /// Whether the token passed its check when its slots were at
+    /// `revision`: nothing that could concern it was stored since.
+    #[inline]
+    pub(crate) fn passed_at_slots(&self, revision: u64) -> bool {
+        self.0.passed_at_slots.load(Ordering::Relaxed) == revision
+    }
+
+    /// Records that the token passed its check with its slots at
+    /// `revision` (read before the check).
+    pub(crate) fn mark_passed_at_slots(&self, revision: u64) {
+        self.0.passed_at_slots.store(revision, Ordering::Relaxed);
     }
 }
 
@@ -317,6 +354,8 @@ impl VerifiedCache {
             source,
             epoch,
             passed: AtomicU64::new(NOT_PASSED),
+            slots: AtomicU64::new(UNKNOWN_SLOTS),
+            passed_at_slots: AtomicU64::new(NOT_PASSED),
         });
         self.inner.store.insert(key, entry);
     }

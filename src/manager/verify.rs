@@ -533,6 +533,33 @@ impl SessionManager {
         self.inner.blocklist.revision()
     }
 
+    /// The blocklist's [`revision_at`](crate::blocklist::Blocklist::revision_at)
+    /// the slots of the cached token `hit` (asked for once per token and
+    /// kept in its entry); `None` when the blocklist keeps no narrower
+    /// revision, or for a token checked under more than one key.
+    #[inline]
+    pub(crate) fn slots_revision(&self, hit: &crate::jwt::verified::Hit) -> Option<u64> {
+        use crate::jwt::verified::NO_SLOTS;
+        let slots = match hit.slots() {
+            Some(NO_SLOTS) => return None,
+            Some(slots) => slots,
+            None => {
+                let session = hit.session();
+                let slots = if session.extra_checks().is_empty() {
+                    self.inner
+                        .blocklist
+                        .revision_slots(session.revocation_key(), &session.watermark_user())
+                        .filter(|s| *s < NO_SLOTS)
+                } else {
+                    None
+                };
+                hit.set_slots(slots.unwrap_or(NO_SLOTS));
+                slots?
+            }
+        };
+        self.inner.blocklist.revision_at(slots)
+    }
+
     /// What the blocklist says of `session`, without waiting, when the
     /// backend answers from memory. A trusted issuer's token that names its
     /// provider session or an e-mail address is checked under a second key

@@ -30,6 +30,10 @@ use crate::blocklist::{BlocklistFuture, Lookup, Rotation, TokenKey};
 use crate::time::now_secs;
 
 const SHARDS: usize = 16;
+/// Stamps: each fact's digest falls in one (its top 12 bits), counted up
+/// after every fact learned there (see [`Facts::stamps_at`]).
+const STAMP_BITS: u32 = 12;
+const STAMPS: usize = 1 << STAMP_BITS;
 /// `state` of a revoked token or an ended session.
 const REVOKED: u32 = u32::MAX;
 
@@ -106,6 +110,13 @@ struct Inner {
     any_mark: AtomicBool,
     /// How many facts were learned: raised after each one, under its lock.
     writes: AtomicU64,
+    /// How many facts were learned in each stamp slot: raised after each
+    /// one, under its lock, before `writes`.
+    stamps: Box<[AtomicU64]>,
+}
+
+fn stamp_slot(digest: Digest) -> u64 {
+    digest.0 >> (64 - STAMP_BITS)
 }
 
 /// A fresh random digest key (the standard library's per-process random
@@ -126,6 +137,7 @@ impl Facts {
                 marks: RwLock::new(Table::default()),
                 any_mark: AtomicBool::new(false),
                 writes: AtomicU64::new(0),
+                stamps: (0..STAMPS).map(|_| AtomicU64::new(0)).collect(),
             }),
         }
     }
@@ -158,6 +170,29 @@ impl Facts {
             shard.clear();
         }
         marks.clear();
+        // Every digest changed: whatever a slot stood for, it changed too.
+        for stamp in self.inner.stamps.iter() {
+            stamp.fetch_add(1, Ordering::Release);
+        }
+        self.inner.writes.fetch_add(1, Ordering::Release);
+    }
+
+    /// Where the facts of `key` and the watermark of `user_id` are stamped:
+    /// two slots in one number, for [`stamps_at`](Self::stamps_at).
+    pub(crate) fn slots(&self, key: &TokenKey, user_id: &str) -> u64 {
+        let key = stamp_slot(self.digest(key.as_str()));
+        let user = stamp_slot(self.digest(user_id));
+        (key << 32) | user
+    }
+
+    /// The sum of the stamps of both `slots`: it changes after every fact
+    /// learned in either (both only rise), so an unchanged sum means
+    /// nothing was learned there.
+    #[inline]
+    pub(crate) fn stamps_at(&self, slots: u64) -> u64 {
+        let mask = STAMPS as u64 - 1;
+        let stamp = |slot: u64| self.inner.stamps[(slot & mask) as usize].load(Ordering::Acquire);
+        stamp(slots >> 32).wrapping_add(stamp(slots))
     }
 
     /// Makes room for about `facts` more facts at once, when a load knows
@@ -201,6 +236,7 @@ impl Facts {
                 known.state = known.state.max(fact.state);
             })
             .or_insert(fact);
+        self.inner.stamps[stamp_slot(digest) as usize].fetch_add(1, Ordering::Release);
         self.inner.writes.fetch_add(1, Ordering::Release);
     }
 
@@ -218,6 +254,7 @@ impl Facts {
                 known.until = known.until.max(mark.until);
             })
             .or_insert(mark);
+        self.inner.stamps[stamp_slot(digest) as usize].fetch_add(1, Ordering::Release);
         self.inner.writes.fetch_add(1, Ordering::Release);
     }
 
@@ -431,5 +468,32 @@ mod tests {
         assert_eq!(facts.len(), 3);
         facts.sweep();
         assert_eq!(facts.len(), 3);
+    }
+
+    #[test]
+    fn a_token_s_stamps_change_with_its_own_facts_only() {
+        let facts = Facts::new();
+        let later = now_secs() + 60;
+        let (token, user) = (TokenKey::from_jti("mine"), "me");
+        let slots = facts.slots(&token, user);
+        let before = facts.stamps_at(slots);
+        // Other facts: most fall in other slots (4,096 of them).
+        let mut unchanged = 0;
+        for i in 0..100 {
+            let at = facts.stamps_at(slots);
+            facts.learn_revoked(&TokenKey::from_jti(&format!("other-{i}")), later);
+            unchanged += usize::from(facts.stamps_at(slots) == at);
+        }
+        assert!(unchanged >= 90, "{unchanged}");
+        let at = facts.stamps_at(slots);
+        facts.learn_revoked(&token, later);
+        assert_ne!(facts.stamps_at(slots), at, "the token's own revocation");
+        let at = facts.stamps_at(slots);
+        facts.learn_watermark(user, 1, later);
+        assert_ne!(facts.stamps_at(slots), at, "the user's watermark");
+        let at = facts.stamps_at(slots);
+        facts.reset_with_key((1, 2));
+        assert_ne!(facts.stamps_at(slots), at, "a new digest key");
+        assert_ne!(facts.stamps_at(slots), before);
     }
 }

@@ -210,6 +210,15 @@ impl<S: Blocklist + Clone> Blocklist for Replica<S> {
         Some(self.local.writes())
     }
 
+    fn revision_slots(&self, key: &TokenKey, user_id: &str) -> Option<u64> {
+        Some(self.local.slots(key, user_id))
+    }
+
+    fn revision_at(&self, slots: u64) -> Option<u64> {
+        self.state.answerable().ok()?;
+        Some(self.local.stamps_at(slots))
+    }
+
     fn clock_micros(&self) -> i64 {
         self.store.clock_micros()
     }

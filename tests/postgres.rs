@@ -258,3 +258,86 @@ async fn tls_by_rustls_with_the_certificate_checked() {
         .build()
         .is_err());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_starts_from_the_snapshot_then_the_rows_after_it() {
+    let pg = PostgresServer::start();
+    let replica = || {
+        PostgresBlocklist::builder(pg.url())
+            .build()
+            .unwrap()
+            .into_replica()
+    };
+    async fn ready(r: &tower_jwt_session::blocklist::PostgresReplica) {
+        let started = Instant::now();
+        while !r.is_ready() {
+            assert!(started.elapsed() < PATIENCE, "replica not ready");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+    let revoked = |r: &tower_jwt_session::blocklist::PostgresReplica, key: &TokenKey| matches!(r.try_check(key, "u"), Some(Ok(l)) if l.revoked);
+    let store = PostgresBlocklist::builder(pg.url()).build().unwrap();
+    let before: Vec<_> = (0..500)
+        .map(|i| TokenKey::from_jti(&format!("before-{i}")))
+        .collect();
+    for key in &before {
+        store.revoke(key, now() + 600).await.unwrap();
+    }
+    let session = TokenKey::from_session("sid-1");
+    assert!(matches!(
+        store
+            .rotate(&session, 0, now() + 600, "alice", 0)
+            .await
+            .unwrap(),
+        Rotation::Rotated { .. }
+    ));
+    store
+        .raise_valid_after("bob", now() * 1_000_000, now() + 600)
+        .await
+        .unwrap();
+    // The first replica reads the rows, then writes the snapshot.
+    let first = replica();
+    ready(&first).await;
+    assert_eq!(first.stats().from_snapshot, 0);
+    let started = Instant::now();
+    while pg.sql("SELECT count(*) FROM tower_jwt_session_snapshot") != "1" {
+        assert!(started.elapsed() < PATIENCE, "no snapshot written");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let after = TokenKey::from_jti("after-the-snapshot");
+    store.revoke(&after, now() + 600).await.unwrap();
+
+    let next = replica();
+    ready(&next).await;
+    assert_eq!(next.stats().from_snapshot, 502, "{:?}", next.stats());
+    assert!(before.iter().all(|k| revoked(&next, k)));
+    assert!(revoked(&next, &after), "the rows after the snapshot");
+    let lookup = next.check(&session, "alice").await.unwrap();
+    assert_eq!((lookup.revoked, lookup.generation), (false, 1));
+    let lookup = next.check(&TokenKey::from_jti("x"), "bob").await.unwrap();
+    assert!(lookup.valid_after_micros.is_some());
+    assert!(!revoked(&next, &TokenKey::from_jti("never-revoked")));
+
+    // A snapshot ahead of the database's revisions (an older database
+    // restored under it): ignored, every row read; the replica then
+    // replaces it.
+    pg.sql("UPDATE tower_jwt_session_snapshot SET revision = revision + 1000000");
+    let late = replica();
+    ready(&late).await;
+    assert_eq!(late.stats().from_snapshot, 0);
+    assert!(before.iter().all(|k| revoked(&late, k)) && revoked(&late, &after));
+    let started = Instant::now();
+    while pg.sql("SELECT revision < 1000000 FROM tower_jwt_session_snapshot") != "t" {
+        assert!(
+            started.elapsed() < PATIENCE,
+            "the snapshot ahead was not replaced"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // A damaged one (fresh: nobody rewrites it for minutes): ignored too.
+    pg.sql("UPDATE tower_jwt_session_snapshot SET revision = 1, facts = 'garbage'::bytea");
+    let late = replica();
+    ready(&late).await;
+    assert_eq!(late.stats().from_snapshot, 0);
+    assert!(before.iter().all(|k| revoked(&late, k)) && revoked(&late, &after));
+}

@@ -5,14 +5,20 @@
 //! before the replica answers again.
 
 use std::{
-    sync::{atomic::Ordering, Weak},
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc, Weak,
+    },
     time::{Duration, Instant},
 };
 
 use tokio::sync::mpsc;
 use tokio_postgres::Client;
 
-use super::store::{failed, PostgresBlocklist, SWEEP_BATCH};
+use super::{
+    snapshot,
+    store::{failed, PostgresBlocklist, SWEEP_BATCH},
+};
 use crate::{
     blocklist::{
         replica::{
@@ -34,17 +40,29 @@ const SWEEP_EVERY: Duration = Duration::from_secs(60);
 const SWEEP_BATCHES: usize = 100;
 /// Rows read per query, while loading and following.
 const BATCH: i64 = 10_000;
+/// How often a replica that follows looks whether the facts snapshot is
+/// due (and right after its first load).
+const SNAPSHOT_CHECK_EVERY: Duration = Duration::from_secs(60);
 
 /// Follows the tables while the replica exists: load, then read changes;
 /// on any failure, reconnect with backoff and resume from the last
 /// revision applied.
 pub(super) async fn follow(store: PostgresBlocklist, local: Facts, state: Weak<State>) {
     let mut last = 0i64;
+    let writing_snapshot = Arc::new(AtomicBool::new(false));
     let mut backoff = Duration::from_millis(5);
     let mut quiet = false;
     while state.strong_count() > 0 {
         let mut followed = false;
-        let result = follow_once(&store, &local, &state, &mut last, &mut followed).await;
+        let result = follow_once(
+            &store,
+            &local,
+            &state,
+            &mut last,
+            &mut followed,
+            &writing_snapshot,
+        )
+        .await;
         if let Some(s) = state.upgrade() {
             s.following.store(false, Ordering::Release);
             if !followed {
@@ -78,6 +96,7 @@ async fn follow_once(
     weak: &Weak<State>,
     last: &mut i64,
     followed: &mut bool,
+    writing_snapshot: &Arc<AtomicBool>,
 ) -> Result<(), BlocklistError> {
     let timeout = store.timeout();
     let (notify, mut notified) = mpsc::unbounded_channel();
@@ -100,11 +119,22 @@ async fn follow_once(
         let Some(state) = weak.upgrade() else {
             return Ok(());
         };
+        // A replica that never answered from memory starts from the
+        // snapshot when there is one (it replaces what memory holds), then
+        // the changes past it.
+        if !state.loaded.load(Ordering::Acquire) && *last == 0 {
+            if let Some((at, facts)) = snapshot::read(&client, store, newest, local).await? {
+                tracing::info!(facts, revision = at, "facts snapshot loaded");
+                state.from_snapshot.fetch_add(facts, Ordering::Relaxed);
+                *last = at;
+            }
+        }
         state.following.store(true, Ordering::Release);
     }
     *followed = true;
     let mut clock_at = Instant::now() - CLOCK_EVERY;
     let mut sweep_at = Instant::now();
+    let mut snapshot_checked: Option<Instant> = None;
     loop {
         let Some(state) = weak.upgrade() else {
             return Ok(());
@@ -128,6 +158,10 @@ async fn follow_once(
         state.lost.store(false, Ordering::Release);
         state.touch_at(started);
         drop(state);
+        if snapshot_checked.is_none_or(|t| t.elapsed() >= SNAPSHOT_CHECK_EVERY) {
+            snapshot::maybe_write(store, local, *last, writing_snapshot);
+            snapshot_checked = Some(Instant::now());
+        }
         if clock_at.elapsed() >= CLOCK_EVERY {
             clock_at = Instant::now();
             store.measure_clock(&client).await;

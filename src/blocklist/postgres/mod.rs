@@ -11,11 +11,13 @@
 //! | `schema.rs` | the tables and functions, created idempotently |
 //! | `store.rs` | `PostgresBlocklist` and its builder: connection, statements, writes, checks |
 //! | `follower.rs` | the task that loads and follows the tables |
+//! | `snapshot.rs` | the facts snapshot a replica starts from, and who writes it |
 //! | `replica.rs` | `PostgresReplica`: checks answered from memory |
 
 mod follower;
 mod replica;
 mod schema;
+mod snapshot;
 mod store;
 
 pub use replica::PostgresReplica;

@@ -8,6 +8,7 @@
 //! | `{p}_once` | single-use values (DPoP proofs' `jti`), never replicated |
 //! | `{p}_order` | one row: the last issue time a rotation handed out |
 //! | `{p}_revision` | the sequence every write takes its revision from |
+//! | `{p}_snapshot` | one row: a replica's facts (binary, ~24 bytes a fact) and the revision they cover, for replicas that start; rewritten at most every 5 minutes |
 //! | `{p}_revoke`, `{p}_rotate`, `{p}_set_valid_after`, `{p}_raise_valid_after`, `{p}_record_once`, `{p}_check`, `{p}_now` | the writes and the check, one atomic step each |
 //!
 //! Every write takes one transaction-level advisory lock before it takes
@@ -61,6 +62,12 @@ CREATE TABLE IF NOT EXISTS {p}_order (
     last_issued bigint NOT NULL
 );
 INSERT INTO {p}_order VALUES (1, 0) ON CONFLICT (id) DO NOTHING;
+CREATE TABLE IF NOT EXISTS {p}_snapshot (
+    id int PRIMARY KEY CHECK (id = 1),
+    revision bigint NOT NULL,
+    written_at timestamptz NOT NULL,
+    facts bytea NOT NULL
+);
 
 CREATE OR REPLACE FUNCTION {p}_now() RETURNS bigint LANGUAGE sql VOLATILE AS $f$
     SELECT (extract(epoch FROM clock_timestamp()) * 1000000)::bigint

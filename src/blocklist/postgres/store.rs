@@ -129,6 +129,14 @@ pub(super) struct Statements {
     pub(super) last_revision: String,
     pub(super) sweeps: [String; 3],
     pub(super) listen: String,
+    pub(super) snapshot_read: String,
+    /// Whether the snapshot is missing, ahead of revision `$2` (left by
+    /// an earlier life of the database), or behind it and older than `$1`
+    /// seconds.
+    pub(super) snapshot_due: String,
+    /// Writes the snapshot (`$1` revision, `$2` facts) when the stored one
+    /// is ahead of it, or behind it and older than `$3` seconds.
+    pub(super) snapshot_write: String,
 }
 
 impl Statements {
@@ -149,6 +157,19 @@ impl Statements {
                  (SELECT 1::int2, user_id, micros, until, revision FROM {p}_marks \
                   WHERE revision > $1 ORDER BY revision LIMIT $2) \
                  ORDER BY 5 LIMIT $2"
+            ),
+            snapshot_read: format!("SELECT revision, facts FROM {p}_snapshot WHERE id = 1"),
+            snapshot_due: format!(
+                "SELECT NOT EXISTS (SELECT 1 FROM {p}_snapshot WHERE revision <= $2 \
+                  AND (revision = $2 OR written_at > now() - make_interval(secs => $1)))"
+            ),
+            snapshot_write: format!(
+                "INSERT INTO {p}_snapshot AS s (id, revision, written_at, facts) \
+                 VALUES (1, $1, now(), $2) \
+                 ON CONFLICT (id) DO UPDATE \
+                 SET revision = EXCLUDED.revision, written_at = EXCLUDED.written_at, facts = EXCLUDED.facts \
+                 WHERE s.revision > EXCLUDED.revision \
+                    OR (s.revision < EXCLUDED.revision AND s.written_at <= now() - make_interval(secs => $3))"
             ),
             last_revision: format!(
                 "SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM {p}_revision"

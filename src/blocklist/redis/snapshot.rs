@@ -80,8 +80,8 @@ pub(super) async fn read(
 }
 
 /// Writes a new snapshot of `local` (which holds the stream up to `last`)
-/// when the stored one is missing or older than [`SNAPSHOT_EVERY`] and no
-/// other replica took the writer's lock; in a task of its own, on a
+/// when the stored one is missing, ahead of `last`, or older than
+/// [`SNAPSHOT_EVERY`], and no other replica took the writer's lock; in a task of its own, on a
 /// connection of its own, so that following never waits for it. `writing`
 /// keeps one write at a time per replica.
 pub(super) fn maybe_write(
@@ -122,8 +122,10 @@ async fn write_if_due(
     )
     .await?;
     let every_ms = u64::try_from(SNAPSHOT_EVERY.as_millis()).unwrap_or(u64::MAX);
-    if let Ok((ms, _)) = snapshot::position(&header) {
-        if last.0.saturating_sub(ms) < every_ms {
+    // Due when missing, unreadable, ahead of this replica (left by an
+    // earlier life of the stream), or behind it and older than the period.
+    if let Ok((ms, seq)) = snapshot::position(&header) {
+        if EntryId(ms, seq) <= last && last.0.saturating_sub(ms) < every_ms {
             return Ok(None);
         }
     }

@@ -1,0 +1,145 @@
+//! The facts snapshot in PostgreSQL (the one row of `{p}_snapshot`): read
+//! by a replica that starts, before the changes past its revision; written
+//! by one replica at a time, at most every [`SNAPSHOT_EVERY`].
+//!
+//! The tables stay the source of truth: a snapshot that is unreadable, or
+//! ahead of the database's revisions (a database restored from an older
+//! backup), is ignored and every row read.
+
+use std::{
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
+
+use tokio_postgres::Client;
+
+use super::store::{failed, PostgresBlocklist};
+use crate::blocklist::{
+    replica::{facts::Facts, snapshot},
+    BlocklistError,
+};
+
+/// How old a snapshot may grow (while revisions move on) before a replica
+/// writes the next.
+pub(super) const SNAPSHOT_EVERY: Duration = Duration::from_secs(300);
+/// Reading or writing the snapshot may take this long (tens of MB).
+const TRANSFER_TIMEOUT: Duration = Duration::from_secs(30);
+/// Larger snapshots are not written (`bytea` holds at most 1 GB): replicas
+/// then read the tables.
+const MAX_BYTES: usize = 256 << 20;
+
+/// Loads the snapshot into `local` (replacing what it holds) when there is
+/// a usable one at or below `newest` (the database's last revision);
+/// returns the revision it covers and the facts it held.
+pub(super) async fn read(
+    client: &Client,
+    store: &PostgresBlocklist,
+    newest: i64,
+    local: &Facts,
+) -> Result<Option<(i64, u64)>, BlocklistError> {
+    let row = tokio::time::timeout(
+        TRANSFER_TIMEOUT,
+        client.query_opt(&store.statements().snapshot_read, &[]),
+    )
+    .await
+    .map_err(|_| BlocklistError::Timeout(TRANSFER_TIMEOUT))?
+    .map_err(failed)?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let revision: i64 = row.try_get(0).map_err(failed)?;
+    let blob: Vec<u8> = row.try_get(1).map_err(failed)?;
+    if revision > newest {
+        tracing::warn!(
+            snapshot = revision,
+            newest,
+            "the facts snapshot is ahead of the database's revisions: reading every row"
+        );
+        return Ok(None);
+    }
+    let local = local.clone();
+    let loaded = tokio::task::spawn_blocking(move || snapshot::load(&blob, &local))
+        .await
+        .map_err(BlocklistError::backend)?;
+    match loaded {
+        Ok((_, facts)) => Ok(Some((revision, facts))),
+        Err(e) => {
+            tracing::warn!(error = %e, "ignoring the facts snapshot: reading every row");
+            Ok(None)
+        }
+    }
+}
+
+/// Writes a new snapshot of `local` (which holds every change up to
+/// `last`) when the stored one is missing, ahead of `last` (left by an
+/// earlier life of the database), or behind it and older than
+/// [`SNAPSHOT_EVERY`]; in a task of its own, on a connection of its own, so that
+/// following never waits for it. `writing` keeps one write at a time per
+/// replica.
+pub(super) fn maybe_write(
+    store: &PostgresBlocklist,
+    local: &Facts,
+    last: i64,
+    writing: &Arc<AtomicBool>,
+) {
+    if last == 0 || writing.swap(true, Ordering::AcqRel) {
+        return;
+    }
+    let (store, local, writing) = (store.clone(), local.clone(), writing.clone());
+    tokio::spawn(async move {
+        match write_if_due(&store, &local, last).await {
+            Ok(Some(bytes)) => tracing::info!(bytes, revision = last, "facts snapshot written"),
+            Ok(None) => {}
+            Err(e) => tracing::debug!(error = %e, "facts snapshot not written this time"),
+        }
+        writing.store(false, Ordering::Release);
+    });
+}
+
+async fn write_if_due(
+    store: &PostgresBlocklist,
+    local: &Facts,
+    last: i64,
+) -> Result<Option<usize>, BlocklistError> {
+    let timeout = store.timeout();
+    let (unused, _) = tokio::sync::mpsc::unbounded_channel();
+    let client = store.dedicated(unused).await?;
+    let sql = store.statements();
+    let every = SNAPSHOT_EVERY.as_secs_f64();
+    let due: bool = tokio::time::timeout(
+        timeout,
+        client.query_one(&sql.snapshot_due, &[&every, &last]),
+    )
+    .await
+    .map_err(|_| BlocklistError::Timeout(timeout))?
+    .map_err(failed)?
+    .try_get(0)
+    .map_err(failed)?;
+    if !due {
+        return Ok(None);
+    }
+    let local = local.clone();
+    let position = (u64::try_from(last).unwrap_or(0), 0);
+    let blob = tokio::task::spawn_blocking(move || snapshot::encode(&local, position))
+        .await
+        .map_err(BlocklistError::backend)?;
+    if blob.len() > MAX_BYTES {
+        tracing::warn!(
+            bytes = blob.len(),
+            "facts snapshot too large to store: replicas that start read the tables"
+        );
+        return Ok(None);
+    }
+    let bytes = blob.len();
+    let written = tokio::time::timeout(
+        TRANSFER_TIMEOUT,
+        client.execute(&sql.snapshot_write, &[&last, &blob, &every]),
+    )
+    .await
+    .map_err(|_| BlocklistError::Timeout(TRANSFER_TIMEOUT))?
+    .map_err(failed)?;
+    Ok((written > 0).then_some(bytes))
+}

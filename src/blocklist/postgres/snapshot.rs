@@ -30,28 +30,27 @@ const TRANSFER_TIMEOUT: Duration = Duration::from_secs(30);
 /// Larger snapshots are not written (`bytea` holds at most 1 GB): replicas
 /// then read the tables.
 const MAX_BYTES: usize = 256 << 20;
+/// Bytes read per query.
+const CHUNK: usize = 4 << 20;
 
 /// Loads the snapshot into `local` (replacing what it holds) when there is
 /// a usable one at or below `newest` (the database's last revision);
-/// returns the revision it covers and the facts it held.
+/// returns the revision it covers and the facts it held. Read in
+/// [`CHUNK`]-byte ranges into one buffer of the announced size (its
+/// checksum catches a snapshot replaced meanwhile).
 pub(super) async fn read(
     client: &Client,
     store: &PostgresBlocklist,
     newest: i64,
     local: &Facts,
 ) -> Result<Option<(i64, u64)>, BlocklistError> {
-    let row = tokio::time::timeout(
-        TRANSFER_TIMEOUT,
-        client.query_opt(&store.statements().snapshot_read, &[]),
-    )
-    .await
-    .map_err(|_| BlocklistError::Timeout(TRANSFER_TIMEOUT))?
-    .map_err(failed)?;
-    let Some(row) = row else {
+    let sql = store.statements();
+    let head_len = snapshot::HEADER_LEN as i32;
+    let Some(row) = transfer(client.query_opt(&sql.snapshot_head, &[&head_len])).await? else {
         return Ok(None);
     };
     let revision: i64 = row.try_get(0).map_err(failed)?;
-    let blob: Vec<u8> = row.try_get(1).map_err(failed)?;
+    let first: Vec<u8> = row.try_get(1).map_err(failed)?;
     if revision > newest {
         tracing::warn!(
             snapshot = revision,
@@ -59,6 +58,32 @@ pub(super) async fn read(
             "the facts snapshot is ahead of the database's revisions: reading every row"
         );
         return Ok(None);
+    }
+    let header = match snapshot::header(&first) {
+        Ok(header) => header,
+        Err(e) => {
+            tracing::warn!(error = %e, "ignoring the facts snapshot: reading every row");
+            return Ok(None);
+        }
+    };
+    let Some(len) = usize::try_from(header.len).ok().filter(|l| *l <= MAX_BYTES) else {
+        tracing::warn!(
+            "ignoring a facts snapshot larger than this version writes: reading every row"
+        );
+        return Ok(None);
+    };
+    let mut blob = Vec::with_capacity(len);
+    while blob.len() < len {
+        let (from, count) = (blob.len() as i32 + 1, (len - blob.len()).min(CHUNK) as i32);
+        let Some(row) = transfer(client.query_opt(&sql.snapshot_chunk, &[&from, &count])).await?
+        else {
+            break;
+        };
+        let chunk: Vec<u8> = row.try_get(0).map_err(failed)?;
+        if chunk.is_empty() {
+            break;
+        }
+        blob.extend_from_slice(&chunk);
     }
     let local = local.clone();
     let loaded = tokio::task::spawn_blocking(move || snapshot::load(&blob, &local))
@@ -71,6 +96,16 @@ pub(super) async fn read(
             Ok(None)
         }
     }
+}
+
+/// `work` within [`TRANSFER_TIMEOUT`], its error as the blocklist's.
+async fn transfer<T>(
+    work: impl std::future::Future<Output = Result<T, tokio_postgres::Error>>,
+) -> Result<T, BlocklistError> {
+    tokio::time::timeout(TRANSFER_TIMEOUT, work)
+        .await
+        .map_err(|_| BlocklistError::Timeout(TRANSFER_TIMEOUT))?
+        .map_err(failed)
 }
 
 /// Writes a new snapshot of `local` (which holds every change up to

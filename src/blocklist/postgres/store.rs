@@ -129,7 +129,10 @@ pub(super) struct Statements {
     pub(super) last_revision: String,
     pub(super) sweeps: [String; 3],
     pub(super) listen: String,
-    pub(super) snapshot_read: String,
+    /// The snapshot's revision and its first `$1` bytes.
+    pub(super) snapshot_head: String,
+    /// `$2` bytes of the snapshot from `$1` (1-based).
+    pub(super) snapshot_chunk: String,
     /// Whether the snapshot is missing, ahead of revision `$2` (left by
     /// an earlier life of the database), or behind it and older than `$1`
     /// seconds.
@@ -158,7 +161,12 @@ impl Statements {
                   WHERE revision > $1 ORDER BY revision LIMIT $2) \
                  ORDER BY 5 LIMIT $2"
             ),
-            snapshot_read: format!("SELECT revision, facts FROM {p}_snapshot WHERE id = 1"),
+            snapshot_head: format!(
+                "SELECT revision, substring(facts FROM 1 FOR $1) FROM {p}_snapshot WHERE id = 1"
+            ),
+            snapshot_chunk: format!(
+                "SELECT substring(facts FROM $1 FOR $2) FROM {p}_snapshot WHERE id = 1"
+            ),
             snapshot_due: format!(
                 "SELECT NOT EXISTS (SELECT 1 FROM {p}_snapshot WHERE revision <= $2 \
                   AND (revision = $2 OR written_at > now() - make_interval(secs => $1)))"

@@ -2,8 +2,8 @@
 //! starts, before the stream entries after it; written by one replica of
 //! the fleet at a time, at most every [`SNAPSHOT_EVERY`].
 //!
-//! A replica that starts with a million live facts reads one ~24 MB value
-//! and the stream's tail, instead of a million stream entries (a second
+//! A replica that starts with a million live facts reads one ~20 MB value
+//! (in ranges) and the stream's tail, instead of a million stream entries (a second
 //! against several; BENCHMARKS.md). The stream stays the source of truth: a
 //! snapshot that is missing, unreadable, or ahead of the stream (Redis lost
 //! the stream but not the snapshot) is ignored and the whole stream read.
@@ -35,36 +35,61 @@ const TRANSFER_TIMEOUT: Duration = Duration::from_secs(30);
 /// Larger snapshots are not written (Redis refuses values over 512 MB by
 /// default): replicas then read the stream.
 const MAX_BYTES: usize = 256 << 20;
+/// Bytes read per command.
+const CHUNK: usize = 4 << 20;
 
 /// Loads the snapshot into `local` (replacing what it holds) when there is
 /// a usable one; returns the stream id it covers, from which the stream is
-/// read next, and the facts it held.
+/// read next, and the facts it held. Read in [`CHUNK`]-byte ranges into
+/// one buffer of the announced size (its checksum catches a snapshot
+/// replaced meanwhile).
 pub(super) async fn read(
     conn: &mut RedisConnection,
     redis: &RedisBlocklist,
     stream: Option<&StreamInfo>,
     local: &Facts,
 ) -> Result<Option<(EntryId, u64)>, BlocklistError> {
-    let blob: Option<Vec<u8>> = bounded(
-        redis::cmd("GET")
-            .arg(redis.snapshot_key())
-            .query_async(conn),
+    let key = redis.snapshot_key();
+    let range = |from: usize, to: usize| {
+        let mut cmd = redis::cmd("GETRANGE");
+        cmd.arg(&key).arg(from).arg(to);
+        cmd
+    };
+    let first: Vec<u8> = bounded(
+        range(0, snapshot::HEADER_LEN - 1).query_async(conn),
         TRANSFER_TIMEOUT,
     )
     .await?;
-    let Some(blob) = blob else {
+    if first.is_empty() {
         return Ok(None);
-    };
-    let at = match snapshot::position(&blob) {
-        Ok((ms, seq)) => EntryId(ms, seq),
+    }
+    let header = match snapshot::header(&first) {
+        Ok(header) => header,
         Err(e) => {
             tracing::warn!(error = %e, "ignoring the facts snapshot: reading the whole stream");
             return Ok(None);
         }
     };
+    let at = EntryId(header.position.0, header.position.1);
     if stream.is_none_or(|s| s.last_generated < at) {
         tracing::warn!(snapshot = %at, "the facts snapshot is ahead of the stream (the stream was lost): reading the whole stream");
         return Ok(None);
+    }
+    let Some(len) = usize::try_from(header.len).ok().filter(|l| *l <= MAX_BYTES) else {
+        tracing::warn!(
+            "ignoring a facts snapshot larger than this version writes: reading the whole stream"
+        );
+        return Ok(None);
+    };
+    let mut blob = Vec::with_capacity(len);
+    while blob.len() < len {
+        let to = (blob.len() + CHUNK).min(len) - 1;
+        let chunk: Vec<u8> =
+            bounded(range(blob.len(), to).query_async(conn), TRANSFER_TIMEOUT).await?;
+        if chunk.is_empty() {
+            break;
+        }
+        blob.extend_from_slice(&chunk);
     }
     let local = local.clone();
     let loaded = tokio::task::spawn_blocking(move || snapshot::load(&blob, &local))
@@ -116,7 +141,7 @@ async fn write_if_due(
         redis::cmd("GETRANGE")
             .arg(&key)
             .arg(0)
-            .arg(snapshot::header_len() - 1)
+            .arg(snapshot::HEADER_LEN - 1)
             .query_async(&mut conn),
         timeout,
     )
@@ -124,7 +149,11 @@ async fn write_if_due(
     let every_ms = u64::try_from(SNAPSHOT_EVERY.as_millis()).unwrap_or(u64::MAX);
     // Due when missing, unreadable, ahead of this replica (left by an
     // earlier life of the stream), or behind it and older than the period.
-    if let Ok((ms, seq)) = snapshot::position(&header) {
+    if let Ok(snapshot::Header {
+        position: (ms, seq),
+        ..
+    }) = snapshot::header(&header)
+    {
         if EntryId(ms, seq) <= last && last.0.saturating_sub(ms) < every_ms {
             return Ok(None);
         }

@@ -1,29 +1,32 @@
 //! A replica's whole set of facts as one binary blob, with the store
 //! position it covers: what a new replica loads instead of replaying every
-//! change since the oldest live one (a million facts are ~24 MB, read in
-//! one command and decoded without an allocation per fact).
+//! change since the oldest live one (a million facts are ~20 MB, read in
+//! chunks and decoded without an allocation per fact).
 //!
 //! The layout, little-endian:
 //!
 //! | bytes | what |
 //! | --- | --- |
-//! | 8 | `TJSFACT1` |
+//! | 8 | `TJSFACT2` |
 //! | 16 | the digest key of the facts below (see [`facts`](super::facts)) |
-//! | 16 | the store position covered (a Redis stream entry id) |
+//! | 16 | the store position covered (a Redis stream entry id, a revision) |
 //! | 8 + 8 | the number of facts, of watermarks |
-//! | 24 each | facts: digest (16), deadline (`u32`), state (`u32`) |
-//! | 28 each | watermarks: digest (16), deadline (`u32`), micros (`i64`) |
+//! | 16 | SipHash-1-3-128 (key 0) of everything after the header: a blob read in chunks while it was replaced does not pass |
+//! | 20 each | facts: digest (12), deadline (`u32`), state (`u32`) |
+//! | 24 each | watermarks: digest (12), deadline (`u32`), micros (`i64`) |
 //!
 //! A snapshot holds every fact its writer knew up to the position, and
 //! possibly some after it; facts merge (they only grow), so replaying the
 //! changes after the position over it is exact.
 
+use siphasher::sip128::SipHasher13;
+
 use super::facts::{Digest, Fact, Facts, Mark};
 
-const MAGIC: &[u8; 8] = b"TJSFACT1";
-const HEADER: usize = 8 + 16 + 16 + 16;
-const FACT: usize = 24;
-const MARK: usize = 28;
+const MAGIC: &[u8; 8] = b"TJSFACT2";
+const HEADER: usize = 8 + 16 + 16 + 16 + 16;
+const FACT: usize = 20;
+const MARK: usize = 24;
 
 /// Why a blob is not a snapshot this version can read.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -32,6 +35,30 @@ pub(crate) enum SnapshotError {
     Format,
     #[error("facts snapshot of {actual} bytes, its header announces {expected}")]
     Length { expected: u128, actual: usize },
+    #[error("facts snapshot whose checksum does not match (damaged, or replaced while read)")]
+    Checksum,
+}
+
+/// What a snapshot's header says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Header {
+    /// The store position covered.
+    pub(crate) position: (u64, u64),
+    /// The whole snapshot's length in bytes, header included.
+    pub(crate) len: u128,
+}
+
+/// How many bytes [`header`] needs.
+pub(crate) const HEADER_LEN: usize = HEADER;
+
+fn checksum(body: &[u8]) -> (u64, u64) {
+    SipHasher13::new_with_keys(0, 0).hash(body).as_u64()
+}
+
+fn put_digest(out: &mut Vec<u8>, d: Digest) {
+    for word in d.0 {
+        out.extend_from_slice(&word.to_le_bytes());
+    }
 }
 
 /// `facts` as a snapshot covering `position`.
@@ -43,44 +70,42 @@ pub(crate) fn encode(facts: &Facts, position: (u64, u64)) -> Vec<u8> {
     facts.for_each(
         |d, f| {
             n_facts += 1;
-            for part in [&d.0.to_le_bytes()[..], &d.1.to_le_bytes()] {
-                fact_bytes.extend_from_slice(part);
-            }
+            put_digest(&mut fact_bytes, d);
             fact_bytes.extend_from_slice(&f.until.to_le_bytes());
             fact_bytes.extend_from_slice(&f.state.to_le_bytes());
         },
         |d, m| {
             n_marks += 1;
-            for part in [&d.0.to_le_bytes()[..], &d.1.to_le_bytes()] {
-                mark_bytes.extend_from_slice(part);
-            }
+            put_digest(&mut mark_bytes, d);
             mark_bytes.extend_from_slice(&m.until.to_le_bytes());
             mark_bytes.extend_from_slice(&m.micros.to_le_bytes());
         },
     );
     let mut out = Vec::with_capacity(HEADER + fact_bytes.len() + mark_bytes.len());
     out.extend_from_slice(MAGIC);
-    for word in [k0, k1, position.0, position.1, n_facts, n_marks] {
+    for word in [k0, k1, position.0, position.1, n_facts, n_marks, 0, 0] {
         out.extend_from_slice(&word.to_le_bytes());
     }
     out.extend_from_slice(&fact_bytes);
     out.extend_from_slice(&mark_bytes);
+    let (c0, c1) = checksum(&out[HEADER..]);
+    out[HEADER - 16..HEADER - 8].copy_from_slice(&c0.to_le_bytes());
+    out[HEADER - 8..HEADER].copy_from_slice(&c1.to_le_bytes());
     out
 }
 
-/// The store position a snapshot covers, read from its header alone (the
-/// first [`header_len`] bytes).
-pub(crate) fn position(header: &[u8]) -> Result<(u64, u64), SnapshotError> {
-    let words = header_words(header)?;
-    Ok((words[2], words[3]))
+/// Reads a snapshot's header (its first [`HEADER_LEN`] bytes, or more).
+pub(crate) fn header(bytes: &[u8]) -> Result<Header, SnapshotError> {
+    let [_, _, p0, p1, n_facts, n_marks, _, _] = header_words(bytes)?;
+    Ok(Header {
+        position: (p0, p1),
+        len: HEADER as u128
+            + u128::from(n_facts) * FACT as u128
+            + u128::from(n_marks) * MARK as u128,
+    })
 }
 
-/// How many bytes [`position`] needs.
-pub(crate) const fn header_len() -> usize {
-    HEADER
-}
-
-fn header_words(bytes: &[u8]) -> Result<[u64; 6], SnapshotError> {
+fn header_words(bytes: &[u8]) -> Result<[u64; 8], SnapshotError> {
     if bytes.len() < HEADER || &bytes[..8] != MAGIC {
         return Err(SnapshotError::Format);
     }
@@ -99,37 +124,43 @@ fn half(bytes: &[u8]) -> u32 {
     u32::from_le_bytes(w)
 }
 
+fn digest(bytes: &[u8]) -> Digest {
+    Digest([half(bytes), half(&bytes[4..]), half(&bytes[8..])])
+}
+
 /// Replaces what `facts` holds by the snapshot `bytes` (its digest key
 /// included): only before the replica answers from memory. Returns the
 /// position covered and the number of facts read; on an error `facts` is
 /// left as it was.
 pub(crate) fn load(bytes: &[u8], facts: &Facts) -> Result<((u64, u64), u64), SnapshotError> {
-    let [k0, k1, p0, p1, n_facts, n_marks] = header_words(bytes)?;
-    let expected =
-        HEADER as u128 + u128::from(n_facts) * FACT as u128 + u128::from(n_marks) * MARK as u128;
+    let [k0, k1, p0, p1, n_facts, n_marks, c0, c1] = header_words(bytes)?;
+    let expected = header(bytes)?.len;
     if expected != bytes.len() as u128 {
         return Err(SnapshotError::Length {
             expected,
             actual: bytes.len(),
         });
     }
+    let body = &bytes[HEADER..];
+    if checksum(body) != (c0, c1) {
+        return Err(SnapshotError::Checksum);
+    }
     facts.reset_with_key((k0, k1));
     facts.reserve(n_facts);
-    let body = &bytes[HEADER..];
     let (fact_bytes, mark_bytes) = body.split_at(n_facts as usize * FACT);
     for r in fact_bytes.chunks_exact(FACT) {
         let fact = Fact {
-            until: half(&r[16..]),
-            state: half(&r[20..]),
+            until: half(&r[12..]),
+            state: half(&r[16..]),
         };
-        facts.merge_fact(Digest(word(r), word(&r[8..])), fact);
+        facts.merge_fact(digest(r), fact);
     }
     for r in mark_bytes.chunks_exact(MARK) {
         let mark = Mark {
-            until: half(&r[16..]),
-            micros: word(&r[20..]) as i64,
+            until: half(&r[12..]),
+            micros: word(&r[16..]) as i64,
         };
-        facts.merge_mark(Digest(word(r), word(&r[8..])), mark);
+        facts.merge_mark(digest(r), mark);
     }
     Ok(((p0, p1), n_facts + n_marks))
 }
@@ -149,7 +180,13 @@ mod tests {
         written.learn_revoked(&TokenKey::from_jti("gone"), now_secs() - 1);
         let blob = encode(&written, (17, 3));
         assert_eq!(blob.len(), HEADER + 2 * FACT + MARK);
-        assert_eq!(position(&blob[..header_len()]), Ok((17, 3)));
+        assert_eq!(
+            header(&blob[..HEADER_LEN]),
+            Ok(Header {
+                position: (17, 3),
+                len: blob.len() as u128
+            })
+        );
 
         let read = Facts::new();
         read.learn_revoked(&TokenKey::from_jti("before"), later);

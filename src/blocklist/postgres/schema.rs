@@ -8,7 +8,7 @@
 //! | `{p}_once` | single-use values (DPoP proofs' `jti`), never replicated |
 //! | `{p}_order` | one row: the last issue time a rotation handed out |
 //! | `{p}_revision` | the sequence every write takes its revision from |
-//! | `{p}_snapshot` | one row: a replica's facts (binary, ~24 bytes a fact) and the revision they cover, for replicas that start; rewritten at most every 5 minutes |
+//! | `{p}_snapshot` | one row: a replica's facts (binary, 20 bytes a fact) and the revision they cover, for replicas that start; rewritten at most every 5 minutes |
 //! | `{p}_revoke`, `{p}_rotate`, `{p}_set_valid_after`, `{p}_raise_valid_after`, `{p}_record_once`, `{p}_check`, `{p}_now` | the writes and the check, one atomic step each |
 //!
 //! Every write takes one transaction-level advisory lock before it takes

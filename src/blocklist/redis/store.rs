@@ -247,7 +247,7 @@ impl RedisBlocklistBuilder {
 /// | `{prefix}u:{user id}` | watermark in Unix microseconds | `EXAT` now plus the longest token lifetime |
 /// | `{prefix}x:{session key}`, `{prefix}x:u:{user id}` | the stream id of the session's or user's latest entry | as the fact |
 /// | `{prefix}stream` | every live fact, in write order, for replicas | entries trimmed after the retention |
-/// | `{prefix}snapshot` | a replica's facts and the stream id they cover (binary, ~24 bytes a fact), for replicas that start | none; rewritten every 5 minutes |
+/// | `{prefix}snapshot` | a replica's facts and the stream id they cover (binary, 20 bytes a fact), for replicas that start | none; rewritten every 5 minutes |
 /// | `{prefix}snapshot:lock` | who writes the next snapshot | 60 s |
 ///
 /// The default prefix is `tjs:`. No command scans keys (`KEYS`, `SCAN`):

@@ -388,6 +388,25 @@ async fn before_the_first_set_requests_are_503_never_a_pass() {
 }
 
 #[tokio::test]
+async fn a_server_that_just_started_waits_for_its_first_set_instead_of_refusing() {
+    let a = signer("p256.pem");
+    let valid = token(&a);
+    let server = JwksServer::start().await;
+    // The first fetch takes a while: requests that arrive meanwhile wait
+    // for it, and pass.
+    server.set(KEYS, Mode::Slow(Duration::from_millis(300), jwks_of(&[&a])));
+    let source = builder(&server).build().unwrap();
+    let manager = verifier(source.clone());
+    let (first, second) = tokio::join!(
+        through_layer(&manager, &valid),
+        through_layer(&manager, &valid)
+    );
+    assert_eq!(first.status(), StatusCode::OK);
+    assert_eq!(second.status(), StatusCode::OK);
+    assert_eq!(server.hits(KEYS), 1, "one fetch for all of them");
+}
+
+#[tokio::test]
 async fn a_set_older_than_its_maximum_age_fails_closed_until_a_fetch_succeeds() {
     let a = signer("p256.pem");
     let server = JwksServer::start().await;

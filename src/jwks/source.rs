@@ -420,6 +420,23 @@ impl JwksSource {
         (epoch != 0).then_some(epoch)
     }
 
+    /// While no set was ever fetched: a future that ends when the first
+    /// fetch (under way, or started now unless a token started one within
+    /// the cooldown) has ended; `None` once a set was fetched, or when no
+    /// fetch may start now.
+    pub(crate) fn wait_for_first_set(&self) -> Option<KeysWait> {
+        if self
+            .state
+            .current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some()
+        {
+            return None;
+        }
+        self.state.fetch_started(true).map(|(wait, _)| wait)
+    }
+
     /// For a token naming `kid`, absent from the set: a future that ends
     /// when a fetch that may bring it has ended, or `None` when no fetch
     /// may happen now (cooldown, or `kid` known to be absent).

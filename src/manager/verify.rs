@@ -444,6 +444,18 @@ impl SessionManager {
                     manager.decode_uncached(&token)
                 }))
             }
+            // No JWK Set fetched yet (a server that just started): the
+            // first fetch, under way or started now, then the token.
+            #[cfg(feature = "jwks")]
+            VerifyError::KeysUnavailable(_) => {
+                let wait = self.jwks_of(token)?.wait_for_first_set()?;
+                let manager = self.clone();
+                let token: Box<[u8]> = token.into();
+                Some(Box::pin(async move {
+                    wait.await;
+                    manager.decode_uncached(&token)
+                }))
+            }
             #[cfg(feature = "jwks")]
             VerifyError::UnknownKey => {
                 let wait = self.keys_wait(token)?;
@@ -462,14 +474,21 @@ impl SessionManager {
     /// the set to wait for, when one may bring the key.
     #[cfg(feature = "jwks")]
     fn keys_wait(&self, token: &[u8]) -> Option<crate::jwks::KeysWait> {
-        let source = match self.route(token).ok()? {
-            Some(index) => self.inner.trusted.as_ref()?.get(index)?.jwks()?,
+        self.jwks_of(token)?
+            .wait_for_kid(&crate::jwt::header_kid(token)?)
+    }
+
+    /// The JWK Set source that verifies `token` (its trusted issuer's, or
+    /// the manager's own), if keys come from one.
+    #[cfg(feature = "jwks")]
+    fn jwks_of(&self, token: &[u8]) -> Option<&crate::jwks::JwksSource> {
+        match self.route(token).ok()? {
+            Some(index) => self.inner.trusted.as_ref()?.get(index)?.jwks(),
             None => match &self.inner.keys {
-                KeySet::Jwks(source) => source,
-                _ => return None,
+                KeySet::Jwks(source) => Some(source),
+                _ => None,
             },
-        };
-        source.wait_for_kid(&crate::jwt::header_kid(token)?)
+        }
     }
 
     /// Verifies a token signed by a trusted issuer that is not an access
@@ -511,6 +530,16 @@ impl SessionManager {
                         issuer.verify_signed(&parts, typ_ok)?
                     }
                     None => return Err(VerifyError::UnknownKey),
+                }
+            }
+            #[cfg(feature = "jwks")]
+            Err(err @ VerifyError::KeysUnavailable(_)) => {
+                match issuer.jwks().and_then(|s| s.wait_for_first_set()) {
+                    Some(wait) => {
+                        wait.await;
+                        issuer.verify_signed(&parts, typ_ok)?
+                    }
+                    None => return Err(err),
                 }
             }
             result => result?,

@@ -21,7 +21,7 @@ mod jwks_server;
 use std::time::Instant;
 
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD as B64, Engine};
-use common::{hello, SECRET};
+use common::{hello, memory_mib, SECRET};
 use http::{header, Request};
 use jwks_server::{jwk_set, JwksServer, Mode};
 use serde_json::json;
@@ -34,19 +34,6 @@ use tower_jwt_session::{
 };
 
 const ISSUER: &str = "https://idp.example.com";
-
-/// `VmRSS` and `VmHWM` of this process, MiB.
-fn memory_mib() -> (f64, f64) {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-            .map_or(f64::NAN, |kib| kib / 1024.0)
-    };
-    (field("VmRSS:"), field("VmHWM:"))
-}
 
 fn jwt(header: serde_json::Value, payload: serde_json::Value, signature_len: usize) -> String {
     format!(

@@ -22,7 +22,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use common::{fill_redis_stream, now_secs as now, Redis};
+use common::{fill_redis_stream, memory_mib, now_secs as now, Redis};
 use postgres::PostgresServer;
 use tower_jwt_session::blocklist::{Blocklist, PostgresBlocklist, RedisBlocklist, TokenKey};
 
@@ -40,19 +40,6 @@ async fn fill_postgres(pg: &PostgresServer, n: usize) {
          FROM generate_series(1, {n}) AS i",
         now() + 3600
     ));
-}
-
-/// `VmRSS` and `VmHWM` (peak) of this process, MiB.
-fn memory_mib() -> (f64, f64) {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-            .map_or(f64::NAN, |kib| kib / 1024.0)
-    };
-    (field("VmRSS:"), field("VmHWM:"))
 }
 
 /// In a child process of its own (so that memory freed by earlier steps

@@ -192,6 +192,19 @@ pub fn rss_mib() -> f64 {
         .map_or(f64::NAN, |pages| pages * 4096.0 / (1024.0 * 1024.0))
 }
 
+/// This process's resident memory and its peak (`VmRSS`, `VmHWM`), MiB.
+pub fn memory_mib() -> (f64, f64) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+            .map_or(f64::NAN, |kib| kib / 1024.0)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
 /// Unix seconds.
 pub fn now_secs() -> i64 {
     std::time::SystemTime::now()

@@ -27,17 +27,11 @@ use crate::blocklist::{
 pub(super) const SNAPSHOT_EVERY: Duration = Duration::from_secs(300);
 /// Reading or writing the snapshot may take this long (tens of MB).
 const TRANSFER_TIMEOUT: Duration = Duration::from_secs(30);
-/// Larger snapshots are not written (`bytea` holds at most 1 GB): replicas
-/// then read the tables.
-const MAX_BYTES: usize = 256 << 20;
-/// Bytes read per query.
-const CHUNK: usize = 4 << 20;
 
 /// Loads the snapshot into `local` (replacing what it holds) when there is
 /// a usable one at or below `newest` (the database's last revision);
-/// returns the revision it covers and the facts it held. Read in
-/// [`CHUNK`]-byte ranges into one buffer of the announced size (its
-/// checksum catches a snapshot replaced meanwhile).
+/// returns the revision it covers and the facts it held. Read by ranges
+/// ([`snapshot::read_ranges`]).
 pub(super) async fn read(
     client: &Client,
     store: &PostgresBlocklist,
@@ -66,36 +60,25 @@ pub(super) async fn read(
             return Ok(None);
         }
     };
-    let Some(len) = usize::try_from(header.len).ok().filter(|l| *l <= MAX_BYTES) else {
+    let Some(len) = snapshot::readable_len(header.len) else {
         tracing::warn!(
             "ignoring a facts snapshot larger than this version writes: reading every row"
         );
         return Ok(None);
     };
-    let mut blob = Vec::with_capacity(len);
-    while blob.len() < len {
-        let (from, count) = (blob.len() as i32 + 1, (len - blob.len()).min(CHUNK) as i32);
-        let Some(row) = transfer(client.query_opt(&sql.snapshot_chunk, &[&from, &count])).await?
-        else {
-            break;
-        };
-        let chunk: Vec<u8> = row.try_get(0).map_err(failed)?;
-        if chunk.is_empty() {
-            break;
+    let blob = snapshot::read_ranges(len, |from, count| async move {
+        // `substring` counts from 1; both fit `int4` under MAX_BYTES.
+        let (from, count) = (from as i32 + 1, count as i32);
+        let row = transfer(client.query_opt(&sql.snapshot_chunk, &[&from, &count])).await?;
+        match row {
+            Some(row) => row.try_get::<_, Vec<u8>>(0).map_err(failed),
+            None => Ok(Vec::new()),
         }
-        blob.extend_from_slice(&chunk);
-    }
-    let local = local.clone();
-    let loaded = tokio::task::spawn_blocking(move || snapshot::load(&blob, &local))
-        .await
-        .map_err(BlocklistError::backend)?;
-    match loaded {
-        Ok((_, facts)) => Ok(Some((revision, facts))),
-        Err(e) => {
-            tracing::warn!(error = %e, "ignoring the facts snapshot: reading every row");
-            Ok(None)
-        }
-    }
+    })
+    .await?;
+    Ok(snapshot::load_off_thread(blob, local)
+        .await?
+        .map(|facts| (revision, facts)))
 }
 
 /// `work` within [`TRANSFER_TIMEOUT`], its error as the blocklist's.
@@ -156,18 +139,10 @@ async fn write_if_due(
     if !due {
         return Ok(None);
     }
-    let local = local.clone();
     let position = (u64::try_from(last).unwrap_or(0), 0);
-    let blob = tokio::task::spawn_blocking(move || snapshot::encode(&local, position))
-        .await
-        .map_err(BlocklistError::backend)?;
-    if blob.len() > MAX_BYTES {
-        tracing::warn!(
-            bytes = blob.len(),
-            "facts snapshot too large to store: replicas that start read the tables"
-        );
+    let Some(blob) = snapshot::encode_off_thread(local, position).await? else {
         return Ok(None);
-    }
+    };
     let bytes = blob.len();
     let written = tokio::time::timeout(
         TRANSFER_TIMEOUT,

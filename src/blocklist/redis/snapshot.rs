@@ -32,17 +32,11 @@ pub(super) const SNAPSHOT_EVERY: Duration = Duration::from_secs(300);
 const LOCK_FOR: Duration = Duration::from_secs(60);
 /// Reading or writing the snapshot may take this long (tens of MB).
 const TRANSFER_TIMEOUT: Duration = Duration::from_secs(30);
-/// Larger snapshots are not written (Redis refuses values over 512 MB by
-/// default): replicas then read the stream.
-const MAX_BYTES: usize = 256 << 20;
-/// Bytes read per command.
-const CHUNK: usize = 4 << 20;
 
 /// Loads the snapshot into `local` (replacing what it holds) when there is
 /// a usable one; returns the stream id it covers, from which the stream is
-/// read next, and the facts it held. Read in [`CHUNK`]-byte ranges into
-/// one buffer of the announced size (its checksum catches a snapshot
-/// replaced meanwhile).
+/// read next, and the facts it held. Read by ranges
+/// ([`snapshot::read_ranges`]).
 pub(super) async fn read(
     conn: &mut RedisConnection,
     redis: &RedisBlocklist,
@@ -75,33 +69,20 @@ pub(super) async fn read(
         tracing::warn!(snapshot = %at, "the facts snapshot is ahead of the stream (the stream was lost): reading the whole stream");
         return Ok(None);
     }
-    let Some(len) = usize::try_from(header.len).ok().filter(|l| *l <= MAX_BYTES) else {
+    let Some(len) = snapshot::readable_len(header.len) else {
         tracing::warn!(
             "ignoring a facts snapshot larger than this version writes: reading the whole stream"
         );
         return Ok(None);
     };
-    let mut blob = Vec::with_capacity(len);
-    while blob.len() < len {
-        let to = (blob.len() + CHUNK).min(len) - 1;
-        let chunk: Vec<u8> =
-            bounded(range(blob.len(), to).query_async(conn), TRANSFER_TIMEOUT).await?;
-        if chunk.is_empty() {
-            break;
-        }
-        blob.extend_from_slice(&chunk);
-    }
-    let local = local.clone();
-    let loaded = tokio::task::spawn_blocking(move || snapshot::load(&blob, &local))
-        .await
-        .map_err(BlocklistError::backend)?;
-    match loaded {
-        Ok((_, facts)) => Ok(Some((at, facts))),
-        Err(e) => {
-            tracing::warn!(error = %e, "ignoring the facts snapshot: reading the whole stream");
-            Ok(None)
-        }
-    }
+    let blob = snapshot::read_ranges(len, |from, count| {
+        let (cmd, mut conn) = (range(from, from + count - 1), conn.clone());
+        async move { bounded(cmd.query_async(&mut conn), TRANSFER_TIMEOUT).await }
+    })
+    .await?;
+    Ok(snapshot::load_off_thread(blob, local)
+        .await?
+        .map(|facts| (at, facts)))
 }
 
 /// Writes a new snapshot of `local` (which holds the stream up to `last`)
@@ -173,17 +154,9 @@ async fn write_if_due(
     if locked.is_none() {
         return Ok(None);
     }
-    let local = local.clone();
-    let blob = tokio::task::spawn_blocking(move || snapshot::encode(&local, (last.0, last.1)))
-        .await
-        .map_err(BlocklistError::backend)?;
-    if blob.len() > MAX_BYTES {
-        tracing::warn!(
-            bytes = blob.len(),
-            "facts snapshot too large to store: replicas that start read the stream"
-        );
+    let Some(blob) = snapshot::encode_off_thread(local, (last.0, last.1)).await? else {
         return Ok(None);
-    }
+    };
     let bytes = blob.len();
     let () = bounded(
         redis::cmd("SET").arg(&key).arg(blob).query_async(&mut conn),

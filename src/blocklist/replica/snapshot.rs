@@ -22,6 +22,7 @@
 use siphasher::sip128::SipHasher13;
 
 use super::facts::{Digest, Fact, Facts, Mark};
+use crate::blocklist::BlocklistError;
 
 const MAGIC: &[u8; 8] = b"TJSFACT2";
 const HEADER: usize = 8 + 16 + 16 + 16 + 16;
@@ -128,6 +129,79 @@ fn digest(bytes: &[u8]) -> Digest {
     Digest([half(bytes), half(&bytes[4..]), half(&bytes[8..])])
 }
 
+/// Larger snapshots are neither written nor read (Redis refuses values
+/// over 512 MB by default, `bytea` holds at most 1 GB): replicas then read
+/// every change.
+pub(crate) const MAX_BYTES: usize = 256 << 20;
+/// Bytes read per command when a snapshot is read in ranges.
+pub(crate) const CHUNK: usize = 4 << 20;
+
+/// Reads a snapshot of `len` bytes (from its header) by ranges:
+/// `range(from, count)` gives `count` bytes from offset `from`, fewer at
+/// the end of the stored value. Into one buffer of the announced size, so
+/// that no reply buffer outgrows it; a value replaced meanwhile fails the
+/// checksum when loaded.
+pub(crate) async fn read_ranges<F, Fut>(len: usize, mut range: F) -> Result<Vec<u8>, BlocklistError>
+where
+    F: FnMut(usize, usize) -> Fut,
+    Fut: std::future::Future<Output = Result<Vec<u8>, BlocklistError>>,
+{
+    let mut blob = Vec::with_capacity(len);
+    while blob.len() < len {
+        let chunk = range(blob.len(), (len - blob.len()).min(CHUNK)).await?;
+        if chunk.is_empty() {
+            break;
+        }
+        blob.extend_from_slice(&chunk);
+    }
+    Ok(blob)
+}
+
+/// [`load`] on a blocking thread; a snapshot that cannot be used is
+/// logged and `None` (the caller reads every change instead).
+pub(crate) async fn load_off_thread(
+    blob: Vec<u8>,
+    facts: &Facts,
+) -> Result<Option<u64>, BlocklistError> {
+    let facts = facts.clone();
+    let loaded = tokio::task::spawn_blocking(move || load(&blob, &facts))
+        .await
+        .map_err(BlocklistError::backend)?;
+    match loaded {
+        Ok((_, n)) => Ok(Some(n)),
+        Err(e) => {
+            tracing::warn!(error = %e, "ignoring the facts snapshot: reading every change instead");
+            Ok(None)
+        }
+    }
+}
+
+/// [`encode`] on a blocking thread; `None` (logged) when larger than
+/// [`MAX_BYTES`].
+pub(crate) async fn encode_off_thread(
+    facts: &Facts,
+    position: (u64, u64),
+) -> Result<Option<Vec<u8>>, BlocklistError> {
+    let facts = facts.clone();
+    let blob = tokio::task::spawn_blocking(move || encode(&facts, position))
+        .await
+        .map_err(BlocklistError::backend)?;
+    if blob.len() > MAX_BYTES {
+        tracing::warn!(
+            bytes = blob.len(),
+            "facts snapshot too large to store: replicas that start read every change"
+        );
+        return Ok(None);
+    }
+    Ok(Some(blob))
+}
+
+/// Whether a snapshot of `len` bytes (from its header) is one this version
+/// reads.
+pub(crate) fn readable_len(len: u128) -> Option<usize> {
+    usize::try_from(len).ok().filter(|l| *l <= MAX_BYTES)
+}
+
 /// Replaces what `facts` holds by the snapshot `bytes` (its digest key
 /// included): only before the replica answers from memory. Returns the
 /// position covered and the number of facts read; on an error `facts` is
@@ -205,6 +279,40 @@ mod tests {
         // Learned after the load: digested under the snapshot's key too.
         read.learn_revoked(&TokenKey::from_jti("after"), later);
         assert!(read.lookup(&TokenKey::from_jti("after"), "x").revoked);
+    }
+
+    #[tokio::test]
+    async fn a_snapshot_read_by_ranges_is_whole_and_loads() {
+        let written = Facts::new();
+        for i in 0..500_000 {
+            written.learn_revoked(&TokenKey::from_jti(&format!("t-{i}")), now_secs() + 60);
+        }
+        let blob = encode(&written, (9, 9));
+        assert!(blob.len() > 2 * CHUNK, "several ranges");
+        let len = header(&blob).unwrap().len as usize;
+        let mut calls = 0;
+        let read = read_ranges(len, |from, count| {
+            calls += 1;
+            let part = blob[from..(from + count).min(blob.len())].to_vec();
+            async move { Ok(part) }
+        })
+        .await
+        .unwrap();
+        assert_eq!(read, blob);
+        assert_eq!(calls, blob.len().div_ceil(CHUNK));
+        let facts = Facts::new();
+        assert_eq!(load_off_thread(read, &facts).await.unwrap(), Some(500_000));
+        assert!(facts.lookup(&TokenKey::from_jti("t-499999"), "u").revoked);
+        // A value shorter than announced (replaced meanwhile): the ranges
+        // stop, and the load refuses it.
+        let short = read_ranges(len, |from, count| {
+            let part = blob[from..(from + count).min(blob.len() / 2)].to_vec();
+            async move { Ok(part) }
+        })
+        .await
+        .unwrap();
+        assert!(short.len() < len);
+        assert_eq!(load_off_thread(short, &Facts::new()).await.unwrap(), None);
     }
 
     #[test]

@@ -159,7 +159,7 @@ async fn follow_once(
         state.touch_at(started);
         drop(state);
         if snapshot_checked.is_none_or(|t| t.elapsed() >= SNAPSHOT_CHECK_EVERY) {
-            snapshot::maybe_write(store, local, *last, writing_snapshot);
+            snapshot::maybe_write(&client, store, local, *last, writing_snapshot).await;
             snapshot_checked = Some(Instant::now());
         }
         if clock_at.elapsed() >= CLOCK_EVERY {

@@ -94,21 +94,40 @@ async fn transfer<T>(
 /// Writes a new snapshot of `local` (which holds every change up to
 /// `last`) when the stored one is missing, ahead of `last` (left by an
 /// earlier life of the database), or behind it and older than
-/// [`SNAPSHOT_EVERY`]; in a task of its own, on a connection of its own, so that
-/// following never waits for it. `writing` keeps one write at a time per
-/// replica.
-pub(super) fn maybe_write(
+/// [`SNAPSHOT_EVERY`]. The look goes on the follower's connection `client`
+/// (one small query, once a minute); the writing in a task of its own, on
+/// a connection of its own, so that following never waits for it.
+/// `writing` keeps one write at a time per replica.
+pub(super) async fn maybe_write(
+    client: &Client,
     store: &PostgresBlocklist,
     local: &Facts,
     last: i64,
     writing: &Arc<AtomicBool>,
 ) {
-    if last == 0 || writing.swap(true, Ordering::AcqRel) {
+    if last == 0 || writing.load(Ordering::Acquire) {
         return;
     }
+    let timeout = store.timeout();
+    let every = SNAPSHOT_EVERY.as_secs_f64();
+    let due = tokio::time::timeout(
+        timeout,
+        client.query_one(&store.statements().snapshot_due, &[&every, &last]),
+    )
+    .await;
+    match due.map(|r| r.and_then(|row| row.try_get::<_, bool>(0))) {
+        Ok(Ok(true)) => {}
+        Ok(Ok(false)) => return,
+        Ok(Err(e)) => {
+            tracing::debug!(error = %e, "could not look at the facts snapshot this time");
+            return;
+        }
+        Err(_) => return,
+    }
+    writing.store(true, Ordering::Release);
     let (store, local, writing) = (store.clone(), local.clone(), writing.clone());
     tokio::spawn(async move {
-        match write_if_due(&store, &local, last).await {
+        match write(&store, &local, last).await {
             Ok(Some(bytes)) => tracing::info!(bytes, revision = last, "facts snapshot written"),
             Ok(None) => {}
             Err(e) => tracing::debug!(error = %e, "facts snapshot not written this time"),
@@ -117,39 +136,21 @@ pub(super) fn maybe_write(
     });
 }
 
-async fn write_if_due(
+async fn write(
     store: &PostgresBlocklist,
     local: &Facts,
     last: i64,
 ) -> Result<Option<usize>, BlocklistError> {
-    let timeout = store.timeout();
-    let (unused, _) = tokio::sync::mpsc::unbounded_channel();
-    let client = store.dedicated(unused).await?;
-    let sql = store.statements();
-    let every = SNAPSHOT_EVERY.as_secs_f64();
-    let due: bool = tokio::time::timeout(
-        timeout,
-        client.query_one(&sql.snapshot_due, &[&every, &last]),
-    )
-    .await
-    .map_err(|_| BlocklistError::Timeout(timeout))?
-    .map_err(failed)?
-    .try_get(0)
-    .map_err(failed)?;
-    if !due {
-        return Ok(None);
-    }
     let position = (u64::try_from(last).unwrap_or(0), 0);
     let Some(blob) = snapshot::encode_off_thread(local, position).await? else {
         return Ok(None);
     };
     let bytes = blob.len();
-    let written = tokio::time::timeout(
-        TRANSFER_TIMEOUT,
-        client.execute(&sql.snapshot_write, &[&last, &blob, &every]),
-    )
-    .await
-    .map_err(|_| BlocklistError::Timeout(TRANSFER_TIMEOUT))?
-    .map_err(failed)?;
+    let (unused, _) = tokio::sync::mpsc::unbounded_channel();
+    let client = store.dedicated(unused).await?;
+    let every = SNAPSHOT_EVERY.as_secs_f64();
+    let written =
+        transfer(client.execute(&store.statements().snapshot_write, &[&last, &blob, &every]))
+            .await?;
     Ok((written > 0).then_some(bytes))
 }

@@ -197,12 +197,12 @@ async fn follow_once(
         }
         if caught_up {
             state.touch_at(asked);
-            if snapshot_checked.is_none_or(|t| t.elapsed() >= SNAPSHOT_CHECK_EVERY) {
-                snapshot::maybe_write(redis, local, *last, writing_snapshot);
-                snapshot_checked = Some(Instant::now());
-            }
         }
         drop(state);
+        if caught_up && snapshot_checked.is_none_or(|t| t.elapsed() >= SNAPSHOT_CHECK_EVERY) {
+            snapshot::maybe_write(&mut conn, redis, local, *last, writing_snapshot).await;
+            snapshot_checked = Some(Instant::now());
+        }
         if clock_synced.elapsed() >= CLOCK_EVERY {
             sync_clock(redis).await;
             clock_synced = Instant::now();

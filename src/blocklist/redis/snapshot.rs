@@ -87,21 +87,33 @@ pub(super) async fn read(
 
 /// Writes a new snapshot of `local` (which holds the stream up to `last`)
 /// when the stored one is missing, ahead of `last`, or older than
-/// [`SNAPSHOT_EVERY`], and no other replica took the writer's lock; in a task of its own, on a
+/// [`SNAPSHOT_EVERY`], and no other replica took the writer's lock. The
+/// look and the lock go on the follower's connection `conn` (two small
+/// commands, once a minute); the writing in a task of its own, on a
 /// connection of its own, so that following never waits for it. `writing`
 /// keeps one write at a time per replica.
-pub(super) fn maybe_write(
+pub(super) async fn maybe_write(
+    conn: &mut RedisConnection,
     redis: &RedisBlocklist,
     local: &Facts,
     last: EntryId,
     writing: &Arc<AtomicBool>,
 ) {
-    if last == EntryId::ZERO || writing.swap(true, Ordering::AcqRel) {
+    if last == EntryId::ZERO || writing.load(Ordering::Acquire) {
         return;
     }
+    match due_and_locked(conn, redis, last).await {
+        Ok(true) => {}
+        Ok(false) => return,
+        Err(e) => {
+            tracing::debug!(error = %e, "could not look at the facts snapshot this time");
+            return;
+        }
+    }
+    writing.store(true, Ordering::Release);
     let (redis, local, writing) = (redis.clone(), local.clone(), writing.clone());
     tokio::spawn(async move {
-        match write_if_due(&redis, &local, last).await {
+        match write(&redis, &local, last).await {
             Ok(Some(bytes)) => tracing::info!(bytes, at = %last, "facts snapshot written"),
             Ok(None) => {}
             Err(e) => tracing::debug!(error = %e, "facts snapshot not written this time"),
@@ -110,33 +122,33 @@ pub(super) fn maybe_write(
     });
 }
 
-async fn write_if_due(
+/// Whether a snapshot is due (missing, unreadable, ahead of this replica:
+/// left by an earlier life of the stream, or behind it and older than the
+/// period) and this replica took the writer's lock.
+async fn due_and_locked(
+    conn: &mut RedisConnection,
     redis: &RedisBlocklist,
-    local: &Facts,
     last: EntryId,
-) -> Result<Option<usize>, BlocklistError> {
+) -> Result<bool, BlocklistError> {
     let timeout = redis.timeout();
-    let mut conn = redis.dedicated_connection().await?;
     let key = redis.snapshot_key();
     let header: Vec<u8> = bounded(
         redis::cmd("GETRANGE")
             .arg(&key)
             .arg(0)
             .arg(snapshot::HEADER_LEN - 1)
-            .query_async(&mut conn),
+            .query_async(conn),
         timeout,
     )
     .await?;
     let every_ms = u64::try_from(SNAPSHOT_EVERY.as_millis()).unwrap_or(u64::MAX);
-    // Due when missing, unreadable, ahead of this replica (left by an
-    // earlier life of the stream), or behind it and older than the period.
     if let Ok(snapshot::Header {
         position: (ms, seq),
         ..
     }) = snapshot::header(&header)
     {
         if EntryId(ms, seq) <= last && last.0.saturating_sub(ms) < every_ms {
-            return Ok(None);
+            return Ok(false);
         }
     }
     let token = format!("{}-{}", std::process::id(), last);
@@ -147,19 +159,28 @@ async fn write_if_due(
             .arg("NX")
             .arg("PX")
             .arg(u64::try_from(LOCK_FOR.as_millis()).unwrap_or(60_000))
-            .query_async(&mut conn),
+            .query_async(conn),
         timeout,
     )
     .await?;
-    if locked.is_none() {
-        return Ok(None);
-    }
+    Ok(locked.is_some())
+}
+
+async fn write(
+    redis: &RedisBlocklist,
+    local: &Facts,
+    last: EntryId,
+) -> Result<Option<usize>, BlocklistError> {
     let Some(blob) = snapshot::encode_off_thread(local, (last.0, last.1)).await? else {
         return Ok(None);
     };
     let bytes = blob.len();
+    let mut conn = redis.dedicated_connection().await?;
     let () = bounded(
-        redis::cmd("SET").arg(&key).arg(blob).query_async(&mut conn),
+        redis::cmd("SET")
+            .arg(redis.snapshot_key())
+            .arg(blob)
+            .query_async(&mut conn),
         TRANSFER_TIMEOUT,
     )
     .await?;

@@ -10,6 +10,11 @@
 //! 3. Quiet again (brackets the machine's drift).
 //! 4. 1 000 refreshes per second on A for 5 s (each a rotation written to
 //!    Redis and replayed on B), and B's requests per second meanwhile.
+//! 5. 100 000 Security Event Tokens (CAEP `session-revoked`, one subject
+//!    each, ES256-signed by a trusted provider) pushed to A's receiver by
+//!    64 concurrent tasks: the receiver's events per second, and the time
+//!    until a sample of 1 000 of those subjects' access tokens is refused
+//!    on B (and B has applied every event).
 //!
 //! The same thread takes turns (batches of 256 requests) with a control: a
 //! layer whose manager uses an in-memory blocklist that the storm does not
@@ -39,8 +44,14 @@ use tower_jwt_session::{
         Blocklist, BlocklistError, BlocklistFuture, Lookup, RedisBlocklist, RedisReplica, Rotation,
         TokenKey,
     },
-    NewSession, SessionData, SessionLayer, SessionManager,
+    issuers::TrustedIssuer,
+    receivers::SecurityEventReceiver,
+    Algorithm, KeyPair, NewSession, SessionData, SessionLayer, SessionManager,
 };
+
+const PROVIDER: &str = "https://idp.example.com";
+const AUDIENCE: &str = "atomic-crm-api";
+const PROVIDER_KEY: &[u8] = include_bytes!("../tests/keys/p256.pem");
 
 fn server(redis: &Redis) -> (SessionManager, RedisReplica) {
     let replica = RedisBlocklist::builder(redis.url())
@@ -48,13 +59,38 @@ fn server(redis: &Redis) -> (SessionManager, RedisReplica) {
         .build()
         .unwrap()
         .into_replica();
+    let provider = KeyPair::from_pkcs8_pem(Algorithm::ES256, PROVIDER_KEY).unwrap();
     let manager = SessionManager::builder(SECRET)
         .with_issuer("atomic-crm")
-        .with_audience("atomic-crm-api")
+        .with_audience(AUDIENCE)
         .with_blocklist(replica.clone())
+        .with_trusted_issuer(
+            TrustedIssuer::with_public_keys(PROVIDER, [provider.public_key().clone()])
+                .with_audience(AUDIENCE),
+        )
         .build()
         .unwrap();
     (manager, replica)
+}
+
+/// A JWT of the provider's, signed with its key.
+fn provider_jwt(typ: &str, claims: &serde_json::Value) -> String {
+    use base64::Engine;
+    static KEY: std::sync::OnceLock<jsonwebtoken::EncodingKey> = std::sync::OnceLock::new();
+    let key = KEY.get_or_init(|| {
+        // PKCS#8 PEM to DER: the base64 between the armour lines.
+        let body: String = String::from_utf8_lossy(PROVIDER_KEY)
+            .lines()
+            .filter(|l| !l.starts_with("-----"))
+            .collect();
+        let der = base64::engine::general_purpose::STANDARD
+            .decode(body)
+            .unwrap();
+        jsonwebtoken::EncodingKey::from_ec_der(&der)
+    });
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+    header.typ = Some(typ.to_owned());
+    jsonwebtoken::encode(&header, claims, key).unwrap()
 }
 
 /// B's replica without its slots (`revision_slots` left at the trait's
@@ -192,6 +228,36 @@ async fn main() {
     let refreshed: Vec<SessionData> = (0..5_000)
         .map(|i| a.issue(new_session(500_000 + i)).unwrap().session().clone())
         .collect();
+    // The provider's events, one subject each, and access tokens of a
+    // sample of those subjects, issued before the events.
+    let now = common::now_secs();
+    let events: Vec<String> = (0..storm)
+        .map(|i| {
+            provider_jwt(
+                "secevent+jwt",
+                &serde_json::json!({
+                    "iss": PROVIDER, "aud": AUDIENCE, "iat": now, "jti": format!("set-{i}"),
+                    "events": {"https://schemas.openid.net/secevent/caep/event-type/session-revoked":
+                        {"subject": {"format": "iss_sub", "iss": PROVIDER, "sub": format!("p-{i}")}}},
+                }),
+            )
+        })
+        .collect();
+    let sampled: Vec<String> = (0..storm)
+        .step_by(100)
+        .map(|i| {
+            provider_jwt(
+                "at+jwt",
+                &serde_json::json!({
+                    "iss": PROVIDER, "aud": AUDIENCE, "sub": format!("p-{i}"), "jti": format!("at-{i}"),
+                    "iat": now - 10, "exp": now + 600, "scope": "api:read",
+                }),
+            )
+        })
+        .collect();
+    for token in &sampled {
+        b.verify(token.as_str()).await.unwrap();
+    }
 
     let control = SessionManager::builder(SECRET)
         .with_issuer("atomic-crm")
@@ -272,6 +338,48 @@ async fn main() {
         i
     })
     .await;
+    let events = Arc::new(events);
+    let applied_before = replica_b.stats().applied;
+    let (during_events, (events_sent, events_in_force)) = rate_during(&tally, async {
+        let started = Instant::now();
+        let receiver = SecurityEventReceiver::new(a.clone(), AUDIENCE);
+        let next = Arc::new(AtomicU64::new(0));
+        let pushers: Vec<_> = (0..64)
+            .map(|_| {
+                let (receiver, events, next) = (receiver.clone(), events.clone(), next.clone());
+                tokio::spawn(async move {
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed) as usize;
+                        let Some(set) = events.get(i) else { break };
+                        let req = http::Request::post("/ssf/events")
+                            .header(http::header::CONTENT_TYPE, "application/secevent+jwt")
+                            .body(set.clone())
+                            .unwrap();
+                        let res = receiver.clone().oneshot(req).await.unwrap();
+                        assert_eq!(res.status(), 202, "{:?}", res.body());
+                    }
+                })
+            })
+            .collect();
+        for p in pushers {
+            p.await.unwrap();
+        }
+        let sent = started.elapsed();
+        let mut pending: Vec<&String> = sampled.iter().rev().collect();
+        while !pending.is_empty() || replica_b.stats().applied < applied_before + storm as u64 {
+            assert!(started.elapsed() < Duration::from_secs(120), "not in force");
+            let mut still = Vec::new();
+            for token in pending {
+                if b.verify(token.as_str()).await.is_ok() {
+                    still.push(token);
+                }
+            }
+            pending = still;
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        (sent, started.elapsed())
+    })
+    .await;
     stop.store(true, Ordering::Relaxed);
     hits.join().unwrap();
 
@@ -285,6 +393,10 @@ async fn main() {
         (
             format!("during {rotated} refreshes on A at 1,000/s"),
             during_refreshes,
+        ),
+        (
+            format!("during {storm} security events to A's receiver"),
+            during_events,
         ),
     ] {
         println!(
@@ -304,6 +416,12 @@ async fn main() {
         sent.as_secs_f64(),
         storm as f64 / sent.as_secs_f64(),
         in_force.as_secs_f64()
+    );
+    println!(
+        "{storm} security events pushed by 64 tasks in {:.2} s ({:.0}/s, each verified and applied); the sampled subjects refused on B, and every event applied there, after {:.2} s",
+        events_sent.as_secs_f64(),
+        storm as f64 / events_sent.as_secs_f64(),
+        events_in_force.as_secs_f64()
     );
     println!("B's replica: {:?}", replica_b.stats());
 }

@@ -140,6 +140,7 @@ pub mod blocklist;
 pub mod dpop;
 mod error;
 pub mod guide;
+mod hash;
 mod http;
 #[cfg(feature = "jwks")]
 #[cfg_attr(docsrs, doc(cfg(feature = "jwks")))]

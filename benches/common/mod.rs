@@ -186,10 +186,7 @@ pub fn compare(n: u32, mut base: impl FnMut(), mut variant: impl FnMut()) -> (f6
 
 /// This process's resident memory, MiB.
 pub fn rss_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/statm")
-        .ok()
-        .and_then(|s| s.split_whitespace().nth(1)?.parse::<f64>().ok())
-        .map_or(f64::NAN, |pages| pages * 4096.0 / (1024.0 * 1024.0))
+    memory_mib().0
 }
 
 /// This process's resident memory and its peak (`VmRSS`, `VmHWM`), MiB.

@@ -34,7 +34,7 @@
 //! refused on every hit and age out with the queues.
 
 use std::{
-    hash::{BuildHasher, BuildHasherDefault, Hasher},
+    hash::{BuildHasher, BuildHasherDefault},
     sync::{
         atomic::{AtomicU64, Ordering},
         Arc,
@@ -44,6 +44,7 @@ use std::{
 use quick_cache::{sync::DefaultLifecycle, UnitWeighter};
 
 use crate::{
+    hash::PassThrough,
     jwt::claims::SessionData,
     time::{now_micros, Expiry},
 };
@@ -172,27 +173,6 @@ type Store = quick_cache::sync::Cache<
     BuildHasherDefault<PassThrough>,
     DefaultLifecycle<u64, Arc<Entry>>,
 >;
-
-/// The map's hasher: its keys are hashes already.
-#[derive(Default)]
-struct PassThrough(u64);
-
-impl Hasher for PassThrough {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        // Only `write_u64` is used by `u64` keys; fold anything else in.
-        for &b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(b);
-        }
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
-}
 
 #[derive(Clone)]
 pub(crate) struct VerifiedCache {

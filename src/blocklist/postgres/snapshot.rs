@@ -146,8 +146,7 @@ async fn write(
         return Ok(None);
     };
     let bytes = blob.len();
-    let (unused, _) = tokio::sync::mpsc::unbounded_channel();
-    let client = store.dedicated(unused).await?;
+    let client = store.own_connection().await?;
     let every = SNAPSHOT_EVERY.as_secs_f64();
     let written =
         transfer(client.execute(&store.statements().snapshot_write, &[&last, &blob, &every]))

@@ -355,30 +355,7 @@ impl PostgresBlocklist {
         notified: tokio::sync::mpsc::UnboundedSender<()>,
     ) -> Result<Client, BlocklistError> {
         let connect = async {
-            let (client, mut connection) = self
-                .inner
-                .config
-                .connect(self.inner.tls.clone())
-                .await
-                .map_err(failed)?;
-            tokio::spawn(async move {
-                loop {
-                    let message = std::future::poll_fn(|cx| connection.poll_message(cx)).await;
-                    match message {
-                        Some(Ok(tokio_postgres::AsyncMessage::Notification(_))) => {
-                            if notified.send(()).is_err() {
-                                return;
-                            }
-                        }
-                        Some(Ok(_)) => {}
-                        Some(Err(e)) => {
-                            tracing::debug!(error = %e, "PostgreSQL connection ended");
-                            return;
-                        }
-                        None => return,
-                    }
-                }
-            });
+            let client = self.connect(Some(notified)).await?;
             // The follower reconnects rarely: it always makes sure of the
             // schema (a database restored without it heals here).
             self.inner.schema_ready.store(false, Ordering::Release);
@@ -388,6 +365,47 @@ impl PostgresBlocklist {
         tokio::time::timeout(self.inner.timeout, connect)
             .await
             .map_err(|_| BlocklistError::Timeout(self.inner.timeout))?
+    }
+
+    /// A new connection of its own for one piece of work (writing the facts
+    /// snapshot), the schema left as the follower made it.
+    pub(super) async fn own_connection(&self) -> Result<Client, BlocklistError> {
+        tokio::time::timeout(self.inner.timeout, self.connect(None))
+            .await
+            .map_err(|_| BlocklistError::Timeout(self.inner.timeout))?
+    }
+
+    /// Connects and spawns the connection's driver, which tells `notified`
+    /// of every notification.
+    async fn connect(
+        &self,
+        notified: Option<tokio::sync::mpsc::UnboundedSender<()>>,
+    ) -> Result<Client, BlocklistError> {
+        let (client, mut connection) = self
+            .inner
+            .config
+            .connect(self.inner.tls.clone())
+            .await
+            .map_err(failed)?;
+        tokio::spawn(async move {
+            loop {
+                let message = std::future::poll_fn(|cx| connection.poll_message(cx)).await;
+                match message {
+                    Some(Ok(tokio_postgres::AsyncMessage::Notification(_))) => {
+                        if notified.as_ref().is_some_and(|n| n.send(()).is_err()) {
+                            return;
+                        }
+                    }
+                    Some(Ok(_)) => {}
+                    Some(Err(e)) => {
+                        tracing::debug!(error = %e, "PostgreSQL connection ended");
+                        return;
+                    }
+                    None => return,
+                }
+            }
+        });
+        Ok(client)
     }
 
     /// Creates the tables and functions on `client`, once per process (and

@@ -28,6 +28,7 @@ use std::{
 use siphasher::sip128::SipHasher13;
 
 use crate::blocklist::{BlocklistFuture, Lookup, Rotation, TokenKey};
+use crate::hash::PassThrough;
 use crate::time::now_secs;
 
 const SHARDS: usize = 16;
@@ -52,28 +53,7 @@ impl Hash for Digest {
     }
 }
 
-/// The table's hasher: passes a [`Digest`]'s half through.
-#[derive(Default)]
-struct DigestHasher(u64);
-
-impl Hasher for DigestHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        // Only `write_u64` is used by `Digest`; anything else still hashes.
-        for &b in bytes {
-            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        }
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
-}
-
-type Table<V> = HashMap<Digest, V, BuildHasherDefault<DigestHasher>>;
+type Table<V> = HashMap<Digest, V, BuildHasherDefault<PassThrough>>;
 
 /// A fact as held: 8 bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -239,8 +219,7 @@ impl Facts {
                 known.state = known.state.max(fact.state);
             })
             .or_insert(fact);
-        self.inner.stamps[stamp_slot(digest) as usize].fetch_add(1, Ordering::Release);
-        self.inner.writes.fetch_add(1, Ordering::Release);
+        self.learned(digest);
     }
 
     /// Merges a watermark into what is known under `digest`.
@@ -257,6 +236,12 @@ impl Facts {
                 known.until = known.until.max(mark.until);
             })
             .or_insert(mark);
+        self.learned(digest);
+    }
+
+    /// Counts a fact just learned under `digest` (called under its lock):
+    /// its stamp first, then the revision.
+    fn learned(&self, digest: Digest) {
         self.inner.stamps[stamp_slot(digest) as usize].fetch_add(1, Ordering::Release);
         self.inner.writes.fetch_add(1, Ordering::Release);
     }

@@ -3,11 +3,7 @@
 
 mod common;
 
-use std::{
-    io::{Read, Write},
-    net::TcpStream,
-    time::Duration,
-};
+use std::{io::Write, net::TcpStream, time::Duration};
 
 use common::*;
 use http::{Method, StatusCode};
@@ -441,7 +437,7 @@ fn sigterm_and_sigint_stop_gracefully_with_idle_keep_alive_connections() {
             .unwrap();
         conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
         let mut buf = [0u8; 512];
-        let n = conn.read(&mut buf).unwrap();
+        let n = read_some(&mut conn, &mut buf);
         assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
         let (status, took) = server.stop_with(signal);
         assert_eq!(status.code(), Some(0), "SIG{signal}");

@@ -43,6 +43,17 @@ pub const SECRET: &str = "test-secret-that-is-long-enough-for-hs256!";
 /// themselves are measured and printed, and by the benchmarks.
 pub const PATIENCE: Duration = Duration::from_secs(10);
 
+/// One blocking `read`, again when a signal interrupted it (`EINTR`: the
+/// test binary's other tests install signal handlers for their children).
+pub fn read_some(from: &mut impl std::io::Read, buf: &mut [u8]) -> usize {
+    loop {
+        match from.read(buf) {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            other => return other.unwrap(),
+        }
+    }
+}
+
 pub fn now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)

@@ -19,6 +19,7 @@ use super::{
     snapshot,
     store::{failed, PostgresBlocklist, SWEEP_BATCH},
 };
+use crate::blocklist::replica::snapshot::CHECK_EVERY as SNAPSHOT_CHECK_EVERY;
 use crate::{
     blocklist::{
         replica::{
@@ -40,9 +41,6 @@ const SWEEP_EVERY: Duration = Duration::from_secs(60);
 const SWEEP_BATCHES: usize = 100;
 /// Rows read per query, while loading and following.
 const BATCH: i64 = 10_000;
-/// How often a replica that follows looks whether the facts snapshot is
-/// due (and right after its first load).
-const SNAPSHOT_CHECK_EVERY: Duration = Duration::from_secs(60);
 
 /// Follows the tables while the replica exists: load, then read changes;
 /// on any failure, reconnect with backoff and resume from the last

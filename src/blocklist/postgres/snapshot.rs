@@ -1,17 +1,14 @@
 //! The facts snapshot in PostgreSQL (the one row of `{p}_snapshot`): read
 //! by a replica that starts, before the changes past its revision; written
-//! by one replica at a time, at most every [`SNAPSHOT_EVERY`].
+//! by one replica at a time, at most every [`SNAPSHOT_EVERY`](snapshot::SNAPSHOT_EVERY).
 //!
 //! The tables stay the source of truth: a snapshot that is unreadable, or
 //! ahead of the database's revisions (a database restored from an older
 //! backup), is ignored and every row read.
 
-use std::{
-    sync::{
-        atomic::{AtomicBool, Ordering},
-        Arc,
-    },
-    time::Duration,
+use std::sync::{
+    atomic::{AtomicBool, Ordering},
+    Arc,
 };
 
 use tokio_postgres::Client;
@@ -21,12 +18,6 @@ use crate::blocklist::{
     replica::{facts::Facts, snapshot},
     BlocklistError,
 };
-
-/// How old a snapshot may grow (while revisions move on) before a replica
-/// writes the next.
-pub(super) const SNAPSHOT_EVERY: Duration = Duration::from_secs(300);
-/// Reading or writing the snapshot may take this long (tens of MB).
-const TRANSFER_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Loads the snapshot into `local` (replacing what it holds) when there is
 /// a usable one at or below `newest` (the database's last revision);
@@ -81,20 +72,20 @@ pub(super) async fn read(
         .map(|facts| (revision, facts)))
 }
 
-/// `work` within [`TRANSFER_TIMEOUT`], its error as the blocklist's.
+/// `work` within [`TRANSFER_TIMEOUT`](snapshot::TRANSFER_TIMEOUT), its error as the blocklist's.
 async fn transfer<T>(
     work: impl std::future::Future<Output = Result<T, tokio_postgres::Error>>,
 ) -> Result<T, BlocklistError> {
-    tokio::time::timeout(TRANSFER_TIMEOUT, work)
+    tokio::time::timeout(snapshot::TRANSFER_TIMEOUT, work)
         .await
-        .map_err(|_| BlocklistError::Timeout(TRANSFER_TIMEOUT))?
+        .map_err(|_| BlocklistError::Timeout(snapshot::TRANSFER_TIMEOUT))?
         .map_err(failed)
 }
 
 /// Writes a new snapshot of `local` (which holds every change up to
 /// `last`) when the stored one is missing, ahead of `last` (left by an
 /// earlier life of the database), or behind it and older than
-/// [`SNAPSHOT_EVERY`]. The look goes on the follower's connection `client`
+/// [`SNAPSHOT_EVERY`](snapshot::SNAPSHOT_EVERY). The look goes on the follower's connection `client`
 /// (one small query, once a minute); the writing in a task of its own, on
 /// a connection of its own, so that following never waits for it.
 /// `writing` keeps one write at a time per replica.
@@ -109,7 +100,7 @@ pub(super) async fn maybe_write(
         return;
     }
     let timeout = store.timeout();
-    let every = SNAPSHOT_EVERY.as_secs_f64();
+    let every = snapshot::SNAPSHOT_EVERY.as_secs_f64();
     let due = tokio::time::timeout(
         timeout,
         client.query_one(&store.statements().snapshot_due, &[&every, &last]),
@@ -147,7 +138,7 @@ async fn write(
     };
     let bytes = blob.len();
     let client = store.own_connection().await?;
-    let every = SNAPSHOT_EVERY.as_secs_f64();
+    let every = snapshot::SNAPSHOT_EVERY.as_secs_f64();
     let written =
         transfer(client.execute(&store.statements().snapshot_write, &[&last, &blob, &every]))
             .await?;

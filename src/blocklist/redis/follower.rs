@@ -16,6 +16,7 @@ use super::{
     store::RedisBlocklist,
     stream::{stream_entries, stream_info, xread_stream, EntryId, Event},
 };
+use crate::blocklist::replica::snapshot::CHECK_EVERY as SNAPSHOT_CHECK_EVERY;
 use crate::blocklist::{
     replica::{
         facts::Facts,
@@ -34,9 +35,6 @@ const MAX_BACKOFF: Duration = Duration::from_millis(50);
 const SWEEP_EVERY: Duration = Duration::from_secs(60);
 /// Entries read per command, while loading and following.
 const BATCH: usize = 10_000;
-/// How often a replica that follows looks whether the facts snapshot is
-/// due (and right after its first catch-up).
-const SNAPSHOT_CHECK_EVERY: Duration = Duration::from_secs(60);
 
 /// Follows the stream while the replica exists: load, then read from the
 /// last id; on any failure, reconnect with backoff and resume.

@@ -1,6 +1,6 @@
 //! The facts snapshot in Redis (`{prefix}snapshot`): read by a replica that
 //! starts, before the stream entries after it; written by one replica of
-//! the fleet at a time, at most every [`SNAPSHOT_EVERY`].
+//! the fleet at a time, at most every [`SNAPSHOT_EVERY`](snapshot::SNAPSHOT_EVERY).
 //!
 //! A replica that starts with a million live facts reads one ~20 MB value
 //! (in ranges) and the stream's tail, instead of a million stream entries (a second
@@ -24,14 +24,9 @@ use crate::blocklist::{
     BlocklistError,
 };
 
-/// How old (by stream ids, that is Redis's clock) a snapshot may grow
-/// before a replica writes the next.
-pub(super) const SNAPSHOT_EVERY: Duration = Duration::from_secs(300);
 /// How long the replica that takes the writer's lock keeps it: others do
 /// not write meanwhile.
 const LOCK_FOR: Duration = Duration::from_secs(60);
-/// Reading or writing the snapshot may take this long (tens of MB).
-const TRANSFER_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Loads the snapshot into `local` (replacing what it holds) when there is
 /// a usable one; returns the stream id it covers, from which the stream is
@@ -51,7 +46,7 @@ pub(super) async fn read(
     };
     let first: Vec<u8> = bounded(
         range(0, snapshot::HEADER_LEN - 1).query_async(conn),
-        TRANSFER_TIMEOUT,
+        snapshot::TRANSFER_TIMEOUT,
     )
     .await?;
     if first.is_empty() {
@@ -77,7 +72,7 @@ pub(super) async fn read(
     };
     let blob = snapshot::read_ranges(len, |from, count| {
         let (cmd, mut conn) = (range(from, from + count - 1), conn.clone());
-        async move { bounded(cmd.query_async(&mut conn), TRANSFER_TIMEOUT).await }
+        async move { bounded(cmd.query_async(&mut conn), snapshot::TRANSFER_TIMEOUT).await }
     })
     .await?;
     Ok(snapshot::load_off_thread(blob, local)
@@ -87,7 +82,7 @@ pub(super) async fn read(
 
 /// Writes a new snapshot of `local` (which holds the stream up to `last`)
 /// when the stored one is missing, ahead of `last`, or older than
-/// [`SNAPSHOT_EVERY`], and no other replica took the writer's lock. The
+/// [`SNAPSHOT_EVERY`](snapshot::SNAPSHOT_EVERY), and no other replica took the writer's lock. The
 /// look and the lock go on the follower's connection `conn` (two small
 /// commands, once a minute); the writing in a task of its own, on a
 /// connection of its own, so that following never waits for it. `writing`
@@ -141,7 +136,7 @@ async fn due_and_locked(
         timeout,
     )
     .await?;
-    let every_ms = u64::try_from(SNAPSHOT_EVERY.as_millis()).unwrap_or(u64::MAX);
+    let every_ms = u64::try_from(snapshot::SNAPSHOT_EVERY.as_millis()).unwrap_or(u64::MAX);
     if let Ok(snapshot::Header {
         position: (ms, seq),
         ..
@@ -181,7 +176,7 @@ async fn write(
             .arg(redis.snapshot_key())
             .arg(blob)
             .query_async(&mut conn),
-        TRANSFER_TIMEOUT,
+        snapshot::TRANSFER_TIMEOUT,
     )
     .await?;
     Ok(Some(bytes))

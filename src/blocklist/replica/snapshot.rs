@@ -129,6 +129,15 @@ fn digest(bytes: &[u8]) -> Digest {
     Digest([half(bytes), half(&bytes[4..]), half(&bytes[8..])])
 }
 
+/// How old a snapshot may grow (while the store moves on) before a
+/// replica writes the next.
+pub(crate) const SNAPSHOT_EVERY: std::time::Duration = std::time::Duration::from_secs(300);
+/// How often a replica that follows looks whether the snapshot is due (and
+/// right after its first catch-up).
+pub(crate) const CHECK_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+/// Reading or writing a snapshot may take this long (tens of MB).
+pub(crate) const TRANSFER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Larger snapshots are neither written nor read (Redis refuses values
 /// over 512 MB by default, `bytea` holds at most 1 GB): replicas then read
 /// every change.
